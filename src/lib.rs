@@ -1,0 +1,53 @@
+//! Request Marketo Smart Campaigns, over SOAP (`requestCampaign`) or REST.
+//!
+//! Legacy integrations call Marketo's SOAP `requestCampaign`. This crate
+//! speaks that protocol byte for byte, and puts every backend behind one
+//! blocking trait, [`CampaignRequester`], so the same [`CampaignRequest`] can
+//! go to any of them.
+//!
+//! - [`CampaignRequest`]: a validated request. Its [`CampaignTarget`] is either
+//!   a campaign id or a campaign name + program name + tokens, SOAP's two
+//!   legal parameter sets; no other mix can be built.
+//! - [`SoapClient`]: signs (HMAC-SHA1) and posts `paramsRequestCampaign`
+//!   envelopes, 100 leads a call.
+//! - [`StubRequester`]: records requests, for your own tests.
+//! - [`sandbox`]: an offline Marketo on loopback that checks signatures and
+//!   parameter rules and journals every campaign run.
+//! - [`Error`]: every failure says whether the campaign may have run
+//!   ([`Delivery`]).
+//!
+//! ```
+//! use marketo_campaign::sandbox::Sandbox;
+//! use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
+//!
+//! let sandbox = Sandbox::start()?;
+//! let client = sandbox.soap_client()?;
+//! let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+//! let outcome = client.request_campaign(&request)?;
+//! assert!(outcome.is_complete());
+//! assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod clock;
+mod error;
+mod plan;
+mod request;
+mod requester;
+pub mod sandbox;
+mod secret;
+pub mod soap;
+mod transport;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{Delivery, Error, SoapCode};
+pub use plan::PlannedRequest;
+pub use request::{
+    CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source,
+    MAX_LEADS_PER_CALL,
+};
+pub use requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester};
+pub use secret::Secret;
+pub use soap::{SoapClient, SoapClientBuilder};

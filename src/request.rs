@@ -1,0 +1,519 @@
+//! The domain model: what a campaign request is, free of HTTP and XML.
+//!
+//! A [`CampaignRequest`] is built once, validated once, and can then be sent
+//! by any [`CampaignRequester`](crate::CampaignRequester). Everything that can
+//! be checked before sending is checked when it is built, so a request that
+//! exists is a request Marketo's parameter rules accept.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// Marketo takes at most this many lead keys in one call and silently ignores
+/// the rest; clients split larger requests into chunks of this size.
+pub const MAX_LEADS_PER_CALL: usize = 100;
+
+/// The type of a lead key, as SOAP's `LeadKeyRef` enumeration names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LeadKeyType {
+    /// Marketo lead id (a number).
+    Idnum,
+    /// Munchkin cookie.
+    Cookie,
+    /// Email address.
+    Email,
+    /// Email address of the lead owner.
+    LeadOwnerEmail,
+    /// Salesforce account id.
+    SfdcAccountId,
+    /// Salesforce contact id.
+    SfdcContactId,
+    /// Salesforce lead id.
+    SfdcLeadId,
+    /// Salesforce lead owner id.
+    SfdcLeadOwnerId,
+    /// Salesforce opportunity id.
+    SfdcOpptyId,
+}
+
+impl LeadKeyType {
+    /// Every key type, in schema order.
+    pub const ALL: [LeadKeyType; 9] = [
+        LeadKeyType::Idnum,
+        LeadKeyType::Cookie,
+        LeadKeyType::Email,
+        LeadKeyType::LeadOwnerEmail,
+        LeadKeyType::SfdcAccountId,
+        LeadKeyType::SfdcContactId,
+        LeadKeyType::SfdcLeadId,
+        LeadKeyType::SfdcLeadOwnerId,
+        LeadKeyType::SfdcOpptyId,
+    ];
+
+    /// The name on the wire, e.g. `EMAIL`.
+    ///
+    /// ```
+    /// use marketo_campaign::LeadKeyType;
+    /// assert_eq!(LeadKeyType::SfdcLeadId.as_str(), "SFDCLEADID");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadKeyType::Idnum => "IDNUM",
+            LeadKeyType::Cookie => "COOKIE",
+            LeadKeyType::Email => "EMAIL",
+            LeadKeyType::LeadOwnerEmail => "LEADOWNEREMAIL",
+            LeadKeyType::SfdcAccountId => "SFDCACCOUNTID",
+            LeadKeyType::SfdcContactId => "SFDCCONTACTID",
+            LeadKeyType::SfdcLeadId => "SFDCLEADID",
+            LeadKeyType::SfdcLeadOwnerId => "SFDCLEADOWNERID",
+            LeadKeyType::SfdcOpptyId => "SFDCOPPTYID",
+        }
+    }
+}
+
+impl fmt::Display for LeadKeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LeadKeyType {
+    type Err = Error;
+
+    /// Parses a wire name, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        LeadKeyType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "lead key type",
+                    format!(
+                        "{s:?} is not one of {}",
+                        LeadKeyType::ALL.map(|t| t.as_str()).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// One lead, named by a key of some type.
+///
+/// ```
+/// use marketo_campaign::{LeadKey, LeadKeyType};
+/// let key: LeadKey = "EMAIL:lead@company.com".parse()?;
+/// assert_eq!(key.key_type(), LeadKeyType::Email);
+/// assert_eq!(key.value(), "lead@company.com");
+/// assert!(LeadKey::new(LeadKeyType::Email, "  ").is_err());
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeadKey {
+    key_type: LeadKeyType,
+    value: String,
+}
+
+impl LeadKey {
+    /// A key, validated: the value must not be blank, must be valid XML 1.0
+    /// text, and an `IDNUM` must be a positive integer.
+    pub fn new(key_type: LeadKeyType, value: impl Into<String>) -> Result<Self, Error> {
+        let value = value.into();
+        let field = || format!("lead key {key_type}:{value:?}");
+        if value.trim().is_empty() {
+            return Err(Error::invalid(field(), "the value is empty"));
+        }
+        check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
+        if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
+            return Err(Error::invalid(
+                field(),
+                "an IDNUM must be a positive integer",
+            ));
+        }
+        Ok(LeadKey { key_type, value })
+    }
+
+    /// A Marketo lead id key (`IDNUM`).
+    pub fn id(id: u32) -> Result<Self, Error> {
+        LeadKey::new(LeadKeyType::Idnum, id.to_string())
+    }
+
+    /// An `EMAIL` key.
+    pub fn email(address: impl Into<String>) -> Result<Self, Error> {
+        LeadKey::new(LeadKeyType::Email, address)
+    }
+
+    /// The key's type.
+    pub fn key_type(&self) -> LeadKeyType {
+        self.key_type
+    }
+
+    /// The key's value, as given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for LeadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.key_type, self.value)
+    }
+}
+
+impl FromStr for LeadKey {
+    type Err = Error;
+
+    /// Parses `TYPE:VALUE`, e.g. `EMAIL:lead@company.com` or `IDNUM:1002200`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let (kind, value) = s.split_once(':').ok_or_else(|| {
+            Error::invalid(
+                format!("lead {s:?}"),
+                "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
+            )
+        })?;
+        LeadKey::new(kind.trim().parse()?, value)
+    }
+}
+
+/// Where the request comes from, SOAP's `ReqCampSourceType`. REST has no
+/// equivalent and ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Source {
+    /// A web-service integration (the default).
+    #[default]
+    Mktows,
+    /// A sales tool.
+    Sales,
+}
+
+impl Source {
+    /// The name on the wire: `MKTOWS` or `SALES`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Mktows => "MKTOWS",
+            Source::Sales => "SALES",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Source {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if s.eq_ignore_ascii_case("MKTOWS") {
+            Ok(Source::Mktows)
+        } else if s.eq_ignore_ascii_case("SALES") {
+            Ok(Source::Sales)
+        } else {
+            Err(Error::invalid(
+                "source",
+                format!("{s:?} is not MKTOWS or SALES"),
+            ))
+        }
+    }
+}
+
+/// A program token (`{{my.Name}}`) and the value it takes for this run.
+///
+/// ```
+/// use marketo_campaign::ProgramToken;
+/// let token = ProgramToken::new("{{my.WebinarTitle}}", "Rust & SOAP")?;
+/// assert_eq!(token.name(), "{{my.WebinarTitle}}");
+/// assert!(ProgramToken::new("WebinarTitle", "x").is_err());
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProgramToken {
+    name: String,
+    value: String,
+}
+
+impl ProgramToken {
+    /// A token, validated: the name must be `{{my.Name}}` with a non-blank
+    /// `Name` free of braces and control characters; the value must be valid
+    /// XML 1.0 text (it may be empty).
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        let value = value.into();
+        let field = || format!("token {name:?}");
+        let inner = name
+            .strip_prefix("{{my.")
+            .and_then(|rest| rest.strip_suffix("}}"))
+            .ok_or_else(|| Error::invalid(field(), "a token name has the form {{my.Name}}"))?;
+        if inner.trim().is_empty()
+            || inner.contains(['{', '}'])
+            || inner.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                field(),
+                "the name inside {{my.…}} must be non-blank, without braces or control characters",
+            ));
+        }
+        check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
+        Ok(ProgramToken { name, value })
+    }
+
+    /// The token's name, `{{my.Name}}`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The token's value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl FromStr for ProgramToken {
+    type Err = Error;
+
+    /// Parses `{{my.Name}}=value` (the value may contain `=`).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let (name, value) = s.split_once("}}=").ok_or_else(|| {
+            Error::invalid(
+                format!("token {s:?}"),
+                "expected {{my.Name}}=value",
+            )
+        })?;
+        ProgramToken::new(format!("{name}}}}}"), value)
+    }
+}
+
+/// Which campaign to run: SOAP's two legal parameter sets.
+///
+/// `requestCampaign` takes either `campaignId` alone, or `campaignName` +
+/// `programName` + `programTokenList` (which may be empty). Any other mix is a
+/// bad-parameter fault (20110); as an enum, it cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CampaignTarget {
+    /// A campaign by its id. Program tokens cannot be passed this way.
+    Id(u32),
+    /// A campaign by name within a program, with program tokens.
+    Named {
+        /// The Smart Campaign's name.
+        campaign: String,
+        /// The name of the program that holds it.
+        program: String,
+        /// Program tokens for this run; may be empty.
+        tokens: Vec<ProgramToken>,
+    },
+}
+
+impl CampaignTarget {
+    /// A named target with its tokens.
+    pub fn named(
+        campaign: impl Into<String>,
+        program: impl Into<String>,
+        tokens: impl IntoIterator<Item = ProgramToken>,
+    ) -> Self {
+        CampaignTarget::Named {
+            campaign: campaign.into(),
+            program: program.into(),
+            tokens: tokens.into_iter().collect(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        match self {
+            CampaignTarget::Id(id) => {
+                if *id == 0 || *id > i32::MAX as u32 {
+                    return Err(Error::invalid(
+                        "campaign id",
+                        format!("{id} is not a positive 32-bit integer"),
+                    ));
+                }
+            }
+            CampaignTarget::Named {
+                campaign,
+                program,
+                tokens,
+            } => {
+                for (field, value) in [("campaign name", campaign), ("program name", program)] {
+                    if value.trim().is_empty() {
+                        return Err(Error::invalid(field, "it is empty"));
+                    }
+                    check_xml_text(value).map_err(|reason| Error::invalid(field, reason))?;
+                }
+                for (i, token) in tokens.iter().enumerate() {
+                    if tokens[..i].iter().any(|t| t.name == token.name) {
+                        return Err(Error::invalid(
+                            format!("token {:?}", token.name),
+                            "it is given twice",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CampaignTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CampaignTarget::Id(id) => write!(f, "campaign {id}"),
+            CampaignTarget::Named {
+                campaign, program, ..
+            } => write!(f, "campaign {campaign:?} in program {program:?}"),
+        }
+    }
+}
+
+/// A validated request to run a Smart Campaign for some leads.
+///
+/// ```
+/// use marketo_campaign::{CampaignRequest, CampaignTarget, LeadKey, ProgramToken, Source};
+/// let by_id = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// assert_eq!(by_id.leads().len(), 1);
+///
+/// let named = CampaignRequest::new(
+///     CampaignTarget::named("Send Webinar Reminder", "Webinars",
+///         [ProgramToken::new("{{my.WebinarTitle}}", "Rust")?]),
+///     [LeadKey::id(1002200)?],
+/// )?.with_source(Source::Sales);
+/// assert_eq!(named.source(), Source::Sales);
+///
+/// // No leads: refused before anything is sent.
+/// assert!(CampaignRequest::new(CampaignTarget::Id(4496), []).is_err());
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRequest {
+    target: CampaignTarget,
+    leads: Vec<LeadKey>,
+    source: Source,
+}
+
+impl CampaignRequest {
+    /// A request, validated: the target's names and tokens, and a non-empty
+    /// lead list. Any number of leads is accepted; clients send them in
+    /// chunks of [`MAX_LEADS_PER_CALL`].
+    pub fn new(
+        target: CampaignTarget,
+        leads: impl IntoIterator<Item = LeadKey>,
+    ) -> Result<Self, Error> {
+        target.validate()?;
+        let leads: Vec<LeadKey> = leads.into_iter().collect();
+        if leads.is_empty() {
+            return Err(Error::invalid("lead list", "it is empty"));
+        }
+        Ok(CampaignRequest {
+            target,
+            leads,
+            source: Source::default(),
+        })
+    }
+
+    /// The same request with another [`Source`] (default `MKTOWS`).
+    pub fn with_source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The campaign to run.
+    pub fn target(&self) -> &CampaignTarget {
+        &self.target
+    }
+
+    /// The leads, in the order given.
+    pub fn leads(&self) -> &[LeadKey] {
+        &self.leads
+    }
+
+    /// The source.
+    pub fn source(&self) -> Source {
+        self.source
+    }
+
+    /// The leads in chunks of at most [`MAX_LEADS_PER_CALL`], in order.
+    pub fn chunks(&self) -> std::slice::Chunks<'_, LeadKey> {
+        self.leads.chunks(MAX_LEADS_PER_CALL)
+    }
+
+    /// The same target and source for a subset of the leads (used to send
+    /// what remains after a partial failure).
+    pub fn with_leads(&self, leads: impl IntoIterator<Item = LeadKey>) -> Result<Self, Error> {
+        Ok(CampaignRequest::new(self.target.clone(), leads)?.with_source(self.source))
+    }
+}
+
+/// A positive `i32`-range integer, the domain of Marketo ids.
+pub(crate) fn parse_positive_id(s: &str) -> Option<u32> {
+    let id: u32 = s.parse().ok()?;
+    (id > 0 && id <= i32::MAX as u32).then_some(id)
+}
+
+/// Checks that `s` only holds characters XML 1.0 can carry (`Char` production).
+pub(crate) fn check_xml_text(s: &str) -> Result<(), String> {
+    match s.chars().find(|&c| !is_xml_char(c)) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "it holds U+{:04X}, which XML 1.0 cannot carry",
+            c as u32
+        )),
+    }
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lead_keys_parse_and_validate() {
+        let key: LeadKey = "email:a@b.c".parse().unwrap();
+        assert_eq!(key.key_type(), LeadKeyType::Email);
+        assert_eq!(key.to_string(), "EMAIL:a@b.c");
+        assert!("EMAIL".parse::<LeadKey>().is_err());
+        assert!("NOPE:x".parse::<LeadKey>().is_err());
+        assert!("IDNUM:abc".parse::<LeadKey>().is_err());
+        assert!("IDNUM:0".parse::<LeadKey>().is_err());
+        assert!("IDNUM:2147483648".parse::<LeadKey>().is_err());
+        assert!(LeadKey::new(LeadKeyType::Email, "a\u{0}b").is_err());
+        assert!(LeadKey::new(LeadKeyType::Email, "a\u{FFFE}b").is_err());
+        // Values keep colons after the first one and everything XML can escape.
+        let key: LeadKey = "COOKIE:id:123&token=<x>\"'é".parse().unwrap();
+        assert_eq!(key.value(), "id:123&token=<x>\"'é");
+    }
+
+    #[test]
+    fn tokens_validate_names() {
+        for bad in ["my.X", "{{my.}}", "{{my. }}", "{{my.a}b}}", "{{your.X}}", "{{my.X}"] {
+            assert!(ProgramToken::new(bad, "v").is_err(), "{bad} accepted");
+        }
+        let t: ProgramToken = "{{my.Join Link}}=https://x/?a=b&c=d".parse().unwrap();
+        assert_eq!(t.name(), "{{my.Join Link}}");
+        assert_eq!(t.value(), "https://x/?a=b&c=d");
+        assert!(ProgramToken::new("{{my.X}}", "bad\u{1}").is_err());
+    }
+
+    #[test]
+    fn requests_validate_targets() {
+        let lead = || vec![LeadKey::id(1).unwrap()];
+        assert!(CampaignRequest::new(CampaignTarget::Id(0), lead()).is_err());
+        assert!(CampaignRequest::new(CampaignTarget::named("", "P", []), lead()).is_err());
+        assert!(CampaignRequest::new(CampaignTarget::named("C", " ", []), lead()).is_err());
+        let t = ProgramToken::new("{{my.A}}", "1").unwrap();
+        assert!(
+            CampaignRequest::new(CampaignTarget::named("C", "P", [t.clone(), t]), lead()).is_err()
+        );
+        assert!(CampaignRequest::new(CampaignTarget::named("C", "P", []), lead()).is_ok());
+    }
+
+    #[test]
+    fn chunks_of_one_hundred() {
+        let leads = (1..=250).map(|i| LeadKey::id(i).unwrap());
+        let req = CampaignRequest::new(CampaignTarget::Id(1), leads).unwrap();
+        let sizes: Vec<usize> = req.chunks().map(<[_]>::len).collect();
+        assert_eq!(sizes, [100, 100, 50]);
+    }
+}

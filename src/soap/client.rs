@@ -1,0 +1,253 @@
+//! `SoapClient`: `requestCampaign` over HTTP, one chunk of 100 leads per call.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::Error;
+use crate::plan::PlannedRequest;
+use crate::request::{CampaignRequest, LeadKey};
+use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
+use crate::secret::Secret;
+use crate::soap::envelope::{write_request_campaign, AuthHeader};
+use crate::soap::response::read_response;
+use crate::soap::signature::{request_signature, w3c_timestamp};
+use crate::transport::{check_endpoint, Http, HttpSettings};
+
+/// The `SOAPAction` header of `requestCampaign`.
+pub const SOAP_ACTION_REQUEST_CAMPAIGN: &str = "\"http://www.marketo.com/mktows/requestCampaign\"";
+const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
+
+/// The default zone of `requestTimestamp`, Marketo's own.
+pub const DEFAULT_TIMEZONE: Tz = chrono_tz::America::Los_Angeles;
+
+/// A client for Marketo's SOAP API (`mktows`).
+///
+/// Cheap to clone; clones share one connection pool. Each call is signed
+/// afresh, so long runs never send a stale timestamp.
+///
+/// ```no_run
+/// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, SoapClient};
+///
+/// let client = SoapClient::builder(
+///     "https://123-ABC-456.mktoapi.com/soap/mktows/2_9",
+///     "bigcorp1_461839624B16E06BA2D663",
+///     "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66",
+/// )
+/// .build()?;
+/// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let outcome = client.request_campaign(&request)?;
+/// assert!(outcome.is_complete());
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SoapClient {
+    endpoint: String,
+    user_id: String,
+    encryption_key: Secret,
+    timezone: Tz,
+    clock: Arc<dyn Clock>,
+    http: Http,
+}
+
+/// Builds a [`SoapClient`]. Every setter documents its default.
+#[derive(Debug, Clone)]
+pub struct SoapClientBuilder {
+    endpoint: String,
+    user_id: String,
+    encryption_key: Secret,
+    timezone: Tz,
+    clock: Arc<dyn Clock>,
+    http: HttpSettings,
+}
+
+impl SoapClientBuilder {
+    /// Reads `MARKETO_SOAP_ENDPOINT`, `MARKETO_SOAP_USER_ID`,
+    /// `MARKETO_SOAP_ENCRYPTION_KEY` and, optionally, `MARKETO_SOAP_TIMEZONE`
+    /// (an IANA zone name such as `America/Los_Angeles`).
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| Error::Config(format!("{name} is not set")))
+        };
+        let mut builder = SoapClient::builder(
+            var("MARKETO_SOAP_ENDPOINT")?,
+            var("MARKETO_SOAP_USER_ID")?,
+            var("MARKETO_SOAP_ENCRYPTION_KEY")?,
+        );
+        if let Ok(zone) = var("MARKETO_SOAP_TIMEZONE") {
+            builder = builder.timezone(parse_timezone(&zone)?);
+        }
+        Ok(builder)
+    }
+
+    /// The zone of `requestTimestamp`. Default: `America/Los_Angeles`.
+    pub fn timezone(mut self, zone: Tz) -> Self {
+        self.timezone = zone;
+        self
+    }
+
+    /// The clock that dates each signature. Default: the system clock.
+    /// Pin it (with [`FixedClock`](crate::FixedClock)) to reproduce a signature.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Time allowed to open a connection. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one whole call, from connect to the last byte of the
+    /// answer. Default: 60 s. A call that times out after sending has an
+    /// unknown outcome.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Largest answer accepted, in bytes. Default: 1 MiB.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.http.max_response_bytes = bytes;
+        self
+    }
+
+    /// Allows a plain `http://` endpoint that is not on loopback. Default:
+    /// off, because the signature and the lead keys would cross the network
+    /// in clear text.
+    pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
+        self.http.allow_plain_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<SoapClient, Error> {
+        check_endpoint("SOAP endpoint", &self.endpoint, self.http.allow_plain_http)?;
+        if self.user_id.trim().is_empty() {
+            return Err(Error::Config("the SOAP user id is empty".into()));
+        }
+        if self.encryption_key.expose().is_empty() {
+            return Err(Error::Config("the SOAP encryption key is empty".into()));
+        }
+        crate::request::check_xml_text(&self.user_id)
+            .map_err(|reason| Error::Config(format!("the SOAP user id: {reason}")))?;
+        Ok(SoapClient {
+            endpoint: self.endpoint,
+            user_id: self.user_id,
+            encryption_key: self.encryption_key,
+            timezone: self.timezone,
+            clock: self.clock,
+            http: Http::new(&self.http),
+        })
+    }
+}
+
+/// Parses an IANA time zone name.
+pub(crate) fn parse_timezone(name: &str) -> Result<Tz, Error> {
+    name.trim()
+        .parse::<Tz>()
+        .map_err(|_| Error::Config(format!("{name:?} is not an IANA time zone name")))
+}
+
+impl SoapClient {
+    /// A builder for the endpoint (e.g.
+    /// `https://123-ABC-456.mktoapi.com/soap/mktows/2_9`), the SOAP user id and
+    /// the encryption key.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        user_id: impl Into<String>,
+        encryption_key: impl Into<Secret>,
+    ) -> SoapClientBuilder {
+        SoapClientBuilder {
+            endpoint: endpoint.into(),
+            user_id: user_id.into(),
+            encryption_key: encryption_key.into(),
+            timezone: DEFAULT_TIMEZONE,
+            clock: Arc::new(SystemClock),
+            http: HttpSettings::default(),
+        }
+    }
+
+    /// The endpoint this client posts to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The HTTP requests [`request_campaign`](CampaignRequester::request_campaign)
+    /// would send, one per chunk, without sending anything.
+    pub fn plan(&self, request: &CampaignRequest) -> Result<Vec<PlannedRequest>, Error> {
+        request
+            .chunks()
+            .map(|leads| {
+                let body = self.envelope(request, leads)?;
+                Ok(PlannedRequest {
+                    method: "POST",
+                    url: self.endpoint.clone(),
+                    headers: BTreeMap::from([
+                        ("Content-Type".to_owned(), CONTENT_TYPE.to_owned()),
+                        ("SOAPAction".to_owned(), SOAP_ACTION_REQUEST_CAMPAIGN.to_owned()),
+                    ]),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Signs now and writes the envelope for one chunk.
+    fn envelope(&self, request: &CampaignRequest, leads: &[LeadKey]) -> Result<Vec<u8>, Error> {
+        let timestamp = w3c_timestamp(self.clock.now(), self.timezone);
+        let signature = request_signature(self.encryption_key.expose(), &timestamp, &self.user_id);
+        let auth = AuthHeader {
+            user_id: &self.user_id,
+            signature: &signature,
+            timestamp: &timestamp,
+        };
+        let mut body = Vec::with_capacity(1024 + 96 * leads.len());
+        write_request_campaign(&mut body, &auth, request, leads)
+            .map_err(|e| Error::Config(format!("writing the envelope failed: {e}")))?;
+        Ok(body)
+    }
+
+    fn send_chunk(
+        &self,
+        request: &CampaignRequest,
+        leads: &[LeadKey],
+    ) -> Result<ChunkAccepted, Error> {
+        let body = self.envelope(request, leads)?;
+        log::debug!(
+            "{self}: requestCampaign {} for {} leads",
+            request.target(),
+            leads.len()
+        );
+        let response = self.http.post(
+            &self.endpoint,
+            &[
+                ("Content-Type", CONTENT_TYPE),
+                ("SOAPAction", SOAP_ACTION_REQUEST_CAMPAIGN),
+            ],
+            &body,
+        )?;
+        read_response(response.status, &response.body, "successRequestCampaign")?;
+        Ok(ChunkAccepted::default())
+    }
+}
+
+impl fmt::Display for SoapClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Soap({})", self.endpoint)
+    }
+}
+
+impl CampaignRequester for SoapClient {
+    fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
+        send_in_chunks(request, "soap", |leads| self.send_chunk(request, leads))
+    }
+}

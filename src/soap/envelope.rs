@@ -1,0 +1,227 @@
+//! The request envelope writer (quick-xml `Writer`, no indentation).
+//!
+//! Prefixes follow Marketo's documentation: `SOAP-ENV` for the envelope,
+//! `ns1` for `http://www.marketo.com/mktows/`. The WSDL declares no
+//! `elementFormDefault`, so the children of `ns1:AuthenticationHeader` and
+//! `ns1:paramsRequestCampaign` are unqualified, in schema order.
+
+use std::borrow::Cow;
+use std::io;
+
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
+
+use crate::request::{CampaignRequest, CampaignTarget, LeadKey, ProgramToken};
+
+/// The SOAP 1.1 envelope namespace.
+pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// Marketo's mktows namespace.
+pub const MKTOWS_NS: &str = "http://www.marketo.com/mktows/";
+
+/// The values of `ns1:AuthenticationHeader`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AuthHeader<'a> {
+    pub(crate) user_id: &'a str,
+    pub(crate) signature: &'a str,
+    pub(crate) timestamp: &'a str,
+}
+
+/// Escapes element text: `&`, `<`, `>`, and `\r` (as `&#13;`, so that the
+/// receiving parser's end-of-line normalisation cannot change the value).
+pub(crate) fn escape_text(s: &str) -> Cow<'_, str> {
+    let needs = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'\r');
+    let Some(first) = s.bytes().position(|b| needs(&b)) else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    out.push_str(&s[..first]);
+    for c in s[first..].chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+struct Xml<'w>(Writer<&'w mut Vec<u8>>);
+
+impl Xml<'_> {
+    fn start(&mut self, name: &str) -> io::Result<()> {
+        self.0.write_event(Event::Start(BytesStart::new(name)))
+    }
+
+    fn end(&mut self, name: &str) -> io::Result<()> {
+        self.0.write_event(Event::End(BytesEnd::new(name)))
+    }
+
+    fn text_element(&mut self, name: &str, text: &str) -> io::Result<()> {
+        self.start(name)?;
+        self.0
+            .write_event(Event::Text(BytesText::from_escaped(escape_text(text))))?;
+        self.end(name)
+    }
+
+    fn envelope(
+        &mut self,
+        auth: &AuthHeader<'_>,
+        body: impl FnOnce(&mut Self) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.0
+            .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+        let envelope = BytesStart::new("SOAP-ENV:Envelope")
+            .with_attributes([("xmlns:SOAP-ENV", SOAP_ENV_NS), ("xmlns:ns1", MKTOWS_NS)]);
+        self.0.write_event(Event::Start(envelope))?;
+        self.start("SOAP-ENV:Header")?;
+        self.start("ns1:AuthenticationHeader")?;
+        self.text_element("mktowsUserId", auth.user_id)?;
+        self.text_element("requestSignature", auth.signature)?;
+        self.text_element("requestTimestamp", auth.timestamp)?;
+        self.end("ns1:AuthenticationHeader")?;
+        self.end("SOAP-ENV:Header")?;
+        self.start("SOAP-ENV:Body")?;
+        body(self)?;
+        self.end("SOAP-ENV:Body")?;
+        self.end("SOAP-ENV:Envelope")
+    }
+
+    fn tokens(&mut self, tokens: &[ProgramToken]) -> io::Result<()> {
+        if tokens.is_empty() {
+            return self
+                .0
+                .write_event(Event::Empty(BytesStart::new("programTokenList")));
+        }
+        self.start("programTokenList")?;
+        for token in tokens {
+            self.start("attrib")?;
+            self.text_element("name", token.name())?;
+            self.text_element("value", token.value())?;
+            self.end("attrib")?;
+        }
+        self.end("programTokenList")
+    }
+}
+
+/// Writes a complete `requestCampaign` envelope for `leads` (one chunk of
+/// `request`) into `out`.
+pub(crate) fn write_request_campaign(
+    out: &mut Vec<u8>,
+    auth: &AuthHeader<'_>,
+    request: &CampaignRequest,
+    leads: &[LeadKey],
+) -> io::Result<()> {
+    let mut xml = Xml(Writer::new(out));
+    xml.envelope(auth, |xml| {
+        xml.start("ns1:paramsRequestCampaign")?;
+        xml.text_element("source", request.source().as_str())?;
+        if let CampaignTarget::Id(id) = request.target() {
+            xml.text_element("campaignId", &id.to_string())?;
+        }
+        xml.start("leadList")?;
+        for key in leads {
+            xml.start("leadKey")?;
+            xml.text_element("keyType", key.key_type().as_str())?;
+            xml.text_element("keyValue", key.value())?;
+            xml.end("leadKey")?;
+        }
+        xml.end("leadList")?;
+        if let CampaignTarget::Named {
+            campaign,
+            program,
+            tokens,
+        } = request.target()
+        {
+            xml.text_element("programName", program)?;
+            xml.text_element("campaignName", campaign)?;
+            xml.tokens(tokens)?;
+        }
+        xml.end("ns1:paramsRequestCampaign")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTH: AuthHeader<'static> = AuthHeader {
+        user_id: "bigcorp1_461839624B16E06BA2D663",
+        signature: "ffbff4d4bef354807481e66dc7540f7890523a87",
+        timestamp: "2010-04-09T14:04:54-07:00",
+    };
+
+    fn write(request: &CampaignRequest) -> String {
+        let mut out = Vec::new();
+        write_request_campaign(&mut out, &AUTH, request, request.leads()).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn by_id_envelope_is_exact() {
+        let request = CampaignRequest::new(
+            CampaignTarget::Id(4496),
+            [LeadKey::email("lead@company.com").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            write(&request),
+            concat!(
+                r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+                r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/">"#,
+                "<SOAP-ENV:Header><ns1:AuthenticationHeader>",
+                "<mktowsUserId>bigcorp1_461839624B16E06BA2D663</mktowsUserId>",
+                "<requestSignature>ffbff4d4bef354807481e66dc7540f7890523a87</requestSignature>",
+                "<requestTimestamp>2010-04-09T14:04:54-07:00</requestTimestamp>",
+                "</ns1:AuthenticationHeader></SOAP-ENV:Header>",
+                "<SOAP-ENV:Body><ns1:paramsRequestCampaign>",
+                "<source>MKTOWS</source><campaignId>4496</campaignId>",
+                "<leadList><leadKey><keyType>EMAIL</keyType><keyValue>lead@company.com</keyValue></leadKey></leadList>",
+                "</ns1:paramsRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+            )
+        );
+    }
+
+    #[test]
+    fn named_envelope_keeps_schema_order_and_escapes() {
+        let request = CampaignRequest::new(
+            CampaignTarget::named(
+                "Send <Webinar> & \"Reminder\"",
+                "Webinars",
+                [ProgramToken::new("{{my.JoinLink}}", "https://x/?a=1&b=2\r\n").unwrap()],
+            ),
+            [LeadKey::email("o'brien+é@company.com").unwrap()],
+        )
+        .unwrap();
+        let xml = write(&request);
+        let body = xml.split("<SOAP-ENV:Body>").nth(1).unwrap();
+        assert_eq!(
+            body,
+            concat!(
+                "<ns1:paramsRequestCampaign><source>MKTOWS</source>",
+                "<leadList><leadKey><keyType>EMAIL</keyType><keyValue>o'brien+é@company.com</keyValue></leadKey></leadList>",
+                "<programName>Webinars</programName>",
+                "<campaignName>Send &lt;Webinar&gt; &amp; \"Reminder\"</campaignName>",
+                "<programTokenList><attrib><name>{{my.JoinLink}}</name><value>https://x/?a=1&amp;b=2&#13;\n</value></attrib></programTokenList>",
+                "</ns1:paramsRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+            )
+        );
+    }
+
+    #[test]
+    fn empty_token_list_is_present() {
+        let request = CampaignRequest::new(
+            CampaignTarget::named("C", "P", []),
+            [LeadKey::id(1).unwrap()],
+        )
+        .unwrap();
+        assert!(write(&request).contains("<campaignName>C</campaignName><programTokenList/></ns1:paramsRequestCampaign>"));
+    }
+
+    #[test]
+    fn escape_borrows_clean_text() {
+        assert!(matches!(escape_text("plain"), Cow::Borrowed(_)));
+        assert_eq!(escape_text("a<b>&\rc"), "a&lt;b&gt;&amp;&#13;c");
+    }
+}

@@ -1,0 +1,189 @@
+//! The HTTP stack shared by the backends: one ureq `Agent`, capped bodies,
+//! and transport failures classified by what they say about delivery.
+
+use std::io;
+use std::time::Duration;
+
+use ureq::Agent;
+
+use crate::error::{Delivery, Error};
+
+/// Default time allowed to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time allowed for a whole exchange, from connect to the last body byte.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default cap on a response body: Marketo's answers are a few kilobytes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// Settings common to every backend's HTTP stack.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpSettings {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_response_bytes: u64,
+    pub(crate) allow_plain_http: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            allow_plain_http: false,
+        }
+    }
+}
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// One agent (one connection pool), shared by clones.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    agent: Agent,
+    max_response_bytes: u64,
+}
+
+impl Http {
+    pub(crate) fn new(settings: &HttpSettings) -> Self {
+        let config = Agent::config_builder()
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_global(Some(settings.timeout))
+            // SOAP faults come with HTTP 500: read the body, do not error.
+            .http_status_as_error(false)
+            // A redirected POST would lose its body or change its method.
+            .max_redirects(0)
+            .user_agent(concat!("marketo-campaign/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Http {
+            agent: config.into(),
+            max_response_bytes: settings.max_response_bytes,
+        }
+    }
+
+    /// POSTs `body` and reads the answer.
+    pub(crate) fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<HttpResponse, Error> {
+        let mut request = self.agent.post(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send(body).map_err(|e| classify(e, false))?;
+        self.read(response)
+    }
+
+    /// GETs `url` and reads the answer.
+    pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, Error> {
+        let mut request = self.agent.get(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.call().map_err(|e| classify(e, false))?;
+        self.read(response)
+    }
+
+    fn read(&self, response: ureq::http::Response<ureq::Body>) -> Result<HttpResponse, Error> {
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(self.max_response_bytes)
+            .read_to_vec()
+            .map_err(|e| classify(e, true))?;
+        Ok(HttpResponse { status, body })
+    }
+}
+
+/// What a ureq failure says about delivery. Before the request left (DNS,
+/// connect, TLS set-up) nothing was sent; after, anything may have happened.
+fn classify(err: ureq::Error, reading_body: bool) -> Error {
+    use ureq::Timeout;
+    let not_sent = !reading_body
+        && match &err {
+            ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::BadUri(_)
+            | ureq::Error::Http(_)
+            | ureq::Error::InvalidProxyUrl
+            | ureq::Error::ConnectProxyFailed(_)
+            | ureq::Error::RequireHttpsOnly(_)
+            | ureq::Error::TlsRequired => true,
+            ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => true,
+            ureq::Error::Io(io) => io.kind() == io::ErrorKind::ConnectionRefused,
+            _ => false,
+        };
+    let message = match &err {
+        ureq::Error::BodyExceedsLimit(limit) => {
+            format!("the response is larger than the {limit}-byte cap")
+        }
+        other => other.to_string(),
+    };
+    Error::Transport {
+        delivery: if not_sent {
+            Delivery::NotSent
+        } else {
+            Delivery::Unknown
+        },
+        message,
+    }
+}
+
+/// Checks an endpoint URL: `https://`, or `http://` on loopback, or `http://`
+/// anywhere when the caller opted in.
+pub(crate) fn check_endpoint(what: &str, url: &str, allow_plain_http: bool) -> Result<(), Error> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::Config(format!("{what} {url:?} is not an http(s) URL")))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(Error::Config(format!("{what} {url:?} has no host")));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if allow_plain_http || is_loopback(authority) => Ok(()),
+        "http" => Err(Error::Config(format!(
+            "{what} {url:?} uses plain http; use https, or opt in with danger_allow_plain_http"
+        ))),
+        _ => Err(Error::Config(format!("{what} {url:?} is not an http(s) URL"))),
+    }
+}
+
+fn is_loopback(authority: &str) -> bool {
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert!(check_endpoint("e", "https://123-ABC-456.mktoapi.com/soap/mktows/2_9", false).is_ok());
+        assert!(check_endpoint("e", "http://127.0.0.1:8080/soap", false).is_ok());
+        assert!(check_endpoint("e", "http://localhost/soap", false).is_ok());
+        assert!(check_endpoint("e", "http://[::1]:80/soap", false).is_ok());
+        assert!(check_endpoint("e", "http://example.com/soap", false).is_err());
+        assert!(check_endpoint("e", "http://127.0.0.1.evil.com/soap", false).is_err());
+        assert!(check_endpoint("e", "http://example.com/soap", true).is_ok());
+        assert!(check_endpoint("e", "ftp://example.com/", true).is_err());
+        assert!(check_endpoint("e", "example.com", true).is_err());
+    }
+}
