@@ -41,7 +41,9 @@ impl FixedClock {
             .map_err(|e| {
                 crate::Error::invalid(
                     "timestamp",
-                    format!("{timestamp:?} is not a W3C timestamp like 2010-04-09T14:04:54-07:00: {e}"),
+                    format!(
+                        "{timestamp:?} is not a W3C timestamp like 2010-04-09T14:04:54-07:00: {e}"
+                    ),
                 )
             })
     }

@@ -45,8 +45,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Delivery, Error, SoapCode};
 pub use plan::PlannedRequest;
 pub use request::{
-    CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source,
-    MAX_LEADS_PER_CALL,
+    CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source, MAX_LEADS_PER_CALL,
 };
 pub use requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester};
 pub use secret::Secret;

@@ -275,12 +275,9 @@ impl FromStr for ProgramToken {
 
     /// Parses `{{my.Name}}=value` (the value may contain `=`).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let (name, value) = s.split_once("}}=").ok_or_else(|| {
-            Error::invalid(
-                format!("token {s:?}"),
-                "expected {{my.Name}}=value",
-            )
-        })?;
+        let (name, value) = s
+            .split_once("}}=")
+            .ok_or_else(|| Error::invalid(format!("token {s:?}"), "expected {{my.Name}}=value"))?;
         ProgramToken::new(format!("{name}}}}}"), value)
     }
 }
@@ -487,7 +484,14 @@ mod tests {
 
     #[test]
     fn tokens_validate_names() {
-        for bad in ["my.X", "{{my.}}", "{{my. }}", "{{my.a}b}}", "{{your.X}}", "{{my.X}"] {
+        for bad in [
+            "my.X",
+            "{{my.}}",
+            "{{my. }}",
+            "{{my.a}b}}",
+            "{{your.X}}",
+            "{{my.X}",
+        ] {
             assert!(ProgramToken::new(bad, "v").is_err(), "{bad} accepted");
         }
         let t: ProgramToken = "{{my.Join Link}}=https://x/?a=b&c=d".parse().unwrap();

@@ -169,10 +169,6 @@ impl Outcome {
     pub(crate) fn push(&mut self, report: ChunkReport) {
         self.chunks.push(report);
     }
-
-    pub(crate) fn chunks_mut(&mut self) -> &mut [ChunkReport] {
-        &mut self.chunks
-    }
 }
 
 /// What a backend learned from sending one chunk successfully.
@@ -329,8 +325,8 @@ mod tests {
 
     #[test]
     fn single_chunk_failure_is_the_plain_error() {
-        let err = send_in_chunks(&request(3), "test", |_| Err(Error::Config("x".into())))
-            .unwrap_err();
+        let err =
+            send_in_chunks(&request(3), "test", |_| Err(Error::Config("x".into()))).unwrap_err();
         assert!(matches!(err, Error::Config(_)));
     }
 }

@@ -1,1 +1,388 @@
-fn main(){}
+//! `marketo-campaign`: request a Marketo Smart Campaign from the command line,
+//! or run the offline sandbox.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+use marketo_campaign::{
+    CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Delivery, Error, FixedClock,
+    LeadKey, Outcome, ProgramToken, SoapClient, SoapClientBuilder, Source,
+};
+
+/// Exit status: every chunk accepted, every lead served.
+const EXIT_OK: u8 = 0;
+/// Exit status: bad input or configuration; nothing was sent.
+const EXIT_INVALID: u8 = 2;
+/// Exit status: the server refused (some of) the request; the refused part did not run.
+const EXIT_REFUSED: u8 = 3;
+/// Exit status: the outcome of (some of) the request is unknown; it may have run.
+const EXIT_UNKNOWN: u8 = 4;
+/// Exit status: the server could not be reached; nothing was sent.
+const EXIT_NOT_SENT: u8 = 5;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  every chunk was accepted and every lead served
+  2  bad input or configuration; nothing was sent
+  3  the server refused (part of) the request; that part did not run
+  4  the outcome of (part of) the request is unknown; it may have run: do not resend blindly
+  5  the server could not be reached; nothing was sent
+
+Environment:
+  MARKETO_SOAP_ENDPOINT        e.g. https://123-ABC-456.mktoapi.com/soap/mktows/2_9
+  MARKETO_SOAP_USER_ID         the SOAP user id (Admin > Web Services)
+  MARKETO_SOAP_ENCRYPTION_KEY  the SOAP encryption key (never printed)
+  MARKETO_SOAP_TIMEZONE        zone of requestTimestamp (default America/Los_Angeles)";
+
+/// Request Marketo Smart Campaigns over SOAP, or run an offline Marketo sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "marketo-campaign", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a Smart Campaign for some leads (SOAP requestCampaign).
+    #[command(after_help = AFTER_HELP)]
+    Request(RequestArgs),
+    /// Run the offline sandbox (SOAP on loopback) until interrupted.
+    ///
+    /// Prints one JSON line with the endpoint and the credentials it accepts,
+    /// then serves. The campaign runs are journaled at GET /sandbox/journal.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// JSON file with campaigns, leads and credentials (see README).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// SOAP when configured, else REST (REST is not available yet).
+    Auto,
+    /// Marketo's SOAP API (requestCampaign).
+    Soap,
+    /// Marketo's REST API (not available yet).
+    Rest,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["campaign_id", "campaign_name"])))]
+#[command(group(ArgGroup::new("leads_input").required(true).args(["lead", "leads_file"]).multiple(true)))]
+struct RequestArgs {
+    /// The campaign's id.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["program_name", "token"])]
+    campaign_id: Option<u32>,
+    /// The campaign's name (with --program-name).
+    #[arg(long, value_name = "NAME", requires = "program_name")]
+    campaign_name: Option<String>,
+    /// The name of the program that holds the campaign.
+    #[arg(long, value_name = "NAME", requires = "campaign_name")]
+    program_name: Option<String>,
+    /// A program token for this run, '{{my.Name}}=value'. Repeatable.
+    #[arg(long, value_name = "'{{my.X}}=V'", requires = "campaign_name")]
+    token: Vec<String>,
+    /// A lead, TYPE:VALUE (IDNUM, COOKIE, EMAIL, LEADOWNEREMAIL, SFDCACCOUNTID,
+    /// SFDCCONTACTID, SFDCLEADID, SFDCLEADOWNERID, SFDCOPPTYID). Repeatable.
+    #[arg(long, value_name = "TYPE:VALUE")]
+    lead: Vec<String>,
+    /// A file of TYPE:VALUE lines ('-' for stdin); blank lines and lines
+    /// starting with '#' are skipped.
+    #[arg(long, value_name = "PATH|-")]
+    leads_file: Option<PathBuf>,
+    /// The request's source.
+    #[arg(long, default_value = "MKTOWS", value_name = "MKTOWS|SALES")]
+    source: String,
+    /// Which API to use.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Print the HTTP requests that would be sent, and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Pin the SOAP timestamp (W3C, e.g. 2010-04-09T14:04:54-07:00) to reproduce a signature.
+    #[arg(long, value_name = "W3C")]
+    timestamp: Option<String>,
+    /// Print JSON: with --dry-run one object per HTTP request, else the outcome.
+    #[arg(long)]
+    json: bool,
+    /// Start the embedded sandbox and send to it (ignores MARKETO_* variables).
+    #[arg(long)]
+    sandbox: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Request(args) => ExitCode::from(request(&args)),
+        Command::Sandbox { listen, config } => ExitCode::from(sandbox(listen, config)),
+    }
+}
+
+fn sandbox(listen: SocketAddr, config: Option<PathBuf>) -> u8 {
+    let data = match config.map(SandboxData::from_file).transpose() {
+        Ok(data) => data.unwrap_or_default(),
+        Err(e) => return fail(&e),
+    };
+    match Sandbox::start_with(SandboxConfig::new().listen(listen).data(data)) {
+        Ok(sandbox) => {
+            println!("{}", sandbox.startup_line());
+            let _ = std::io::stdout().flush();
+            sandbox.wait();
+            EXIT_OK
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(err: &Error) -> u8 {
+    eprintln!("error: {err}");
+    exit_code(err)
+}
+
+fn exit_code(err: &Error) -> u8 {
+    match err {
+        Error::InvalidInput { .. } | Error::Config(_) => EXIT_INVALID,
+        Error::Incomplete(outcome) if outcome.accepted_chunks() > 0 => {
+            delivery_code(err.delivery())
+        }
+        _ => delivery_code(err.delivery()),
+    }
+}
+
+fn delivery_code(delivery: Delivery) -> u8 {
+    match delivery {
+        Delivery::NotSent => EXIT_NOT_SENT,
+        Delivery::Refused => EXIT_REFUSED,
+        Delivery::Unknown => EXIT_UNKNOWN,
+    }
+}
+
+fn build_request(args: &RequestArgs) -> Result<CampaignRequest, Error> {
+    let target = match (&args.campaign_id, &args.campaign_name, &args.program_name) {
+        (Some(id), None, None) => CampaignTarget::Id(*id),
+        (None, Some(campaign), Some(program)) => CampaignTarget::named(
+            campaign.as_str(),
+            program.as_str(),
+            args.token
+                .iter()
+                .map(|t| t.parse::<ProgramToken>())
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        _ => {
+            return Err(Error::InvalidInput {
+                field: "campaign".into(),
+                reason: "pass --campaign-id alone, or --campaign-name with --program-name".into(),
+            })
+        }
+    };
+    let mut leads = args
+        .lead
+        .iter()
+        .map(|l| l.parse::<LeadKey>())
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.leads_file {
+        read_leads_file(path, &mut leads)?;
+    }
+    let source: Source = args.source.parse()?;
+    Ok(CampaignRequest::new(target, leads)?.with_source(source))
+}
+
+fn read_leads_file(path: &PathBuf, leads: &mut Vec<LeadKey>) -> Result<(), Error> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| Error::InvalidInput {
+            field: format!("--leads-file {}", path.display()),
+            reason: e.to_string(),
+        })?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::InvalidInput {
+            field: format!("--leads-file {}", path.display()),
+            reason: e.to_string(),
+        })?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let key = line.parse::<LeadKey>().map_err(|e| Error::InvalidInput {
+            field: format!("{}:{}", path.display(), number + 1),
+            reason: e.to_string(),
+        })?;
+        leads.push(key);
+    }
+    Ok(())
+}
+
+fn soap_client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapClient, Error> {
+    let mut builder: SoapClientBuilder = match sandbox {
+        Some(sandbox) => sandbox.soap_client_builder(),
+        None => SoapClientBuilder::from_env()?,
+    };
+    if let Some(timestamp) = &args.timestamp {
+        builder = builder.clock(FixedClock::parse(timestamp)?);
+    }
+    builder.build()
+}
+
+fn request(args: &RequestArgs) -> u8 {
+    let request = match build_request(args) {
+        Ok(request) => request,
+        Err(e) => return fail(&e),
+    };
+    if args.backend == Backend::Rest {
+        return fail(&Error::Config(
+            "the REST backend is not available yet; use --backend soap".into(),
+        ));
+    }
+    let sandbox = if args.sandbox {
+        match Sandbox::start() {
+            Ok(sandbox) => Some(sandbox),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        None
+    };
+    let client = match soap_client(args, sandbox.as_ref()) {
+        Ok(client) => client,
+        Err(e) => return fail(&e),
+    };
+    if args.dry_run {
+        return dry_run(&client, &request, args.json);
+    }
+    let result = client.request_campaign(&request);
+    let code = match &result {
+        Ok(outcome) if outcome.is_complete() => EXIT_OK,
+        Ok(_) => EXIT_REFUSED,
+        Err(e) => exit_code(e),
+    };
+    if args.json {
+        println!("{}", outcome_json(&client.to_string(), &request, &result));
+    } else {
+        print_human(&client.to_string(), &request, &result);
+    }
+    code
+}
+
+fn dry_run(client: &SoapClient, request: &CampaignRequest, json: bool) -> u8 {
+    let plans = match client.plan(request) {
+        Ok(plans) => plans,
+        Err(e) => return fail(&e),
+    };
+    for plan in plans {
+        if json {
+            match serde_json::to_string(&plan) {
+                Ok(line) => println!("{line}"),
+                Err(e) => return fail(&Error::Config(e.to_string())),
+            }
+        } else {
+            println!("{} {}", plan.method, plan.url);
+            for (name, value) in &plan.headers {
+                println!("{name}: {value}");
+            }
+            println!("\n{}\n", plan.body);
+        }
+    }
+    EXIT_OK
+}
+
+fn chunk_json(outcome: &Outcome) -> Vec<serde_json::Value> {
+    outcome
+        .chunks()
+        .iter()
+        .map(|chunk| {
+            let (status, error, delivery) = match chunk.status() {
+                ChunkStatus::Accepted => ("accepted", None, None),
+                ChunkStatus::Failed(e) => {
+                    ("failed", Some(e.to_string()), Some(e.delivery().as_str()))
+                }
+                ChunkStatus::NotAttempted => {
+                    ("not_attempted", None, Some(Delivery::NotSent.as_str()))
+                }
+                _ => ("unknown", None, None),
+            };
+            serde_json::json!({
+                "index": chunk.index(),
+                "backend": chunk.backend(),
+                "leads": chunk.leads().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "status": status,
+                "error": error,
+                "delivery": delivery,
+                "unmatched": chunk.unmatched().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+fn outcome_json(
+    client: &str,
+    request: &CampaignRequest,
+    result: &Result<Outcome, Error>,
+) -> serde_json::Value {
+    match result {
+        Ok(outcome) => serde_json::json!({
+            "client": client,
+            "target": request.target().to_string(),
+            "complete": outcome.is_complete(),
+            "chunks": chunk_json(outcome),
+        }),
+        Err(err) => serde_json::json!({
+            "client": client,
+            "target": request.target().to_string(),
+            "complete": false,
+            "error": err.to_string(),
+            "delivery": err.delivery().as_str(),
+            "soap_code": err.soap_code().map(|c| c.code()),
+            "chunks": err.outcome().map(chunk_json).unwrap_or_default(),
+        }),
+    }
+}
+
+fn print_human(client: &str, request: &CampaignRequest, result: &Result<Outcome, Error>) {
+    let leads = request.leads().len();
+    match result {
+        Ok(outcome) => {
+            println!(
+                "{} accepted for {leads} lead(s) in {} chunk(s) via {client}",
+                request.target(),
+                outcome.chunks().len()
+            );
+            for key in outcome.unmatched() {
+                println!("  not served (no such lead): {key}");
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            if let Some(outcome) = err.outcome() {
+                for chunk in outcome.chunks() {
+                    let status = match chunk.status() {
+                        ChunkStatus::Accepted => "accepted".to_owned(),
+                        ChunkStatus::Failed(e) => format!("failed ({})", e.delivery()),
+                        ChunkStatus::NotAttempted => "not attempted (nothing sent)".to_owned(),
+                        _ => "unknown".to_owned(),
+                    };
+                    eprintln!(
+                        "  chunk {} ({} leads, from {}): {status}",
+                        chunk.index(),
+                        chunk.leads().len(),
+                        chunk
+                            .leads()
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+}

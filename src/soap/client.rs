@@ -151,7 +151,7 @@ impl SoapClientBuilder {
 }
 
 /// Parses an IANA time zone name.
-pub(crate) fn parse_timezone(name: &str) -> Result<Tz, Error> {
+fn parse_timezone(name: &str) -> Result<Tz, Error> {
     name.trim()
         .parse::<Tz>()
         .map_err(|_| Error::Config(format!("{name:?} is not an IANA time zone name")))
@@ -193,7 +193,10 @@ impl SoapClient {
                     url: self.endpoint.clone(),
                     headers: BTreeMap::from([
                         ("Content-Type".to_owned(), CONTENT_TYPE.to_owned()),
-                        ("SOAPAction".to_owned(), SOAP_ACTION_REQUEST_CAMPAIGN.to_owned()),
+                        (
+                            "SOAPAction".to_owned(),
+                            SOAP_ACTION_REQUEST_CAMPAIGN.to_owned(),
+                        ),
                     ]),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 })

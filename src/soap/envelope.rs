@@ -216,7 +216,9 @@ mod tests {
             [LeadKey::id(1).unwrap()],
         )
         .unwrap();
-        assert!(write(&request).contains("<campaignName>C</campaignName><programTokenList/></ns1:paramsRequestCampaign>"));
+        assert!(write(&request).contains(
+            "<campaignName>C</campaignName><programTokenList/></ns1:paramsRequestCampaign>"
+        ));
     }
 
     #[test]

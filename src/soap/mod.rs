@@ -9,7 +9,6 @@ pub(crate) mod response;
 mod signature;
 
 pub use client::{SoapClient, SoapClientBuilder, DEFAULT_TIMEZONE, SOAP_ACTION_REQUEST_CAMPAIGN};
-pub(crate) use client::parse_timezone;
 pub use envelope::{MKTOWS_NS, SOAP_ENV_NS};
 pub(crate) use signature::verify_signature;
 pub use signature::{request_signature, w3c_timestamp};

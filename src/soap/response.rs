@@ -73,7 +73,12 @@ fn fault_error(parsed: &Parsed) -> Error {
         .as_deref()
         .and_then(|c| c.trim().parse::<u32>().ok())
         .or_else(|| leading_code(&fault_string))
-        .or_else(|| parsed.detail_message.as_deref().and_then(parenthesised_code))
+        .or_else(|| {
+            parsed
+                .detail_message
+                .as_deref()
+                .and_then(parenthesised_code)
+        })
         .unwrap_or(0);
     let message = match fault_string.split_once(" - ") {
         Some((num, rest)) if num.trim().parse::<u32>().is_ok() => rest.to_owned(),
@@ -91,7 +96,11 @@ fn fault_error(parsed: &Parsed) -> Error {
 
 /// `20014 - Authentication failed` → 20014.
 fn leading_code(s: &str) -> Option<u32> {
-    let digits: String = s.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = s
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -176,9 +185,7 @@ fn on_text(path: &[Vec<u8>], text: String, success_element: &str, parsed: &mut P
             parsed.success = Some(text)
         }
         [b"Envelope", b"Body", b"Fault", b"faultstring"] => parsed.fault_string = Some(text),
-        [b"Envelope", b"Body", b"Fault", b"detail", _, b"code"] => {
-            parsed.detail_code = Some(text)
-        }
+        [b"Envelope", b"Body", b"Fault", b"detail", _, b"code"] => parsed.detail_code = Some(text),
         [b"Envelope", b"Body", b"Fault", b"detail", _, b"message"] => {
             parsed.detail_message = Some(text)
         }

@@ -75,8 +75,18 @@ mod tests {
             request_signature(KEY, &ts, USER),
             "ffbff4d4bef354807481e66dc7540f7890523a87"
         );
-        assert!(verify_signature(KEY, &ts, USER, "ffbff4d4bef354807481e66dc7540f7890523a87"));
-        assert!(!verify_signature(KEY, &ts, USER, "ffbff4d4bef354807481e66dc7540f7890523a88"));
+        assert!(verify_signature(
+            KEY,
+            &ts,
+            USER,
+            "ffbff4d4bef354807481e66dc7540f7890523a87"
+        ));
+        assert!(!verify_signature(
+            KEY,
+            &ts,
+            USER,
+            "ffbff4d4bef354807481e66dc7540f7890523a88"
+        ));
         assert!(!verify_signature(KEY, &ts, USER, "not hex"));
     }
 
@@ -87,7 +97,10 @@ mod tests {
             w3c_timestamp(winter, chrono_tz::America::Los_Angeles),
             "2013-01-01T04:00:00-08:00"
         );
-        assert_eq!(w3c_timestamp(winter, chrono_tz::UTC), "2013-01-01T12:00:00+00:00");
+        assert_eq!(
+            w3c_timestamp(winter, chrono_tz::UTC),
+            "2013-01-01T12:00:00+00:00"
+        );
         assert_eq!(
             w3c_timestamp(winter, chrono_tz::Asia::Kolkata),
             "2013-01-01T17:30:00+05:30"

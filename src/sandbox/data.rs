@@ -1,0 +1,196 @@
+//! What the sandbox knows: credentials, campaigns and leads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::request::LeadKeyType;
+
+/// A Smart Campaign in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxCampaign {
+    /// Campaign id.
+    pub id: u32,
+    /// Campaign name.
+    pub name: String,
+    /// Name of the program that holds it.
+    pub program: String,
+    /// `false` for a batch campaign, which cannot be requested.
+    #[serde(default = "yes")]
+    pub requestable: bool,
+    /// The program's `{{my.…}}` tokens, by name (informational).
+    #[serde(default)]
+    pub tokens: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A lead in the sandbox, with every field a SOAP lead key can name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxLead {
+    /// Marketo lead id (`IDNUM`).
+    pub id: u32,
+    /// `EMAIL`.
+    pub email: Option<String>,
+    /// `COOKIE` (Munchkin cookie).
+    pub cookie: Option<String>,
+    /// `LEADOWNEREMAIL`.
+    pub lead_owner_email: Option<String>,
+    /// `SFDCACCOUNTID`.
+    pub sfdc_account_id: Option<String>,
+    /// `SFDCCONTACTID`.
+    pub sfdc_contact_id: Option<String>,
+    /// `SFDCLEADID`.
+    pub sfdc_lead_id: Option<String>,
+    /// `SFDCLEADOWNERID`.
+    pub sfdc_lead_owner_id: Option<String>,
+    /// `SFDCOPPTYID`.
+    pub sfdc_oppty_id: Option<String>,
+}
+
+impl SandboxLead {
+    /// Whether this lead answers to the key `key_type:value`. Emails compare
+    /// without regard to ASCII case, as Marketo does.
+    pub fn matches(&self, key_type: LeadKeyType, value: &str) -> bool {
+        let field = match key_type {
+            LeadKeyType::Idnum => return value.trim().parse::<u32>().ok() == Some(self.id),
+            LeadKeyType::Email => {
+                return self
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(value.trim()))
+            }
+            LeadKeyType::LeadOwnerEmail => {
+                return self
+                    .lead_owner_email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(value.trim()))
+            }
+            LeadKeyType::Cookie => &self.cookie,
+            LeadKeyType::SfdcAccountId => &self.sfdc_account_id,
+            LeadKeyType::SfdcContactId => &self.sfdc_contact_id,
+            LeadKeyType::SfdcLeadId => &self.sfdc_lead_id,
+            LeadKeyType::SfdcLeadOwnerId => &self.sfdc_lead_owner_id,
+            LeadKeyType::SfdcOpptyId => &self.sfdc_oppty_id,
+        };
+        field.as_deref() == Some(value)
+    }
+}
+
+/// The sandbox's data: credentials, campaigns, leads. Load your own with
+/// [`SandboxData::from_json`]; missing fields take the defaults.
+///
+/// ```
+/// use marketo_campaign::sandbox::SandboxData;
+/// let data = SandboxData::from_json(r#"{"campaigns":[{"id":7,"name":"C","program":"P"}]}"#)?;
+/// assert_eq!(data.campaigns[0].id, 7);
+/// assert_eq!(data.soap_user_id, SandboxData::default().soap_user_id);
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxData {
+    /// The SOAP user id the sandbox accepts.
+    pub soap_user_id: String,
+    /// The SOAP encryption key the sandbox verifies signatures with.
+    pub soap_encryption_key: String,
+    /// The campaigns.
+    pub campaigns: Vec<SandboxCampaign>,
+    /// The leads.
+    pub leads: Vec<SandboxLead>,
+}
+
+impl Default for SandboxData {
+    /// The README's data: campaign 4496 "Request Campaign Demo" in "Demo
+    /// Program"; 1234 "Send Webinar Reminder" in "Webinars" with three tokens;
+    /// 5000 "Monthly Newsletter", a batch campaign; leads 1002200
+    /// `lead@company.com` and 1002201 `anotherlead@company.com`. The
+    /// credentials are those of Marketo's published signature example.
+    fn default() -> Self {
+        let campaign =
+            |id, name: &str, program: &str, requestable, tokens: &[&str]| SandboxCampaign {
+                id,
+                name: name.into(),
+                program: program.into(),
+                requestable,
+                tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+            };
+        SandboxData {
+            soap_user_id: "bigcorp1_461839624B16E06BA2D663".into(),
+            soap_encryption_key: "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66".into(),
+            campaigns: vec![
+                campaign(4496, "Request Campaign Demo", "Demo Program", true, &[]),
+                campaign(
+                    1234,
+                    "Send Webinar Reminder",
+                    "Webinars",
+                    true,
+                    &[
+                        "{{my.WebinarTitle}}",
+                        "{{my.JoinLink}}",
+                        "{{my.WebinarImage}}",
+                    ],
+                ),
+                campaign(5000, "Monthly Newsletter", "Newsletters", false, &[]),
+            ],
+            leads: vec![
+                SandboxLead {
+                    id: 1002200,
+                    email: Some("lead@company.com".into()),
+                    cookie: Some(
+                        "id:561-HYG-937&token:_mch-company.com-1374552656411-90718".into(),
+                    ),
+                    lead_owner_email: Some("owner@company.com".into()),
+                    sfdc_account_id: Some("0015000000XyZaAAAV".into()),
+                    sfdc_contact_id: Some("0035000000AbCdEAAV".into()),
+                    sfdc_lead_id: Some("00Q5000000FgHiJEAV".into()),
+                    sfdc_lead_owner_id: Some("0055000000KlMnOAAV".into()),
+                    sfdc_oppty_id: Some("0065000000PqRsTAAV".into()),
+                },
+                SandboxLead {
+                    id: 1002201,
+                    email: Some("anotherlead@company.com".into()),
+                    cookie: Some(
+                        "id:561-HYG-937&token:_mch-company.com-1374552656411-90719".into(),
+                    ),
+                    lead_owner_email: Some("owner@company.com".into()),
+                    sfdc_account_id: Some("0015000000XyZaAAAV".into()),
+                    sfdc_contact_id: Some("0035000000UvWxYAAV".into()),
+                    sfdc_lead_id: Some("00Q5000000ZaBcDEAV".into()),
+                    sfdc_lead_owner_id: Some("0055000000KlMnOAAV".into()),
+                    sfdc_oppty_id: Some("0065000000EfGhIAAV".into()),
+                },
+            ],
+        }
+    }
+}
+
+impl SandboxData {
+    /// Parses JSON; missing fields take their defaults.
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        serde_json::from_str(json).map_err(|e| Error::Config(format!("sandbox data: {e}")))
+    }
+
+    /// Reads [`SandboxData::from_json`] from a file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
+        Self::from_json(&json)
+    }
+
+    /// Adds `count` leads with ids from `first_id` and emails
+    /// `lead{id}@example.com`, for bulk tests.
+    pub fn with_generated_leads(mut self, first_id: u32, count: u32) -> Self {
+        self.leads.extend(
+            (first_id..first_id.saturating_add(count)).map(|id| SandboxLead {
+                id,
+                email: Some(format!("lead{id}@example.com")),
+                ..SandboxLead::default()
+            }),
+        );
+        self
+    }
+}

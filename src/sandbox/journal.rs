@@ -1,0 +1,57 @@
+//! The journal: one entry per campaign run the sandbox performed.
+
+use std::sync::{Mutex, PoisonError};
+
+use serde::{Deserialize, Serialize};
+
+/// A program token as the sandbox received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalToken {
+    /// `{{my.Name}}`.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// One campaign run, as `GET /sandbox/journal` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// `soap` or `rest`.
+    pub api: String,
+    /// The campaign that ran.
+    pub campaign_id: u32,
+    /// The leads it ran for, in the order received.
+    pub lead_ids: Vec<u32>,
+    /// The program tokens passed.
+    pub tokens: Vec<JournalToken>,
+    /// Lead keys received past Marketo's limit of 100 and ignored.
+    #[serde(default)]
+    pub ignored_keys: usize,
+}
+
+/// The journal, shared by the server threads.
+#[derive(Debug, Default)]
+pub(crate) struct Journal(Mutex<Vec<JournalEntry>>);
+
+impl Journal {
+    pub(crate) fn record(&self, entry: JournalEntry) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
+    }
+
+    pub(crate) fn entries(&self) -> Vec<JournalEntry> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
