@@ -170,7 +170,7 @@ fn items<'e>(list: &'e Element, item: &str) -> Result<&'e [Element], Refusal> {
     Ok(&list.children)
 }
 
-fn text_of<'e>(element: &'e Element) -> Result<&'e str, Refusal> {
+fn text_of(element: &Element) -> Result<&str, Refusal> {
     if element.children.is_empty() {
         Ok(&element.text)
     } else {

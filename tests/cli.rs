@@ -1,0 +1,427 @@
+//! The command line, run as a process: output, exit codes, secrets.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_marketo-campaign");
+const USER: &str = "bigcorp1_461839624B16E06BA2D663";
+const KEY: &str = "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66";
+
+fn cli(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for var in [
+        "MARKETO_SOAP_ENDPOINT",
+        "MARKETO_SOAP_USER_ID",
+        "MARKETO_SOAP_ENCRYPTION_KEY",
+        "MARKETO_SOAP_TIMEZONE",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().unwrap();
+    (
+        status.code().unwrap(),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+/// `marketo-campaign sandbox`, killed on drop.
+struct SandboxProcess {
+    child: Child,
+    line: serde_json::Value,
+}
+
+impl SandboxProcess {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = cli(&[&["sandbox", "--listen", "127.0.0.1:0"], extra].concat())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        SandboxProcess {
+            child,
+            line: serde_json::from_str(&line).unwrap(),
+        }
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.line[key].as_str().unwrap().to_owned()
+    }
+
+    fn journal(&self) -> serde_json::Value {
+        let mut response = ureq::get(&self.get("journal")).call().unwrap();
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn env<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .env("MARKETO_SOAP_ENDPOINT", self.get("soap_endpoint"))
+            .env("MARKETO_SOAP_USER_ID", self.get("soap_user_id"))
+            .env(
+                "MARKETO_SOAP_ENCRYPTION_KEY",
+                self.get("soap_encryption_key"),
+            )
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn readme_request_against_the_embedded_sandbox() {
+    let (code, stdout, stderr) = run(&mut cli(&[
+        "request",
+        "--sandbox",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("campaign 4496 accepted for 1 lead(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn dry_run_reproduces_the_published_signature_and_sends_nothing() {
+    let sandbox = SandboxProcess::start(&[]);
+    let (code, stdout, stderr) = run(sandbox.env(&mut cli(&[
+        "request",
+        "--backend",
+        "soap",
+        "--dry-run",
+        "--json",
+        "--timestamp",
+        "2010-04-09T14:04:54-07:00",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ])));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1);
+    let plan: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(plan["method"], "POST");
+    assert_eq!(plan["url"], sandbox.get("soap_endpoint"));
+    assert_eq!(
+        plan["headers"]["SOAPAction"],
+        "\"http://www.marketo.com/mktows/requestCampaign\""
+    );
+    let body = plan["body"].as_str().unwrap();
+    assert!(body
+        .contains("<requestSignature>ffbff4d4bef354807481e66dc7540f7890523a87</requestSignature>"));
+    assert!(body.contains("<requestTimestamp>2010-04-09T14:04:54-07:00</requestTimestamp>"));
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+    assert_eq!(sandbox.journal(), serde_json::json!([]));
+}
+
+#[test]
+fn dry_run_prints_one_request_per_chunk() {
+    let leads: String = (1..=250).map(|i| format!("IDNUM:{i}\n")).collect();
+    let mut child = cli(&[
+        "request",
+        "--sandbox",
+        "--dry-run",
+        "--json",
+        "--campaign-id",
+        "4496",
+        "--leads-file",
+        "-",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("# ids\n\n{leads}").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let counts: Vec<usize> = stdout
+        .lines()
+        .map(|l| {
+            let plan: serde_json::Value = serde_json::from_str(l).unwrap();
+            plan["body"].as_str().unwrap().matches("<leadKey>").count()
+        })
+        .collect();
+    assert_eq!(counts, [100, 100, 50]);
+}
+
+#[test]
+fn sandbox_command_with_config_serves_a_leads_file_request() {
+    let dir = std::env::temp_dir().join(format!("mc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let leads: Vec<serde_json::Value> = (1..=150)
+        .map(|id| serde_json::json!({"id": id, "email": format!("l{id}@x.example")}))
+        .collect();
+    let config = dir.join("sandbox.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"campaigns": [{"id": 42, "name": "C", "program": "P"}], "leads": leads})
+            .to_string(),
+    )
+    .unwrap();
+    let leads_file = dir.join("leads.txt");
+    std::fs::write(
+        &leads_file,
+        (1..=150)
+            .map(|id| format!("EMAIL:l{id}@x.example\r\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let sandbox = SandboxProcess::start(&["--config", config.to_str().unwrap()]);
+    let (code, stdout, stderr) = run(sandbox.env(&mut cli(&[
+        "request",
+        "--campaign-name",
+        "C",
+        "--program-name",
+        "P",
+        "--token",
+        "{{my.A}}=x=y & z",
+        "--leads-file",
+        leads_file.to_str().unwrap(),
+        "--json",
+    ])));
+    assert_eq!(code, 0, "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome["complete"], true);
+    assert_eq!(outcome["chunks"].as_array().unwrap().len(), 2);
+    let journal = sandbox.journal();
+    let journal = journal.as_array().unwrap();
+    assert_eq!(journal.len(), 2);
+    assert_eq!(journal[0]["campaign_id"], 42);
+    assert_eq!(
+        journal[0]["tokens"],
+        serde_json::json!([{"name": "{{my.A}}", "value": "x=y & z"}])
+    );
+    let served: usize = journal
+        .iter()
+        .map(|e| e["lead_ids"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(served, 150);
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_input_exits_2_and_sends_nothing() {
+    let sandbox = SandboxProcess::start(&[]);
+    for args in [
+        &["--campaign-id", "4496", "--lead", "EMAIL"][..],
+        &["--campaign-id", "4496", "--lead", "PHONE:1"],
+        &["--campaign-id", "4496", "--lead", "IDNUM:abc"],
+        &["--campaign-id", "4496", "--lead", "EMAIL: "],
+        &["--campaign-id", "0", "--lead", "EMAIL:lead@company.com"],
+        &[
+            "--campaign-name",
+            "C",
+            "--program-name",
+            "P",
+            "--token",
+            "X=1",
+            "--lead",
+            "IDNUM:1",
+        ],
+        &[
+            "--campaign-id",
+            "4496",
+            "--campaign-name",
+            "C",
+            "--program-name",
+            "P",
+            "--lead",
+            "IDNUM:1",
+        ],
+        &[
+            "--campaign-id",
+            "4496",
+            "--token",
+            "{{my.X}}=1",
+            "--lead",
+            "IDNUM:1",
+        ],
+        &["--campaign-id", "4496"],
+        &[
+            "--campaign-id",
+            "4496",
+            "--lead",
+            "IDNUM:1",
+            "--source",
+            "WEB",
+        ],
+        &[
+            "--campaign-id",
+            "4496",
+            "--lead",
+            "IDNUM:1",
+            "--timestamp",
+            "yesterday",
+        ],
+        &[
+            "--campaign-id",
+            "4496",
+            "--leads-file",
+            "/nonexistent/leads.txt",
+        ],
+    ] {
+        let (code, _, stderr) = run(sandbox.env(&mut cli(&[&["request"], args].concat())));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(!stderr.is_empty());
+    }
+    assert_eq!(sandbox.journal(), serde_json::json!([]));
+}
+
+#[test]
+fn missing_configuration_exits_2() {
+    let (code, _, stderr) = run(&mut cli(&[
+        "request",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "IDNUM:1",
+    ]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("MARKETO_SOAP_ENDPOINT"), "{stderr}");
+}
+
+#[test]
+fn refused_exits_3_and_wrong_key_is_not_printed() {
+    let sandbox = SandboxProcess::start(&[]);
+    let (code, _, stderr) = run(sandbox.env(&mut cli(&[
+        "request",
+        "--campaign-id",
+        "5000",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ])));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("20113"), "{stderr}");
+
+    let (code, stdout, stderr) = run(sandbox
+        .env(&mut cli(&[
+            "request",
+            "--json",
+            "--campaign-id",
+            "4496",
+            "--lead",
+            "EMAIL:lead@company.com",
+        ]))
+        .env("MARKETO_SOAP_ENCRYPTION_KEY", "not-the-key-s3cr3t"));
+    assert_eq!(code, 3);
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome["soap_code"], 20014);
+    assert_eq!(outcome["delivery"], "refused");
+    assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"));
+    assert_eq!(sandbox.journal(), serde_json::json!([]));
+}
+
+#[test]
+fn unknown_delivery_exits_4() {
+    // A server that answers 200 with something that is not SOAP.
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let addr = server.server_addr().to_ip().unwrap();
+    let handle = std::thread::spawn(move || {
+        let request = server.recv().unwrap();
+        request
+            .respond(tiny_http::Response::from_string("<html>maintenance</html>"))
+            .unwrap();
+    });
+    let (code, _, stderr) = run(cli(&[
+        "request",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ])
+    .env(
+        "MARKETO_SOAP_ENDPOINT",
+        format!("http://{addr}/soap/mktows/2_9"),
+    )
+    .env("MARKETO_SOAP_USER_ID", USER)
+    .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY));
+    handle.join().unwrap();
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("may or may not have run"), "{stderr}");
+    assert!(stderr.contains("maintenance"), "{stderr}");
+}
+
+#[test]
+fn unreachable_server_exits_5() {
+    // Bind then drop a listener to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, _, stderr) = run(cli(&[
+        "request",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ])
+    .env(
+        "MARKETO_SOAP_ENDPOINT",
+        format!("http://127.0.0.1:{port}/soap/mktows/2_9"),
+    )
+    .env("MARKETO_SOAP_USER_ID", USER)
+    .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused() {
+    let (code, _, stderr) = run(cli(&[
+        "request",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ])
+    .env(
+        "MARKETO_SOAP_ENDPOINT",
+        "http://123-abc-456.mktoapi.com/soap/mktows/2_9",
+    )
+    .env("MARKETO_SOAP_USER_ID", USER)
+    .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("plain http"), "{stderr}");
+}
+
+#[test]
+fn help_explains_exit_codes_and_environment() {
+    let (code, stdout, _) = run(&mut cli(&["request", "--help"]));
+    assert_eq!(code, 0);
+    for needle in [
+        "--campaign-id",
+        "--leads-file",
+        "Exit status",
+        "MARKETO_SOAP_ENCRYPTION_KEY",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from --help");
+    }
+}
