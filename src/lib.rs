@@ -50,3 +50,8 @@ pub use request::{
 pub use requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester};
 pub use secret::Secret;
 pub use soap::{SoapClient, SoapClientBuilder};
+
+/// The README's Rust examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
