@@ -149,6 +149,98 @@ impl SoapCode {
     }
 }
 
+/// A Marketo REST error code (`errors[].code`).
+///
+/// Known codes have variants; any other code is kept in [`RestCode::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RestCode {
+    /// 601: access token invalid.
+    TokenInvalid,
+    /// 602: access token expired.
+    TokenExpired,
+    /// 603: access denied.
+    AccessDenied,
+    /// 604: request timed out.
+    RequestTimedOut,
+    /// 606: more than 100 calls in 20 seconds.
+    RateLimited,
+    /// 607: daily quota reached.
+    DailyQuotaReached,
+    /// 608: API temporarily unavailable.
+    TemporarilyUnavailable,
+    /// 609: invalid JSON.
+    InvalidJson,
+    /// 610: requested resource not found.
+    NotFound,
+    /// 611: system error.
+    SystemError,
+    /// 612: invalid content type.
+    InvalidContentType,
+    /// 615: more than 10 concurrent calls.
+    ConcurrencyLimited,
+    /// 1003: invalid value (for trigger.json: a batch campaign, too many leads).
+    InvalidValue,
+    /// 1004: lead not found.
+    LeadNotFound,
+    /// 1013: campaign (or other object) not found.
+    CampaignNotFound,
+    /// Any other code, kept as sent (0 when it was not a number).
+    Other(u32),
+}
+
+impl RestCode {
+    /// The code for a number.
+    ///
+    /// ```
+    /// use marketo_campaign::RestCode;
+    /// assert_eq!(RestCode::from_code(606), RestCode::RateLimited);
+    /// assert_eq!(RestCode::from_code(1029).code(), 1029);
+    /// ```
+    pub fn from_code(code: u32) -> Self {
+        match code {
+            601 => RestCode::TokenInvalid,
+            602 => RestCode::TokenExpired,
+            603 => RestCode::AccessDenied,
+            604 => RestCode::RequestTimedOut,
+            606 => RestCode::RateLimited,
+            607 => RestCode::DailyQuotaReached,
+            608 => RestCode::TemporarilyUnavailable,
+            609 => RestCode::InvalidJson,
+            610 => RestCode::NotFound,
+            611 => RestCode::SystemError,
+            612 => RestCode::InvalidContentType,
+            615 => RestCode::ConcurrencyLimited,
+            1003 => RestCode::InvalidValue,
+            1004 => RestCode::LeadNotFound,
+            1013 => RestCode::CampaignNotFound,
+            other => RestCode::Other(other),
+        }
+    }
+
+    /// The numeric code.
+    pub fn code(self) -> u32 {
+        match self {
+            RestCode::TokenInvalid => 601,
+            RestCode::TokenExpired => 602,
+            RestCode::AccessDenied => 603,
+            RestCode::RequestTimedOut => 604,
+            RestCode::RateLimited => 606,
+            RestCode::DailyQuotaReached => 607,
+            RestCode::TemporarilyUnavailable => 608,
+            RestCode::InvalidJson => 609,
+            RestCode::NotFound => 610,
+            RestCode::SystemError => 611,
+            RestCode::InvalidContentType => 612,
+            RestCode::ConcurrencyLimited => 615,
+            RestCode::InvalidValue => 1003,
+            RestCode::LeadNotFound => 1004,
+            RestCode::CampaignNotFound => 1013,
+            RestCode::Other(code) => code,
+        }
+    }
+}
+
 /// The crate's error type.
 ///
 /// Each variant knows its [`Delivery`]: call [`Error::delivery`] before
@@ -185,6 +277,22 @@ pub enum Error {
         /// The fault's message.
         message: String,
     },
+    /// Marketo's REST API answered `success:false`. The campaign did not run.
+    #[error("REST error {}: {message}", code.code())]
+    Rest {
+        /// The Marketo code.
+        code: RestCode,
+        /// The error's message.
+        message: String,
+    },
+    /// The identity service refused the client credentials (or answered
+    /// without a token). Nothing was triggered.
+    #[error("authentication failed: {0} (nothing was triggered)")]
+    Auth(String),
+    /// A look-up needed to express the request over REST failed: no campaign
+    /// or several campaigns match the name and program. Nothing was triggered.
+    #[error("look-up failed: {0} (nothing was triggered)")]
+    Lookup(String),
     /// The server answered something this client cannot interpret; the
     /// request may have been processed. The body is kept (truncated).
     #[error("unexpected answer (HTTP {status}): {reason}; body: {body:?} (the campaign may or may not have run)")]
@@ -241,7 +349,11 @@ impl Error {
         match self {
             Error::InvalidInput { .. } | Error::Config(_) => Delivery::NotSent,
             Error::Transport { delivery, .. } => *delivery,
-            Error::SoapFault { .. } | Error::HttpStatus { .. } => Delivery::Refused,
+            Error::Auth(_) => Delivery::NotSent,
+            Error::SoapFault { .. }
+            | Error::HttpStatus { .. }
+            | Error::Rest { .. }
+            | Error::Lookup(_) => Delivery::Refused,
             Error::Protocol { .. } => Delivery::Unknown,
             Error::Incomplete(outcome) => outcome
                 .first_failure()
@@ -254,6 +366,14 @@ impl Error {
     pub fn soap_code(&self) -> Option<SoapCode> {
         match self {
             Error::SoapFault { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The REST code, when this is a REST error.
+    pub fn rest_code(&self) -> Option<RestCode> {
+        match self {
+            Error::Rest { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -300,6 +420,11 @@ mod tests {
             assert_eq!(SoapCode::from_code(code).code(), code);
         }
         assert_eq!(SoapCode::from_code(12345), SoapCode::Other(12345));
+        for code in [
+            601, 602, 603, 604, 606, 607, 608, 609, 610, 611, 612, 615, 1003, 1004, 1013, 1029,
+        ] {
+            assert_eq!(RestCode::from_code(code).code(), code);
+        }
     }
 
     #[test]

@@ -33,21 +33,27 @@
 
 mod clock;
 mod error;
+mod fallback;
 mod plan;
 mod request;
 mod requester;
+pub mod rest;
 pub mod sandbox;
+mod schedule;
 mod secret;
 pub mod soap;
 mod transport;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use error::{Delivery, Error, SoapCode};
+pub use error::{Delivery, Error, RestCode, SoapCode};
+pub use fallback::Fallback;
 pub use plan::PlannedRequest;
 pub use request::{
     CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source, MAX_LEADS_PER_CALL,
 };
 pub use requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester};
+pub use rest::{RestClient, RestClientBuilder};
+pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 pub use secret::Secret;
 pub use soap::{SoapClient, SoapClientBuilder};
 

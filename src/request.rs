@@ -316,7 +316,7 @@ impl CampaignTarget {
         }
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         match self {
             CampaignTarget::Id(id) => {
                 if *id == 0 || *id > i32::MAX as u32 {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::Error;
-use crate::request::{CampaignRequest, LeadKey};
+use crate::request::{CampaignRequest, LeadKey, MAX_LEADS_PER_CALL};
 
 /// Anything that can request a Smart Campaign: [`SoapClient`](crate::SoapClient),
 /// [`StubRequester`], and your own types.
@@ -177,12 +177,13 @@ pub(crate) struct ChunkAccepted {
     pub(crate) unmatched: Vec<LeadKey>,
 }
 
-/// Sends `request` chunk by chunk through `send`, stopping at the first
-/// failure, and builds the outcome according to the trait's contract.
+/// Sends `request` chunk by chunk through `send` (given each chunk's offset
+/// in the request and its leads), stopping at the first failure, and builds
+/// the outcome according to the trait's contract.
 pub(crate) fn send_in_chunks(
     request: &CampaignRequest,
     backend: &str,
-    mut send: impl FnMut(&[LeadKey]) -> Result<ChunkAccepted, Error>,
+    mut send: impl FnMut(usize, &[LeadKey]) -> Result<ChunkAccepted, Error>,
 ) -> Result<Outcome, Error> {
     let mut outcome = Outcome::default();
     let mut failed = false;
@@ -197,7 +198,7 @@ pub(crate) fn send_in_chunks(
         };
         if !failed {
             report.backend = backend.to_owned();
-            match send(leads) {
+            match send(index * MAX_LEADS_PER_CALL, leads) {
                 Ok(accepted) => {
                     report.status = ChunkStatus::Accepted;
                     report.unmatched = accepted.unmatched;
@@ -277,7 +278,7 @@ impl CampaignRequester for StubRequester {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(request.clone());
-        send_in_chunks(request, "stub", |_| match &self.failure {
+        send_in_chunks(request, "stub", |_, _| match &self.failure {
             Some(err) => Err(err.clone()),
             None => Ok(ChunkAccepted::default()),
         })
@@ -301,7 +302,7 @@ mod tests {
     #[test]
     fn failure_midway_reports_every_chunk() {
         let mut calls = 0;
-        let err = send_in_chunks(&request(350), "test", |_| {
+        let err = send_in_chunks(&request(350), "test", |_, _| {
             calls += 1;
             if calls == 2 {
                 Err(Error::Transport {
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn single_chunk_failure_is_the_plain_error() {
         let err =
-            send_in_chunks(&request(3), "test", |_| Err(Error::Config("x".into()))).unwrap_err();
+            send_in_chunks(&request(3), "test", |_, _| Err(Error::Config("x".into()))).unwrap_err();
         assert!(matches!(err, Error::Config(_)));
     }
 }

@@ -81,7 +81,6 @@ impl Http {
         self.read(response)
     }
 
-    #[allow(dead_code)] // the REST backend (next) is its first user
     /// GETs `url` and reads the answer.
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, Error> {
         let mut request = self.agent.get(url);

@@ -15,6 +15,10 @@ fn cli(args: &[&str]) -> Command {
         "MARKETO_SOAP_USER_ID",
         "MARKETO_SOAP_ENCRYPTION_KEY",
         "MARKETO_SOAP_TIMEZONE",
+        "MARKETO_REST_ENDPOINT",
+        "MARKETO_REST_IDENTITY",
+        "MARKETO_CLIENT_ID",
+        "MARKETO_CLIENT_SECRET",
     ] {
         command.env_remove(var);
     }
@@ -73,6 +77,14 @@ impl SandboxProcess {
                 "MARKETO_SOAP_ENCRYPTION_KEY",
                 self.get("soap_encryption_key"),
             )
+    }
+
+    fn env_rest<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .env("MARKETO_REST_ENDPOINT", self.get("rest_endpoint"))
+            .env("MARKETO_REST_IDENTITY", self.get("identity_endpoint"))
+            .env("MARKETO_CLIENT_ID", self.get("client_id"))
+            .env("MARKETO_CLIENT_SECRET", self.get("client_secret"))
     }
 }
 
@@ -424,4 +436,114 @@ fn help_explains_exit_codes_and_environment() {
     ] {
         assert!(stdout.contains(needle), "{needle} missing from --help");
     }
+}
+
+#[test]
+fn rest_backend_against_the_embedded_sandbox() {
+    let (code, stdout, stderr) = run(&mut cli(&[
+        "request",
+        "--sandbox",
+        "--backend",
+        "rest",
+        "--campaign-name",
+        "Send Webinar Reminder",
+        "--program-name",
+        "Webinars",
+        "--token",
+        "{{my.WebinarTitle}}=REST",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("via Rest(http://127.0.0.1:"), "{stdout}");
+}
+
+#[test]
+fn auto_with_soap_retired_serves_through_rest_once() {
+    let sandbox = SandboxProcess::start(&["--retire-soap", "410"]);
+    let mut command = cli(&[
+        "request",
+        "--json",
+        "--campaign-name",
+        "Send Webinar Reminder",
+        "--program-name",
+        "Webinars",
+        "--token",
+        "{{my.WebinarTitle}}=Moving on",
+        "--lead",
+        "EMAIL:lead@company.com",
+        "--lead",
+        "EMAIL:nobody@company.com",
+    ]);
+    let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut command)));
+    // One key matched no lead: reported, exit 3.
+    assert_eq!(code, 3, "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(outcome["client"]
+        .as_str()
+        .unwrap()
+        .starts_with("Fallback(Soap("));
+    assert_eq!(outcome["chunks"][0]["backend"], "rest");
+    assert_eq!(outcome["chunks"][0]["status"], "accepted");
+    assert_eq!(
+        outcome["chunks"][0]["unmatched"],
+        serde_json::json!(["EMAIL:nobody@company.com"])
+    );
+    let journal = sandbox.journal();
+    assert_eq!(journal.as_array().unwrap().len(), 1);
+    assert_eq!(journal[0]["api"], "rest");
+    assert_eq!(journal[0]["lead_ids"], serde_json::json!([1002200]));
+    assert_eq!(
+        journal[0]["tokens"],
+        serde_json::json!([{"name": "{{my.WebinarTitle}}", "value": "Moving on"}])
+    );
+    let secret = sandbox.get("client_secret");
+    assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
+}
+
+#[test]
+fn rest_dry_run_shows_exact_trigger_bodies_without_secrets() {
+    let sandbox = SandboxProcess::start(&[]);
+    let mut command = cli(&[
+        "request",
+        "--backend",
+        "rest",
+        "--dry-run",
+        "--json",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "IDNUM:1002200",
+        "--lead",
+        "IDNUM:1002201",
+    ]);
+    let (code, stdout, stderr) = run(sandbox.env_rest(&mut command));
+    assert_eq!(code, 0, "{stderr}");
+    let plans: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(plans.len(), 2);
+    assert_eq!(plans[0]["method"], "GET");
+    let token_url = plans[0]["url"].as_str().unwrap();
+    assert!(token_url.contains("/identity/oauth/token?grant_type=client_credentials"));
+    assert!(
+        token_url.contains("client_secret=%5Bredacted%5D"),
+        "{token_url}"
+    );
+    assert_eq!(plans[1]["method"], "POST");
+    assert_eq!(
+        plans[1]["url"],
+        format!(
+            "{}/rest/v1/campaigns/4496/trigger.json",
+            sandbox.get("rest_endpoint")
+        )
+    );
+    assert_eq!(plans[1]["headers"]["Authorization"], "Bearer [redacted]");
+    assert_eq!(
+        plans[1]["body"],
+        r#"{"input":{"leads":[{"id":1002200},{"id":1002201}]}}"#
+    );
+    assert!(!stdout.contains(&sandbox.get("client_secret")));
+    assert_eq!(sandbox.journal(), serde_json::json!([]));
 }

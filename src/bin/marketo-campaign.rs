@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
-    CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Delivery, Error, FixedClock,
-    LeadKey, Outcome, ProgramToken, SoapClient, SoapClientBuilder, Source,
+    CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Delivery, Error, Fallback,
+    FixedClock, LeadKey, Outcome, PlannedRequest, ProgramToken, RestClient, RestClientBuilder,
+    SoapClient, SoapClientBuilder, Source,
 };
 
 /// Exit status: every chunk accepted, every lead served.
@@ -36,7 +37,18 @@ Environment:
   MARKETO_SOAP_ENDPOINT        e.g. https://123-ABC-456.mktoapi.com/soap/mktows/2_9
   MARKETO_SOAP_USER_ID         the SOAP user id (Admin > Web Services)
   MARKETO_SOAP_ENCRYPTION_KEY  the SOAP encryption key (never printed)
-  MARKETO_SOAP_TIMEZONE        zone of requestTimestamp (default America/Los_Angeles)";
+  MARKETO_SOAP_TIMEZONE        zone of requestTimestamp (default America/Los_Angeles)
+  MARKETO_REST_ENDPOINT        e.g. https://123-ABC-456.mktorest.com
+  MARKETO_REST_IDENTITY        identity base URL (default: MARKETO_REST_ENDPOINT/identity)
+  MARKETO_CLIENT_ID            the REST client id (Admin > LaunchPoint)
+  MARKETO_CLIENT_SECRET        the REST client secret (never printed)
+
+Backends:
+  soap  requestCampaign over SOAP.
+  rest  trigger.json over REST; campaign names and non-IDNUM lead keys are looked up first,
+        keys that match no lead are reported (exit 3), never dropped silently.
+  auto  SOAP when MARKETO_SOAP_* is set, else REST; with both set, falls back to REST only
+        when SOAP provably did not run the campaign (not sent, HTTP 404/410, 'removed' faults).";
 
 /// Request Marketo Smart Campaigns over SOAP, or run an offline Marketo sandbox.
 #[derive(Debug, Parser)]
@@ -51,27 +63,36 @@ enum Command {
     /// Run a Smart Campaign for some leads (SOAP requestCampaign).
     #[command(after_help = AFTER_HELP)]
     Request(RequestArgs),
-    /// Run the offline sandbox (SOAP on loopback) until interrupted.
+    /// Run the offline sandbox (SOAP and REST on loopback) until interrupted.
     ///
-    /// Prints one JSON line with the endpoint and the credentials it accepts,
+    /// Prints one JSON line with the endpoints and the credentials it accepts,
     /// then serves. The campaign runs are journaled at GET /sandbox/journal.
-    Sandbox {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-        /// JSON file with campaigns, leads and credentials (see README).
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// JSON file with campaigns, leads and credentials (see README).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Retire the SOAP endpoint: answer every SOAP call with this HTTP status (404 or 410).
+    #[arg(long, value_name = "STATUS", value_parser = clap::value_parser!(u16).range(400..=599))]
+    retire_soap: Option<u16>,
+    /// Lifetime of the REST access tokens, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    token_lifetime: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
-    /// SOAP when configured, else REST (REST is not available yet).
+    /// SOAP when configured, else REST; falls back to REST when SOAP is gone.
     Auto,
     /// Marketo's SOAP API (requestCampaign).
     Soap,
-    /// Marketo's REST API (not available yet).
+    /// Marketo's REST API (trigger.json, with look-ups).
     Rest,
 }
 
@@ -123,16 +144,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Request(args) => ExitCode::from(request(&args)),
-        Command::Sandbox { listen, config } => ExitCode::from(sandbox(listen, config)),
+        Command::Sandbox(args) => ExitCode::from(sandbox(&args)),
     }
 }
 
-fn sandbox(listen: SocketAddr, config: Option<PathBuf>) -> u8 {
-    let data = match config.map(SandboxData::from_file).transpose() {
+fn sandbox(args: &SandboxArgs) -> u8 {
+    let data = match args.config.as_ref().map(SandboxData::from_file).transpose() {
         Ok(data) => data.unwrap_or_default(),
         Err(e) => return fail(&e),
     };
-    match Sandbox::start_with(SandboxConfig::new().listen(listen).data(data)) {
+    let config = SandboxConfig::new()
+        .listen(args.listen)
+        .data(data)
+        .soap_retired(args.retire_soap)
+        .token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
+    match Sandbox::start_with(config) {
         Ok(sandbox) => {
             println!("{}", sandbox.startup_line());
             let _ = std::io::stdout().flush();
@@ -224,15 +250,65 @@ fn read_leads_file(path: &PathBuf, leads: &mut Vec<LeadKey>) -> Result<(), Error
     Ok(())
 }
 
-fn soap_client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapClient, Error> {
-    let mut builder: SoapClientBuilder = match sandbox {
+/// The backend the command line chose.
+enum Client {
+    Soap(SoapClient),
+    Rest(RestClient),
+    Auto(Fallback<SoapClient, RestClient>),
+}
+
+impl Client {
+    fn requester(&self) -> &dyn CampaignRequester {
+        match self {
+            Client::Soap(c) => c,
+            Client::Rest(c) => c,
+            Client::Auto(c) => c,
+        }
+    }
+
+    /// What a dry run shows: the requests of the backend tried first.
+    fn plan(&self, request: &CampaignRequest) -> Result<Vec<PlannedRequest>, Error> {
+        match self {
+            Client::Soap(c) => c.plan(request),
+            Client::Rest(c) => c.plan(request),
+            Client::Auto(c) => c.primary().plan(request),
+        }
+    }
+}
+
+fn soap_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapClientBuilder, Error> {
+    let mut builder = match sandbox {
         Some(sandbox) => sandbox.soap_client_builder(),
         None => SoapClientBuilder::from_env()?,
     };
     if let Some(timestamp) = &args.timestamp {
         builder = builder.clock(FixedClock::parse(timestamp)?);
     }
-    builder.build()
+    Ok(builder)
+}
+
+fn rest_builder(sandbox: Option<&Sandbox>) -> Result<RestClientBuilder, Error> {
+    match sandbox {
+        Some(sandbox) => Ok(sandbox.rest_client_builder()),
+        None => RestClientBuilder::from_env(),
+    }
+}
+
+fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error> {
+    Ok(match args.backend {
+        Backend::Soap => Client::Soap(soap_builder(args, sandbox)?.build()?),
+        Backend::Rest => Client::Rest(rest_builder(sandbox)?.build()?),
+        Backend::Auto => match (soap_builder(args, sandbox), rest_builder(sandbox)) {
+            (Ok(soap), Ok(rest)) => Client::Auto(Fallback::new(soap.build()?, rest.build()?)),
+            (Ok(soap), Err(_)) => Client::Soap(soap.build()?),
+            (Err(_), Ok(rest)) => Client::Rest(rest.build()?),
+            (Err(soap), Err(rest)) => {
+                return Err(Error::Config(format!(
+                    "configure SOAP (MARKETO_SOAP_*) or REST (MARKETO_REST_*, MARKETO_CLIENT_*): {soap}; {rest}"
+                )))
+            }
+        },
+    })
 }
 
 fn request(args: &RequestArgs) -> u8 {
@@ -240,11 +316,6 @@ fn request(args: &RequestArgs) -> u8 {
         Ok(request) => request,
         Err(e) => return fail(&e),
     };
-    if args.backend == Backend::Rest {
-        return fail(&Error::Config(
-            "the REST backend is not available yet; use --backend soap".into(),
-        ));
-    }
     let sandbox = if args.sandbox {
         match Sandbox::start() {
             Ok(sandbox) => Some(sandbox),
@@ -253,28 +324,32 @@ fn request(args: &RequestArgs) -> u8 {
     } else {
         None
     };
-    let client = match soap_client(args, sandbox.as_ref()) {
+    let client = match client(args, sandbox.as_ref()) {
         Ok(client) => client,
         Err(e) => return fail(&e),
     };
     if args.dry_run {
         return dry_run(&client, &request, args.json);
     }
-    let result = client.request_campaign(&request);
+    let requester = client.requester();
+    let result = requester.request_campaign(&request);
     let code = match &result {
         Ok(outcome) if outcome.is_complete() => EXIT_OK,
         Ok(_) => EXIT_REFUSED,
         Err(e) => exit_code(e),
     };
     if args.json {
-        println!("{}", outcome_json(&client.to_string(), &request, &result));
+        println!(
+            "{}",
+            outcome_json(&requester.to_string(), &request, &result)
+        );
     } else {
-        print_human(&client.to_string(), &request, &result);
+        print_human(&requester.to_string(), &request, &result);
     }
     code
 }
 
-fn dry_run(client: &SoapClient, request: &CampaignRequest, json: bool) -> u8 {
+fn dry_run(client: &Client, request: &CampaignRequest, json: bool) -> u8 {
     let plans = match client.plan(request) {
         Ok(plans) => plans,
         Err(e) => return fail(&e),

@@ -96,6 +96,10 @@ pub struct SandboxData {
     pub soap_user_id: String,
     /// The SOAP encryption key the sandbox verifies signatures with.
     pub soap_encryption_key: String,
+    /// The REST client id the identity service accepts.
+    pub client_id: String,
+    /// The REST client secret the identity service accepts.
+    pub client_secret: String,
     /// The campaigns.
     pub campaigns: Vec<SandboxCampaign>,
     /// The leads.
@@ -106,8 +110,10 @@ impl Default for SandboxData {
     /// The README's data: campaign 4496 "Request Campaign Demo" in "Demo
     /// Program"; 1234 "Send Webinar Reminder" in "Webinars" with three tokens;
     /// 5000 "Monthly Newsletter", a batch campaign; leads 1002200
-    /// `lead@company.com` and 1002201 `anotherlead@company.com`. The
-    /// credentials are those of Marketo's published signature example.
+    /// `lead@company.com` and 1002201 `anotherlead@company.com`. The SOAP
+    /// credentials are those of Marketo's published signature example; the
+    /// REST client id is `8f0c6a2e-4c1b-4d7e-9a35-2b6f1c0d9e47` and its
+    /// secret `sandboxSecretK3yZ9x7QvT2mW4pL`.
     fn default() -> Self {
         let campaign =
             |id, name: &str, program: &str, requestable, tokens: &[&str]| SandboxCampaign {
@@ -120,6 +126,8 @@ impl Default for SandboxData {
         SandboxData {
             soap_user_id: "bigcorp1_461839624B16E06BA2D663".into(),
             soap_encryption_key: "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66".into(),
+            client_id: "8f0c6a2e-4c1b-4d7e-9a35-2b6f1c0d9e47".into(),
+            client_secret: "sandboxSecretK3yZ9x7QvT2mW4pL".into(),
             campaigns: vec![
                 campaign(4496, "Request Campaign Demo", "Demo Program", true, &[]),
                 campaign(

@@ -13,7 +13,7 @@ pub struct JournalToken {
     pub value: String,
 }
 
-/// One campaign run, as `GET /sandbox/journal` lists it.
+/// One campaign run (or schedule), as `GET /sandbox/journal` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     /// `soap` or `rest`.
@@ -24,9 +24,15 @@ pub struct JournalEntry {
     pub lead_ids: Vec<u32>,
     /// The program tokens passed.
     pub tokens: Vec<JournalToken>,
-    /// Lead keys received past Marketo's limit of 100 and ignored.
+    /// Lead keys received past Marketo's limit of 100 and ignored (SOAP
+    /// `requestCampaign` only; REST refuses such calls).
     #[serde(default)]
     pub ignored_keys: usize,
+    /// For a scheduled batch campaign (`scheduleCampaign`, `schedule.json`):
+    /// the run time as given, or `""` when none was given. `None` for
+    /// requested and triggered runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<String>,
 }
 
 /// The journal, shared by the server threads.

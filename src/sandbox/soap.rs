@@ -1,10 +1,15 @@
 //! The sandbox's SOAP endpoint: checks what Marketo checks, runs, journals.
+//!
+//! Operations: `requestCampaign` and `scheduleCampaign`. After
+//! authentication every call passes the SOAP rate limit (fault 20023) and
+//! concurrency limit (fault 20024).
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDateTime};
 
 use crate::error::SoapCode;
 use crate::request::{LeadKeyType, MAX_LEADS_PER_CALL};
 use crate::sandbox::journal::{JournalEntry, JournalToken};
+use crate::sandbox::limits::Refused;
 use crate::sandbox::xml::{self, Element};
 use crate::sandbox::State;
 use crate::soap::envelope::escape_text;
@@ -104,6 +109,7 @@ fn process(state: &State, soap_action: Option<&str>, body: &[u8]) -> Result<Answ
     }
     let operation = match params.name.as_str() {
         "paramsRequestCampaign" => "requestCampaign",
+        "paramsScheduleCampaign" => "scheduleCampaign",
         other => {
             return Err(not_understood(format!(
                 "operation {other} is not supported"
@@ -122,7 +128,19 @@ fn process(state: &State, soap_action: Option<&str>, body: &[u8]) -> Result<Answ
         }
     }
     authenticate(state, auth)?;
-    request_campaign(state, params)
+    let _in_flight = state.soap_limits.admit().map_err(|refused| match refused {
+        Refused::Rate => (SoapCode::RateLimited, "Rate limit exceeded".to_owned()),
+        Refused::Concurrency => (
+            SoapCode::ConcurrencyLimited,
+            "Concurrent request limit exceeded".to_owned(),
+        ),
+    })?;
+    state.pause();
+    if operation == "scheduleCampaign" {
+        schedule_campaign(state, params)
+    } else {
+        request_campaign(state, params)
+    }
 }
 
 /// Takes the children of `element` in schema order: each name of `order` at
@@ -258,22 +276,7 @@ fn request_campaign(state: &State, params: &Element) -> Result<Answer, Refusal> 
     let campaign = campaign
         .filter(|c| c.requestable)
         .ok_or_else(|| (SoapCode::CampaignNotFound, "Campaign not found".to_owned()))?;
-    let tokens = match token_list {
-        Some(list) => items(list, "attrib")?
-            .iter()
-            .map(|attrib| {
-                let f = children_in_order(attrib, &["name", "value"])?;
-                match (f[0], f[1]) {
-                    (Some(name), Some(value)) => Ok(JournalToken {
-                        name: text_of(name)?.to_owned(),
-                        value: text_of(value)?.to_owned(),
-                    }),
-                    _ => Err(not_understood("attrib needs name and value")),
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => Vec::new(),
-    };
+    let tokens = tokens(token_list)?;
     let keys = match lead_list {
         Some(list) => items(list, "leadKey")?,
         None => &[],
@@ -309,6 +312,89 @@ fn request_campaign(state: &State, params: &Element) -> Result<Answer, Refusal> 
         lead_ids,
         tokens,
         ignored_keys,
+        run_at: None,
     });
     Ok(success("successRequestCampaign"))
+}
+
+/// The `attrib`s of a `programTokenList`, if there is one.
+fn tokens(token_list: Option<&Element>) -> Result<Vec<JournalToken>, Refusal> {
+    let Some(list) = token_list else {
+        return Ok(Vec::new());
+    };
+    items(list, "attrib")?
+        .iter()
+        .map(|attrib| {
+            let f = children_in_order(attrib, &["name", "value"])?;
+            match (f[0], f[1]) {
+                (Some(name), Some(value)) => Ok(JournalToken {
+                    name: text_of(name)?.to_owned(),
+                    value: text_of(value)?.to_owned(),
+                }),
+                _ => Err(not_understood("attrib needs name and value")),
+            }
+        })
+        .collect()
+}
+
+/// An `xs:dateTime`: RFC 3339, or without a zone.
+fn valid_date_time(text: &str) -> bool {
+    DateTime::parse_from_rfc3339(text).is_ok()
+        || NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}
+
+fn schedule_campaign(state: &State, params: &Element) -> Result<Answer, Refusal> {
+    let fields = children_in_order(
+        params,
+        &[
+            "programName",
+            "campaignName",
+            "campaignRunAt",
+            "programTokenList",
+        ],
+    )?;
+    let [program_name, campaign_name, run_at, token_list] = fields[..] else {
+        return Err(not_understood("internal: field count"));
+    };
+    let required = |name: &str| {
+        (
+            SoapCode::ParameterRequired,
+            format!("Parameter required: {name}"),
+        )
+    };
+    let program = text_of(program_name.ok_or_else(|| required("programName"))?)?;
+    let name = text_of(campaign_name.ok_or_else(|| required("campaignName"))?)?;
+    // An empty (or xsi:nil) campaignRunAt means "now", as an absent one.
+    let run_at = match run_at {
+        Some(element) => text_of(element)?.trim().to_owned(),
+        None => String::new(),
+    };
+    if !run_at.is_empty() && !valid_date_time(&run_at) {
+        return Err((
+            SoapCode::BadParameter,
+            format!("Bad parameter: campaignRunAt {run_at:?} is not an xs:dateTime"),
+        ));
+    }
+    let tokens = tokens(token_list)?;
+    let campaign = state
+        .data
+        .campaigns
+        .iter()
+        .find(|c| c.program == program && c.name == name)
+        .ok_or_else(|| (SoapCode::CampaignNotFound, "Campaign not found".to_owned()))?;
+    if campaign.requestable {
+        return Err((
+            SoapCode::CampaignNotFound,
+            format!("Campaign '{}' is not a batch campaign", campaign.name),
+        ));
+    }
+    state.journal.record(JournalEntry {
+        api: "soap".into(),
+        campaign_id: campaign.id,
+        lead_ids: Vec::new(),
+        tokens,
+        ignored_keys: 0,
+        run_at: Some(run_at),
+    });
+    Ok(success("successScheduleCampaign"))
 }

@@ -10,16 +10,23 @@ use chrono_tz::Tz;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::plan::PlannedRequest;
+use crate::request::CampaignTarget;
 use crate::request::{CampaignRequest, LeadKey};
 use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
+use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
-use crate::soap::envelope::{write_request_campaign, AuthHeader};
+use crate::soap::envelope::{
+    write_request_campaign, write_schedule_campaign, AuthHeader, ScheduleParams,
+};
 use crate::soap::response::read_response;
 use crate::soap::signature::{request_signature, w3c_timestamp};
 use crate::transport::{check_endpoint, Http, HttpSettings};
 
 /// The `SOAPAction` header of `requestCampaign`.
 pub const SOAP_ACTION_REQUEST_CAMPAIGN: &str = "\"http://www.marketo.com/mktows/requestCampaign\"";
+/// The `SOAPAction` header of `scheduleCampaign`.
+pub const SOAP_ACTION_SCHEDULE_CAMPAIGN: &str =
+    "\"http://www.marketo.com/mktows/scheduleCampaign\"";
 const CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 
 /// The default zone of `requestTimestamp`, Marketo's own.
@@ -204,8 +211,12 @@ impl SoapClient {
             .collect()
     }
 
-    /// Signs now and writes the envelope for one chunk.
-    fn envelope(&self, request: &CampaignRequest, leads: &[LeadKey]) -> Result<Vec<u8>, Error> {
+    /// Signs now and writes an envelope with `write`.
+    fn signed(
+        &self,
+        capacity: usize,
+        write: impl FnOnce(&mut Vec<u8>, &AuthHeader<'_>) -> std::io::Result<()>,
+    ) -> Result<Vec<u8>, Error> {
         let timestamp = w3c_timestamp(self.clock.now(), self.timezone);
         let signature = request_signature(self.encryption_key.expose(), &timestamp, &self.user_id);
         let auth = AuthHeader {
@@ -213,10 +224,26 @@ impl SoapClient {
             signature: &signature,
             timestamp: &timestamp,
         };
-        let mut body = Vec::with_capacity(1024 + 96 * leads.len());
-        write_request_campaign(&mut body, &auth, request, leads)
+        let mut body = Vec::with_capacity(capacity);
+        write(&mut body, &auth)
             .map_err(|e| Error::Config(format!("writing the envelope failed: {e}")))?;
         Ok(body)
+    }
+
+    /// Signs now and writes the envelope for one chunk.
+    fn envelope(&self, request: &CampaignRequest, leads: &[LeadKey]) -> Result<Vec<u8>, Error> {
+        self.signed(1024 + 96 * leads.len(), |out, auth| {
+            write_request_campaign(out, auth, request, leads)
+        })
+    }
+
+    fn post(&self, action: &str, body: &[u8], success_element: &str) -> Result<(), Error> {
+        let response = self.http.post(
+            &self.endpoint,
+            &[("Content-Type", CONTENT_TYPE), ("SOAPAction", action)],
+            body,
+        )?;
+        read_response(response.status, &response.body, success_element)
     }
 
     fn send_chunk(
@@ -230,15 +257,11 @@ impl SoapClient {
             request.target(),
             leads.len()
         );
-        let response = self.http.post(
-            &self.endpoint,
-            &[
-                ("Content-Type", CONTENT_TYPE),
-                ("SOAPAction", SOAP_ACTION_REQUEST_CAMPAIGN),
-            ],
+        self.post(
+            SOAP_ACTION_REQUEST_CAMPAIGN,
             &body,
+            "successRequestCampaign",
         )?;
-        read_response(response.status, &response.body, "successRequestCampaign")?;
         Ok(ChunkAccepted::default())
     }
 }
@@ -251,6 +274,42 @@ impl fmt::Display for SoapClient {
 
 impl CampaignRequester for SoapClient {
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
-        send_in_chunks(request, "soap", |leads| self.send_chunk(request, leads))
+        send_in_chunks(request, "soap", |_, leads| self.send_chunk(request, leads))
+    }
+}
+
+impl CampaignScheduler for SoapClient {
+    /// `scheduleCampaign`: needs the campaign by name and program (SOAP has
+    /// no id form); `campaignRunAt` is written in the client's time zone.
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        let CampaignTarget::Named {
+            campaign,
+            program,
+            tokens,
+        } = request.target()
+        else {
+            return Err(Error::invalid(
+                "campaign",
+                "SOAP scheduleCampaign names the campaign by name and program, not by id",
+            ));
+        };
+        let run_at = request.run_at().map(|t| w3c_timestamp(t, self.timezone));
+        let params = ScheduleParams {
+            program,
+            campaign,
+            run_at: run_at.as_deref(),
+            tokens,
+        };
+        let body = self.signed(1024, |out, auth| {
+            write_schedule_campaign(out, auth, &params)
+        })?;
+        self.post(
+            SOAP_ACTION_SCHEDULE_CAMPAIGN,
+            &body,
+            "successScheduleCampaign",
+        )?;
+        Ok(Scheduled {
+            backend: "soap".into(),
+        })
     }
 }

@@ -26,6 +26,15 @@ pub(crate) struct AuthHeader<'a> {
     pub(crate) timestamp: &'a str,
 }
 
+/// What a `scheduleCampaign` call carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScheduleParams<'a> {
+    pub(crate) program: &'a str,
+    pub(crate) campaign: &'a str,
+    pub(crate) run_at: Option<&'a str>,
+    pub(crate) tokens: &'a [ProgramToken],
+}
+
 /// Escapes element text: `&`, `<`, `>`, and `\r` (as `&#13;`, so that the
 /// receiving parser's end-of-line normalisation cannot change the value).
 pub(crate) fn escape_text(s: &str) -> Cow<'_, str> {
@@ -142,6 +151,25 @@ pub(crate) fn write_request_campaign(
     })
 }
 
+/// Writes a complete `scheduleCampaign` envelope into `out`.
+pub(crate) fn write_schedule_campaign(
+    out: &mut Vec<u8>,
+    auth: &AuthHeader<'_>,
+    params: &ScheduleParams<'_>,
+) -> io::Result<()> {
+    let mut xml = Xml(Writer::new(out));
+    xml.envelope(auth, |xml| {
+        xml.start("ns1:paramsScheduleCampaign")?;
+        xml.text_element("programName", params.program)?;
+        xml.text_element("campaignName", params.campaign)?;
+        if let Some(run_at) = params.run_at {
+            xml.text_element("campaignRunAt", run_at)?;
+        }
+        xml.tokens(params.tokens)?;
+        xml.end("ns1:paramsScheduleCampaign")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +247,30 @@ mod tests {
         assert!(write(&request).contains(
             "<campaignName>C</campaignName><programTokenList/></ns1:paramsRequestCampaign>"
         ));
+    }
+
+    #[test]
+    fn schedule_envelope() {
+        let tokens = [ProgramToken::new("{{my.Month}}", "Dec").unwrap()];
+        let mut out = Vec::new();
+        write_schedule_campaign(
+            &mut out,
+            &AUTH,
+            &ScheduleParams {
+                program: "Newsletters",
+                campaign: "Monthly Newsletter",
+                run_at: Some("2026-12-01T01:00:00-08:00"),
+                tokens: &tokens,
+            },
+        )
+        .unwrap();
+        let xml = String::from_utf8(out).unwrap();
+        assert!(xml.contains(concat!(
+            "<SOAP-ENV:Body><ns1:paramsScheduleCampaign><programName>Newsletters</programName>",
+            "<campaignName>Monthly Newsletter</campaignName><campaignRunAt>2026-12-01T01:00:00-08:00</campaignRunAt>",
+            "<programTokenList><attrib><name>{{my.Month}}</name><value>Dec</value></attrib></programTokenList>",
+            "</ns1:paramsScheduleCampaign></SOAP-ENV:Body>"
+        )));
     }
 
     #[test]

@@ -1,0 +1,351 @@
+//! `Fallback<P, S>`: one requester in front of two, that never runs a
+//! campaign twice.
+
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::error::{Delivery, Error};
+use crate::request::{CampaignRequest, LeadKey};
+use crate::requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome};
+use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
+
+/// Tries a primary backend, and falls back to a secondary one only when the
+/// primary provably did not run the campaign.
+///
+/// It falls back when the primary's error is:
+/// - *not sent* (connection refused, DNS, a request the primary cannot
+///   express, failed authentication before anything was triggered);
+/// - an answer meaning "this API is not available": HTTP 404, 405, 410 or
+///   501, or a SOAP fault whose text says the API was removed, disabled,
+///   deprecated or is unavailable. The primary is then *retired*: later calls
+///   go straight to the secondary for [`remember_retired`](Fallback::remember_retired)
+///   (default: one hour);
+/// - *unknown* (a timeout after sending, say) only if you opt in with
+///   [`fallback_on_unknown`](Fallback::fallback_on_unknown), since the
+///   campaign may then run twice.
+///
+/// Any other refusal (wrong credentials, unknown campaign, unknown lead) is
+/// returned as it is. When the primary fails part-way through a request of
+/// several chunks, only the failed chunk and those after it go to the
+/// secondary; the outcome says which backend served each chunk.
+///
+/// ```
+/// use marketo_campaign::sandbox::{Sandbox, SandboxConfig};
+/// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Fallback, LeadKey};
+///
+/// let sandbox = Sandbox::start_with(SandboxConfig::new().soap_retired(Some(410)))?;
+/// let client = Fallback::new(sandbox.soap_client()?, sandbox.rest_client()?);
+/// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let outcome = client.request_campaign(&request)?;
+/// assert_eq!(outcome.chunks()[0].backend(), "rest");
+/// assert!(client.primary_retired());
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Fallback<P, S> {
+    primary: P,
+    secondary: S,
+    on_unknown: bool,
+    remember: Option<Duration>,
+    retired_until: Mutex<Option<Instant>>,
+}
+
+/// What to do after the primary failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Return the primary's error.
+    Stop,
+    /// Send to the secondary; `retire` the primary when it said it is gone.
+    Fallback { retire: bool },
+}
+
+fn verdict(err: &Error, on_unknown: bool) -> Verdict {
+    match err {
+        Error::HttpStatus {
+            status: 404 | 405 | 410 | 501,
+            ..
+        } => Verdict::Fallback { retire: true },
+        Error::SoapFault { message, .. } if says_unavailable(message) => {
+            Verdict::Fallback { retire: true }
+        }
+        e if e.delivery() == Delivery::NotSent => Verdict::Fallback { retire: false },
+        e if e.delivery() == Delivery::Unknown && on_unknown => Verdict::Fallback { retire: false },
+        _ => Verdict::Stop,
+    }
+}
+
+fn says_unavailable(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "removed",
+        "no longer",
+        "not available",
+        "unavailable",
+        "deprecated",
+        "disabled",
+        "retired",
+    ]
+    .iter()
+    .any(|phrase| message.contains(phrase))
+}
+
+impl<P, S> Fallback<P, S> {
+    /// `primary` first, `secondary` when the primary provably did not run
+    /// the campaign. Defaults: no fallback on unknown outcomes; a retired
+    /// primary is skipped for one hour.
+    pub fn new(primary: P, secondary: S) -> Self {
+        Fallback {
+            primary,
+            secondary,
+            on_unknown: false,
+            remember: Some(Duration::from_secs(3600)),
+            retired_until: Mutex::new(None),
+        }
+    }
+
+    /// Also fall back when the primary's outcome is unknown. Default: off.
+    /// With it on, a campaign may run twice for the leads of the chunk whose
+    /// outcome was unknown.
+    pub fn fallback_on_unknown(mut self, on: bool) -> Self {
+        self.on_unknown = on;
+        self
+    }
+
+    /// How long a primary that answered "not available" is skipped; `None`
+    /// tries it every time. Default: one hour.
+    pub fn remember_retired(mut self, duration: Option<Duration>) -> Self {
+        self.remember = duration;
+        self
+    }
+
+    /// `true` while calls go straight to the secondary.
+    pub fn primary_retired(&self) -> bool {
+        self.retired_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// The primary backend.
+    pub fn primary(&self) -> &P {
+        &self.primary
+    }
+
+    /// The secondary backend.
+    pub fn secondary(&self) -> &S {
+        &self.secondary
+    }
+
+    fn retire(&self) {
+        if let Some(duration) = self.remember {
+            *self
+                .retired_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + duration);
+        }
+    }
+}
+
+impl<P: fmt::Display, S: fmt::Display> fmt::Display for Fallback<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fallback({}, {})", self.primary, self.secondary)
+    }
+}
+
+/// The primary's accepted chunks, then the secondary's result for the rest,
+/// re-indexed to follow them.
+fn merge(
+    primary: &Outcome,
+    secondary: Result<Outcome, Error>,
+    remaining: &[LeadKey],
+) -> Result<Outcome, Error> {
+    let mut merged = Outcome::default();
+    for chunk in primary.chunks().iter().filter(|c| c.is_accepted()) {
+        merged.push(chunk.clone());
+    }
+    let offset = merged.chunks().len();
+    let (second, failed) = match secondary {
+        Ok(outcome) => (outcome, false),
+        Err(Error::Incomplete(outcome)) => (*outcome, true),
+        Err(err) => {
+            // Failed before any chunk: report its first chunk as failed and
+            // the rest as not attempted.
+            let mut outcome = Outcome::default();
+            let mut err = Some(err);
+            for (index, leads) in remaining.chunks(crate::MAX_LEADS_PER_CALL).enumerate() {
+                outcome.push(ChunkReport {
+                    index,
+                    leads: leads.to_vec(),
+                    backend: String::new(),
+                    status: match err.take() {
+                        Some(err) => ChunkStatus::Failed(err),
+                        None => ChunkStatus::NotAttempted,
+                    },
+                    unmatched: Vec::new(),
+                });
+            }
+            (outcome, true)
+        }
+    };
+    for chunk in second.chunks() {
+        let mut chunk = chunk.clone();
+        chunk.index += offset;
+        merged.push(chunk);
+    }
+    if failed {
+        Err(Error::Incomplete(Box::new(merged)))
+    } else {
+        Ok(merged)
+    }
+}
+
+impl<P: CampaignRequester, S: CampaignRequester> CampaignRequester for Fallback<P, S> {
+    fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
+        if self.primary_retired() {
+            return self.secondary.request_campaign(request);
+        }
+        let err = match self.primary.request_campaign(request) {
+            Ok(outcome) => return Ok(outcome),
+            Err(err) => err,
+        };
+        let failure = match &err {
+            Error::Incomplete(outcome) => outcome.first_failure().map(|(_, e)| e),
+            other => Some(other),
+        };
+        let Some(Verdict::Fallback { retire }) = failure.map(|e| verdict(e, self.on_unknown))
+        else {
+            return Err(err);
+        };
+        log::warn!(
+            "{}: falling back to {}{}: {err}",
+            self.primary,
+            self.secondary,
+            if retire { " (primary retired)" } else { "" }
+        );
+        if retire {
+            self.retire();
+        }
+        match &err {
+            Error::Incomplete(outcome) => {
+                let remaining: Vec<LeadKey> = outcome
+                    .chunks()
+                    .iter()
+                    .filter(|c| !c.is_accepted())
+                    .flat_map(|c| c.leads().iter().cloned())
+                    .collect();
+                let rest = request.with_leads(remaining.iter().cloned())?;
+                merge(outcome, self.secondary.request_campaign(&rest), &remaining)
+            }
+            _ => self.secondary.request_campaign(request),
+        }
+    }
+}
+
+impl<P: CampaignScheduler, S: CampaignScheduler> CampaignScheduler for Fallback<P, S> {
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        if self.primary_retired() {
+            return self.secondary.schedule_campaign(request);
+        }
+        match self.primary.schedule_campaign(request) {
+            Ok(scheduled) => Ok(scheduled),
+            Err(err) => match verdict(&err, self.on_unknown) {
+                Verdict::Stop => Err(err),
+                Verdict::Fallback { retire } => {
+                    log::warn!(
+                        "{}: falling back to {}: {err}",
+                        self.primary,
+                        self.secondary
+                    );
+                    if retire {
+                        self.retire();
+                    }
+                    self.secondary.schedule_campaign(request)
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::SoapCode;
+    use crate::request::CampaignTarget;
+    use crate::requester::StubRequester;
+
+    fn request(n: u32) -> CampaignRequest {
+        CampaignRequest::new(
+            CampaignTarget::Id(1),
+            (1..=n).map(|i| LeadKey::id(i).unwrap()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn verdicts() {
+        let gone = Error::HttpStatus {
+            status: 410,
+            body: String::new(),
+        };
+        assert_eq!(verdict(&gone, false), Verdict::Fallback { retire: true });
+        let refused = Error::Transport {
+            delivery: Delivery::NotSent,
+            message: "refused".into(),
+        };
+        assert_eq!(
+            verdict(&refused, false),
+            Verdict::Fallback { retire: false }
+        );
+        let unknown = Error::Transport {
+            delivery: Delivery::Unknown,
+            message: "timeout".into(),
+        };
+        assert_eq!(verdict(&unknown, false), Verdict::Stop);
+        assert_eq!(verdict(&unknown, true), Verdict::Fallback { retire: false });
+        let auth = Error::SoapFault {
+            code: SoapCode::AuthenticationFailed,
+            message: "Authentication failed".into(),
+        };
+        assert_eq!(verdict(&auth, true), Verdict::Stop);
+        let removed = Error::SoapFault {
+            code: SoapCode::Other(0),
+            message: "The SOAP API has been removed".into(),
+        };
+        assert_eq!(verdict(&removed, false), Verdict::Fallback { retire: true });
+    }
+
+    #[test]
+    fn falls_back_only_when_safe() {
+        let secondary = StubRequester::new();
+        let fallback = Fallback::new(
+            StubRequester::failing(Error::Transport {
+                delivery: Delivery::Unknown,
+                message: "reset".into(),
+            }),
+            secondary.clone(),
+        );
+        assert!(fallback.request_campaign(&request(1)).is_err());
+        assert!(secondary.requests().is_empty());
+        assert_eq!(fallback.to_string(), "Fallback(Stub, Stub)");
+
+        let fallback = Fallback::new(
+            StubRequester::failing(Error::HttpStatus {
+                status: 404,
+                body: String::new(),
+            }),
+            secondary.clone(),
+        );
+        let outcome = fallback.request_campaign(&request(150)).unwrap();
+        assert_eq!(outcome.chunks().len(), 2);
+        assert!(fallback.primary_retired());
+        assert_eq!(secondary.requests().len(), 1);
+        fallback.request_campaign(&request(1)).unwrap();
+        assert_eq!(
+            fallback.primary().requests().len(),
+            1,
+            "a retired primary is skipped"
+        );
+        assert_eq!(secondary.requests().len(), 2);
+    }
+}

@@ -1,0 +1,451 @@
+//! `RestClient`: trigger and schedule over Marketo's REST API.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+
+use crate::error::{Error, RestCode};
+use crate::plan::PlannedRequest;
+use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType};
+use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
+use crate::rest::lookup::{plan_lead_queries, resolve, LeadIds};
+use crate::rest::token::TokenCache;
+use crate::rest::wire::{
+    self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
+};
+use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
+use crate::secret::Secret;
+use crate::transport::{check_endpoint, Http, HttpSettings};
+
+/// Marketo takes at most this many tokens in one trigger or schedule call.
+pub const MAX_TOKENS_PER_CALL: usize = 100;
+
+/// A client for Marketo's REST API.
+///
+/// Triggers campaigns by id for lead ids (`trigger.json`), looking up
+/// campaign names and non-`IDNUM` lead keys first, so every request SOAP can
+/// express works here too. Cheap to clone; clones share the connection pool,
+/// the access token and the campaign look-up cache.
+///
+/// ```no_run
+/// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, RestClient};
+///
+/// let client = RestClient::builder("https://123-ABC-456.mktorest.com", "client-id", "client-secret").build()?;
+/// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let outcome = client.request_campaign(&request)?;
+/// for key in outcome.unmatched() {
+///     eprintln!("no such lead: {key}");
+/// }
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RestClient {
+    endpoint: String,
+    http: Http,
+    tokens: Arc<TokenCache>,
+    campaigns: Arc<Mutex<HashMap<(String, String), u32>>>,
+}
+
+/// Builds a [`RestClient`]. Every setter documents its default.
+#[derive(Debug, Clone)]
+pub struct RestClientBuilder {
+    endpoint: String,
+    identity: Option<String>,
+    client_id: String,
+    client_secret: Secret,
+    renew_margin: Duration,
+    http: HttpSettings,
+}
+
+impl RestClientBuilder {
+    /// Reads `MARKETO_REST_ENDPOINT`, `MARKETO_CLIENT_ID`,
+    /// `MARKETO_CLIENT_SECRET` and, optionally, `MARKETO_REST_IDENTITY`
+    /// (default: the endpoint + `/identity`).
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| Error::Config(format!("{name} is not set")))
+        };
+        let mut builder = RestClient::builder(
+            var("MARKETO_REST_ENDPOINT")?,
+            var("MARKETO_CLIENT_ID")?,
+            var("MARKETO_CLIENT_SECRET")?,
+        );
+        if let Ok(identity) = var("MARKETO_REST_IDENTITY") {
+            builder = builder.identity(identity);
+        }
+        Ok(builder)
+    }
+
+    /// The identity service's base URL. Default: the endpoint + `/identity`.
+    pub fn identity(mut self, url: impl Into<String>) -> Self {
+        self.identity = Some(url.into());
+        self
+    }
+
+    /// How long before its expiry a token is renewed. Default: 60 s.
+    pub fn token_renew_margin(mut self, margin: Duration) -> Self {
+        self.renew_margin = margin;
+        self
+    }
+
+    /// Time allowed to open a connection. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.http.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one whole call. Default: 60 s. A trigger that times
+    /// out after sending has an unknown outcome.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
+    }
+
+    /// Largest answer accepted, in bytes. Default: 1 MiB.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.http.max_response_bytes = bytes;
+        self
+    }
+
+    /// Allows plain `http://` endpoints that are not on loopback. Default:
+    /// off, because the client secret and the access token would cross the
+    /// network in clear text.
+    pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
+        self.http.allow_plain_http = allow;
+        self
+    }
+
+    /// Checks the configuration and builds the client.
+    pub fn build(self) -> Result<RestClient, Error> {
+        let endpoint = self.endpoint.trim_end_matches('/').to_owned();
+        let identity = self
+            .identity
+            .map(|i| i.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("{endpoint}/identity"));
+        check_endpoint("REST endpoint", &endpoint, self.http.allow_plain_http)?;
+        check_endpoint("identity endpoint", &identity, self.http.allow_plain_http)?;
+        if self.client_id.trim().is_empty() {
+            return Err(Error::Config("the REST client id is empty".into()));
+        }
+        if self.client_secret.expose().is_empty() {
+            return Err(Error::Config("the REST client secret is empty".into()));
+        }
+        Ok(RestClient {
+            endpoint,
+            http: Http::new(&self.http),
+            tokens: Arc::new(TokenCache::new(
+                &identity,
+                self.client_id,
+                self.client_secret,
+                self.renew_margin,
+            )),
+            campaigns: Arc::default(),
+        })
+    }
+}
+
+impl RestClient {
+    /// A builder for the REST endpoint (e.g. `https://123-ABC-456.mktorest.com`),
+    /// the client id and the client secret.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<Secret>,
+    ) -> RestClientBuilder {
+        RestClientBuilder {
+            endpoint: endpoint.into(),
+            identity: None,
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            renew_margin: Duration::from_secs(60),
+            http: HttpSettings::default(),
+        }
+    }
+
+    /// The REST endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub(crate) fn campaign_cache_get(&self, key: &(String, String)) -> Option<u32> {
+        self.campaigns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .copied()
+    }
+
+    pub(crate) fn campaign_cache_put(&self, key: (String, String), id: u32) {
+        self.campaigns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, id);
+    }
+
+    /// One API call with the current token; on 601/602 the token is renewed
+    /// and the call made once more (the refused call ran nothing).
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Page<T>, Error> {
+        let url = format!("{}{path}", self.endpoint);
+        let mut renewed = false;
+        loop {
+            let token = self.tokens.get(&self.http)?;
+            let bearer = format!("Bearer {}", token.expose());
+            let response = match body {
+                Some(body) => self.http.post(
+                    &url,
+                    &[
+                        ("Authorization", &bearer),
+                        ("Content-Type", "application/json"),
+                        ("Accept", "application/json"),
+                    ],
+                    body,
+                ),
+                None => self.http.get(
+                    &url,
+                    &[("Authorization", &bearer), ("Accept", "application/json")],
+                ),
+            }?;
+            match wire::read(response.status, &response.body) {
+                Err(Error::Rest {
+                    code: code @ (RestCode::TokenInvalid | RestCode::TokenExpired),
+                    message,
+                }) if !renewed => {
+                    log::debug!(
+                        "{self}: {method} {path}: {} {message}; renewing the token",
+                        code.code()
+                    );
+                    self.tokens.invalidate(&token);
+                    renewed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub(crate) fn api_get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Page<T>, Error> {
+        self.call("GET", path, None)
+    }
+
+    fn campaign_id(&self, target: &CampaignTarget) -> Result<u32, Error> {
+        match target {
+            CampaignTarget::Id(id) => Ok(*id),
+            CampaignTarget::Named {
+                campaign, program, ..
+            } => self.lookup_campaign(campaign, program),
+        }
+    }
+
+    fn check_tokens(count: usize) -> Result<(), Error> {
+        if count > MAX_TOKENS_PER_CALL {
+            return Err(Error::invalid(
+                "program tokens",
+                format!("{count} tokens; Marketo's REST API takes at most {MAX_TOKENS_PER_CALL}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The HTTP requests [`request_campaign`](CampaignRequester::request_campaign)
+    /// would send that can be known without a network: the token request
+    /// (secret redacted), the look-ups, and, when the campaign is given by id
+    /// and every lead by `IDNUM`, each trigger call with its exact body.
+    /// Trigger calls that depend on look-up answers are left out.
+    pub fn plan(&self, request: &CampaignRequest) -> Result<Vec<PlannedRequest>, Error> {
+        let tokens = request_tokens(request.target());
+        Self::check_tokens(tokens.len())?;
+        let json_headers = |with_body: bool| {
+            let mut headers = BTreeMap::from([
+                ("Accept".to_owned(), "application/json".to_owned()),
+                ("Authorization".to_owned(), "Bearer [redacted]".to_owned()),
+            ]);
+            if with_body {
+                headers.insert("Content-Type".to_owned(), "application/json".to_owned());
+            }
+            headers
+        };
+        let mut plans = vec![PlannedRequest {
+            method: "GET",
+            url: self.tokens.redacted_url(),
+            headers: BTreeMap::from([("Accept".to_owned(), "application/json".to_owned())]),
+            body: String::new(),
+        }];
+        let campaign_id = match request.target() {
+            CampaignTarget::Id(id) => Some(*id),
+            CampaignTarget::Named {
+                campaign, program, ..
+            } => {
+                plans.push(PlannedRequest {
+                    method: "GET",
+                    url: format!(
+                        "{}/rest/v1/campaigns.json?name={}&programName={}",
+                        self.endpoint,
+                        super::lookup::encode(campaign),
+                        super::lookup::encode(program)
+                    ),
+                    headers: json_headers(false),
+                    body: String::new(),
+                });
+                None
+            }
+        };
+        let (queries, _) = plan_lead_queries(self.endpoint.len(), request.leads());
+        for query in &queries {
+            plans.push(PlannedRequest {
+                method: "GET",
+                url: format!("{}{}", self.endpoint, query.path(None)),
+                headers: json_headers(false),
+                body: String::new(),
+            });
+        }
+        let all_ids = request
+            .leads()
+            .iter()
+            .all(|k| k.key_type() == LeadKeyType::Idnum);
+        if let (Some(campaign_id), true) = (campaign_id, all_ids) {
+            let ids = LeadIds::new();
+            let mut served = HashSet::new();
+            for leads in request.chunks() {
+                let (body, _) = trigger_body(&ids, leads, &tokens, &mut served)?;
+                if let Some(body) = body {
+                    plans.push(PlannedRequest {
+                        method: "POST",
+                        url: format!(
+                            "{}/rest/v1/campaigns/{campaign_id}/trigger.json",
+                            self.endpoint
+                        ),
+                        headers: json_headers(true),
+                        body,
+                    });
+                }
+            }
+        }
+        Ok(plans)
+    }
+}
+
+fn request_tokens(target: &CampaignTarget) -> Vec<TokenRef<'_>> {
+    match target {
+        CampaignTarget::Named { tokens, .. } => TokenRef::all(tokens),
+        CampaignTarget::Id(_) => Vec::new(),
+    }
+}
+
+/// The trigger body for one chunk: its resolved, not yet served lead ids
+/// (None when there is none), and the keys that matched no lead.
+fn trigger_body(
+    ids: &LeadIds,
+    leads: &[LeadKey],
+    tokens: &[TokenRef<'_>],
+    served: &mut HashSet<u32>,
+) -> Result<(Option<String>, Vec<LeadKey>), Error> {
+    let mut lead_ids = Vec::with_capacity(leads.len());
+    let mut unmatched = Vec::new();
+    for key in leads {
+        match resolve(ids, key) {
+            // A lead named twice in one request runs once.
+            Some(id) => {
+                if served.insert(id) {
+                    lead_ids.push(LeadId { id });
+                }
+            }
+            None => unmatched.push(key.clone()),
+        }
+    }
+    if lead_ids.is_empty() {
+        return Ok((None, unmatched));
+    }
+    let body = TriggerBody {
+        input: TriggerInput {
+            leads: lead_ids,
+            tokens: tokens
+                .iter()
+                .map(|t| TokenRef {
+                    name: t.name,
+                    value: t.value,
+                })
+                .collect(),
+        },
+    };
+    let json = serde_json::to_string(&body)
+        .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
+    Ok((Some(json), unmatched))
+}
+
+impl fmt::Display for RestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rest({})", self.endpoint)
+    }
+}
+
+impl CampaignRequester for RestClient {
+    /// Looks up the campaign (by name) and the leads (non-`IDNUM` keys), then
+    /// triggers chunk by chunk. Look-up failures happen before any trigger:
+    /// nothing ran. Keys that match no lead are reported in the chunk's
+    /// [`unmatched`](crate::ChunkReport::unmatched); a lead named by several
+    /// keys runs once.
+    fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
+        let tokens = request_tokens(request.target());
+        Self::check_tokens(tokens.len())?;
+        let campaign_id = self.campaign_id(request.target())?;
+        let (queries, inexpressible) = plan_lead_queries(self.endpoint.len(), request.leads());
+        if !inexpressible.is_empty() {
+            log::warn!(
+                "{self}: {} lead key(s) hold a comma and cannot be looked up over REST",
+                inexpressible.len()
+            );
+        }
+        let ids = self.lookup_leads(&queries)?;
+        let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
+        let mut served = HashSet::new();
+        send_in_chunks(request, "rest", |_, leads| {
+            let (body, unmatched) = trigger_body(&ids, leads, &tokens, &mut served)?;
+            if let Some(body) = body {
+                log::debug!(
+                    "{self}: trigger campaign {campaign_id} for a chunk of {}",
+                    leads.len()
+                );
+                self.call::<serde_json::Value>("POST", &path, Some(body.as_bytes()))?;
+            }
+            Ok(ChunkAccepted { unmatched })
+        })
+    }
+}
+
+impl CampaignScheduler for RestClient {
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        Self::check_tokens(request.tokens().len())?;
+        let campaign_id = self.campaign_id(request.target())?;
+        let body = ScheduleBody {
+            input: ScheduleInput {
+                run_at: request
+                    .run_at()
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                tokens: TokenRef::all(request.tokens()),
+            },
+        };
+        let json = serde_json::to_vec(&body)
+            .map_err(|e| Error::Config(format!("writing the schedule body failed: {e}")))?;
+        self.call::<serde_json::Value>(
+            "POST",
+            &format!("/rest/v1/campaigns/{campaign_id}/schedule.json"),
+            Some(&json),
+        )?;
+        Ok(Scheduled {
+            backend: "rest".into(),
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! Look-ups that let SOAP-shaped requests run over REST: campaign name +
+//! program name → campaign id, lead keys → lead ids.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::request::{LeadKey, LeadKeyType};
+use crate::rest::client::RestClient;
+
+/// At most this many `filterValues` per `leads.json` call.
+pub(crate) const MAX_FILTER_VALUES: usize = 300;
+/// Keep look-up URLs under this many bytes (servers refuse 8 KB and more).
+pub(crate) const MAX_URL_BYTES: usize = 8_000;
+/// Stop following `nextPageToken` after this many pages.
+const MAX_PAGES: usize = 1_000;
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters pass).
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for byte in s.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// The REST lead field a SOAP key type is looked up by. `IDNUM` needs none.
+pub(crate) fn rest_field(key_type: LeadKeyType) -> Option<&'static str> {
+    Some(match key_type {
+        LeadKeyType::Idnum => return None,
+        LeadKeyType::Cookie => "cookies",
+        LeadKeyType::Email => "email",
+        LeadKeyType::LeadOwnerEmail => "leadOwnerEmail",
+        LeadKeyType::SfdcAccountId => "sfdcAccountId",
+        LeadKeyType::SfdcContactId => "sfdcContactId",
+        LeadKeyType::SfdcLeadId => "sfdcLeadId",
+        LeadKeyType::SfdcLeadOwnerId => "sfdcLeadOwnerId",
+        LeadKeyType::SfdcOpptyId => "sfdcOpptyId",
+    })
+}
+
+/// How values compare: emails without ASCII case, as Marketo does.
+fn normalize(key_type: LeadKeyType, value: &str) -> String {
+    match key_type {
+        LeadKeyType::Email | LeadKeyType::LeadOwnerEmail => value.trim().to_ascii_lowercase(),
+        _ => value.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CampaignRecord {
+    id: u32,
+    name: String,
+    #[serde(rename = "programName", default)]
+    program_name: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+/// One `leads.json` look-up: a key type and the values it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeadQuery {
+    pub(crate) key_type: LeadKeyType,
+    pub(crate) values: Vec<String>,
+}
+
+impl LeadQuery {
+    /// `/rest/v1/leads.json?filterType=..&filterValues=..&fields=id,..`
+    pub(crate) fn path(&self, page: Option<&str>) -> String {
+        let field = rest_field(self.key_type).unwrap_or("id");
+        let values: Vec<String> = self.values.iter().map(|v| encode(v)).collect();
+        let mut path = format!(
+            "/rest/v1/leads.json?filterType={field}&filterValues={}&fields=id,{field}",
+            values.join(",")
+        );
+        if let Some(page) = page {
+            let _ = write!(path, "&nextPageToken={}", encode(page));
+        }
+        path
+    }
+}
+
+/// Groups the keys that need a look-up into queries of at most 300 values
+/// whose URL stays under [`MAX_URL_BYTES`]. Duplicate values are asked once.
+/// Values holding a comma cannot be expressed in `filterValues`: they are
+/// returned apart, to be reported unmatched.
+pub(crate) fn plan_lead_queries<'k>(
+    base_len: usize,
+    keys: impl IntoIterator<Item = &'k LeadKey>,
+) -> (Vec<LeadQuery>, Vec<&'k LeadKey>) {
+    let mut by_type: HashMap<LeadKeyType, Vec<String>> = HashMap::new();
+    let mut seen: HashMap<(LeadKeyType, String), ()> = HashMap::new();
+    let mut inexpressible = Vec::new();
+    for key in keys {
+        if key.key_type() == LeadKeyType::Idnum {
+            continue;
+        }
+        if key.value().contains(',') {
+            inexpressible.push(key);
+            continue;
+        }
+        let norm = normalize(key.key_type(), key.value());
+        if seen.insert((key.key_type(), norm), ()).is_none() {
+            by_type
+                .entry(key.key_type())
+                .or_default()
+                .push(key.value().to_owned());
+        }
+    }
+    let mut queries = Vec::new();
+    let mut types: Vec<_> = by_type.into_iter().collect();
+    types.sort_by_key(|(t, _)| *t);
+    for (key_type, values) in types {
+        // Cookies are matched one at a time: Marketo's `cookies` field may
+        // hold several, so a batched answer could not be mapped back.
+        let max_values = if key_type == LeadKeyType::Cookie {
+            1
+        } else {
+            MAX_FILTER_VALUES
+        };
+        let empty = LeadQuery {
+            key_type,
+            values: Vec::new(),
+        };
+        let mut current = empty.clone();
+        let mut url_len = base_len + current.path(None).len();
+        for value in values {
+            let added = encode(&value).len() + 1;
+            if !current.values.is_empty()
+                && (current.values.len() >= max_values || url_len + added > MAX_URL_BYTES)
+            {
+                queries.push(std::mem::replace(&mut current, empty.clone()));
+                url_len = base_len + current.path(None).len();
+            }
+            url_len += added;
+            current.values.push(value);
+        }
+        if !current.values.is_empty() {
+            queries.push(current);
+        }
+    }
+    (queries, inexpressible)
+}
+
+/// Lead ids by (key type, normalized value).
+pub(crate) type LeadIds = HashMap<(LeadKeyType, String), u32>;
+
+/// The id a key resolves to, from its value (IDNUM) or the look-ups.
+pub(crate) fn resolve(ids: &LeadIds, key: &LeadKey) -> Option<u32> {
+    if key.key_type() == LeadKeyType::Idnum {
+        return crate::request::parse_positive_id(key.value());
+    }
+    ids.get(&(key.key_type(), normalize(key.key_type(), key.value())))
+        .copied()
+}
+
+impl RestClient {
+    /// The id of the campaign `campaign` in program `program`: exactly one
+    /// must match. Cached for the client's lifetime.
+    pub(crate) fn lookup_campaign(&self, campaign: &str, program: &str) -> Result<u32, Error> {
+        let cache_key = (program.to_owned(), campaign.to_owned());
+        if let Some(id) = self.campaign_cache_get(&cache_key) {
+            return Ok(id);
+        }
+        let path = format!(
+            "/rest/v1/campaigns.json?name={}&programName={}",
+            encode(campaign),
+            encode(program)
+        );
+        let mut records: Vec<CampaignRecord> = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let url = match &page {
+                Some(token) => format!("{path}&nextPageToken={}", encode(token)),
+                None => path.clone(),
+            };
+            let answer = self.api_get::<CampaignRecord>(&url)?;
+            records.extend(answer.result);
+            page = answer.next_page_token;
+            if page.is_none() {
+                break;
+            }
+        }
+        let matches: Vec<&CampaignRecord> = records
+            .iter()
+            .filter(|r| r.name == campaign && r.program_name == program)
+            .collect();
+        match matches.as_slice() {
+            [one] => {
+                self.campaign_cache_put(cache_key, one.id);
+                Ok(one.id)
+            }
+            [] => {
+                let near: Vec<String> = records
+                    .iter()
+                    .map(|r| format!("{} {:?} in {:?}", r.id, r.name, r.program_name))
+                    .collect();
+                Err(Error::Lookup(format!(
+                    "no campaign named {campaign:?} in program {program:?}{}",
+                    if near.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (the search returned: {})", near.join(", "))
+                    }
+                )))
+            }
+            several => Err(Error::Lookup(format!(
+                "{} campaigns are named {campaign:?} in program {program:?}: {}; request by id instead",
+                several.len(),
+                several
+                    .iter()
+                    .map(|r| format!("id {} ({})", r.id, r.kind))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Runs `queries` and maps every value found to its lead. When a value
+    /// matches several leads, the first (lowest id) is used, as Marketo's
+    /// SOAP API picks one lead per key.
+    pub(crate) fn lookup_leads(&self, queries: &[LeadQuery]) -> Result<LeadIds, Error> {
+        let mut ids = LeadIds::new();
+        for query in queries {
+            let field = rest_field(query.key_type).unwrap_or("id");
+            let mut page: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                let answer = self.api_get::<serde_json::Value>(&query.path(page.as_deref()))?;
+                for record in &answer.result {
+                    let Some(id) = record
+                        .get("id")
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|id| u32::try_from(id).ok())
+                    else {
+                        continue;
+                    };
+                    let value = match (
+                        record.get(field).and_then(|v| v.as_str()),
+                        query.values.as_slice(),
+                    ) {
+                        (Some(value), _) => value.to_owned(),
+                        // A single value needs no field to map back.
+                        (None, [only]) => only.clone(),
+                        (None, _) => continue,
+                    };
+                    let entry = ids
+                        .entry((query.key_type, normalize(query.key_type, &value)))
+                        .or_insert(id);
+                    *entry = (*entry).min(id);
+                }
+                page = answer.next_page_token;
+                if page.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_query_components() {
+        assert_eq!(encode("a b&c=d/é,"), "a%20b%26c%3Dd%2F%C3%A9%2C");
+        assert_eq!(encode("Lead-1.x_y~"), "Lead-1.x_y~");
+    }
+
+    #[test]
+    fn queries_batch_at_300_and_under_8kb() {
+        let keys: Vec<LeadKey> = (0..700)
+            .map(|i| LeadKey::email(format!("lead{i}@example.com")).unwrap())
+            .chain([
+                LeadKey::id(5).unwrap(),
+                LeadKey::email("LEAD0@example.com").unwrap(),
+            ])
+            .collect();
+        let (queries, odd) = plan_lead_queries(40, &keys);
+        assert!(odd.is_empty());
+        let sizes: Vec<usize> = queries.iter().map(|q| q.values.len()).collect();
+        assert_eq!(sizes, [300, 300, 100]);
+        let long: Vec<LeadKey> = (0..300)
+            .map(|i| LeadKey::email(format!("{}{i}@example.com", "x".repeat(60))).unwrap())
+            .collect();
+        let (queries, _) = plan_lead_queries(40, &long);
+        assert!(queries.len() > 1);
+        for q in &queries {
+            assert!(
+                40 + q.path(None).len() <= MAX_URL_BYTES,
+                "{}",
+                q.path(None).len()
+            );
+        }
+        assert_eq!(queries.iter().map(|q| q.values.len()).sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn commas_and_cookies() {
+        let keys = [
+            LeadKey::email("a,b@example.com").unwrap(),
+            LeadKey::new(LeadKeyType::Cookie, "c1").unwrap(),
+            LeadKey::new(LeadKeyType::Cookie, "c2").unwrap(),
+        ];
+        let (queries, odd) = plan_lead_queries(0, &keys);
+        assert_eq!(odd.len(), 1);
+        assert_eq!(queries.len(), 2);
+        assert_eq!(
+            queries[0].path(None),
+            "/rest/v1/leads.json?filterType=cookies&filterValues=c1&fields=id,cookies"
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! Scheduling a campaign run: SOAP `scheduleCampaign`, REST `schedule.json`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::request::{CampaignTarget, ProgramToken};
+
+/// A validated request to schedule a (batch) campaign run, with tokens.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use marketo_campaign::{CampaignTarget, ProgramToken, ScheduleRequest};
+/// let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+/// let request = ScheduleRequest::new(
+///     CampaignTarget::named("Monthly Newsletter", "Newsletters", [ProgramToken::new("{{my.Month}}", "December")?]),
+///     Some(at),
+/// )?;
+/// assert_eq!(request.tokens().len(), 1);
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRequest {
+    target: CampaignTarget,
+    run_at: Option<DateTime<Utc>>,
+}
+
+impl ScheduleRequest {
+    /// A schedule request; `run_at: None` lets Marketo pick (REST: in five
+    /// minutes; SOAP: now). Tokens come with a named target.
+    pub fn new(target: CampaignTarget, run_at: Option<DateTime<Utc>>) -> Result<Self, Error> {
+        target.validate()?;
+        Ok(ScheduleRequest { target, run_at })
+    }
+
+    /// The campaign.
+    pub fn target(&self) -> &CampaignTarget {
+        &self.target
+    }
+
+    /// When to run it.
+    pub fn run_at(&self) -> Option<DateTime<Utc>> {
+        self.run_at
+    }
+
+    /// The program tokens (empty for a target by id).
+    pub fn tokens(&self) -> &[ProgramToken] {
+        match &self.target {
+            CampaignTarget::Named { tokens, .. } => tokens,
+            CampaignTarget::Id(_) => &[],
+        }
+    }
+}
+
+/// A schedule that was accepted, and by which backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub(crate) backend: String,
+}
+
+impl Scheduled {
+    /// The backend that accepted it: `soap` or `rest`.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+}
+
+/// The sibling of [`CampaignRequester`](crate::CampaignRequester) for
+/// scheduled runs. Implemented by the SOAP and REST clients and by
+/// [`Fallback`](crate::Fallback).
+pub trait CampaignScheduler: Send + Sync + fmt::Debug + fmt::Display {
+    /// Schedules the campaign.
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error>;
+}
+
+impl<T: CampaignScheduler + ?Sized> CampaignScheduler for &T {
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        (**self).schedule_campaign(request)
+    }
+}
+
+impl<T: CampaignScheduler + ?Sized> CampaignScheduler for Box<T> {
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        (**self).schedule_campaign(request)
+    }
+}
+
+impl<T: CampaignScheduler + ?Sized> CampaignScheduler for Arc<T> {
+    fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        (**self).schedule_campaign(request)
+    }
+}

@@ -1,0 +1,469 @@
+//! The real RestClient and Fallback against the sandbox over loopback.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use marketo_campaign::sandbox::{
+    JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData,
+};
+use marketo_campaign::{
+    CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
+    Fallback, LeadKey, LeadKeyType, ProgramToken, RestClient, RestCode, ScheduleRequest,
+};
+
+fn webinar_request(leads: &[&str]) -> CampaignRequest {
+    CampaignRequest::new(
+        CampaignTarget::named(
+            "Send Webinar Reminder",
+            "Webinars",
+            [
+                ProgramToken::new("{{my.WebinarTitle}}", "Rust & REST <live>").unwrap(),
+                ProgramToken::new("{{my.JoinLink}}", "https://x.example/?a=1&b=2").unwrap(),
+            ],
+        ),
+        leads.iter().map(|l| l.parse::<LeadKey>().unwrap()),
+    )
+    .unwrap()
+}
+
+fn tokens() -> Vec<JournalToken> {
+    vec![
+        JournalToken {
+            name: "{{my.WebinarTitle}}".into(),
+            value: "Rust & REST <live>".into(),
+        },
+        JournalToken {
+            name: "{{my.JoinLink}}".into(),
+            value: "https://x.example/?a=1&b=2".into(),
+        },
+    ]
+}
+
+#[test]
+fn named_request_with_email_keys_goes_through_rest() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let outcome = client
+        .request_campaign(&webinar_request(&[
+            "EMAIL:lead@company.com",
+            "EMAIL:AnotherLead@Company.com",
+        ]))
+        .unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(outcome.chunks()[0].backend(), "rest");
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].api, "rest");
+    assert_eq!(journal[0].campaign_id, 1234);
+    assert_eq!(journal[0].lead_ids, [1002200, 1002201]);
+    assert_eq!(journal[0].tokens, tokens());
+}
+
+#[test]
+fn every_soap_key_type_resolves_over_rest() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let lead = &SandboxData::default().leads[1];
+    let keys = [
+        LeadKey::new(LeadKeyType::Idnum, lead.id.to_string()),
+        LeadKey::new(LeadKeyType::Cookie, lead.cookie.clone().unwrap()),
+        LeadKey::new(LeadKeyType::Email, lead.email.clone().unwrap()),
+        LeadKey::new(
+            LeadKeyType::SfdcContactId,
+            lead.sfdc_contact_id.clone().unwrap(),
+        ),
+        LeadKey::new(LeadKeyType::SfdcLeadId, lead.sfdc_lead_id.clone().unwrap()),
+        LeadKey::new(
+            LeadKeyType::SfdcOpptyId,
+            lead.sfdc_oppty_id.clone().unwrap(),
+        ),
+    ];
+    for key in keys {
+        let key = key.unwrap();
+        sandbox.clear_journal();
+        let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.clone()]).unwrap();
+        let outcome = client.request_campaign(&request).unwrap();
+        assert!(outcome.is_complete(), "{key}");
+        assert_eq!(sandbox.journal()[0].lead_ids, [lead.id], "{key}");
+    }
+    // Keys shared by both leads (account, owner) resolve to the first lead.
+    for key in [
+        LeadKey::new(
+            LeadKeyType::SfdcAccountId,
+            lead.sfdc_account_id.clone().unwrap(),
+        ),
+        LeadKey::new(
+            LeadKeyType::LeadOwnerEmail,
+            lead.lead_owner_email.clone().unwrap(),
+        ),
+        LeadKey::new(
+            LeadKeyType::SfdcLeadOwnerId,
+            lead.sfdc_lead_owner_id.clone().unwrap(),
+        ),
+    ] {
+        sandbox.clear_journal();
+        let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.unwrap()]).unwrap();
+        client.request_campaign(&request).unwrap();
+        assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);
+    }
+}
+
+#[test]
+fn unknown_emails_are_reported_not_lost() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let outcome = client
+        .request_campaign(&webinar_request(&[
+            "EMAIL:nobody@company.com",
+            "EMAIL:lead@company.com",
+            "SFDCLEADID:00Q0000000NOPE",
+        ]))
+        .unwrap();
+    assert!(!outcome.is_complete());
+    let unmatched: Vec<String> = outcome.unmatched().map(ToString::to_string).collect();
+    assert_eq!(
+        unmatched,
+        ["EMAIL:nobody@company.com", "SFDCLEADID:00Q0000000NOPE"]
+    );
+    assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);
+
+    // A chunk whose keys all miss runs nothing and is still reported.
+    sandbox.clear_journal();
+    let outcome = client
+        .request_campaign(&webinar_request(&["EMAIL:nobody@company.com"]))
+        .unwrap();
+    assert_eq!(outcome.unmatched().count(), 1);
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn a_lead_named_twice_runs_once() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 150)),
+    )
+    .unwrap();
+    let client = sandbox.rest_client().unwrap();
+    // Lead 1 by id in the first chunk and by email in the second.
+    let mut leads: Vec<LeadKey> = (1..=120).map(|i| LeadKey::id(i).unwrap()).collect();
+    leads.push(LeadKey::email("lead1@example.com").unwrap());
+    let request = CampaignRequest::new(CampaignTarget::Id(4496), leads).unwrap();
+    client.request_campaign(&request).unwrap();
+    let served: Vec<u32> = sandbox
+        .journal()
+        .iter()
+        .flat_map(|e| e.lead_ids.clone())
+        .collect();
+    assert_eq!(served, (1..=120).collect::<Vec<_>>());
+}
+
+#[test]
+fn with_soap_retired_auto_serves_through_rest_exactly_once() {
+    for status in [410, 404] {
+        let sandbox = Sandbox::start_with(SandboxConfig::new().soap_retired(Some(status))).unwrap();
+        let client = Fallback::new(
+            sandbox.soap_client().unwrap(),
+            sandbox.rest_client().unwrap(),
+        );
+        assert!(client
+            .to_string()
+            .starts_with("Fallback(Soap(http://127.0.0.1:"));
+        let outcome = client
+            .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
+            .unwrap();
+        assert_eq!(outcome.chunks().len(), 1);
+        assert_eq!(outcome.chunks()[0].backend(), "rest");
+        assert!(client.primary_retired());
+        let journal = sandbox.journal();
+        assert_eq!(journal.len(), 1, "exactly one run");
+        assert_eq!(journal[0].api, "rest");
+        assert_eq!(journal[0].campaign_id, 1234);
+        assert_eq!(journal[0].lead_ids, [1002200]);
+        assert_eq!(journal[0].tokens, tokens());
+        // Later calls go straight to REST, even once SOAP answers again.
+        sandbox.retire_soap(None);
+        client
+            .request_campaign(&webinar_request(&["EMAIL:anotherlead@company.com"]))
+            .unwrap();
+        assert_eq!(sandbox.journal()[1].api, "rest");
+    }
+}
+
+#[test]
+fn fallback_does_not_run_twice_when_soap_refuses() {
+    let sandbox = Sandbox::start().unwrap();
+    let wrong_key = marketo_campaign::SoapClient::builder(
+        sandbox.soap_endpoint(),
+        sandbox.soap_user_id(),
+        "wrong",
+    )
+    .build()
+    .unwrap();
+    let client = Fallback::new(wrong_key, sandbox.rest_client().unwrap());
+    let err = client
+        .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
+        .unwrap_err();
+    assert_eq!(err.delivery(), Delivery::Refused);
+    assert!(
+        sandbox.journal().is_empty(),
+        "a refusal is not a reason to try REST"
+    );
+    assert!(!client.primary_retired());
+}
+
+#[test]
+fn fallback_with_soap_healthy_uses_soap() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = Fallback::new(
+        sandbox.soap_client().unwrap(),
+        sandbox.rest_client().unwrap(),
+    );
+    client
+        .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
+        .unwrap();
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].api, "soap");
+}
+
+#[test]
+fn soap_retired_mid_run_hands_the_rest_to_rest() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .data(SandboxData::default().with_generated_leads(1, 1000))
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap();
+    let client = Fallback::new(
+        sandbox.soap_client().unwrap(),
+        sandbox.rest_client().unwrap(),
+    );
+    let request = CampaignRequest::new(
+        CampaignTarget::Id(4496),
+        (1..=1000).map(|i| LeadKey::id(i).unwrap()),
+    )
+    .unwrap();
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Retire SOAP after a few chunks have gone through.
+            while sandbox.journal().len() < 3 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            sandbox.retire_soap(Some(410));
+        });
+        client.request_campaign(&request).unwrap()
+    });
+    let journal = sandbox.journal();
+    let served: Vec<u32> = journal.iter().flat_map(|e| e.lead_ids.clone()).collect();
+    assert_eq!(
+        served,
+        (1..=1000).collect::<Vec<_>>(),
+        "every lead once, in order"
+    );
+    let by_api: BTreeMap<&str, usize> = journal.iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e.api.as_str()).or_default() += 1;
+        m
+    });
+    assert!(by_api["soap"] >= 3 && by_api["rest"] >= 1, "{by_api:?}");
+    let backends: Vec<&str> = outcome.chunks().iter().map(|c| c.backend()).collect();
+    assert_eq!(backends.len(), 10);
+    assert_eq!(
+        backends.iter().filter(|b| **b == "soap").count(),
+        by_api["soap"]
+    );
+    assert_eq!(
+        outcome
+            .chunks()
+            .iter()
+            .map(|c| c.index())
+            .collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn token_expiring_mid_run_is_renewed_without_losing_or_repeating_a_chunk() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .data(SandboxData::default().with_generated_leads(1, 1000))
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let request = CampaignRequest::new(
+        CampaignTarget::Id(4496),
+        (1..=1000).map(|i| LeadKey::id(i).unwrap()),
+    )
+    .unwrap();
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            for target in [3, 6] {
+                while sandbox.journal().len() < target {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                sandbox.expire_tokens();
+            }
+        });
+        client.request_campaign(&request).unwrap()
+    });
+    assert!(outcome.is_complete());
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 10);
+    let served: Vec<u32> = journal.iter().flat_map(|e| e.lead_ids.clone()).collect();
+    assert_eq!(served, (1..=1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn short_lived_tokens_are_renewed_before_expiry() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .data(SandboxData::default().with_generated_leads(1, 300))
+            .token_lifetime(Duration::from_secs(1))
+            .latency(Duration::from_millis(150)),
+    )
+    .unwrap();
+    let client = sandbox.rest_client().unwrap();
+    for _ in 0..2 {
+        sandbox.clear_journal();
+        let request = CampaignRequest::new(
+            CampaignTarget::Id(4496),
+            (1..=300).map(|i| LeadKey::id(i).unwrap()),
+        )
+        .unwrap();
+        client.request_campaign(&request).unwrap();
+        assert_eq!(sandbox.journal().len(), 3);
+    }
+}
+
+#[test]
+fn campaign_look_ups_name_the_candidates() {
+    let mut data = SandboxData::default();
+    for id in [7001, 7002] {
+        data.campaigns.push(SandboxCampaign {
+            id,
+            name: "Twin".into(),
+            program: "Twins".into(),
+            requestable: true,
+            tokens: Vec::new(),
+        });
+    }
+    let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let named = |campaign: &str, program: &str| {
+        CampaignRequest::new(
+            CampaignTarget::named(campaign, program, []),
+            [LeadKey::id(1002200).unwrap()],
+        )
+        .unwrap()
+    };
+    let err = client
+        .request_campaign(&named("Twin", "Twins"))
+        .unwrap_err();
+    assert!(matches!(err, Error::Lookup(_)), "{err}");
+    assert!(
+        err.to_string().contains("7001") && err.to_string().contains("7002"),
+        "{err}"
+    );
+    let err = client
+        .request_campaign(&named("Nope", "Webinars"))
+        .unwrap_err();
+    assert!(matches!(err, Error::Lookup(_)), "{err}");
+    assert!(err.to_string().contains("Nope"), "{err}");
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn rest_refusals_map_to_codes() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let by_id =
+        |id| CampaignRequest::new(CampaignTarget::Id(id), [LeadKey::id(1002200).unwrap()]).unwrap();
+    let err = client.request_campaign(&by_id(5000)).unwrap_err();
+    assert_eq!(err.rest_code(), Some(RestCode::InvalidValue));
+    assert_eq!(err.delivery(), Delivery::Refused);
+    let err = client.request_campaign(&by_id(999_999)).unwrap_err();
+    assert_eq!(err.rest_code(), Some(RestCode::CampaignNotFound));
+    let err = client
+        .request_campaign(
+            &CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(42).unwrap()]).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(err.rest_code(), Some(RestCode::LeadNotFound));
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn more_than_100_tokens_is_refused_before_sending() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let tokens = (0..101).map(|i| ProgramToken::new(format!("{{{{my.T{i}}}}}"), "v").unwrap());
+    let request = CampaignRequest::new(
+        CampaignTarget::named("Send Webinar Reminder", "Webinars", tokens),
+        [LeadKey::id(1002200).unwrap()],
+    )
+    .unwrap();
+    let err = client.request_campaign(&request).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    assert_eq!(err.delivery(), Delivery::NotSent);
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn bad_client_secret_is_an_auth_error_without_the_secret() {
+    let sandbox = Sandbox::start().unwrap();
+    let client = RestClient::builder(sandbox.rest_endpoint(), sandbox.client_id(), "s3cr3t-wrong")
+        .build()
+        .unwrap();
+    let err = client
+        .request_campaign(
+            &CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1002200).unwrap()])
+                .unwrap(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Auth(_)), "{err}");
+    assert_eq!(err.delivery(), Delivery::NotSent);
+    assert!(!format!("{err} {err:?} {client:?}").contains("s3cr3t"));
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn schedules_over_rest_and_soap() {
+    let sandbox = Sandbox::start().unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 12, 1, 17, 0, 0).unwrap();
+    let request = ScheduleRequest::new(
+        CampaignTarget::named(
+            "Monthly Newsletter",
+            "Newsletters",
+            [ProgramToken::new("{{my.Month}}", "December").unwrap()],
+        ),
+        Some(at),
+    )
+    .unwrap();
+    let rest = sandbox.rest_client().unwrap();
+    assert_eq!(rest.schedule_campaign(&request).unwrap().backend(), "rest");
+    let soap = sandbox.soap_client().unwrap();
+    assert_eq!(soap.schedule_campaign(&request).unwrap().backend(), "soap");
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 2);
+    assert_eq!(
+        (journal[0].api.as_str(), journal[0].campaign_id),
+        ("rest", 5000)
+    );
+    assert_eq!(journal[0].run_at.as_deref(), Some("2026-12-01T17:00:00Z"));
+    assert_eq!(
+        (journal[1].api.as_str(), journal[1].campaign_id),
+        ("soap", 5000)
+    );
+    assert_eq!(
+        journal[1].run_at.as_deref(),
+        Some("2026-12-01T09:00:00-08:00")
+    );
+    assert_eq!(journal[1].tokens[0].value, "December");
+
+    // By id: REST can, SOAP cannot, and Fallback carries it over.
+    let by_id = ScheduleRequest::new(CampaignTarget::Id(5000), None).unwrap();
+    assert!(soap.schedule_campaign(&by_id).is_err());
+    let both = Fallback::new(soap, rest);
+    assert_eq!(both.schedule_campaign(&by_id).unwrap().backend(), "rest");
+    assert_eq!(sandbox.journal().len(), 3);
+}
