@@ -57,6 +57,28 @@ pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 pub use secret::Secret;
 pub use soap::{SoapClient, SoapClientBuilder};
 
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`); not a
+/// public API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The SOAP response reader on an arbitrary answer.
+    pub fn soap_response(status: u16, body: &[u8]) -> Result<(), crate::Error> {
+        crate::soap::response::read_response(status, body, "successRequestCampaign")
+    }
+
+    /// The REST response reader on an arbitrary answer.
+    pub fn rest_response(status: u16, body: &[u8]) -> Result<usize, crate::Error> {
+        crate::rest::wire::read::<serde_json::Value>(status, body).map(|page| page.result.len())
+    }
+
+    /// The sandbox's envelope reader and rules on an arbitrary request body:
+    /// the HTTP status it would answer.
+    pub fn sandbox_envelope(body: &[u8]) -> u16 {
+        crate::sandbox::fuzz_soap(body)
+    }
+}
+
 /// The README's Rust examples run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -8,6 +8,6 @@
 mod client;
 mod lookup;
 mod token;
-mod wire;
+pub(crate) mod wire;
 
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};

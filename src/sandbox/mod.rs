@@ -505,6 +505,15 @@ impl Drop for Sandbox {
     }
 }
 
+/// Runs the SOAP endpoint's reader and rules on `body` against a default
+/// sandbox's data (for fuzz targets): the status it would answer.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_soap(body: &[u8]) -> u16 {
+    static STATE: std::sync::OnceLock<State> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| State::new(SandboxConfig::default()));
+    soap::handle(state, Some(crate::soap::SOAP_ACTION_REQUEST_CAMPAIGN), body).0
+}
+
 fn serve(server: &tiny_http::Server, state: &State, stop: &AtomicBool) {
     while !stop.load(Ordering::SeqCst) {
         match server.recv_timeout(Duration::from_millis(50)) {
