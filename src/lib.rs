@@ -34,10 +34,12 @@
 mod clock;
 mod error;
 mod fallback;
+mod limiter;
 mod plan;
 mod request;
 mod requester;
 pub mod rest;
+mod retry;
 pub mod sandbox;
 mod schedule;
 mod secret;
@@ -47,12 +49,14 @@ mod transport;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Delivery, Error, RestCode, SoapCode};
 pub use fallback::Fallback;
+pub use limiter::RateLimit;
 pub use plan::PlannedRequest;
 pub use request::{
     CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source, MAX_LEADS_PER_CALL,
 };
 pub use requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester};
 pub use rest::{RestClient, RestClientBuilder};
+pub use retry::RetryPolicy;
 pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 pub use secret::Secret;
 pub use soap::{SoapClient, SoapClientBuilder};

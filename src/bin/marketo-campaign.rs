@@ -254,7 +254,7 @@ fn read_leads_file(path: &PathBuf, leads: &mut Vec<LeadKey>) -> Result<(), Error
 enum Client {
     Soap(SoapClient),
     Rest(RestClient),
-    Auto(Fallback<SoapClient, RestClient>),
+    Auto(Box<Fallback<SoapClient, RestClient>>),
 }
 
 impl Client {
@@ -262,7 +262,7 @@ impl Client {
         match self {
             Client::Soap(c) => c,
             Client::Rest(c) => c,
-            Client::Auto(c) => c,
+            Client::Auto(c) => c.as_ref(),
         }
     }
 
@@ -299,7 +299,9 @@ fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error
         Backend::Soap => Client::Soap(soap_builder(args, sandbox)?.build()?),
         Backend::Rest => Client::Rest(rest_builder(sandbox)?.build()?),
         Backend::Auto => match (soap_builder(args, sandbox), rest_builder(sandbox)) {
-            (Ok(soap), Ok(rest)) => Client::Auto(Fallback::new(soap.build()?, rest.build()?)),
+            (Ok(soap), Ok(rest)) => {
+                Client::Auto(Box::new(Fallback::new(soap.build()?, rest.build()?)))
+            }
             (Ok(soap), Err(_)) => Client::Soap(soap.build()?),
             (Err(_), Ok(rest)) => Client::Rest(rest.build()?),
             (Err(soap), Err(rest)) => {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 
 use crate::error::{Error, RestCode};
+use crate::limiter::{Limiter, RateLimit};
 use crate::plan::PlannedRequest;
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType};
 use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
@@ -16,6 +17,7 @@ use crate::rest::token::TokenCache;
 use crate::rest::wire::{
     self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
 };
+use crate::retry::RetryPolicy;
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
 use crate::transport::{check_endpoint, Http, HttpSettings};
@@ -47,6 +49,8 @@ pub struct RestClient {
     http: Http,
     tokens: Arc<TokenCache>,
     campaigns: Arc<Mutex<HashMap<(String, String), u32>>>,
+    retry: RetryPolicy,
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// Builds a [`RestClient`]. Every setter documents its default.
@@ -58,6 +62,8 @@ pub struct RestClientBuilder {
     client_secret: Secret,
     renew_margin: Duration,
     http: HttpSettings,
+    retry: RetryPolicy,
+    rate_limit: Option<RateLimit>,
 }
 
 impl RestClientBuilder {
@@ -113,6 +119,22 @@ impl RestClientBuilder {
         self
     }
 
+    /// When to repeat a failed call. Default: [`RetryPolicy::default`]
+    /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Client-side pacing of API calls (identity calls are not counted, as
+    /// Marketo does not count them), shared by the client's clones; `None`
+    /// sends as fast as asked. Default: Marketo's limits, 100 calls per 20 s
+    /// and 10 in flight.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
     /// Allows plain `http://` endpoints that are not on loopback. Default:
     /// off, because the client secret and the access token would cross the
     /// network in clear text.
@@ -146,6 +168,8 @@ impl RestClientBuilder {
                 self.renew_margin,
             )),
             campaigns: Arc::default(),
+            retry: self.retry,
+            limiter: self.rate_limit.map(|limit| Arc::new(Limiter::new(limit))),
         })
     }
 }
@@ -165,6 +189,8 @@ impl RestClient {
             client_secret: client_secret.into(),
             renew_margin: Duration::from_secs(60),
             http: HttpSettings::default(),
+            retry: RetryPolicy::default(),
+            rate_limit: Some(RateLimit::default()),
         }
     }
 
@@ -188,9 +214,20 @@ impl RestClient {
             .insert(key, id);
     }
 
+    /// One API call, paced by the limiter and repeated as the retry policy
+    /// allows.
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Page<T>, Error> {
+        self.retry.run(self, |_| self.call_once(method, path, body))
+    }
+
     /// One API call with the current token; on 601/602 the token is renewed
     /// and the call made once more (the refused call ran nothing).
-    fn call<T: serde::de::DeserializeOwned>(
+    fn call_once<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
@@ -201,6 +238,7 @@ impl RestClient {
         loop {
             let token = self.tokens.get(&self.http)?;
             let bearer = format!("Bearer {}", token.expose());
+            let permit = self.limiter.as_deref().map(Limiter::acquire);
             let response = match body {
                 Some(body) => self.http.post(
                     &url,
@@ -216,6 +254,7 @@ impl RestClient {
                     &[("Authorization", &bearer), ("Accept", "application/json")],
                 ),
             }?;
+            drop(permit);
             match wire::read(response.status, &response.body) {
                 Err(Error::Rest {
                     code: code @ (RestCode::TokenInvalid | RestCode::TokenExpired),

@@ -9,10 +9,12 @@ use chrono_tz::Tz;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
+use crate::limiter::{Limiter, RateLimit};
 use crate::plan::PlannedRequest;
 use crate::request::CampaignTarget;
 use crate::request::{CampaignRequest, LeadKey};
 use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
+use crate::retry::RetryPolicy;
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
 use crate::soap::envelope::{
@@ -59,6 +61,8 @@ pub struct SoapClient {
     timezone: Tz,
     clock: Arc<dyn Clock>,
     http: Http,
+    retry: RetryPolicy,
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// Builds a [`SoapClient`]. Every setter documents its default.
@@ -70,6 +74,8 @@ pub struct SoapClientBuilder {
     timezone: Tz,
     clock: Arc<dyn Clock>,
     http: HttpSettings,
+    retry: RetryPolicy,
+    rate_limit: Option<RateLimit>,
 }
 
 impl SoapClientBuilder {
@@ -127,6 +133,21 @@ impl SoapClientBuilder {
         self
     }
 
+    /// When to repeat a failed call. Default: [`RetryPolicy::default`]
+    /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Client-side pacing, shared by the client's clones; `None` sends as
+    /// fast as asked. Default: Marketo's SOAP limits, 100 calls per 20 s and
+    /// 10 in flight.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
     /// Allows a plain `http://` endpoint that is not on loopback. Default:
     /// off, because the signature and the lead keys would cross the network
     /// in clear text.
@@ -153,6 +174,8 @@ impl SoapClientBuilder {
             timezone: self.timezone,
             clock: self.clock,
             http: Http::new(&self.http),
+            retry: self.retry,
+            limiter: self.rate_limit.map(|limit| Arc::new(Limiter::new(limit))),
         })
     }
 }
@@ -180,6 +203,8 @@ impl SoapClient {
             timezone: DEFAULT_TIMEZONE,
             clock: Arc::new(SystemClock),
             http: HttpSettings::default(),
+            retry: RetryPolicy::default(),
+            rate_limit: Some(RateLimit::default()),
         }
     }
 
@@ -237,13 +262,24 @@ impl SoapClient {
         })
     }
 
-    fn post(&self, action: &str, body: &[u8], success_element: &str) -> Result<(), Error> {
-        let response = self.http.post(
-            &self.endpoint,
-            &[("Content-Type", CONTENT_TYPE), ("SOAPAction", action)],
-            body,
-        )?;
-        read_response(response.status, &response.body, success_element)
+    /// Posts the envelope `envelope` writes, signed afresh for each attempt,
+    /// paced by the limiter and repeated as the retry policy allows.
+    fn post(
+        &self,
+        action: &str,
+        envelope: impl Fn() -> Result<Vec<u8>, Error>,
+        success_element: &str,
+    ) -> Result<(), Error> {
+        self.retry.run(self, |_| {
+            let body = envelope()?;
+            let _permit = self.limiter.as_deref().map(Limiter::acquire);
+            let response = self.http.post(
+                &self.endpoint,
+                &[("Content-Type", CONTENT_TYPE), ("SOAPAction", action)],
+                &body,
+            )?;
+            read_response(response.status, &response.body, success_element)
+        })
     }
 
     fn send_chunk(
@@ -251,7 +287,6 @@ impl SoapClient {
         request: &CampaignRequest,
         leads: &[LeadKey],
     ) -> Result<ChunkAccepted, Error> {
-        let body = self.envelope(request, leads)?;
         log::debug!(
             "{self}: requestCampaign {} for {} leads",
             request.target(),
@@ -259,7 +294,7 @@ impl SoapClient {
         );
         self.post(
             SOAP_ACTION_REQUEST_CAMPAIGN,
-            &body,
+            || self.envelope(request, leads),
             "successRequestCampaign",
         )?;
         Ok(ChunkAccepted::default())
@@ -300,12 +335,13 @@ impl CampaignScheduler for SoapClient {
             run_at: run_at.as_deref(),
             tokens,
         };
-        let body = self.signed(1024, |out, auth| {
-            write_schedule_campaign(out, auth, &params)
-        })?;
         self.post(
             SOAP_ACTION_SCHEDULE_CAMPAIGN,
-            &body,
+            || {
+                self.signed(1024, |out, auth| {
+                    write_schedule_campaign(out, auth, &params)
+                })
+            },
             "successScheduleCampaign",
         )?;
         Ok(Scheduled {

@@ -1,0 +1,184 @@
+//! Client-side pacing: calls per window and calls in flight.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How fast a client may call Marketo: at most `calls` per `window` and at
+/// most `in_flight` at once. Marketo's limits are 100 calls per 20 s and 10
+/// concurrent calls per instance (for each API); a client paced at them
+/// never sees 606/615 (REST) or 20023/20024 (SOAP) from its own traffic.
+///
+/// A call occupies its place in the window from the moment it starts until
+/// `window` after it ends, so the client's count is never below the
+/// server's, whatever the network delay.
+///
+/// ```
+/// use std::time::Duration;
+/// use marketo_campaign::RateLimit;
+/// let limit = RateLimit::new(100, Duration::from_secs(20), 10);
+/// assert_eq!(limit, RateLimit::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    calls: u32,
+    window: Duration,
+    in_flight: usize,
+}
+
+impl Default for RateLimit {
+    /// Marketo's limits: 100 calls per 20 s, 10 in flight.
+    fn default() -> Self {
+        RateLimit::new(100, Duration::from_secs(20), 10)
+    }
+}
+
+impl RateLimit {
+    /// At most `calls` per `window`, `in_flight` at once (each at least 1).
+    pub fn new(calls: u32, window: Duration, in_flight: usize) -> Self {
+        RateLimit {
+            calls: calls.max(1),
+            window,
+            in_flight: in_flight.max(1),
+        }
+    }
+
+    /// Calls per window.
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Calls at once.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    /// When recent calls ended, oldest first.
+    ended: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+/// The shared pacing state of one client and its clones.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    limit: RateLimit,
+    counts: Mutex<Counts>,
+    freed: Condvar,
+}
+
+/// A place in flight; dropping it ends the call.
+pub(crate) struct Permit<'a> {
+    limiter: &'a Limiter,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.limiter.lock();
+        counts.in_flight -= 1;
+        counts.ended.push_back(Instant::now());
+        drop(counts);
+        self.limiter.freed.notify_all();
+    }
+}
+
+impl Limiter {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Limiter {
+            limit,
+            counts: Mutex::new(Counts::default()),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for a place, then takes it.
+    pub(crate) fn acquire(&self) -> Permit<'_> {
+        let mut counts = self.lock();
+        loop {
+            let now = Instant::now();
+            while counts
+                .ended
+                .front()
+                .is_some_and(|ended| now.duration_since(*ended) >= self.limit.window)
+            {
+                counts.ended.pop_front();
+            }
+            let in_window = counts.ended.len() + counts.in_flight;
+            if counts.in_flight < self.limit.in_flight && in_window < self.limit.calls as usize {
+                counts.in_flight += 1;
+                return Permit { limiter: self };
+            }
+            // Wake when a call ends, or when the oldest leaves the window.
+            let wait = match counts.ended.front() {
+                Some(oldest) if counts.in_flight < self.limit.in_flight => {
+                    (*oldest + self.limit.window).saturating_duration_since(now)
+                }
+                _ => Duration::from_millis(100),
+            };
+            counts = self
+                .freed
+                .wait_timeout(counts, wait.max(Duration::from_millis(1)))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn paces_calls_per_window() {
+        let limiter = Limiter::new(RateLimit::new(5, Duration::from_millis(200), 10));
+        let start = Instant::now();
+        for _ in 0..10 {
+            drop(limiter.acquire());
+        }
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    }
+
+    #[test]
+    fn caps_calls_in_flight() {
+        let limiter = Arc::new(Limiter::new(RateLimit::new(
+            1000,
+            Duration::from_secs(1),
+            3,
+        )));
+        let current = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (limiter, current, peak) = (limiter.clone(), current.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..5 {
+                        let _permit = limiter.acquire();
+                        let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(2));
+                        current.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+}

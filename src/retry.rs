@@ -1,0 +1,333 @@
+//! Retries with exponential backoff and jitter, only where nothing ran.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use crate::error::{Delivery, Error, RestCode, SoapCode};
+
+/// When and how often a client repeats a call that failed.
+///
+/// A call is repeated only when Marketo guarantees the campaign did not run:
+///
+/// | answer | why it is safe |
+/// |---|---|
+/// | not sent (connection refused, DNS, connect timeout) | nothing reached the server |
+/// | SOAP 20016 request expired | refused before running; repeated once, at once, signed afresh |
+/// | SOAP 20023 rate, 20024 concurrency | refused before running |
+/// | REST 606 rate, 615 concurrency | refused before running |
+/// | REST 604 timed out, 608 unavailable, 611 system error | `success:false`: the call did not run |
+/// | HTTP 502 with an empty body | the gateway reached no server |
+///
+/// Unknown outcomes (timeout after sending, reset mid-answer, unreadable
+/// answer) are never repeated unless [`retry_unknown`](RetryPolicy::retry_unknown)
+/// is set, because the campaign may then run twice. (REST 601/602 are handled
+/// apart: the token is renewed and the call repeated once.)
+///
+/// Waits grow from `initial_backoff`, doubling up to `max_backoff`, each
+/// with random jitter (between half and all of the step), and the whole call,
+/// waits included, stays within `budget`.
+///
+/// ```
+/// use std::time::Duration;
+/// use marketo_campaign::RetryPolicy;
+/// let policy = RetryPolicy::default()
+///     .max_attempts(3)
+///     .backoff(Duration::from_millis(100), Duration::from_secs(2))
+///     .budget(Duration::from_secs(10));
+/// assert_eq!(policy.attempts(), 3);
+/// let never = RetryPolicy::never();
+/// assert_eq!(never.attempts(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    budget: Duration,
+    retry_unknown: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 5 attempts, backoff from 500 ms to 20 s, a 2-minute budget, unknown
+    /// outcomes not repeated.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            budget: Duration::from_secs(120),
+            retry_unknown: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retry.
+    pub fn never() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Attempts in all, the first included (at least 1). Default: 5.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The first wait and the largest. Defaults: 500 ms and 20 s.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Time allowed for one call, all attempts and waits included; no retry
+    /// starts whose wait would end past it. Default: 2 minutes.
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Also repeat calls whose outcome is unknown. Default: off. With it on,
+    /// a campaign may run twice for the leads of such a call.
+    pub fn retry_unknown(mut self, on: bool) -> Self {
+        self.retry_unknown = on;
+        self
+    }
+
+    /// Attempts in all.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Whether `err` may be repeated under this policy.
+    ///
+    /// ```
+    /// use marketo_campaign::{Error, RestCode, RetryPolicy};
+    /// let policy = RetryPolicy::default();
+    /// assert!(policy.is_retryable(&Error::Rest { code: RestCode::RateLimited, message: String::new() }));
+    /// assert!(!policy.is_retryable(&Error::Rest { code: RestCode::CampaignNotFound, message: String::new() }));
+    /// ```
+    pub fn is_retryable(&self, err: &Error) -> bool {
+        match err {
+            Error::Transport { delivery, .. } => {
+                *delivery == Delivery::NotSent
+                    || (*delivery == Delivery::Unknown && self.retry_unknown)
+            }
+            Error::SoapFault { code, .. } => matches!(
+                code,
+                SoapCode::RequestExpired | SoapCode::RateLimited | SoapCode::ConcurrencyLimited
+            ),
+            Error::Rest { code, .. } => matches!(
+                code,
+                RestCode::RateLimited
+                    | RestCode::ConcurrencyLimited
+                    | RestCode::RequestTimedOut
+                    | RestCode::TemporarilyUnavailable
+                    | RestCode::SystemError
+            ),
+            Error::Protocol {
+                status: 502, body, ..
+            } if body.is_empty() => true,
+            Error::Protocol { .. } => self.retry_unknown,
+            _ => false,
+        }
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1).
+    fn wait(&self, attempt: u32) -> Duration {
+        let step = self
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(20))
+            .min(self.max_backoff);
+        let half = step / 2;
+        half + half.mul_f64(jitter())
+    }
+
+    /// Runs `call` (given the attempt number, from 1) until it succeeds, fails
+    /// in a way that may not be repeated, or attempts or budget run out.
+    pub(crate) fn run<T>(
+        &self,
+        what: &dyn std::fmt::Display,
+        mut call: impl FnMut(u32) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let start = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let err = match call(attempt) {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            if attempt >= self.max_attempts || !self.is_retryable(&err) {
+                return Err(err);
+            }
+            // A fresh signature cures an expired one at once, or never (a
+            // clock that is off stays off): one repeat, no wait.
+            let expired = err.soap_code() == Some(SoapCode::RequestExpired);
+            if expired && attempt > 1 {
+                return Err(err);
+            }
+            let wait = if expired {
+                Duration::ZERO
+            } else {
+                self.wait(attempt)
+            };
+            if start.elapsed() + wait > self.budget {
+                log::warn!("{what}: retry budget spent after {attempt} attempt(s): {err}");
+                return Err(err);
+            }
+            log::info!("{what}: attempt {attempt} failed ({err}); retrying in {wait:?}");
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+}
+
+/// A uniform number in [0, 1), from std's randomly keyed hasher.
+fn jitter() -> f64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(0x9e37_79b9_7f4a_7c15);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rest(code: RestCode) -> Error {
+        Error::Rest {
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn retries_only_what_did_not_run() {
+        let policy = RetryPolicy::default();
+        for err in [
+            rest(RestCode::RateLimited),
+            rest(RestCode::ConcurrencyLimited),
+            rest(RestCode::RequestTimedOut),
+            rest(RestCode::TemporarilyUnavailable),
+            rest(RestCode::SystemError),
+            Error::SoapFault {
+                code: SoapCode::RequestExpired,
+                message: String::new(),
+            },
+            Error::SoapFault {
+                code: SoapCode::RateLimited,
+                message: String::new(),
+            },
+            Error::SoapFault {
+                code: SoapCode::ConcurrencyLimited,
+                message: String::new(),
+            },
+            Error::Transport {
+                delivery: Delivery::NotSent,
+                message: String::new(),
+            },
+            Error::Protocol {
+                status: 502,
+                reason: String::new(),
+                body: String::new(),
+            },
+        ] {
+            assert!(policy.is_retryable(&err), "{err}");
+        }
+        for err in [
+            rest(RestCode::CampaignNotFound),
+            rest(RestCode::DailyQuotaReached),
+            Error::SoapFault {
+                code: SoapCode::AuthenticationFailed,
+                message: String::new(),
+            },
+            Error::Transport {
+                delivery: Delivery::Unknown,
+                message: String::new(),
+            },
+            Error::Protocol {
+                status: 502,
+                reason: String::new(),
+                body: "Bad gateway".into(),
+            },
+            Error::Protocol {
+                status: 200,
+                reason: String::new(),
+                body: String::new(),
+            },
+            Error::HttpStatus {
+                status: 410,
+                body: String::new(),
+            },
+        ] {
+            assert!(!policy.is_retryable(&err), "{err}");
+        }
+        let unknown = Error::Transport {
+            delivery: Delivery::Unknown,
+            message: String::new(),
+        };
+        assert!(policy.clone().retry_unknown(true).is_retryable(&unknown));
+    }
+
+    #[test]
+    fn waits_grow_with_jitter_and_stay_bounded() {
+        let policy =
+            RetryPolicy::default().backoff(Duration::from_millis(100), Duration::from_millis(800));
+        for attempt in 1..=8 {
+            let step = (100u64 << (attempt - 1)).min(800);
+            let wait = policy.wait(attempt).as_millis() as u64;
+            assert!(
+                wait >= step / 2 && wait <= step,
+                "attempt {attempt}: {wait} ms"
+            );
+        }
+    }
+
+    #[test]
+    fn run_stops_at_attempts_and_budget() {
+        let policy = RetryPolicy::default()
+            .max_attempts(3)
+            .backoff(Duration::from_millis(1), Duration::from_millis(2));
+        let mut calls = 0;
+        let result: Result<(), Error> = policy.run(&"test", |_| {
+            calls += 1;
+            Err(rest(RestCode::RateLimited))
+        });
+        assert!(result.is_err());
+        assert_eq!(calls, 3);
+
+        let mut calls = 0;
+        let result = policy.run(&"test", |attempt| {
+            calls += 1;
+            if attempt < 2 {
+                Err(rest(RestCode::RateLimited))
+            } else {
+                Ok(attempt)
+            }
+        });
+        assert_eq!(result.unwrap(), 2);
+
+        let mut calls = 0;
+        let _ = policy.run(&"test", |_| -> Result<(), Error> {
+            calls += 1;
+            Err(Error::SoapFault {
+                code: SoapCode::RequestExpired,
+                message: String::new(),
+            })
+        });
+        assert_eq!(calls, 2, "20016 is repeated once");
+
+        let tight = RetryPolicy::default()
+            .backoff(Duration::from_millis(50), Duration::from_millis(50))
+            .budget(Duration::from_millis(10));
+        let mut calls = 0;
+        let _ = tight.run(&"test", |_| -> Result<(), Error> {
+            calls += 1;
+            Err(rest(RestCode::RateLimited))
+        });
+        assert_eq!(calls, 1, "no retry whose wait ends past the budget");
+    }
+}
