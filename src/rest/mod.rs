@@ -11,3 +11,63 @@ mod token;
 pub(crate) mod wire;
 
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
+
+/// The body of `POST /rest/v1/campaigns/{id}/trigger.json` for these lead
+/// ids and tokens, exactly as [`RestClient`] sends it. For callers with
+/// their own HTTP stack.
+///
+/// ```
+/// use marketo_campaign::ProgramToken;
+/// use marketo_campaign::rest::trigger_body;
+/// let body = trigger_body(&[1002200], &[ProgramToken::new("{{my.A}}", "x")?])?;
+/// assert_eq!(body, r#"{"input":{"leads":[{"id":1002200}],"tokens":[{"name":"{{my.A}}","value":"x"}]}}"#);
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+pub fn trigger_body(
+    lead_ids: &[u32],
+    tokens: &[crate::ProgramToken],
+) -> Result<String, crate::Error> {
+    if lead_ids.is_empty() || lead_ids.len() > crate::MAX_LEADS_PER_CALL {
+        return Err(crate::Error::InvalidInput {
+            field: "lead ids".into(),
+            reason: format!(
+                "{} leads; a trigger takes 1 to {}",
+                lead_ids.len(),
+                crate::MAX_LEADS_PER_CALL
+            ),
+        });
+    }
+    if tokens.len() > MAX_TOKENS_PER_CALL {
+        return Err(crate::Error::InvalidInput {
+            field: "program tokens".into(),
+            reason: format!(
+                "{} tokens; a trigger takes at most {MAX_TOKENS_PER_CALL}",
+                tokens.len()
+            ),
+        });
+    }
+    let body = wire::TriggerBody {
+        input: wire::TriggerInput {
+            leads: lead_ids.iter().map(|&id| wire::LeadId { id }).collect(),
+            tokens: wire::TokenRef::all(tokens),
+        },
+    };
+    serde_json::to_string(&body)
+        .map_err(|e| crate::Error::Config(format!("writing the trigger body: {e}")))
+}
+
+/// Reads a Marketo REST answer (any HTTP status, the body as received):
+/// the `result` records of a `success:true` answer, or
+/// [`Error::Rest`](crate::Error::Rest) with the first error's code.
+///
+/// ```
+/// use marketo_campaign::rest::read_response;
+/// let records = read_response(200, br#"{"requestId":"a#1","success":true,"result":[{"id":4496}]}"#)?;
+/// assert_eq!(records[0]["id"], 4496);
+/// let err = read_response(200, br#"{"requestId":"a#2","success":false,"errors":[{"code":"606","message":"Max rate limit"}]}"#).unwrap_err();
+/// assert_eq!(err.rest_code().map(|c| c.code()), Some(606));
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+pub fn read_response(status: u16, body: &[u8]) -> Result<Vec<serde_json::Value>, crate::Error> {
+    wire::read(status, body).map(|page| page.result)
+}

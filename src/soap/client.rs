@@ -255,8 +255,33 @@ impl SoapClient {
         Ok(body)
     }
 
-    /// Signs now and writes the envelope for one chunk.
-    fn envelope(&self, request: &CampaignRequest, leads: &[LeadKey]) -> Result<Vec<u8>, Error> {
+    /// The exact bytes this client posts for one chunk of `request`: the
+    /// `requestCampaign` envelope for `leads` (at most
+    /// [`MAX_LEADS_PER_CALL`](crate::MAX_LEADS_PER_CALL)), signed now. For
+    /// callers with their own HTTP stack; read the answer with
+    /// [`read_request_campaign_response`](crate::soap::read_request_campaign_response).
+    ///
+    /// ```
+    /// use marketo_campaign::{CampaignRequest, CampaignTarget, FixedClock, LeadKey, SoapClient};
+    /// let client = SoapClient::builder("https://123-ABC-456.mktoapi.com/soap/mktows/2_9", "user", "key")
+    ///     .clock(FixedClock::parse("2010-04-09T14:04:54-07:00")?)
+    ///     .build()?;
+    /// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1)?])?;
+    /// let body = client.envelope(&request, request.leads())?;
+    /// assert!(body.starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn envelope(&self, request: &CampaignRequest, leads: &[LeadKey]) -> Result<Vec<u8>, Error> {
+        if leads.len() > crate::MAX_LEADS_PER_CALL {
+            return Err(Error::invalid(
+                "lead list",
+                format!(
+                    "{} leads in one call; Marketo reads {} and ignores the rest",
+                    leads.len(),
+                    crate::MAX_LEADS_PER_CALL
+                ),
+            ));
+        }
         self.signed(1024 + 96 * leads.len(), |out, auth| {
             write_request_campaign(out, auth, request, leads)
         })
