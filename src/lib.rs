@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bulk;
 mod clock;
 mod error;
 mod fallback;
@@ -46,6 +47,7 @@ mod secret;
 pub mod soap;
 mod transport;
 
+pub use bulk::{run_bulk, BulkOptions, BulkSummary};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Delivery, Error, RestCode, SoapCode};
 pub use fallback::Fallback;

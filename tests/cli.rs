@@ -218,9 +218,26 @@ fn sandbox_command_with_config_serves_a_leads_file_request() {
         "--json",
     ])));
     assert_eq!(code, 0, "{stderr}");
-    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(outcome["complete"], true);
-    assert_eq!(outcome["chunks"].as_array().unwrap().len(), 2);
+    // One line per chunk as it finishes, then a summary line.
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let mut chunks: Vec<(u64, &str, u64)> = lines[..2]
+        .iter()
+        .map(|l| {
+            (
+                l["chunk"].as_u64().unwrap(),
+                l["status"].as_str().unwrap(),
+                l["leads"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    chunks.sort();
+    assert_eq!(chunks, [(0, "accepted", 100), (1, "accepted", 50)]);
+    assert_eq!(lines[2]["summary"]["complete"], true);
+    assert_eq!(lines[2]["summary"]["leads"], 150);
     let journal = sandbox.journal();
     let journal = journal.as_array().unwrap();
     assert_eq!(journal.len(), 2);

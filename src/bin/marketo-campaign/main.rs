@@ -1,10 +1,12 @@
 //! `marketo-campaign`: request a Marketo Smart Campaign from the command line,
 //! or run the offline sandbox.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod bulk;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
@@ -116,10 +118,20 @@ struct RequestArgs {
     /// SFDCCONTACTID, SFDCLEADID, SFDCLEADOWNERID, SFDCOPPTYID). Repeatable.
     #[arg(long, value_name = "TYPE:VALUE")]
     lead: Vec<String>,
-    /// A file of TYPE:VALUE lines ('-' for stdin); blank lines and lines
-    /// starting with '#' are skipped.
+    /// A file of TYPE:VALUE lines ('-' for stdin), streamed: blank lines and
+    /// lines starting with '#' are skipped; a CSV whose header names a
+    /// 'type' and a 'value' column (or one column named after a key type,
+    /// e.g. 'email') is read too. A file is checked whole before anything is
+    /// sent. With --json, one line per chunk is printed as it finishes.
     #[arg(long, value_name = "PATH|-")]
     leads_file: Option<PathBuf>,
+    /// Skip the chunks a previous --json run of the same leads file served
+    /// (its output file); chunks whose outcome was unknown are not resent.
+    #[arg(long, value_name = "FILE", requires = "leads_file")]
+    resume: Option<PathBuf>,
+    /// Requests in flight at once in a bulk run (the rate limit still applies).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    workers: usize,
     /// The request's source.
     #[arg(long, default_value = "MKTOWS", value_name = "MKTOWS|SALES")]
     source: String,
@@ -192,7 +204,7 @@ fn delivery_code(delivery: Delivery) -> u8 {
     }
 }
 
-fn build_request(args: &RequestArgs) -> Result<CampaignRequest, Error> {
+fn build_target(args: &RequestArgs) -> Result<(CampaignTarget, Source), Error> {
     let target = match (&args.campaign_id, &args.campaign_name, &args.program_name) {
         (Some(id), None, None) => CampaignTarget::Id(*id),
         (None, Some(campaign), Some(program)) => CampaignTarget::named(
@@ -210,44 +222,17 @@ fn build_request(args: &RequestArgs) -> Result<CampaignRequest, Error> {
             })
         }
     };
-    let mut leads = args
+    Ok((target, args.source.parse()?))
+}
+
+fn build_request(args: &RequestArgs) -> Result<CampaignRequest, Error> {
+    let (target, source) = build_target(args)?;
+    let leads = args
         .lead
         .iter()
         .map(|l| l.parse::<LeadKey>())
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(path) = &args.leads_file {
-        read_leads_file(path, &mut leads)?;
-    }
-    let source: Source = args.source.parse()?;
     Ok(CampaignRequest::new(target, leads)?.with_source(source))
-}
-
-fn read_leads_file(path: &PathBuf, leads: &mut Vec<LeadKey>) -> Result<(), Error> {
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| Error::InvalidInput {
-            field: format!("--leads-file {}", path.display()),
-            reason: e.to_string(),
-        })?;
-        Box::new(std::io::BufReader::new(file))
-    };
-    for (number, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| Error::InvalidInput {
-            field: format!("--leads-file {}", path.display()),
-            reason: e.to_string(),
-        })?;
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        let key = line.parse::<LeadKey>().map_err(|e| Error::InvalidInput {
-            field: format!("{}:{}", path.display(), number + 1),
-            reason: e.to_string(),
-        })?;
-        leads.push(key);
-    }
-    Ok(())
 }
 
 /// The backend the command line chose.
@@ -314,10 +299,18 @@ fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error
 }
 
 fn request(args: &RequestArgs) -> u8 {
+    if args.leads_file.is_some() {
+        return with_client(args, |client| bulk::run(args, client));
+    }
     let request = match build_request(args) {
         Ok(request) => request,
         Err(e) => return fail(&e),
     };
+    with_client(args, |client| single(args, client, &request))
+}
+
+/// Starts the sandbox if asked, builds the client, and runs `job` with it.
+fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
     let sandbox = if args.sandbox {
         match Sandbox::start() {
             Ok(sandbox) => Some(sandbox),
@@ -330,38 +323,43 @@ fn request(args: &RequestArgs) -> u8 {
         Ok(client) => client,
         Err(e) => return fail(&e),
     };
+    job(&client)
+}
+
+fn single(args: &RequestArgs, client: &Client, request: &CampaignRequest) -> u8 {
     if args.dry_run {
-        return dry_run(&client, &request, args.json);
+        return dry_run(client, request, args.json);
     }
     let requester = client.requester();
-    let result = requester.request_campaign(&request);
+    let result = requester.request_campaign(request);
     let code = match &result {
         Ok(outcome) if outcome.is_complete() => EXIT_OK,
         Ok(_) => EXIT_REFUSED,
         Err(e) => exit_code(e),
     };
     if args.json {
-        println!(
-            "{}",
-            outcome_json(&requester.to_string(), &request, &result)
-        );
+        println!("{}", outcome_json(&requester.to_string(), request, &result));
     } else {
-        print_human(&requester.to_string(), &request, &result);
+        print_human(&requester.to_string(), request, &result);
     }
     code
 }
 
 fn dry_run(client: &Client, request: &CampaignRequest, json: bool) -> u8 {
-    let plans = match client.plan(request) {
-        Ok(plans) => plans,
-        Err(e) => return fail(&e),
-    };
+    match client
+        .plan(request)
+        .and_then(|plans| print_plans(&plans, json))
+    {
+        Ok(()) => EXIT_OK,
+        Err(e) => fail(&e),
+    }
+}
+
+fn print_plans(plans: &[PlannedRequest], json: bool) -> Result<(), Error> {
     for plan in plans {
         if json {
-            match serde_json::to_string(&plan) {
-                Ok(line) => println!("{line}"),
-                Err(e) => return fail(&Error::Config(e.to_string())),
-            }
+            let line = serde_json::to_string(&plan).map_err(|e| Error::Config(e.to_string()))?;
+            println!("{line}");
         } else {
             println!("{} {}", plan.method, plan.url);
             for (name, value) in &plan.headers {
@@ -370,7 +368,7 @@ fn dry_run(client: &Client, request: &CampaignRequest, json: bool) -> u8 {
             println!("\n{}\n", plan.body);
         }
     }
-    EXIT_OK
+    Ok(())
 }
 
 fn chunk_json(outcome: &Outcome) -> Vec<serde_json::Value> {
