@@ -330,18 +330,19 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         .leads_file
         .as_deref()
         .ok_or_else(|| Error::Config("no leads file".into()))?;
-    // A file is checked whole first, so a bad line sends nothing.
+    let resume = args.resume.as_deref().map(Resume::read).transpose()?;
+    // A file is checked whole first (and against the resume record), so a
+    // bad line sends nothing.
     let total = if path.as_os_str() == "-" {
         None
     } else {
-        let mut count = args.lead.len();
-        for lead in open(path)? {
+        let mut count = 0;
+        for lead in leads(args, open(path)?, resume.as_ref()) {
             lead?;
             count += 1;
         }
         Some(count)
     };
-    let resume = args.resume.as_deref().map(Resume::read).transpose()?;
     let leads = leads(args, open(path)?, resume.as_ref());
     if args.dry_run {
         return dry_run(client, &target, source, leads, args.json);
