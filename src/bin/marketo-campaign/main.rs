@@ -12,8 +12,8 @@ use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Delivery, Error, Fallback,
-    FixedClock, LeadKey, Outcome, PlannedRequest, ProgramToken, RestClient, RestClientBuilder,
-    SoapClient, SoapClientBuilder, Source,
+    FixedClock, LeadKey, Outcome, PlannedRequest, ProgramToken, RateLimit, RestClient,
+    RestClientBuilder, SoapClient, SoapClientBuilder, Source,
 };
 
 /// Exit status: every chunk accepted, every lead served.
@@ -86,6 +86,13 @@ struct SandboxArgs {
     /// Lifetime of the REST access tokens, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     token_lifetime: u64,
+    /// Calls allowed per window and at once, for each API (606 / 20023 and
+    /// 615 / 20024 past them).
+    #[arg(long, value_name = "CALLS/SECS[/CONCURRENT]", default_value = "100/20/10", value_parser = parse_rate)]
+    rate_limit: RateLimit,
+    /// Add N generated leads (ids 1..=N, emails leadN@example.com), for bulk runs.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    generate_leads: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +139,11 @@ struct RequestArgs {
     /// Requests in flight at once in a bulk run (the rate limit still applies).
     #[arg(long, default_value_t = 10, value_name = "N")]
     workers: usize,
+    /// Client-side pacing: calls per window and, optionally, calls in flight.
+    /// Marketo allows 100 calls per 20 s and 10 at once per API; raise it only
+    /// if your subscription does.
+    #[arg(long, value_name = "CALLS/SECS[/INFLIGHT]", default_value = "100/20/10", value_parser = parse_rate)]
+    rate_limit: RateLimit,
     /// The request's source.
     #[arg(long, default_value = "MKTOWS", value_name = "MKTOWS|SALES")]
     source: String,
@@ -165,11 +177,18 @@ fn sandbox(args: &SandboxArgs) -> u8 {
         Ok(data) => data.unwrap_or_default(),
         Err(e) => return fail(&e),
     };
+    let data = if args.generate_leads > 0 {
+        data.with_generated_leads(1, args.generate_leads)
+    } else {
+        data
+    };
     let config = SandboxConfig::new()
         .listen(args.listen)
         .data(data)
         .soap_retired(args.retire_soap)
-        .token_lifetime(std::time::Duration::from_secs(args.token_lifetime));
+        .token_lifetime(std::time::Duration::from_secs(args.token_lifetime))
+        .rate_limit(args.rate_limit.calls(), args.rate_limit.window())
+        .max_concurrent(args.rate_limit.in_flight());
     match Sandbox::start_with(config) {
         Ok(sandbox) => {
             println!("{}", sandbox.startup_line());
@@ -269,21 +288,49 @@ fn soap_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapCli
     if let Some(timestamp) = &args.timestamp {
         builder = builder.clock(FixedClock::parse(timestamp)?);
     }
-    Ok(builder)
+    Ok(builder.rate_limit(Some(args.rate_limit)))
 }
 
-fn rest_builder(sandbox: Option<&Sandbox>) -> Result<RestClientBuilder, Error> {
-    match sandbox {
-        Some(sandbox) => Ok(sandbox.rest_client_builder()),
-        None => RestClientBuilder::from_env(),
+fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestClientBuilder, Error> {
+    let builder = match sandbox {
+        Some(sandbox) => sandbox.rest_client_builder(),
+        None => RestClientBuilder::from_env()?,
+    };
+    Ok(builder.rate_limit(Some(args.rate_limit)))
+}
+
+/// `CALLS/SECS[/INFLIGHT]`, e.g. `100/20` or `100/20/10`.
+fn parse_rate(s: &str) -> Result<RateLimit, String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let number = |p: &str| p.trim().parse::<u64>().ok().filter(|n| *n > 0);
+    match parts.as_slice() {
+        [calls, secs] | [calls, secs, _] => {
+            let calls = number(calls).and_then(|n| u32::try_from(n).ok());
+            let secs = number(secs);
+            let in_flight = match parts.get(2) {
+                Some(p) => number(p).and_then(|n| usize::try_from(n).ok()),
+                None => Some(10),
+            };
+            match (calls, secs, in_flight) {
+                (Some(calls), Some(secs), Some(in_flight)) => Ok(RateLimit::new(
+                    calls,
+                    std::time::Duration::from_secs(secs),
+                    in_flight,
+                )),
+                _ => Err(format!("{s:?}: expected positive numbers, e.g. 100/20/10")),
+            }
+        }
+        _ => Err(format!(
+            "{s:?}: expected CALLS/SECS[/INFLIGHT], e.g. 100/20/10"
+        )),
     }
 }
 
 fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error> {
     Ok(match args.backend {
         Backend::Soap => Client::Soap(soap_builder(args, sandbox)?.build()?),
-        Backend::Rest => Client::Rest(rest_builder(sandbox)?.build()?),
-        Backend::Auto => match (soap_builder(args, sandbox), rest_builder(sandbox)) {
+        Backend::Rest => Client::Rest(rest_builder(args, sandbox)?.build()?),
+        Backend::Auto => match (soap_builder(args, sandbox), rest_builder(args, sandbox)) {
             (Ok(soap), Ok(rest)) => {
                 Client::Auto(Box::new(Fallback::new(soap.build()?, rest.build()?)))
             }
