@@ -2,11 +2,14 @@
 //! and transport failures classified by what they say about delivery.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ureq::Agent;
 
 use crate::error::{Delivery, Error};
+use crate::limiter::{Limiter, Permit, RateLimit};
+use crate::retry::RetryPolicy;
 
 /// Default time allowed to open a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -15,13 +18,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default cap on a response body: Marketo's answers are a few kilobytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
-/// Settings common to every backend's HTTP stack.
+/// Settings common to every backend's calls.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpSettings {
     pub(crate) connect_timeout: Duration,
     pub(crate) timeout: Duration,
     pub(crate) max_response_bytes: u64,
     pub(crate) allow_plain_http: bool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl Default for HttpSettings {
@@ -31,7 +36,123 @@ impl Default for HttpSettings {
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             allow_plain_http: false,
+            retry: RetryPolicy::default(),
+            rate_limit: Some(RateLimit::default()),
         }
+    }
+}
+
+/// The setters of [`HttpSettings`], shared by the client builders (each has
+/// a field `http: HttpSettings`).
+macro_rules! http_setters {
+    () => {
+        /// Time allowed to open a connection. Default: 10 s.
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.http.connect_timeout = timeout;
+            self
+        }
+
+        /// Time allowed for one whole call, from connect to the last byte of
+        /// the answer. Default: 60 s. A call that times out after sending has
+        /// an unknown outcome.
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.http.timeout = timeout;
+            self
+        }
+
+        /// Largest answer accepted, in bytes. Default: 1 MiB.
+        pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+            self.http.max_response_bytes = bytes;
+            self
+        }
+
+        /// When to repeat a failed call. Default: [`RetryPolicy::default`](crate::RetryPolicy::default)
+        /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
+        pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
+            self.http.retry = policy;
+            self
+        }
+
+        /// Client-side pacing of API calls, shared by the client's clones;
+        /// `None` sends as fast as asked. Default: Marketo's limits, 100 calls
+        /// per 20 s and 10 in flight.
+        pub fn rate_limit(mut self, limit: Option<crate::RateLimit>) -> Self {
+            self.http.rate_limit = limit;
+            self
+        }
+
+        /// Allows a plain `http://` endpoint that is not on loopback.
+        /// Default: off, because credentials and lead data would cross the
+        /// network in clear text.
+        pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
+            self.http.allow_plain_http = allow;
+            self
+        }
+    };
+}
+pub(crate) use http_setters;
+
+/// Reads a non-blank environment variable.
+pub(crate) fn env_var(name: &str) -> Result<String, Error> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Error::Config(format!("{name} is not set")))
+}
+
+/// How a client makes its API calls: one connection pool, a retry policy,
+/// and a rate limiter shared by the client's clones.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    http: Http,
+    retry: RetryPolicy,
+    limiter: Option<Arc<Limiter>>,
+}
+
+impl Caller {
+    pub(crate) fn new(settings: &HttpSettings) -> Self {
+        Caller {
+            http: Http::new(settings),
+            retry: settings.retry.clone(),
+            limiter: settings
+                .rate_limit
+                .map(|limit| Arc::new(Limiter::new(limit))),
+        }
+    }
+
+    /// The connection pool, unpaced (for calls Marketo does not count).
+    pub(crate) fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// Runs `call` as the retry policy allows.
+    pub(crate) fn with_retries<T>(
+        &self,
+        what: &dyn std::fmt::Display,
+        call: impl FnMut(u32) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.retry.run(what, call)
+    }
+
+    fn permit(&self) -> Option<Permit<'_>> {
+        self.limiter.as_deref().map(Limiter::acquire)
+    }
+
+    /// A paced POST.
+    pub(crate) fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<HttpResponse, Error> {
+        let _permit = self.permit();
+        self.http.post(url, headers, body)
+    }
+
+    /// A paced GET.
+    pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, Error> {
+        let _permit = self.permit();
+        self.http.get(url, headers)
     }
 }
 

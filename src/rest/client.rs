@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::SecondsFormat;
 
 use crate::error::{Error, RestCode};
-use crate::limiter::{Limiter, RateLimit};
 use crate::plan::PlannedRequest;
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType};
 use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
@@ -17,10 +16,9 @@ use crate::rest::token::TokenCache;
 use crate::rest::wire::{
     self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
 };
-use crate::retry::RetryPolicy;
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
-use crate::transport::{check_endpoint, Http, HttpSettings};
+use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpSettings};
 
 /// Marketo takes at most this many tokens in one trigger or schedule call.
 pub const MAX_TOKENS_PER_CALL: usize = 100;
@@ -46,11 +44,9 @@ pub const MAX_TOKENS_PER_CALL: usize = 100;
 #[derive(Debug, Clone)]
 pub struct RestClient {
     endpoint: String,
-    http: Http,
+    caller: Caller,
     tokens: Arc<TokenCache>,
     campaigns: Arc<Mutex<HashMap<(String, String), u32>>>,
-    retry: RetryPolicy,
-    limiter: Option<Arc<Limiter>>,
 }
 
 /// Builds a [`RestClient`]. Every setter documents its default.
@@ -62,8 +58,6 @@ pub struct RestClientBuilder {
     client_secret: Secret,
     renew_margin: Duration,
     http: HttpSettings,
-    retry: RetryPolicy,
-    rate_limit: Option<RateLimit>,
 }
 
 impl RestClientBuilder {
@@ -71,18 +65,12 @@ impl RestClientBuilder {
     /// `MARKETO_CLIENT_SECRET` and, optionally, `MARKETO_REST_IDENTITY`
     /// (default: the endpoint + `/identity`).
     pub fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::Config(format!("{name} is not set")))
-        };
         let mut builder = RestClient::builder(
-            var("MARKETO_REST_ENDPOINT")?,
-            var("MARKETO_CLIENT_ID")?,
-            var("MARKETO_CLIENT_SECRET")?,
+            env_var("MARKETO_REST_ENDPOINT")?,
+            env_var("MARKETO_CLIENT_ID")?,
+            env_var("MARKETO_CLIENT_SECRET")?,
         );
-        if let Ok(identity) = var("MARKETO_REST_IDENTITY") {
+        if let Ok(identity) = env_var("MARKETO_REST_IDENTITY") {
             builder = builder.identity(identity);
         }
         Ok(builder)
@@ -100,48 +88,7 @@ impl RestClientBuilder {
         self
     }
 
-    /// Time allowed to open a connection. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.connect_timeout = timeout;
-        self
-    }
-
-    /// Time allowed for one whole call. Default: 60 s. A trigger that times
-    /// out after sending has an unknown outcome.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.timeout = timeout;
-        self
-    }
-
-    /// Largest answer accepted, in bytes. Default: 1 MiB.
-    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
-        self.http.max_response_bytes = bytes;
-        self
-    }
-
-    /// When to repeat a failed call. Default: [`RetryPolicy::default`]
-    /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Client-side pacing of API calls (identity calls are not counted, as
-    /// Marketo does not count them), shared by the client's clones; `None`
-    /// sends as fast as asked. Default: Marketo's limits, 100 calls per 20 s
-    /// and 10 in flight.
-    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
-        self.rate_limit = limit;
-        self
-    }
-
-    /// Allows plain `http://` endpoints that are not on loopback. Default:
-    /// off, because the client secret and the access token would cross the
-    /// network in clear text.
-    pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
-        self.http.allow_plain_http = allow;
-        self
-    }
+    http_setters!();
 
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<RestClient, Error> {
@@ -160,7 +107,7 @@ impl RestClientBuilder {
         }
         Ok(RestClient {
             endpoint,
-            http: Http::new(&self.http),
+            caller: Caller::new(&self.http),
             tokens: Arc::new(TokenCache::new(
                 &identity,
                 self.client_id,
@@ -168,8 +115,6 @@ impl RestClientBuilder {
                 self.renew_margin,
             )),
             campaigns: Arc::default(),
-            retry: self.retry,
-            limiter: self.rate_limit.map(|limit| Arc::new(Limiter::new(limit))),
         })
     }
 }
@@ -189,8 +134,6 @@ impl RestClient {
             client_secret: client_secret.into(),
             renew_margin: Duration::from_secs(60),
             http: HttpSettings::default(),
-            retry: RetryPolicy::default(),
-            rate_limit: Some(RateLimit::default()),
         }
     }
 
@@ -222,7 +165,8 @@ impl RestClient {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Page<T>, Error> {
-        self.retry.run(self, |_| self.call_once(method, path, body))
+        self.caller
+            .with_retries(self, |_| self.call_once(method, path, body))
     }
 
     /// One API call with the current token; on 601/602 the token is renewed
@@ -236,11 +180,10 @@ impl RestClient {
         let url = format!("{}{path}", self.endpoint);
         let mut renewed = false;
         loop {
-            let token = self.tokens.get(&self.http)?;
+            let token = self.tokens.get(self.caller.http())?;
             let bearer = format!("Bearer {}", token.expose());
-            let permit = self.limiter.as_deref().map(Limiter::acquire);
             let response = match body {
-                Some(body) => self.http.post(
+                Some(body) => self.caller.post(
                     &url,
                     &[
                         ("Authorization", &bearer),
@@ -249,12 +192,11 @@ impl RestClient {
                     ],
                     body,
                 ),
-                None => self.http.get(
+                None => self.caller.get(
                     &url,
                     &[("Authorization", &bearer), ("Accept", "application/json")],
                 ),
             }?;
-            drop(permit);
             match wire::read(response.status, &response.body) {
                 Err(Error::Rest {
                     code: code @ (RestCode::TokenInvalid | RestCode::TokenExpired),

@@ -3,18 +3,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono_tz::Tz;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
-use crate::limiter::{Limiter, RateLimit};
 use crate::plan::PlannedRequest;
 use crate::request::CampaignTarget;
 use crate::request::{CampaignRequest, LeadKey};
 use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
-use crate::retry::RetryPolicy;
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
 use crate::soap::envelope::{
@@ -22,7 +19,7 @@ use crate::soap::envelope::{
 };
 use crate::soap::response::read_response;
 use crate::soap::signature::{request_signature, w3c_timestamp};
-use crate::transport::{check_endpoint, Http, HttpSettings};
+use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpSettings};
 
 /// The `SOAPAction` header of `requestCampaign`.
 pub const SOAP_ACTION_REQUEST_CAMPAIGN: &str = "\"http://www.marketo.com/mktows/requestCampaign\"";
@@ -60,9 +57,7 @@ pub struct SoapClient {
     encryption_key: Secret,
     timezone: Tz,
     clock: Arc<dyn Clock>,
-    http: Http,
-    retry: RetryPolicy,
-    limiter: Option<Arc<Limiter>>,
+    caller: Caller,
 }
 
 /// Builds a [`SoapClient`]. Every setter documents its default.
@@ -74,8 +69,6 @@ pub struct SoapClientBuilder {
     timezone: Tz,
     clock: Arc<dyn Clock>,
     http: HttpSettings,
-    retry: RetryPolicy,
-    rate_limit: Option<RateLimit>,
 }
 
 impl SoapClientBuilder {
@@ -83,18 +76,12 @@ impl SoapClientBuilder {
     /// `MARKETO_SOAP_ENCRYPTION_KEY` and, optionally, `MARKETO_SOAP_TIMEZONE`
     /// (an IANA zone name such as `America/Los_Angeles`).
     pub fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| Error::Config(format!("{name} is not set")))
-        };
         let mut builder = SoapClient::builder(
-            var("MARKETO_SOAP_ENDPOINT")?,
-            var("MARKETO_SOAP_USER_ID")?,
-            var("MARKETO_SOAP_ENCRYPTION_KEY")?,
+            env_var("MARKETO_SOAP_ENDPOINT")?,
+            env_var("MARKETO_SOAP_USER_ID")?,
+            env_var("MARKETO_SOAP_ENCRYPTION_KEY")?,
         );
-        if let Ok(zone) = var("MARKETO_SOAP_TIMEZONE") {
+        if let Ok(zone) = env_var("MARKETO_SOAP_TIMEZONE") {
             builder = builder.timezone(parse_timezone(&zone)?);
         }
         Ok(builder)
@@ -113,48 +100,7 @@ impl SoapClientBuilder {
         self
     }
 
-    /// Time allowed to open a connection. Default: 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.connect_timeout = timeout;
-        self
-    }
-
-    /// Time allowed for one whole call, from connect to the last byte of the
-    /// answer. Default: 60 s. A call that times out after sending has an
-    /// unknown outcome.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.http.timeout = timeout;
-        self
-    }
-
-    /// Largest answer accepted, in bytes. Default: 1 MiB.
-    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
-        self.http.max_response_bytes = bytes;
-        self
-    }
-
-    /// When to repeat a failed call. Default: [`RetryPolicy::default`]
-    /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Client-side pacing, shared by the client's clones; `None` sends as
-    /// fast as asked. Default: Marketo's SOAP limits, 100 calls per 20 s and
-    /// 10 in flight.
-    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
-        self.rate_limit = limit;
-        self
-    }
-
-    /// Allows a plain `http://` endpoint that is not on loopback. Default:
-    /// off, because the signature and the lead keys would cross the network
-    /// in clear text.
-    pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
-        self.http.allow_plain_http = allow;
-        self
-    }
+    http_setters!();
 
     /// Checks the configuration and builds the client.
     pub fn build(self) -> Result<SoapClient, Error> {
@@ -173,9 +119,7 @@ impl SoapClientBuilder {
             encryption_key: self.encryption_key,
             timezone: self.timezone,
             clock: self.clock,
-            http: Http::new(&self.http),
-            retry: self.retry,
-            limiter: self.rate_limit.map(|limit| Arc::new(Limiter::new(limit))),
+            caller: Caller::new(&self.http),
         })
     }
 }
@@ -203,8 +147,6 @@ impl SoapClient {
             timezone: DEFAULT_TIMEZONE,
             clock: Arc::new(SystemClock),
             http: HttpSettings::default(),
-            retry: RetryPolicy::default(),
-            rate_limit: Some(RateLimit::default()),
         }
     }
 
@@ -295,10 +237,9 @@ impl SoapClient {
         envelope: impl Fn() -> Result<Vec<u8>, Error>,
         success_element: &str,
     ) -> Result<(), Error> {
-        self.retry.run(self, |_| {
+        self.caller.with_retries(self, |_| {
             let body = envelope()?;
-            let _permit = self.limiter.as_deref().map(Limiter::acquire);
-            let response = self.http.post(
+            let response = self.caller.post(
                 &self.endpoint,
                 &[("Content-Type", CONTENT_TYPE), ("SOAPAction", action)],
                 &body,
