@@ -1,1 +1,279 @@
-fn main() {}
+//! Whole calls against the in-process sandbox over loopback: the clients'
+//! `request_campaign` next to a bare ureq POST of the same bytes to the same
+//! sandbox, and the effect of connection reuse.
+//!
+//! The issue's target: a round trip within 10% of the bare POST.
+//!
+//! Run with `cargo bench --bench round_trip`. The SOAP envelopes of the
+//! baselines are signed once, before timing; the sandbox accepts a
+//! timestamp for 15 minutes, far longer than a group takes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use marketo_campaign::rest::trigger_body;
+use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+use marketo_campaign::soap::SOAP_ACTION_REQUEST_CAMPAIGN;
+use marketo_campaign::{
+    CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, RestClient, RetryPolicy,
+    SoapClient,
+};
+use ureq::Agent;
+
+const CAMPAIGN_ID: u32 = 4496;
+const LEADS: u32 = 100;
+
+/// Everything the groups share: one sandbox, one client per API, one request.
+struct Fixture {
+    sandbox: Sandbox,
+    soap: SoapClient,
+    rest: RestClient,
+    /// One chunk: 100 `IDNUM` leads (ids 1..=100, all in the sandbox).
+    request: CampaignRequest,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let sandbox = Sandbox::start_with(
+            SandboxConfig::new()
+                .data(SandboxData::default().with_generated_leads(1, 1000))
+                // Never the limiter: the bench measures calls, not refusals.
+                .rate_limit(1_000_000, Duration::from_secs(1))
+                .max_concurrent(64),
+        )
+        .expect("the sandbox starts");
+        let soap = sandbox
+            .soap_client_builder()
+            .retry(RetryPolicy::never())
+            .rate_limit(None)
+            .build()
+            .expect("a SOAP client for the sandbox");
+        let rest = sandbox
+            .rest_client_builder()
+            .retry(RetryPolicy::never())
+            .rate_limit(None)
+            .build()
+            .expect("a REST client for the sandbox");
+        let leads = (1..=LEADS).map(|id| LeadKey::id(id).expect("valid bench lead id"));
+        let request = CampaignRequest::new(CampaignTarget::Id(CAMPAIGN_ID), leads)
+            .expect("valid bench request");
+        Fixture {
+            sandbox,
+            soap,
+            rest,
+            request,
+        }
+    }
+
+    /// The setup of every timed call: the sandbox journals each run, so it is
+    /// emptied outside timing (with `BatchSize::SmallInput` it then holds at
+    /// most one batch, a tenth of a sample's iterations).
+    fn clear(&self) {
+        self.sandbox.clear_journal();
+    }
+
+    /// Checks, once, that the last call ran the campaign for all 100 leads.
+    fn assert_one_run(&self, api: &str) {
+        let journal = self.sandbox.journal();
+        assert_eq!(journal.len(), 1, "{api}: one run journaled");
+        assert_eq!(journal[0].api, api);
+        assert_eq!(journal[0].campaign_id, CAMPAIGN_ID);
+        assert_eq!(journal[0].lead_ids, (1..=LEADS).collect::<Vec<_>>());
+        self.sandbox.clear_journal();
+    }
+}
+
+/// The baselines' agent: ureq defaults (keep-alive pool), except that an
+/// HTTP 500 (a SOAP fault) is an answer, not an error.
+fn bare_agent() -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// A bare POST: send the bytes, read the whole answer, nothing else.
+fn bare_post(agent: &Agent, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let mut request = agent.post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send(body).expect("the sandbox answers");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .read_to_vec()
+        .expect("the sandbox's answer can be read");
+    (status, body)
+}
+
+const SOAP_HEADERS: [(&str, &str); 2] = [
+    ("Content-Type", "text/xml; charset=utf-8"),
+    ("SOAPAction", SOAP_ACTION_REQUEST_CAMPAIGN),
+];
+
+/// The signed envelope the SOAP baselines post, and a check that the sandbox
+/// accepts it.
+fn soap_bytes(fx: &Fixture, agent: &Agent) -> Vec<u8> {
+    let body = fx
+        .soap
+        .envelope(&fx.request, fx.request.leads())
+        .expect("the client writes the envelope");
+    let (status, answer) = bare_post(agent, &fx.sandbox.soap_endpoint(), &SOAP_HEADERS, &body);
+    assert_eq!(
+        status,
+        200,
+        "bare SOAP POST: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(String::from_utf8_lossy(&answer).contains("<success>true</success>"));
+    fx.assert_one_run("soap");
+    body
+}
+
+fn soap_round_trip(c: &mut Criterion, fx: &Fixture) {
+    fx.clear();
+    let agent = bare_agent();
+    let endpoint = fx.sandbox.soap_endpoint();
+    let outcome = fx
+        .soap
+        .request_campaign(&fx.request)
+        .expect("the SOAP call succeeds");
+    assert!(outcome.is_complete());
+    fx.assert_one_run("soap");
+    let body = soap_bytes(fx, &agent);
+
+    let mut group = c.benchmark_group("soap_round_trip_100");
+    group.throughput(Throughput::Elements(u64::from(LEADS)));
+    group.bench_function("ours/request_campaign", |b| {
+        b.iter_batched(
+            || fx.clear(),
+            |()| {
+                fx.soap
+                    .request_campaign(black_box(&fx.request))
+                    .expect("the SOAP call succeeds")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("baseline/bare_ureq_post", |b| {
+        b.iter_batched(
+            || fx.clear(),
+            |()| bare_post(&agent, &endpoint, &SOAP_HEADERS, black_box(&body)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn rest_round_trip(c: &mut Criterion, fx: &Fixture) {
+    fx.clear();
+    let agent = bare_agent();
+    // A bearer token, once, from the identity service.
+    let token_url = format!(
+        "{}/oauth/token?grant_type=client_credentials&client_id={}&client_secret={}",
+        fx.sandbox.identity_endpoint(),
+        fx.sandbox.client_id(),
+        fx.sandbox.client_secret()
+    );
+    let token_answer = agent
+        .get(&token_url)
+        .call()
+        .expect("the identity service answers")
+        .into_body()
+        .read_to_vec()
+        .expect("the token answer can be read");
+    let token: serde_json::Value =
+        serde_json::from_slice(&token_answer).expect("the token answer is JSON");
+    let bearer = format!(
+        "Bearer {}",
+        token["access_token"]
+            .as_str()
+            .expect("the token answer has an access_token")
+    );
+    let url = format!(
+        "{}/rest/v1/campaigns/{CAMPAIGN_ID}/trigger.json",
+        fx.sandbox.rest_endpoint()
+    );
+    let ids: Vec<u32> = (1..=LEADS).collect();
+    let body = trigger_body(&ids, &[]).expect("a valid trigger body");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json"),
+    ];
+
+    let outcome = fx
+        .rest
+        .request_campaign(&fx.request)
+        .expect("the REST call succeeds");
+    assert!(outcome.is_complete());
+    fx.assert_one_run("rest");
+    let (status, answer) = bare_post(&agent, &url, &headers, body.as_bytes());
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 200);
+    assert!(
+        answer.contains(r#""success":true"#),
+        "bare REST POST: {answer}"
+    );
+    fx.assert_one_run("rest");
+
+    let mut group = c.benchmark_group("rest_round_trip_100");
+    group.throughput(Throughput::Elements(u64::from(LEADS)));
+    group.bench_function("ours/request_campaign", |b| {
+        b.iter_batched(
+            || fx.clear(),
+            |()| {
+                fx.rest
+                    .request_campaign(black_box(&fx.request))
+                    .expect("the REST call succeeds")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("baseline/bare_ureq_post", |b| {
+        b.iter_batched(
+            || fx.clear(),
+            |()| bare_post(&agent, &url, &headers, black_box(body.as_bytes())),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn agent_reuse(c: &mut Criterion, fx: &Fixture) {
+    fx.clear();
+    let shared = bare_agent();
+    let endpoint = fx.sandbox.soap_endpoint();
+    let body = soap_bytes(fx, &shared);
+
+    let mut group = c.benchmark_group("agent_reuse");
+    group.throughput(Throughput::Elements(u64::from(LEADS)));
+    group.bench_function("shared_agent", |b| {
+        b.iter_batched(
+            || fx.clear(),
+            |()| bare_post(&shared, &endpoint, &SOAP_HEADERS, black_box(&body)),
+            BatchSize::SmallInput,
+        )
+    });
+    // A new agent (pool) per call: a new TCP connection every time.
+    group.bench_function("fresh_agent_per_call", |b| {
+        b.iter_batched(
+            || fx.clear(),
+            |()| bare_post(&bare_agent(), &endpoint, &SOAP_HEADERS, black_box(&body)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn round_trips(c: &mut Criterion) {
+    let fx = Fixture::new();
+    soap_round_trip(c, &fx);
+    rest_round_trip(c, &fx);
+    agent_reuse(c, &fx);
+}
+
+criterion_group!(benches, round_trips);
+criterion_main!(benches);

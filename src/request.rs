@@ -127,7 +127,7 @@ impl LeadKey {
         if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
             return Err(Error::invalid(
                 field(),
-                "an IDNUM must be a positive integer",
+                "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
             ));
         }
         Ok(LeadKey { key_type, value })
@@ -255,6 +255,7 @@ impl ProgramToken {
                 "the name inside {{my.…}} must be non-blank, without braces or control characters",
             ));
         }
+        check_xml_text(&name).map_err(|reason| Error::invalid(field(), reason))?;
         check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
         Ok(ProgramToken { name, value })
     }
@@ -440,10 +441,16 @@ impl CampaignRequest {
     }
 }
 
-/// A positive `i32`-range integer, the domain of Marketo ids.
+/// A positive `i32`-range integer in canonical form (digits only, no
+/// leading zero, no sign), the domain of Marketo ids. Other spellings are
+/// refused: SOAP compares them as text, REST as numbers, so `+7` or `007`
+/// would name different leads on the two APIs.
 pub(crate) fn parse_positive_id(s: &str) -> Option<u32> {
+    if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let id: u32 = s.parse().ok()?;
-    (id > 0 && id <= i32::MAX as u32).then_some(id)
+    (id <= i32::MAX as u32).then_some(id)
 }
 
 /// Checks that `s` only holds characters XML 1.0 can carry (`Char` production).
@@ -475,6 +482,9 @@ mod tests {
         assert!("IDNUM:abc".parse::<LeadKey>().is_err());
         assert!("IDNUM:0".parse::<LeadKey>().is_err());
         assert!("IDNUM:2147483648".parse::<LeadKey>().is_err());
+        for odd in ["IDNUM:+7", "IDNUM:007", "IDNUM: 7", "IDNUM:7 ", "IDNUM:-7"] {
+            assert!(odd.parse::<LeadKey>().is_err(), "{odd}");
+        }
         assert!(LeadKey::new(LeadKeyType::Email, "a\u{0}b").is_err());
         assert!(LeadKey::new(LeadKeyType::Email, "a\u{FFFE}b").is_err());
         // Values keep colons after the first one and everything XML can escape.

@@ -272,10 +272,9 @@ impl RestClient {
                 plans.push(PlannedRequest {
                     method: "GET",
                     url: format!(
-                        "{}/rest/v1/campaigns.json?name={}&programName={}",
+                        "{}{}",
                         self.endpoint,
-                        super::lookup::encode(campaign),
-                        super::lookup::encode(program)
+                        super::lookup::campaigns_path(campaign, program)
                     ),
                     headers: json_headers(false),
                     body: String::new(),
@@ -418,7 +417,7 @@ impl CampaignRequester for RestClient {
         let (queries, inexpressible) = plan_lead_queries(self.endpoint.len(), request.leads());
         if !inexpressible.is_empty() {
             log::warn!(
-                "{self}: {} lead key(s) hold a comma and cannot be looked up over REST",
+                "{self}: {} lead key(s) hold a comma or are too long for a URL: they cannot be looked up over REST and are reported unmatched",
                 inexpressible.len()
             );
         }

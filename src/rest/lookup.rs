@@ -91,8 +91,8 @@ impl LeadQuery {
 
 /// Groups the keys that need a look-up into queries of at most 300 values
 /// whose URL stays under [`MAX_URL_BYTES`]. Duplicate values are asked once.
-/// Values holding a comma cannot be expressed in `filterValues`: they are
-/// returned apart, to be reported unmatched.
+/// Values holding a comma, or too long for a URL of their own, cannot be
+/// looked up: they are returned apart, to be reported unmatched.
 pub(crate) fn plan_lead_queries<'k>(
     base_len: usize,
     keys: impl IntoIterator<Item = &'k LeadKey>,
@@ -104,7 +104,16 @@ pub(crate) fn plan_lead_queries<'k>(
         if key.key_type() == LeadKeyType::Idnum {
             continue;
         }
-        if key.value().contains(',') {
+        // A comma would split the value in `filterValues`; a value too long
+        // for any URL would be answered 414 and fail every other key with it.
+        let alone = base_len
+            + LeadQuery {
+                key_type: key.key_type(),
+                values: vec![key.value().to_owned()],
+            }
+            .path(None)
+            .len();
+        if key.value().contains(',') || alone > MAX_URL_BYTES {
             inexpressible.push(key);
             continue;
         }
@@ -163,6 +172,24 @@ pub(crate) fn resolve(ids: &LeadIds, key: &LeadKey) -> Option<u32> {
         .copied()
 }
 
+/// `campaigns.json` filtered by name and program. Both filters take
+/// comma-separated lists, so a name holding a comma is left out of the query
+/// (the answer is matched exactly afterwards).
+pub(crate) fn campaigns_path(campaign: &str, program: &str) -> String {
+    let mut filters = Vec::new();
+    if !campaign.contains(',') {
+        filters.push(format!("name={}", encode(campaign)));
+    }
+    if !program.contains(',') {
+        filters.push(format!("programName={}", encode(program)));
+    }
+    if filters.is_empty() {
+        "/rest/v1/campaigns.json".to_owned()
+    } else {
+        format!("/rest/v1/campaigns.json?{}", filters.join("&"))
+    }
+}
+
 impl RestClient {
     /// The id of the campaign `campaign` in program `program`: exactly one
     /// must match. Cached for the client's lifetime.
@@ -171,16 +198,16 @@ impl RestClient {
         if let Some(id) = self.campaign_cache_get(&cache_key) {
             return Ok(id);
         }
-        let path = format!(
-            "/rest/v1/campaigns.json?name={}&programName={}",
-            encode(campaign),
-            encode(program)
-        );
+        let path = campaigns_path(campaign, program);
         let mut records: Vec<CampaignRecord> = Vec::new();
         let mut page: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let url = match &page {
-                Some(token) => format!("{path}&nextPageToken={}", encode(token)),
+                Some(token) => format!(
+                    "{path}{}nextPageToken={}",
+                    if path.contains('?') { '&' } else { '?' },
+                    encode(token)
+                ),
                 None => path.clone(),
             };
             let answer = self.api_get::<CampaignRecord>(&url)?;
@@ -303,6 +330,28 @@ mod tests {
             );
         }
         assert_eq!(queries.iter().map(|q| q.values.len()).sum::<usize>(), 300);
+    }
+
+    #[test]
+    fn campaign_paths_leave_out_names_with_commas() {
+        assert_eq!(
+            campaigns_path("A b", "P"),
+            "/rest/v1/campaigns.json?name=A%20b&programName=P"
+        );
+        assert_eq!(
+            campaigns_path("Welcome, new lead", "P"),
+            "/rest/v1/campaigns.json?programName=P"
+        );
+        assert_eq!(campaigns_path("a,b", "c,d"), "/rest/v1/campaigns.json");
+    }
+
+    #[test]
+    fn overlong_values_are_not_looked_up() {
+        let long = LeadKey::new(LeadKeyType::Cookie, "x".repeat(9_000)).unwrap();
+        let fine = LeadKey::email("a@b.c").unwrap();
+        let (queries, odd) = plan_lead_queries(40, [&long, &fine]);
+        assert_eq!(odd, [&long]);
+        assert_eq!(queries.len(), 1);
     }
 
     #[test]

@@ -96,14 +96,16 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(
         reason,
         body: excerpt(body, 512),
     };
+    // Marketo answers its errors with HTTP 200; a 4xx comes from a layer in
+    // front of the API, which refused the call whatever its body says.
+    if (400..500).contains(&status) {
+        return Err(Error::HttpStatus {
+            status,
+            body: excerpt(body, 512),
+        });
+    }
     let parsed: Envelope<T> = match serde_json::from_slice(body) {
         Ok(parsed) => parsed,
-        Err(_) if (400..500).contains(&status) => {
-            return Err(Error::HttpStatus {
-                status,
-                body: excerpt(body, 512),
-            })
-        }
         Err(e) => return Err(protocol(format!("not a Marketo REST answer: {e}"))),
     };
     if status != 200 {
@@ -184,5 +186,286 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.delivery(), Delivery::Unknown);
+    }
+}
+
+/// Property tests: bodies carry any string exactly, and no answer, however
+/// hostile, panics or succeeds by accident.
+#[cfg(test)]
+mod proptests {
+    use std::time::{Duration, Instant};
+
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::error::Delivery;
+
+    const FRAGMENTS: &[&str] = &[
+        "\"",
+        "\\",
+        "\\u0000",
+        "\u{0}",
+        "\u{1}",
+        "\u{1F}",
+        "\u{7F}",
+        "\r\n",
+        "\r",
+        "\t",
+        "\u{85}",
+        "\u{2028}",
+        "\u{2029}",
+        "\u{D7FF}",
+        "\u{E000}",
+        "\u{FFFE}",
+        "\u{FFFF}",
+        "\u{10FFFF}",
+        "\u{1F600}",
+        "</script>",
+        "{{my.",
+        "}}",
+        "\",\"value\":\"",
+        "]}",
+        "<&>'",
+    ];
+
+    fn hostile() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
+            2 => any::<char>().prop_map(String::from),
+            2 => "[a-z0-9 ]{1,6}",
+        ];
+        prop_oneof![
+            12 => vec(piece.clone(), 0..10).prop_map(|p| p.concat()),
+            1 => vec(piece, 1..4).prop_map(|p| {
+                let unit = p.concat();
+                let unit = if unit.is_empty() { "x".to_owned() } else { unit };
+                unit.repeat(10_000usize.div_ceil(unit.chars().count()))
+            }),
+        ]
+    }
+
+    fn strings(value: &Value) -> Vec<(String, String)> {
+        value
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|t| {
+                        (
+                            t["name"].as_str().unwrap().to_owned(),
+                            t["value"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// Any token text and lead id crosses the JSON body unchanged.
+        #[test]
+        fn bodies_round_trip(
+            ids in vec(any::<u32>(), 1..5),
+            tokens in vec((hostile(), hostile()), 0..4),
+            run_at in proptest::option::of(hostile()),
+        ) {
+            let refs: Vec<TokenRef<'_>> = tokens
+                .iter()
+                .map(|(name, value)| TokenRef { name, value })
+                .collect();
+            let body = TriggerBody {
+                input: TriggerInput {
+                    leads: ids.iter().map(|&id| LeadId { id }).collect(),
+                    tokens: refs,
+                },
+            };
+            let json = serde_json::to_string(&body).unwrap();
+            // Control characters are escaped, never raw.
+            prop_assert!(!json.chars().any(|c| c < ' '));
+            let back: Value = serde_json::from_str(&json).unwrap();
+            let got_ids: Vec<u64> = back["input"]["leads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_u64().unwrap())
+                .collect();
+            prop_assert_eq!(got_ids, ids.iter().map(|&i| u64::from(i)).collect::<Vec<_>>());
+            prop_assert_eq!(strings(&back["input"]["tokens"]), tokens.clone());
+
+            let body = ScheduleBody {
+                input: ScheduleInput {
+                    run_at: run_at.clone(),
+                    tokens: tokens.iter().map(|(name, value)| TokenRef { name, value }).collect(),
+                },
+            };
+            let back: Value = serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+            prop_assert_eq!(back["input"]["runAt"].as_str(), run_at.as_deref());
+            prop_assert_eq!(strings(&back["input"]["tokens"]), tokens);
+        }
+
+        /// An error's code and message come back as sent.
+        #[test]
+        fn errors_are_read_back_exactly(code in any::<u32>(), as_number in any::<bool>(), message in hostile()) {
+            let code_json = if as_number { Value::from(code) } else { Value::from(code.to_string()) };
+            let body = serde_json::json!({
+                "requestId": "1#1",
+                "success": false,
+                "errors": [{"code": code_json, "message": message}],
+            });
+            match read::<Value>(200, body.to_string().as_bytes()) {
+                Err(Error::Rest { code: got, message: got_message }) => {
+                    prop_assert_eq!(got.code(), code);
+                    prop_assert_eq!(got_message, message);
+                }
+                Err(other) => prop_assert!(false, "{:?}", other),
+                Ok(_) => prop_assert!(false, "success"),
+            }
+        }
+    }
+
+    // --- At scale: arbitrary and mutated answers.
+
+    fn status() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            4 => Just(200u16),
+            1 => prop::sample::select(vec![201u16, 204, 301, 400, 401, 403, 404, 410, 414, 429, 500, 502, 503]),
+            1 => any::<u16>(),
+        ]
+    }
+
+    fn check(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
+        match read::<Value>(status, body) {
+            Ok(_) => prop_assert_eq!(status, 200),
+            Err(err) => {
+                prop_assert!(
+                    err.to_string().len() < 4096,
+                    "error of {} bytes",
+                    err.to_string().len()
+                );
+                match &err {
+                    Error::Rest { .. } | Error::HttpStatus { .. } => {
+                        prop_assert_eq!(err.delivery(), Delivery::Refused)
+                    }
+                    Error::Protocol { .. } => prop_assert_eq!(err.delivery(), Delivery::Unknown),
+                    other => prop_assert!(false, "unexpected error {:?}", other),
+                }
+                if let Error::Rest { .. } = err {
+                    prop_assert_eq!(status, 200);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    const VALID: &[&str] = &[
+        r#"{"requestId":"1#2","success":true,"result":[{"id":4496,"name":"C","programName":"P"}],"moreResult":true,"nextPageToken":"abc"}"#,
+        r#"{"requestId":"1","success":false,"errors":[{"code":"606","message":"Max rate limit"}]}"#,
+        r#"{"requestId":"1","success":true,"result":[{"id":1,"status":"skipped","reasons":[{"code":1004,"message":"Lead not found"}]}]}"#,
+    ];
+
+    const SPLICES: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"\"",
+        b",",
+        b":",
+        b"null",
+        b"true",
+        b"false",
+        b"1e999",
+        b"-0",
+        b"\\u0000",
+        b"\\ud800",
+        b"\xff",
+        b"\"success\":true,",
+        b"\"errors\":[],",
+        b"[[[[[[[[",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_answers_are_classified(status in status(), body in vec(any::<u8>(), 0..512)) {
+            check(status, &body)?;
+        }
+
+        #[test]
+        fn mutated_answers_are_classified(
+            status in status(),
+            which in 0usize..3,
+            edits in vec((0u8..5, any::<prop::sample::Index>(), any::<prop::sample::Index>(), vec(any::<u8>(), 0..8)), 1..6),
+        ) {
+            let mut doc = VALID[which].as_bytes().to_vec();
+            for (kind, at, len, bytes) in &edits {
+                let at = at.index(doc.len() + 1);
+                let end = (at + len.index(32)).min(doc.len());
+                match kind % 5 {
+                    0 if at < doc.len() => doc[at] ^= bytes.first().copied().unwrap_or(0x20) | 1,
+                    1 => {
+                        doc.drain(at..end);
+                    }
+                    2 => {
+                        let copy = doc[at..end].to_vec();
+                        doc.splice(at..at, copy);
+                    }
+                    3 => {
+                        doc.splice(at..at, bytes.iter().copied());
+                    }
+                    _ => {
+                        let fragment = SPLICES[len.index(SPLICES.len())];
+                        doc.splice(at..at, fragment.iter().copied());
+                    }
+                }
+            }
+            check(status, &doc)?;
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        let depth = 100_000;
+        let started = Instant::now();
+        for body in [
+            format!(
+                r#"{{"success":true,"result":[{}{}]}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ),
+            format!(r#"{{"success":true,"result":[{}"#, r#"{"a":"#.repeat(depth)),
+            "[".repeat(depth),
+        ] {
+            let err = read::<Value>(200, body.as_bytes()).err().unwrap();
+            assert_eq!(err.delivery(), Delivery::Unknown);
+            assert!(err.to_string().len() < 2048);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn success_needs_a_200_and_success_true() {
+        let ok = VALID[0].as_bytes();
+        assert_eq!(
+            read::<Value>(200, ok)
+                .ok()
+                .unwrap()
+                .next_page_token
+                .as_deref(),
+            Some("abc")
+        );
+        for status in [201, 204, 302, 404, 500] {
+            assert!(read::<Value>(status, ok).is_err(), "{status}");
+        }
+        assert!(read::<Value>(200, br#"{"success":"true","result":[]}"#).is_err());
+        assert!(read::<Value>(200, br#"{"result":[]}"#).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The journal: one entry per campaign run the sandbox performed.
 
+use std::cell::Cell;
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,17 @@ pub struct JournalEntry {
     pub run_at: Option<String>,
 }
 
+thread_local! {
+    /// Entries this thread has recorded, so that the connection serving a
+    /// call can tell whether the call ran (for the fault log).
+    static RECORDED_HERE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many entries the current thread has recorded so far.
+pub(crate) fn recorded_here() -> u64 {
+    RECORDED_HERE.with(Cell::get)
+}
+
 /// The journal, shared by the server threads.
 #[derive(Debug, Default)]
 pub(crate) struct Journal(Mutex<Vec<JournalEntry>>);
@@ -45,6 +57,7 @@ impl Journal {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(entry);
+        RECORDED_HERE.with(|n| n.set(n.get().wrapping_add(1)));
     }
 
     pub(crate) fn entries(&self) -> Vec<JournalEntry> {

@@ -39,6 +39,11 @@
 //! | `POST /sandbox/soap/retire?status=410` | retires SOAP (status 404 or 410; default 410) |
 //! | `POST /sandbox/soap/restore` | brings SOAP back |
 //! | `POST /sandbox/tokens/expire` | expires every issued REST token |
+//! | `POST /sandbox/faults` | adds a [`FaultRule`] (JSON, or an array of them; a bare [`Fault`] strikes every call) |
+//! | `GET /sandbox/faults` | the rules in force |
+//! | `DELETE /sandbox/faults` | removes every rule and ends any refusal |
+//! | `GET /sandbox/faults/log` | the [`FaultEvent`]s so far |
+//! | `DELETE /sandbox/faults/log` | empties the fault log |
 //!
 //! ```
 //! use marketo_campaign::sandbox::Sandbox;
@@ -48,12 +53,77 @@
 //! assert!(sandbox.journal().is_empty());
 //! # Ok::<(), marketo_campaign::Error>(())
 //! ```
+//!
+//! # Faults
+//!
+//! The sandbox can misbehave on purpose, to test what a client does when
+//! the network or Marketo fails. A [`FaultRule`] says which [`Fault`]
+//! strikes which calls: those of one [`Api`], on the Nth matching call, on
+//! every Nth, or on all, at most a number of times. Set rules at start
+//! ([`SandboxConfig::faults`]), at run time ([`Sandbox::inject`],
+//! [`Sandbox::clear_faults`]) or over HTTP (`/sandbox/faults`). Every fault
+//! that strikes is logged as a [`FaultEvent`] ([`Sandbox::fault_log`],
+//! `GET /sandbox/faults/log`) that says whether the campaign ran, that is
+//! whether the call wrote a journal entry.
+//!
+//! | Fault | The call runs | What the client sees |
+//! |---|---|---|
+//! | [`RefuseConnections`](Fault::RefuseConnections) | no | connection refused: the port stops listening |
+//! | [`ResetAfterRequest`](Fault::ResetAfterRequest) | no | the connection closes after the request, unanswered |
+//! | [`ResetMidResponse`](Fault::ResetMidResponse) | yes | status, headers and half the body, then the connection closes |
+//! | [`Delay`](Fault::Delay) | yes | the normal answer, late (a client with a shorter timeout gives up) |
+//! | [`HttpStatus`](Fault::HttpStatus) | as set; default no | that status (400 to 599), with a short HTML body or an empty one |
+//! | [`MalformedBody`](Fault::MalformedBody) | yes | the normal status, a complete but not well-formed XML or JSON body |
+//! | [`TruncatedBody`](Fault::TruncatedBody) | yes | the normal status, the first half of the body, correctly framed |
+//! | [`EmptyOk`](Fault::EmptyOk) | yes | HTTP 200 with an empty body |
+//! | [`SoapFault`](Fault::SoapFault) | no | a SOAP fault (HTTP 500) with that code; SOAP calls only |
+//! | [`RestError`](Fault::RestError) | no | HTTP 200, `success:false` with that code; REST API calls only |
+//!
+//! "Runs" means the call goes through the sandbox's usual checks and, if
+//! they pass, runs and is journaled; then the fault spoils the answer. A
+//! fault that does not run answers (or drops) the call unexamined: nothing
+//! is checked, counted toward the limits, or journaled.
+//!
+//! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`),
+//! REST (everything under `/rest/`) and identity (`/identity/oauth/token`).
+//! Rules for [`Api::Any`] match SOAP and REST calls; identity calls are
+//! faulted only by rules for [`Api::Identity`]. The `/sandbox/...`
+//! endpoints are never faulted.
+//!
+//! ```
+//! use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig};
+//! use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Delivery};
+//!
+//! // The first SOAP call runs, but its answer is cut off mid-body.
+//! let sandbox = Sandbox::start_with(
+//!     SandboxConfig::new().faults([FaultRule::on_call(Fault::ResetMidResponse, 1).api(Api::Soap)]),
+//! )?;
+//! let request = CampaignRequest::new(CampaignTarget::Id(4496), ["EMAIL:lead@company.com".parse()?])?;
+//! let err = sandbox.soap_client()?.request_campaign(&request).unwrap_err();
+//! assert_eq!(err.delivery(), Delivery::Unknown);
+//! assert_eq!(sandbox.journal().len(), 1);
+//! let log = sandbox.fault_log();
+//! assert_eq!((log[0].api, log[0].call, log[0].ran), (Api::Soap, 1, true));
+//!
+//! // From now on SOAP and REST API calls get a 503 without running.
+//! sandbox.inject(FaultRule::always(Fault::HttpStatus { status: 503, body: true, runs: false }))?;
+//! sandbox.clear_faults();
+//! # Ok::<(), marketo_campaign::Error>(())
+//! ```
+//!
+//! The sandbox serves HTTP/1.1 itself (keep-alive, pipelining,
+//! `Content-Length` and chunked request bodies, `Expect: 100-continue`), so
+//! that faults can act below HTTP. SOAP can have a port of its own
+//! ([`SandboxConfig::soap_listen`]) so that a refusal takes SOAP down alone.
 
 mod data;
+mod faults;
+mod http;
 mod identity;
 mod journal;
 mod leads;
 mod limits;
+mod net;
 mod query;
 mod rest;
 mod soap;
@@ -62,14 +132,14 @@ mod xml;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use data::{SandboxCampaign, SandboxData, SandboxLead};
+pub use faults::{Api, Fault, FaultEvent, FaultRule, Schedule};
 pub use journal::{JournalEntry, JournalToken};
 
 use crate::clock::{Clock, SystemClock};
@@ -77,10 +147,13 @@ use crate::error::Error;
 use crate::request::LeadKeyType;
 use crate::rest::{RestClient, RestClientBuilder};
 use crate::soap::{SoapClient, SoapClientBuilder};
+use faults::Faults;
+use http::{Answer, Head};
 use identity::Tokens;
 use journal::Journal;
 use leads::LeadIndex;
 use limits::Limiter;
+use net::Net;
 use query::Params;
 
 /// The SOAP endpoint's path, as on a real instance.
@@ -95,14 +168,16 @@ pub const SOAP_RETIRE_PATH: &str = "/sandbox/soap/retire";
 pub const SOAP_RESTORE_PATH: &str = "/sandbox/soap/restore";
 /// `POST` here expires every REST access token issued so far.
 pub const EXPIRE_TOKENS_PATH: &str = "/sandbox/tokens/expire";
+/// `POST` a [`FaultRule`] here (JSON) to add it, `GET` the rules in force,
+/// `DELETE` to remove them all.
+pub const FAULTS_PATH: &str = "/sandbox/faults";
+/// `GET` the [`FaultEvent`]s here, `DELETE` to empty the log.
+pub const FAULT_LOG_PATH: &str = "/sandbox/faults/log";
 /// Longest request target (path and query) the sandbox reads; longer ones
 /// get HTTP 414, as Marketo's front end answers.
 const MAX_URI_BYTES: usize = 8192;
-/// Largest request body the sandbox reads.
+/// Largest request body the sandbox reads; larger ones get HTTP 413.
 const MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
-/// Requests served at once (Marketo allows 10 concurrent calls; more workers
-/// let the sandbox see and refuse the excess).
-const WORKERS: usize = 16;
 
 /// How to start a sandbox. Every field has a default.
 #[derive(Debug, Clone)]
@@ -117,6 +192,8 @@ pub struct SandboxConfig {
     max_concurrent: usize,
     latency: Duration,
     soap_retired: Option<u16>,
+    soap_listen: Option<SocketAddr>,
+    faults: Vec<FaultRule>,
 }
 
 impl Default for SandboxConfig {
@@ -132,6 +209,8 @@ impl Default for SandboxConfig {
             max_concurrent: 10,
             latency: Duration::ZERO,
             soap_retired: None,
+            soap_listen: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -140,7 +219,8 @@ impl SandboxConfig {
     /// Defaults: listen on `127.0.0.1:0` (a free port), the default
     /// [`SandboxData`], the system clock, 15 minutes of allowed clock skew,
     /// REST tokens living 3600 s, 100 calls per 20 s and 10 concurrent calls
-    /// per API, no added latency, SOAP in service.
+    /// per API, no added latency, SOAP in service on the same port as
+    /// REST, no faults.
     ///
     /// ```
     /// use std::time::Duration;
@@ -229,6 +309,49 @@ impl SandboxConfig {
         self.soap_retired = status;
         self
     }
+
+    /// Also listens on `addr` (e.g. `127.0.0.1:0`), and makes
+    /// [`Sandbox::soap_endpoint`] point there: SOAP gets a port of its own,
+    /// as on Marketo, where SOAP and REST are different hosts, so that a
+    /// connection-level fault ([`Fault::RefuseConnections`]) can take SOAP
+    /// down while REST stays up. Both ports serve every path. Default:
+    /// none, SOAP is served on the main port.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig};
+    /// let sandbox = Sandbox::start_with(
+    ///     SandboxConfig::new()
+    ///         .soap_listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+    ///         .faults([FaultRule::always(Fault::RefuseConnections { lasting: None }).api(Api::Soap)]),
+    /// )?;
+    /// assert_ne!(sandbox.soap_addr(), sandbox.addr());
+    /// assert!(std::net::TcpStream::connect(sandbox.soap_addr()).is_err());
+    /// assert!(std::net::TcpStream::connect(sandbox.addr()).is_ok());
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn soap_listen(mut self, addr: SocketAddr) -> Self {
+        self.soap_listen = Some(addr);
+        self
+    }
+
+    /// The fault rules in force from the start (replacing any given
+    /// before); see [`Fault`]. Default: none. Change them at run time with
+    /// [`Sandbox::inject`] and [`Sandbox::clear_faults`].
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig};
+    /// let sandbox = Sandbox::start_with(SandboxConfig::new().faults([
+    ///     FaultRule::on_call(Fault::SoapFault(20011), 2).api(Api::Soap),
+    ///     FaultRule::every(Fault::EmptyOk, 3).times(2),
+    /// ]))?;
+    /// assert_eq!(sandbox.faults().len(), 2);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn faults(mut self, rules: impl IntoIterator<Item = FaultRule>) -> Self {
+        self.faults = rules.into_iter().collect();
+        self
+    }
 }
 
 /// What the server threads share.
@@ -248,6 +371,7 @@ pub(crate) struct State {
     soap_retired: AtomicU16,
     request_prefix: u16,
     request_count: AtomicU64,
+    faults: Faults,
 }
 
 impl State {
@@ -276,6 +400,7 @@ impl State {
             // Truncation intended: four hex digits, as Marketo's request ids.
             request_prefix: hasher.finish() as u16,
             request_count: AtomicU64::new(0),
+            faults: Faults::new(config.faults),
             data: config.data,
         }
     }
@@ -334,13 +459,14 @@ fn retired_status(status: Option<u16>) -> u16 {
     }
 }
 
-/// A running sandbox. It stops when dropped.
+/// A running sandbox. It stops when dropped: its threads end and its
+/// ports close.
 #[derive(Debug)]
 pub struct Sandbox {
     addr: SocketAddr,
-    state: Arc<State>,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    soap_addr: SocketAddr,
+    net: Arc<Net>,
+    acceptors: Vec<JoinHandle<()>>,
 }
 
 impl Sandbox {
@@ -349,38 +475,46 @@ impl Sandbox {
         Sandbox::start_with(SandboxConfig::default())
     }
 
-    /// Starts a sandbox.
-    pub fn start_with(config: SandboxConfig) -> Result<Sandbox, Error> {
-        let server = tiny_http::Server::http(config.listen).map_err(|e| {
-            Error::Config(format!("sandbox cannot listen on {}: {e}", config.listen))
-        })?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Config("sandbox is not listening on an IP address".into()))?;
-        let server = Arc::new(server);
-        let state = Arc::new(State::new(config));
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..WORKERS)
-            .map(|i| {
-                let (server, state, stop) = (server.clone(), state.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(format!("sandbox-{i}"))
-                    .spawn(move || serve(&server, &state, &stop))
-                    .map_err(|e| Error::Config(format!("sandbox cannot start a thread: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+    /// Starts a sandbox. Fails when an address cannot be bound or a fault
+    /// rule cannot strike (see [`Sandbox::inject`]).
+    pub fn start_with(mut config: SandboxConfig) -> Result<Sandbox, Error> {
+        for rule in &config.faults {
+            if let Some(problem) = rule.problem() {
+                return Err(Error::Config(format!("sandbox fault rule: {problem}")));
+            }
+        }
+        let bind = |addr: SocketAddr| {
+            TcpListener::bind(addr)
+                .map_err(|e| Error::Config(format!("sandbox cannot listen on {addr}: {e}")))
+        };
+        let mut listeners = vec![bind(config.listen)?];
+        if let Some(addr) = config.soap_listen.take() {
+            listeners.push(bind(addr)?);
+        }
+        let (net, acceptors) = Net::start(State::new(config), listeners)
+            .map_err(|e| Error::Config(format!("sandbox cannot start: {e}")))?;
+        let (Some(addr), Some(soap_addr)) = (net.addr(0), net.addr(net.soap_port())) else {
+            net.shutdown(acceptors);
+            return Err(Error::Config("sandbox has no address".into()));
+        };
         Ok(Sandbox {
             addr,
-            state,
-            stop,
-            workers,
+            soap_addr,
+            net,
+            acceptors,
         })
     }
 
-    /// The address the sandbox listens on.
+    /// The address the sandbox listens on (its main port: REST, identity,
+    /// administration, and SOAP unless it has its own).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address [`Sandbox::soap_endpoint`] names: the main address, or
+    /// SOAP's own ([`SandboxConfig::soap_listen`]).
+    pub fn soap_addr(&self) -> SocketAddr {
+        self.soap_addr
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -388,19 +522,20 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
-    /// The SOAP endpoint, `http://127.0.0.1:PORT/soap/mktows/2_9`.
+    /// The SOAP endpoint, `http://127.0.0.1:PORT/soap/mktows/2_9` (on
+    /// [`Sandbox::soap_addr`]).
     pub fn soap_endpoint(&self) -> String {
-        format!("{}{SOAP_PATH}", self.base_url())
+        format!("http://{}{SOAP_PATH}", self.soap_addr)
     }
 
     /// The SOAP user id the sandbox accepts.
     pub fn soap_user_id(&self) -> &str {
-        &self.state.data.soap_user_id
+        &self.net.state.data.soap_user_id
     }
 
     /// The SOAP encryption key (a sandbox credential, not a secret).
     pub fn soap_encryption_key(&self) -> &str {
-        &self.state.data.soap_encryption_key
+        &self.net.state.data.soap_encryption_key
     }
 
     /// A [`SoapClient`] builder for this sandbox, credentials filled in.
@@ -443,34 +578,80 @@ impl Sandbox {
 
     /// The REST client id the identity service accepts.
     pub fn client_id(&self) -> &str {
-        &self.state.data.client_id
+        &self.net.state.data.client_id
     }
 
     /// The REST client secret (a sandbox credential, not a secret).
     pub fn client_secret(&self) -> &str {
-        &self.state.data.client_secret
+        &self.net.state.data.client_secret
     }
 
     /// Retires the SOAP endpoint (`Some(404)` or `Some(410)`) or brings it
     /// back (`None`); see [`SandboxConfig::soap_retired`].
     pub fn retire_soap(&self, status: Option<u16>) {
-        self.state.retire_soap(status);
+        self.net.state.retire_soap(status);
     }
 
     /// Expires every REST access token issued so far: the next API call with
     /// one gets error 602, and the identity service issues a new token.
     pub fn expire_tokens(&self) {
-        self.state.tokens.expire_all();
+        self.net.state.tokens.expire_all();
     }
 
     /// Every campaign run so far, in order.
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.state.journal.entries()
+        self.net.state.journal.entries()
     }
 
     /// Empties the journal.
     pub fn clear_journal(&self) {
-        self.state.journal.clear();
+        self.net.state.journal.clear();
+    }
+
+    /// Adds a fault rule, in force at once (after the rules already in
+    /// force). A refusal it makes due starts before this returns: the port
+    /// has stopped listening and its idle connections are closed.
+    ///
+    /// Fails, adding nothing, when the rule can never strike or is
+    /// malformed: a SOAP fault for other than SOAP calls, a REST error for
+    /// other than REST calls, an HTTP status outside 400 to 599, a count of
+    /// 0.
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox};
+    /// let sandbox = Sandbox::start()?;
+    /// sandbox.inject(FaultRule::on_call(Fault::RestError(606), 1))?;
+    /// assert!(sandbox.inject(FaultRule::always(Fault::RestError(606)).api(Api::Soap)).is_err());
+    /// assert_eq!(sandbox.faults(), [FaultRule::on_call(Fault::RestError(606), 1)]);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn inject(&self, rule: FaultRule) -> Result<(), Error> {
+        if let Some(problem) = rule.problem() {
+            return Err(Error::Config(format!("sandbox fault rule: {problem}")));
+        }
+        self.net.inject(rule);
+        Ok(())
+    }
+
+    /// Removes every fault rule and ends any refusal: before this returns,
+    /// refused ports listen again. The fault log is kept.
+    pub fn clear_faults(&self) {
+        self.net.clear_faults();
+    }
+
+    /// The fault rules in force, in the order added.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.net.state.faults.rules()
+    }
+
+    /// Every fault that struck so far, in order.
+    pub fn fault_log(&self) -> Vec<FaultEvent> {
+        self.net.state.faults.events()
+    }
+
+    /// Empties the fault log.
+    pub fn clear_fault_log(&self) {
+        self.net.state.faults.clear_log();
     }
 
     /// The one-line JSON the CLI prints on start: endpoints and credentials.
@@ -498,10 +679,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+        self.net.shutdown(std::mem::take(&mut self.acceptors));
     }
 }
 
@@ -510,47 +688,21 @@ impl Drop for Sandbox {
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_soap(body: &[u8]) -> u16 {
     static STATE: std::sync::OnceLock<State> = std::sync::OnceLock::new();
-    let state = STATE.get_or_init(|| State::new(SandboxConfig::default()));
+    // The clock of Marketo's published signature example, and no rate
+    // limit: inputs signed like the example get past authentication and
+    // exercise the parameter rules.
+    let state = STATE.get_or_init(|| {
+        let then = chrono::DateTime::parse_from_rfc3339("2010-04-09T14:04:54-07:00")
+            .map(|t| t.to_utc())
+            .unwrap_or_default();
+        State::new(
+            SandboxConfig::default()
+                .clock(crate::clock::FixedClock(then))
+                .rate_limit(u32::MAX, Duration::from_secs(1))
+                .max_concurrent(usize::MAX),
+        )
+    });
     soap::handle(state, Some(crate::soap::SOAP_ACTION_REQUEST_CAMPAIGN), body).0
-}
-
-fn serve(server: &tiny_http::Server, state: &State, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(Duration::from_millis(50)) {
-            Ok(Some(request)) => handle(state, request),
-            Ok(None) => {}
-            Err(e) => log::debug!("sandbox accept error: {e}"),
-        }
-    }
-}
-
-fn header(request: &tiny_http::Request, name: &str) -> Option<String> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str().to_owned())
-}
-
-fn respond(request: tiny_http::Request, status: u16, content_type: &str, body: String) {
-    let mut response = tiny_http::Response::from_string(body).with_status_code(status);
-    if let Ok(header) = tiny_http::Header::from_bytes("Content-Type", content_type) {
-        response = response.with_header(header);
-    }
-    if let Err(e) = request.respond(response) {
-        log::debug!("sandbox could not answer: {e}");
-    }
-}
-
-/// Reads a request body, at most [`MAX_REQUEST_BYTES`]; `None` when it is
-/// larger or cannot be read.
-fn read_body(request: &mut tiny_http::Request) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    let read = request
-        .as_reader()
-        .take(MAX_REQUEST_BYTES + 1)
-        .read_to_end(&mut body);
-    (read.is_ok() && body.len() as u64 <= MAX_REQUEST_BYTES).then_some(body)
 }
 
 /// What a retired SOAP endpoint says.
@@ -562,107 +714,136 @@ fn retired_text(status: u16) -> String {
     }
 }
 
-fn handle(state: &State, mut request: tiny_http::Request) {
-    let method = request.method().as_str().to_owned();
-    let url = request.url().to_owned();
-    if url.len() > MAX_URI_BYTES {
-        return respond(request, 414, "text/plain", "URI Too Long".into());
+fn text(status: u16, body: impl Into<String>) -> Answer {
+    Answer::new(status, "text/plain", body.into())
+}
+
+fn json_answer(status: u16, value: &impl serde::Serialize) -> Answer {
+    match serde_json::to_string(value) {
+        Ok(json) => Answer::new(status, "application/json", json),
+        Err(e) => text(500, format!("cannot write JSON: {e}")),
     }
-    let path = url.split('?').next().unwrap_or_default();
+}
+
+/// The rules in a `POST /sandbox/faults` body: a rule, an array of rules,
+/// or a bare fault (strikes every call).
+fn parse_rules(body: &[u8]) -> Result<Vec<FaultRule>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let one = |value: serde_json::Value| -> Result<FaultRule, String> {
+        if value.get("kind").is_some() {
+            serde_json::from_value::<Fault>(value)
+                .map(FaultRule::always)
+                .map_err(|e| format!("bad fault: {e}"))
+        } else {
+            serde_json::from_value::<FaultRule>(value).map_err(|e| format!("bad fault rule: {e}"))
+        }
+    };
+    let rules = match value {
+        serde_json::Value::Array(items) => items.into_iter().map(one).collect(),
+        value => one(value).map(|rule| vec![rule]),
+    }?;
+    if let Some(problem) = rules.iter().find_map(FaultRule::problem) {
+        return Err(problem);
+    }
+    Ok(rules)
+}
+
+/// Serves one request (the fault layer in [`net`] has let it through).
+fn route(net: &Net, request: &Head, body: &[u8]) -> Answer {
+    let state = &net.state;
+    let method = request.method.as_str();
+    let url = request.target.as_str();
+    if url.len() > MAX_URI_BYTES {
+        return text(414, "URI Too Long");
+    }
+    let path = request.path();
     if path == SOAP_PATH {
         if let Some(status) = state.soap_retired() {
-            return respond(request, status, "text/plain", retired_text(status));
+            return text(status, retired_text(status));
         }
     }
-    match (method.as_str(), path) {
+    match (method, path) {
         ("POST", SOAP_PATH) => {
-            let Some(body) = read_body(&mut request) else {
-                return respond(request, 413, "text/plain", "request too large".into());
-            };
-            let content_type = header(&request, "Content-Type").unwrap_or_default();
+            let content_type = request.header("Content-Type").unwrap_or_default();
             if !content_type.to_ascii_lowercase().starts_with("text/xml") {
-                return respond(
-                    request,
-                    415,
-                    "text/plain",
-                    "SOAP 1.1 requests are text/xml".into(),
-                );
+                return text(415, "SOAP 1.1 requests are text/xml");
             }
-            let action = header(&request, "SOAPAction");
-            let (status, body) = soap::handle(state, action.as_deref(), &body);
-            respond(request, status, "text/xml; charset=utf-8", body);
+            let (status, xml) = soap::handle(state, request.header("SOAPAction"), body);
+            Answer::new(status, soap::XML, xml)
         }
         ("GET" | "POST", identity::TOKEN_PATH) => {
-            let mut params = Params::from_url(&url);
+            let mut params = Params::from_url(url);
             if method == "POST" {
-                let Some(body) = read_body(&mut request) else {
-                    return respond(request, 413, "text/plain", "request too large".into());
-                };
-                let form = header(&request, "Content-Type").is_some_and(|t| {
+                let form = request.header("Content-Type").is_some_and(|t| {
                     t.to_ascii_lowercase()
                         .starts_with("application/x-www-form-urlencoded")
                 });
                 if form {
-                    params.extend(&String::from_utf8_lossy(&body));
+                    params.extend(&String::from_utf8_lossy(body));
                 }
             }
-            let (status, body) = identity::handle(state, &params);
-            respond(request, status, rest::JSON, body);
+            let (status, json) = identity::handle(state, &params);
+            Answer::new(status, rest::JSON, json)
         }
         (_, p) if p.starts_with(rest::REST_PREFIX) => {
-            let body = if method == "POST" {
-                match read_body(&mut request) {
-                    Some(body) => body,
-                    None => return respond(request, 413, "text/plain", "request too large".into()),
-                }
-            } else {
-                Vec::new()
-            };
-            let authorization = header(&request, "Authorization");
-            let content_type = header(&request, "Content-Type");
+            let empty: &[u8] = &[];
             let rest_request = rest::RestRequest {
-                method: &method,
-                url: &url,
-                authorization: authorization.as_deref(),
-                content_type: content_type.as_deref(),
-                body: &body,
+                method,
+                url,
+                authorization: request.header("Authorization"),
+                content_type: request.header("Content-Type"),
+                body: if method == "POST" { body } else { empty },
             };
-            let (status, content_type, body) = rest::handle(state, &rest_request);
-            respond(request, status, content_type, body);
+            let (status, content_type, json) = rest::handle(state, &rest_request);
+            Answer::new(status, content_type, json)
         }
-        ("GET", JOURNAL_PATH) => {
-            let json = serde_json::to_string(&state.journal.entries())
-                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-            respond(request, 200, "application/json", json);
-        }
+        ("GET", JOURNAL_PATH) => json_answer(200, &state.journal.entries()),
         ("DELETE", JOURNAL_PATH) => {
             state.journal.clear();
-            respond(request, 204, "text/plain", String::new());
+            Answer::empty(204)
         }
         ("POST", SOAP_RETIRE_PATH) => {
-            let params = Params::from_url(&url);
+            let params = Params::from_url(url);
             match params.get("status").map(str::parse::<u16>) {
                 None => state.retire_soap(Some(410)),
                 Some(Ok(status @ 400..=599)) => state.retire_soap(Some(status)),
                 Some(_) => {
-                    return respond(
-                        request,
+                    return text(
                         400,
-                        "text/plain",
-                        "status must be an HTTP status from 400 to 599, e.g. 404 or 410".into(),
+                        "status must be an HTTP status from 400 to 599, e.g. 404 or 410",
                     )
                 }
             }
-            respond(request, 204, "text/plain", String::new());
+            Answer::empty(204)
         }
         ("POST", SOAP_RESTORE_PATH) => {
             state.retire_soap(None);
-            respond(request, 204, "text/plain", String::new());
+            Answer::empty(204)
         }
         ("POST", EXPIRE_TOKENS_PATH) => {
             state.tokens.expire_all();
-            respond(request, 204, "text/plain", String::new());
+            Answer::empty(204)
         }
-        _ => respond(request, 404, "text/plain", "Not Found".into()),
+        ("POST", FAULTS_PATH) => match parse_rules(body) {
+            Ok(rules) => {
+                for rule in &rules {
+                    net.inject(rule.clone());
+                }
+                json_answer(201, &rules)
+            }
+            Err(problem) => text(400, problem),
+        },
+        ("GET", FAULTS_PATH) => json_answer(200, &state.faults.rules()),
+        ("DELETE", FAULTS_PATH) => {
+            net.clear_faults();
+            Answer::empty(204)
+        }
+        ("GET", FAULT_LOG_PATH) => json_answer(200, &state.faults.events()),
+        ("DELETE", FAULT_LOG_PATH) => {
+            state.faults.clear_log();
+            Answer::empty(204)
+        }
+        _ => text(404, "Not Found"),
     }
 }

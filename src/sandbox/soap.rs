@@ -18,7 +18,11 @@ use crate::soap::{verify_signature, MKTOWS_NS, SOAP_ENV_NS};
 /// An HTTP answer: status and XML body.
 pub(crate) type Answer = (u16, String);
 
-fn fault(code: SoapCode, text: &str) -> Answer {
+/// The content type of every SOAP answer.
+pub(crate) const XML: &str = "text/xml; charset=utf-8";
+
+/// A SOAP fault as Marketo sends it (HTTP 500).
+pub(crate) fn fault(code: SoapCode, text: &str) -> Answer {
     let code = code.code();
     let text = escape_text(text);
     (

@@ -279,3 +279,180 @@ mod tests {
         assert_eq!(escape_text("a<b>&\rc"), "a&lt;b&gt;&amp;&#13;c");
     }
 }
+
+/// Property tests: escaping is lossless, and no value can change the
+/// envelope's structure.
+#[cfg(test)]
+mod proptests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
+
+    use super::*;
+    use crate::request::LeadKeyType;
+
+    const FRAGMENTS: &[&str] = &[
+        "<",
+        ">",
+        "&",
+        "\"",
+        "'",
+        "]]>",
+        "</keyValue><keyValue>",
+        "</name><value>",
+        "<!DOCTYPE x [<!ENTITY e \"boom\">]>",
+        "<!ENTITY lol \"lol\">",
+        "&amp;",
+        "&#13;",
+        "\r\n",
+        "\r",
+        "\n",
+        "\t",
+        " ",
+        "\u{85}",
+        "\u{2028}",
+        "\u{D7FF}",
+        "\u{E000}",
+        "\u{FFFD}",
+        "\u{10FFFF}",
+        "\u{1F600}",
+    ];
+
+    fn is_xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+    }
+
+    /// Hostile strings of XML 1.0 characters (the only ones a validated
+    /// request holds).
+    fn xml_string() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
+            2 => any::<char>().prop_filter("XML Char", |c| is_xml_char(*c)).prop_map(String::from),
+            2 => "[a-z0-9@.]{1,6}",
+        ];
+        vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    /// The text of an escaped string, as an XML reader sees it.
+    fn unescaped(escaped: &str) -> String {
+        let doc = format!("<a>{escaped}</a>");
+        let mut reader = Reader::from_str(&doc);
+        let mut text = String::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Text(t) => text.push_str(&t.unescape().unwrap()),
+                Event::Eof => break,
+                Event::Start(_) | Event::End(_) => {}
+                other => panic!("unexpected event {other:?} in {doc:?}"),
+            }
+        }
+        text
+    }
+
+    /// The envelope's events with text replaced by a marker: its structure.
+    fn structure(xml: &[u8]) -> Vec<String> {
+        let mut reader = Reader::from_reader(xml);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            let event = reader.read_event_into(&mut buf).expect("well-formed");
+            out.push(match event {
+                Event::Start(e) => format!("<{}>", String::from_utf8_lossy(e.name().as_ref())),
+                Event::End(e) => format!("</{}>", String::from_utf8_lossy(e.name().as_ref())),
+                Event::Empty(e) => format!("<{}/>", String::from_utf8_lossy(e.name().as_ref())),
+                // Text is content, not structure (and absent when empty).
+                Event::Text(_) => {
+                    buf.clear();
+                    continue;
+                }
+                Event::Decl(_) => "decl".to_owned(),
+                Event::Eof => break,
+                other => panic!("unexpected event {other:?}"),
+            });
+            buf.clear();
+        }
+        out
+    }
+
+    const AUTH: AuthHeader<'static> = AuthHeader {
+        user_id: "bigcorp1_461839624B16E06BA2D663",
+        signature: "ffbff4d4bef354807481e66dc7540f7890523a87",
+        timestamp: "2010-04-09T14:04:54-07:00",
+    };
+
+    fn request(
+        campaign: &str,
+        program: &str,
+        tokens: &[(String, String)],
+        leads: &[String],
+    ) -> Option<CampaignRequest> {
+        let tokens: Vec<ProgramToken> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, (name, value))| {
+                ProgramToken::new(
+                    format!("{{{{my.{i}{}}}}}", name.replace(['{', '}'], "")),
+                    format!("v{value}"),
+                )
+            })
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let leads: Vec<LeadKey> = leads
+            .iter()
+            .map(|v| LeadKey::new(LeadKeyType::Cookie, format!("c{v}")))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        CampaignRequest::new(
+            CampaignTarget::named(format!("c{campaign}"), format!("p{program}"), tokens),
+            leads,
+        )
+        .ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn escaping_is_lossless_and_inert(s in xml_string()) {
+            let escaped = escape_text(&s);
+            prop_assert!(!escaped.contains(['<', '\r']));
+            prop_assert!(!escaped.contains("]]>"));
+            // Every `&` starts one of the references the writer emits.
+            for (i, _) in escaped.match_indices('&') {
+                let rest = &escaped[i..];
+                prop_assert!(
+                    ["&amp;", "&lt;", "&gt;", "&#13;"].iter().any(|r| rest.starts_with(r)),
+                    "{}", rest
+                );
+            }
+            prop_assert_eq!(matches!(escaped, Cow::Borrowed(_)), !s.contains(['&', '<', '>', '\r']));
+            prop_assert_eq!(unescaped(&escaped), s);
+        }
+
+        /// Values of the same shape give envelopes of the same structure:
+        /// nothing in a value becomes markup.
+        #[test]
+        fn values_never_change_the_envelope_structure(
+            a in (xml_string(), xml_string(), vec((xml_string(), xml_string()), 3), vec(xml_string(), 3)),
+            b in (xml_string(), xml_string(), vec((xml_string(), xml_string()), 3), vec(xml_string(), 3)),
+        ) {
+            let (Some(ra), Some(rb)) = (request(&a.0, &a.1, &a.2, &a.3), request(&b.0, &b.1, &b.2, &b.3)) else {
+                return Ok(());
+            };
+            let (mut xa, mut xb) = (Vec::new(), Vec::new());
+            write_request_campaign(&mut xa, &AUTH, &ra, ra.leads()).unwrap();
+            write_request_campaign(&mut xb, &AUTH, &rb, rb.leads()).unwrap();
+            prop_assert_eq!(structure(&xa), structure(&xb));
+            let tokens: Vec<ProgramToken> = match ra.target() {
+                CampaignTarget::Named { tokens, .. } => tokens.clone(),
+                CampaignTarget::Id(_) => Vec::new(),
+            };
+            let (mut sa, mut sb) = (Vec::new(), Vec::new());
+            let params = |program, campaign, run_at| ScheduleParams { program, campaign, run_at, tokens: &tokens };
+            write_schedule_campaign(&mut sa, &AUTH, &params(&a.0, &a.1, Some(&b.0))).unwrap();
+            write_schedule_campaign(&mut sb, &AUTH, &params(&b.1, &b.0, Some(&a.1))).unwrap();
+            prop_assert_eq!(structure(&sa), structure(&sb));
+        }
+    }
+}

@@ -30,7 +30,8 @@ struct Parsed {
 pub(crate) fn read_response(status: u16, body: &[u8], success_element: &str) -> Result<(), Error> {
     let protocol = |reason: String| Error::Protocol {
         status,
-        reason,
+        // Reasons may quote names from the body: keep them short too.
+        reason: excerpt(reason.as_bytes(), BODY_EXCERPT),
         body: excerpt(body, BODY_EXCERPT),
     };
     let parsed = match parse(body, success_element) {
@@ -265,5 +266,302 @@ mod tests {
         let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body>&lol2;</SOAP-ENV:Body></SOAP-ENV:Envelope>"#;
         let err = read_response(200, bomb.as_bytes(), OP).unwrap_err();
         assert!(err.to_string().contains("DOCTYPE"), "{err}");
+    }
+}
+
+/// Property tests: faults are read back exactly, and no answer, however
+/// hostile, panics, succeeds by accident, or takes long.
+#[cfg(test)]
+mod proptests {
+    use std::time::{Duration, Instant};
+
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::error::Delivery;
+    use crate::soap::envelope::escape_text;
+
+    const OP: &str = "successRequestCampaign";
+    const HEAD: &str = concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/"><SOAP-ENV:Body>"#
+    );
+    const TAIL: &str = "</SOAP-ENV:Body></SOAP-ENV:Envelope>";
+
+    fn success() -> String {
+        format!("{HEAD}<ns1:{OP}><result><success>true</success></result></ns1:{OP}>{TAIL}")
+    }
+
+    /// A fault as Marketo writes it, its text escaped.
+    fn fault(code: u32, text: &str) -> String {
+        let text = escape_text(text);
+        format!(
+            "{HEAD}<SOAP-ENV:Fault><faultcode>SOAP-ENV:Client</faultcode><faultstring>{code} - {text}</faultstring><detail><ns1:serviceException><name>mktServiceException</name><message>{text} ({code})</message><code>{code}</code></ns1:serviceException></detail></SOAP-ENV:Fault>{TAIL}"
+        )
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "<",
+        ">",
+        "&",
+        "\"",
+        "'",
+        "]]>",
+        " - ",
+        "(20014)",
+        "\r\n",
+        "\r",
+        "\t",
+        " ",
+        "\u{85}",
+        "\u{2028}",
+        "\u{FFFD}",
+        "\u{1F600}",
+        "é",
+        "</faultstring>",
+        "<!DOCTYPE x>",
+    ];
+
+    fn fault_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            2 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
+            1 => any::<char>()
+                .prop_filter("XML Char", |&c| {
+                    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+                })
+                .prop_map(String::from),
+            2 => "[A-Za-z0-9 ]{1,10}",
+        ];
+        vec(piece, 1..10).prop_map(|p| p.concat())
+    }
+
+    fn status() -> impl Strategy<Value = u16> {
+        prop_oneof![
+            4 => Just(200u16),
+            2 => Just(500u16),
+            1 => prop::sample::select(vec![201u16, 202, 204, 301, 400, 401, 403, 404, 410, 429, 502, 503]),
+            1 => any::<u16>(),
+        ]
+    }
+
+    /// What every answer must satisfy, whatever it holds.
+    fn check(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
+        match read_response(status, body, OP) {
+            Ok(()) => prop_assert_eq!(status, 200),
+            Err(err) => {
+                let shown = err.to_string();
+                prop_assert!(
+                    shown.len() <= 4 * BODY_EXCERPT + 1024,
+                    "error of {} bytes",
+                    shown.len()
+                );
+                match &err {
+                    Error::SoapFault { .. } | Error::HttpStatus { .. } => {
+                        prop_assert_eq!(err.delivery(), Delivery::Refused)
+                    }
+                    Error::Protocol { .. } => prop_assert_eq!(err.delivery(), Delivery::Unknown),
+                    other => prop_assert!(false, "unexpected error {:?}", other),
+                }
+                if matches!(err, Error::HttpStatus { .. }) {
+                    prop_assert!((400..500).contains(&status));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// A fault's code and text come back as sent (less trailing
+        /// whitespace, which the reader trims).
+        #[test]
+        fn faults_are_read_back_exactly(code in any::<u32>(), text in fault_text(), status in prop::sample::select(vec![200u16, 400, 500])) {
+            let expected = text.trim_end_matches([' ', '\t', '\n']);
+            prop_assume!(!expected.trim().is_empty());
+            match read_response(status, fault(code, &text).as_bytes(), OP) {
+                Err(Error::SoapFault { code: got, message }) => {
+                    prop_assert_eq!(got.code(), code);
+                    prop_assert_eq!(message, expected);
+                }
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+
+    // --- At scale: arbitrary and mutated answers.
+
+    type Edit = (u8, prop::sample::Index, prop::sample::Index, Vec<u8>);
+
+    const SPLICES: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"</a>",
+        b"<a>",
+        b"<a/>",
+        b"&lol;",
+        b"&#0;",
+        b"&#xD800;",
+        b"<!DOCTYPE x>",
+        b"<![CDATA[true]]>",
+        b"<success>true</success>",
+        b"<SOAP-ENV:Fault>",
+        b"<?pi?>",
+        b"\xff",
+        b"<result>",
+        b"</result>",
+        b"<code>20016</code>",
+        b"xmlns:x=\"urn:y\"",
+    ];
+
+    fn mutate(doc: &mut Vec<u8>, edits: &[Edit]) {
+        for (kind, at, len, bytes) in edits {
+            let at = at.index(doc.len() + 1);
+            let end = (at + len.index(64)).min(doc.len());
+            match kind % 5 {
+                0 if at < doc.len() => doc[at] ^= bytes.first().copied().unwrap_or(0x20) | 1,
+                1 => {
+                    doc.drain(at..end);
+                }
+                2 => {
+                    let copy = doc[at..end].to_vec();
+                    doc.splice(at..at, copy);
+                }
+                3 => {
+                    doc.splice(at..at, bytes.iter().copied());
+                }
+                _ => {
+                    let fragment = SPLICES[len.index(SPLICES.len())];
+                    doc.splice(at..at, fragment.iter().copied());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_answers_are_classified(status in status(), body in vec(any::<u8>(), 0..512)) {
+            check(status, &body)?;
+        }
+
+        #[test]
+        fn mutated_answers_are_classified(
+            status in status(),
+            which in 0usize..3,
+            edits in vec((0u8..5, any::<prop::sample::Index>(), any::<prop::sample::Index>(), vec(any::<u8>(), 0..8)), 1..6),
+        ) {
+            let mut doc = vec![success(), fault(20014, "Authentication failed"), fault(20113, "Campaign not found")]
+                .swap_remove(which)
+                .into_bytes();
+            mutate(&mut doc, &edits);
+            check(status, &doc)?;
+        }
+    }
+
+    #[test]
+    fn only_a_true_success_element_in_a_200_succeeds() {
+        read_response(200, success().as_bytes(), OP).unwrap();
+        for status in [201, 202, 204, 302, 500, 503] {
+            assert!(
+                read_response(status, success().as_bytes(), OP).is_err(),
+                "{status}"
+            );
+        }
+        // CDATA true is text "true" too.
+        let cdata = success().replace(">true<", "><![CDATA[true]]><");
+        read_response(200, cdata.as_bytes(), OP).unwrap();
+        // A fault anywhere wins over a success element.
+        let both = format!(
+            "{HEAD}<ns1:{OP}><result><success>true</success></result></ns1:{OP}><SOAP-ENV:Fault><faultstring>20014 - x</faultstring></SOAP-ENV:Fault>{TAIL}"
+        );
+        assert!(read_response(200, both.as_bytes(), OP).is_err());
+    }
+
+    /// A billion-laughs document of about 1 MB.
+    fn entity_bomb() -> String {
+        let mut doc = String::from(r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">"#);
+        for i in 1..10 {
+            let prev = if i == 1 {
+                "lol".to_owned()
+            } else {
+                format!("lol{}", i - 1)
+            };
+            doc.push_str(&format!(
+                "<!ENTITY lol{i} \"{}\">",
+                format!("&{prev};").repeat(10)
+            ));
+        }
+        doc.push_str("<!-- ");
+        doc.push_str(&"x".repeat(1 << 20));
+        doc.push_str(&format!(
+            " -->]>{HEAD}<ns1:{OP}><result><success>&lol9;</success></result></ns1:{OP}>{TAIL}"
+        ));
+        doc
+    }
+
+    #[test]
+    fn entity_bombs_are_refused_quickly_without_expansion() {
+        let bomb = entity_bomb();
+        assert!(bomb.len() > 1 << 20);
+        for status in [200, 500] {
+            let started = Instant::now();
+            let err = read_response(status, bomb.as_bytes(), OP).unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(err.to_string().contains("DOCTYPE"), "{err}");
+            assert!(err.to_string().len() < 2048);
+        }
+        // Without a DOCTYPE an entity reference is an error, not expanded.
+        let undeclared = success().replace(">true<", ">&lol9;<");
+        assert!(read_response(200, undeclared.as_bytes(), OP).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        let depth = 100_000;
+        let started = Instant::now();
+        let deep = format!(
+            "{HEAD}{}{}{TAIL}",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let err = read_response(200, deep.as_bytes(), OP).unwrap_err();
+        assert!(err.to_string().contains("nests too deeply"), "{err}");
+        let unclosed = format!("{HEAD}{}", "<a>".repeat(depth));
+        assert!(read_response(500, unclosed.as_bytes(), OP).is_err());
+        let empties = format!("{HEAD}<ns1:{OP}>{}</ns1:{OP}>{TAIL}", "<a/>".repeat(depth));
+        assert!(read_response(200, empties.as_bytes(), OP).is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Was a bug: the reader's error reason quotes quick-xml's error, which
+    /// quotes names from the body without a bound (a mismatched end tag, an
+    /// unknown entity), so one answer of 1 MiB gives an error message of
+    /// 1 MiB, though the body itself is cut to 512 bytes. Fix in `parse`:
+    /// cut the reason (e.g. with `excerpt`).
+    #[test]
+    fn error_messages_stay_short_whatever_the_names() {
+        let name = "b".repeat(100_000);
+        for body in [
+            format!("{HEAD}<a></{name}>{TAIL}"),
+            format!("{HEAD}&{name};{TAIL}"),
+        ] {
+            let err = read_response(200, body.as_bytes(), OP).unwrap_err();
+            assert!(
+                err.to_string().len() < 4096,
+                "{} bytes",
+                err.to_string().len()
+            );
+        }
     }
 }
