@@ -45,6 +45,8 @@ pub mod sandbox;
 mod schedule;
 mod secret;
 pub mod soap;
+#[cfg(test)]
+mod test_support;
 mod transport;
 
 pub use bulk::{run_bulk, BulkOptions, BulkSummary};

@@ -33,6 +33,12 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 
+#[path = "../src/test_support.rs"]
+#[allow(dead_code)]
+mod test_support;
+
+use test_support::{hostile, name_ok, token_name, token_shape_ok, xml_text};
+
 /// Generated cases per end-to-end test.
 const CASES: usize = 96;
 /// The id of case `i`'s campaign is `CAMPAIGN_BASE + i`, its lead's `LEAD_BASE + i`.
@@ -40,87 +46,6 @@ const CAMPAIGN_BASE: u32 = 50_000;
 const LEAD_BASE: u32 = 3_000_000;
 
 // --- Generators ---------------------------------------------------------
-
-/// Characters and fragments that break naive XML and JSON writers.
-const FRAGMENTS: &[&str] = &[
-    "<",
-    ">",
-    "&",
-    "\"",
-    "'",
-    "\\",
-    "]]>",
-    "<![CDATA[x]]>",
-    "</keyValue><keyValue>",
-    "</keyValue></leadKey><leadKey><keyType>IDNUM</keyType><keyValue>1002201",
-    "</value></attrib><attrib><name>{{my.X}}</name><value>",
-    "<!DOCTYPE x [<!ENTITY e \"boom\">]>",
-    "<!ENTITY lol \"lol\">",
-    "&lol;",
-    "&amp;",
-    "&#13;",
-    "\",\"value\":\"",
-    "\r\n",
-    "\r",
-    "\n",
-    "\t",
-    " ",
-    "\u{0}",
-    "\u{1}",
-    "\u{B}",
-    "\u{1F}",
-    "\u{7F}",
-    "\u{85}",
-    "\u{A0}",
-    "\u{2028}",
-    "\u{D7FF}",
-    "\u{E000}",
-    "\u{FFFD}",
-    "\u{FFFE}",
-    "\u{FFFF}",
-    "\u{10000}",
-    "\u{10FFFF}",
-    "\u{1F600}",
-    "é",
-    ",",
-    "%",
-    "%2C",
-    "+",
-    "=",
-    "?",
-    "#",
-    "{{my.",
-    "}}",
-];
-
-fn piece() -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
-        2 => any::<char>().prop_map(String::from),
-        3 => "[a-zA-Z0-9@._-]{1,8}",
-    ]
-}
-
-/// Short hostile strings, and now and then one of 10,000 characters.
-fn hostile() -> impl Strategy<Value = String> {
-    prop_oneof![
-        12 => vec(piece(), 0..10).prop_map(|p| p.concat()),
-        1 => vec(piece(), 1..5).prop_map(|p| long(&p.concat())),
-    ]
-}
-
-/// `unit` repeated to at least 10,000 characters.
-fn long(unit: &str) -> String {
-    let unit = if unit.is_empty() { "x" } else { unit };
-    unit.repeat(10_000_usize.div_ceil(unit.chars().count()))
-}
-
-fn token_name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        5 => hostile().prop_map(|inner| format!("{{{{my.{inner}}}}}")),
-        1 => hostile(),
-    ]
-}
 
 /// Every key type but `IDNUM`, whose values are the lead ids.
 const VALUE_TYPES: [LeadKeyType; 8] = [
@@ -203,30 +128,8 @@ fn data(cases: &[Case]) -> SandboxData {
 
 // --- The model ------------------------------------------------------------
 
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-fn xml_text(s: &str) -> bool {
-    s.chars().all(is_xml_char)
-}
-
 fn lead_ok(value: &str) -> bool {
     !value.trim().is_empty() && xml_text(value)
-}
-
-fn token_shape_ok(name: &str) -> bool {
-    name.strip_prefix("{{my.")
-        .and_then(|rest| rest.strip_suffix("}}"))
-        .is_some_and(|inner| {
-            !inner.trim().is_empty()
-                && !inner.contains(['{', '}'])
-                && !inner.chars().any(char::is_control)
-        })
-}
-
-fn name_ok(name: &str) -> bool {
-    !name.trim().is_empty() && xml_text(name)
 }
 
 fn field(lead: &SandboxLead, key_type: LeadKeyType) -> Option<&str> {
@@ -803,28 +706,14 @@ const SOAP_HEAD: &str = concat!(
     r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/"><SOAP-ENV:Body>"#
 );
 
-/// A billion-laughs answer of about 1 MB.
+/// A billion-laughs answer of 1,000,000 bytes, under the 1 MiB cap (a
+/// comment pads it).
 fn entity_bomb() -> Vec<u8> {
-    let mut doc = String::from(r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">"#);
-    for i in 1..10 {
-        let prev = if i == 1 {
-            "lol".to_owned()
-        } else {
-            format!("lol{}", i - 1)
-        };
-        doc.push_str(&format!(
-            "<!ENTITY lol{i} \"{}\">",
-            format!("&{prev};").repeat(10)
-        ));
-    }
-    let tail = format!(
-        " -->]>{SOAP_HEAD}<ns1:successRequestCampaign><result><success>&lol9;</success></result></ns1:successRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    let root = format!(
+        "{SOAP_HEAD}<ns1:successRequestCampaign><result><success>&lol9;</success></result></ns1:successRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"
     );
-    // A comment pads it to 1,000,000 bytes, under the 1 MiB cap.
-    doc.push_str("<!-- ");
-    doc.push_str(&"x".repeat(1_000_000 - doc.len() - tail.len()));
-    doc.push_str(&tail);
-    doc.into_bytes()
+    let bare = test_support::entity_bomb(0, &root).len();
+    test_support::entity_bomb(1_000_000 - bare, &root).into_bytes()
 }
 
 #[test]

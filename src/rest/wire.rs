@@ -201,50 +201,7 @@ mod proptests {
 
     use super::*;
     use crate::error::Delivery;
-
-    const FRAGMENTS: &[&str] = &[
-        "\"",
-        "\\",
-        "\\u0000",
-        "\u{0}",
-        "\u{1}",
-        "\u{1F}",
-        "\u{7F}",
-        "\r\n",
-        "\r",
-        "\t",
-        "\u{85}",
-        "\u{2028}",
-        "\u{2029}",
-        "\u{D7FF}",
-        "\u{E000}",
-        "\u{FFFE}",
-        "\u{FFFF}",
-        "\u{10FFFF}",
-        "\u{1F600}",
-        "</script>",
-        "{{my.",
-        "}}",
-        "\",\"value\":\"",
-        "]}",
-        "<&>'",
-    ];
-
-    fn hostile() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            3 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
-            2 => any::<char>().prop_map(String::from),
-            2 => "[a-z0-9 ]{1,6}",
-        ];
-        prop_oneof![
-            12 => vec(piece.clone(), 0..10).prop_map(|p| p.concat()),
-            1 => vec(piece, 1..4).prop_map(|p| {
-                let unit = p.concat();
-                let unit = if unit.is_empty() { "x".to_owned() } else { unit };
-                unit.repeat(10_000usize.div_ceil(unit.chars().count()))
-            }),
-        ]
-    }
+    use crate::test_support::{edits, hostile, mutate};
 
     fn strings(value: &Value) -> Vec<(String, String)> {
         value
@@ -399,30 +356,10 @@ mod proptests {
         fn mutated_answers_are_classified(
             status in status(),
             which in 0usize..3,
-            edits in vec((0u8..5, any::<prop::sample::Index>(), any::<prop::sample::Index>(), vec(any::<u8>(), 0..8)), 1..6),
+            edits in edits(),
         ) {
             let mut doc = VALID[which].as_bytes().to_vec();
-            for (kind, at, len, bytes) in &edits {
-                let at = at.index(doc.len() + 1);
-                let end = (at + len.index(32)).min(doc.len());
-                match kind % 5 {
-                    0 if at < doc.len() => doc[at] ^= bytes.first().copied().unwrap_or(0x20) | 1,
-                    1 => {
-                        doc.drain(at..end);
-                    }
-                    2 => {
-                        let copy = doc[at..end].to_vec();
-                        doc.splice(at..at, copy);
-                    }
-                    3 => {
-                        doc.splice(at..at, bytes.iter().copied());
-                    }
-                    _ => {
-                        let fragment = SPLICES[len.index(SPLICES.len())];
-                        doc.splice(at..at, fragment.iter().copied());
-                    }
-                }
-            }
+            mutate(&mut doc, &edits, SPLICES, 32);
             check(status, &doc)?;
         }
     }

@@ -129,91 +129,10 @@ mod proptests {
     use crate::sandbox::{soap, SandboxConfig, State};
     use crate::soap::envelope::{write_request_campaign, AuthHeader};
     use crate::soap::{request_signature, w3c_timestamp, SOAP_ACTION_REQUEST_CAMPAIGN};
-
-    /// Characters and fragments that break naive XML writers and readers.
-    const FRAGMENTS: &[&str] = &[
-        "<",
-        ">",
-        "&",
-        "\"",
-        "'",
-        "]]>",
-        "<![CDATA[x]]>",
-        "</keyValue><keyValue>",
-        "</keyValue></leadKey><leadKey><keyType>IDNUM</keyType><keyValue>1",
-        "</value></attrib><attrib><name>{{my.X}}</name><value>",
-        "<!DOCTYPE x [<!ENTITY e \"boom\">]>",
-        "<!ENTITY lol \"lol\">",
-        "&lol;",
-        "&amp;",
-        "&#13;",
-        "&#x0;",
-        "<?xml version=\"1.0\"?>",
-        "<!-- c -->",
-        "\r\n",
-        "\r",
-        "\n",
-        "\t",
-        " ",
-        "\u{0}",
-        "\u{1}",
-        "\u{8}",
-        "\u{B}",
-        "\u{C}",
-        "\u{1F}",
-        "\u{7F}",
-        "\u{85}",
-        "\u{A0}",
-        "\u{2028}",
-        "\u{D7FF}",
-        "\u{E000}",
-        "\u{FFFD}",
-        "\u{FFFE}",
-        "\u{FFFF}",
-        "\u{10000}",
-        "\u{10FFFF}",
-        "\u{1F600}",
-        "é",
-        ",",
-        "%",
-        "+",
-        "=",
-        "{{my.",
-        "}}",
-        "{",
-        "}",
-    ];
-
-    fn piece() -> impl Strategy<Value = String> {
-        prop_oneof![
-            3 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
-            2 => any::<char>().prop_map(String::from),
-            3 => "[a-zA-Z0-9@._-]{1,8}",
-        ]
-    }
-
-    /// Short hostile strings, and now and then one of 10,000 characters.
-    fn hostile() -> impl Strategy<Value = String> {
-        prop_oneof![
-            12 => vec(piece(), 0..10).prop_map(|p| p.concat()),
-            1 => vec(piece(), 1..5).prop_map(|p| long(&p.concat())),
-        ]
-    }
-
-    /// `unit` repeated to at least 10,000 characters.
-    fn long(unit: &str) -> String {
-        let unit = if unit.is_empty() { "x" } else { unit };
-        let per = unit.chars().count();
-        unit.repeat(10_000_usize.div_ceil(per))
-    }
-
-    fn is_xml_char(c: char) -> bool {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-    }
-
-    fn xml_text(s: &str) -> bool {
-        s.chars().all(is_xml_char)
-    }
+    use crate::test_support::{
+        edits, entity_bomb, hostile, mutate, name_ok, token_name, token_shape_ok, xml_text,
+        XML_SPLICES,
+    };
 
     /// The model: what a lead key value must be to be sent.
     fn lead_ok(key_type: LeadKeyType, value: &str) -> bool {
@@ -226,23 +145,7 @@ mod proptests {
                     .parse::<u64>()
                     .is_ok_and(|n| n >= 1 && n <= i32::MAX as u64)
         };
-        !value.trim().is_empty() && xml_text(value) && (key_type != LeadKeyType::Idnum || id_ok())
-    }
-
-    /// The model of a token name's shape: `{{my.Name}}`, `Name` non-blank,
-    /// without braces or control characters.
-    fn token_shape_ok(name: &str) -> bool {
-        name.strip_prefix("{{my.")
-            .and_then(|rest| rest.strip_suffix("}}"))
-            .is_some_and(|inner| {
-                !inner.trim().is_empty()
-                    && !inner.contains(['{', '}'])
-                    && !inner.chars().any(char::is_control)
-            })
-    }
-
-    fn name_ok(name: &str) -> bool {
-        !name.trim().is_empty() && xml_text(name)
+        name_ok(value) && (key_type != LeadKeyType::Idnum || id_ok())
     }
 
     fn key_type() -> impl Strategy<Value = LeadKeyType> {
@@ -260,13 +163,6 @@ mod proptests {
         } else {
             hostile().boxed()
         }
-    }
-
-    fn token_name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            5 => hostile().prop_map(|inner| format!("{{{{my.{inner}}}}}")),
-            1 => hostile(),
-        ]
     }
 
     #[derive(Debug, Clone)]
@@ -500,29 +396,10 @@ mod proptests {
         );
     }
 
-    /// A billion-laughs document of about 1 MB.
-    fn entity_bomb() -> Vec<u8> {
-        let mut doc = String::from("<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">");
-        for i in 1..10 {
-            let prev = if i == 1 {
-                "lol".to_owned()
-            } else {
-                format!("lol{}", i - 1)
-            };
-            doc.push_str(&format!(
-                "<!ENTITY lol{i} \"{}\">",
-                format!("&{prev};").repeat(10)
-            ));
-        }
-        doc.push_str("<!-- ");
-        doc.push_str(&"x".repeat(1 << 20));
-        doc.push_str(" -->]><Envelope>&lol9;</Envelope>");
-        doc.into_bytes()
-    }
-
     #[test]
     fn doctype_and_entity_bombs_are_refused_quickly() {
-        let bomb = entity_bomb();
+        // A billion-laughs document of about 1 MB.
+        let bomb = entity_bomb(1 << 20, "<Envelope>&lol9;</Envelope>").into_bytes();
         assert!(bomb.len() > 1 << 20);
         let started = Instant::now();
         let err = parse(&bomb).unwrap_err();
@@ -621,68 +498,6 @@ mod proptests {
             .collect()
     }
 
-    const SPLICES: &[&[u8]] = &[
-        b"<",
-        b">",
-        b"</a>",
-        b"<a>",
-        b"<a/>",
-        b"&lol;",
-        b"&#0;",
-        b"&#xD800;",
-        b"<!DOCTYPE x>",
-        b"<![CDATA[",
-        b"]]>",
-        b"<?pi?>",
-        b"xmlns:ns1=\"urn:x\"",
-        b"ns9:",
-        b"\xff\xfe",
-        b"\xc3",
-        b"<leadKey><keyType>IDNUM</keyType><keyValue>1002200</keyValue></leadKey>",
-        b"<campaignId>1234</campaignId>",
-        b"<programTokenList/>",
-    ];
-
-    /// One edit of a document: 0 flips a byte, 1 deletes a range, 2
-    /// duplicates a range, 3 inserts bytes, 4 splices a fragment.
-    type Edit = (u8, prop::sample::Index, prop::sample::Index, Vec<u8>);
-
-    fn mutate(doc: &mut Vec<u8>, edits: &[Edit]) {
-        for (kind, at, len, bytes) in edits {
-            let at = at.index(doc.len() + 1);
-            let end = (at + len.index(64)).min(doc.len());
-            match kind % 5 {
-                0 if at < doc.len() => doc[at] ^= bytes.first().copied().unwrap_or(0x20) | 1,
-                1 => {
-                    doc.drain(at..end);
-                }
-                2 => {
-                    let copy = doc[at..end].to_vec();
-                    doc.splice(at..at, copy);
-                }
-                3 => {
-                    doc.splice(at..at, bytes.iter().copied());
-                }
-                _ => {
-                    let fragment = SPLICES[len.index(SPLICES.len())];
-                    doc.splice(at..at, fragment.iter().copied());
-                }
-            }
-        }
-    }
-
-    fn edits() -> impl Strategy<Value = Vec<Edit>> {
-        vec(
-            (
-                0u8..5,
-                any::<prop::sample::Index>(),
-                any::<prop::sample::Index>(),
-                vec(any::<u8>(), 0..8),
-            ),
-            1..6,
-        )
-    }
-
     #[test]
     fn valid_envelopes_run_in_the_sandbox() {
         let state = state();
@@ -708,7 +523,7 @@ mod proptests {
         #[test]
         fn mutated_envelopes_run_or_get_a_fault(which in 0usize..2, edits in edits()) {
             let mut doc = valid_envelopes().swap_remove(which);
-            mutate(&mut doc, &edits);
+            mutate(&mut doc, &edits, XML_SPLICES, 64);
             let _ = parse(&doc);
             let state = state();
             let (status, body) = soap::handle(&state, Some(SOAP_ACTION_REQUEST_CAMPAIGN), &doc);

@@ -281,6 +281,7 @@ mod proptests {
     use super::*;
     use crate::error::Delivery;
     use crate::soap::envelope::escape_text;
+    use crate::test_support::{edits, entity_bomb, mutate, xml_piece, XML_SPLICES};
 
     const OP: &str = "successRequestCampaign";
     const HEAD: &str = concat!(
@@ -301,39 +302,8 @@ mod proptests {
         )
     }
 
-    const FRAGMENTS: &[&str] = &[
-        "<",
-        ">",
-        "&",
-        "\"",
-        "'",
-        "]]>",
-        " - ",
-        "(20014)",
-        "\r\n",
-        "\r",
-        "\t",
-        " ",
-        "\u{85}",
-        "\u{2028}",
-        "\u{FFFD}",
-        "\u{1F600}",
-        "é",
-        "</faultstring>",
-        "<!DOCTYPE x>",
-    ];
-
     fn fault_text() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            2 => prop::sample::select(FRAGMENTS).prop_map(str::to_owned),
-            1 => any::<char>()
-                .prop_filter("XML Char", |&c| {
-                    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-                })
-                .prop_map(String::from),
-            2 => "[A-Za-z0-9 ]{1,10}",
-        ];
-        vec(piece, 1..10).prop_map(|p| p.concat())
+        vec(xml_piece(), 1..10).prop_map(|p| p.concat())
     }
 
     fn status() -> impl Strategy<Value = u16> {
@@ -392,53 +362,6 @@ mod proptests {
 
     // --- At scale: arbitrary and mutated answers.
 
-    type Edit = (u8, prop::sample::Index, prop::sample::Index, Vec<u8>);
-
-    const SPLICES: &[&[u8]] = &[
-        b"<",
-        b">",
-        b"</a>",
-        b"<a>",
-        b"<a/>",
-        b"&lol;",
-        b"&#0;",
-        b"&#xD800;",
-        b"<!DOCTYPE x>",
-        b"<![CDATA[true]]>",
-        b"<success>true</success>",
-        b"<SOAP-ENV:Fault>",
-        b"<?pi?>",
-        b"\xff",
-        b"<result>",
-        b"</result>",
-        b"<code>20016</code>",
-        b"xmlns:x=\"urn:y\"",
-    ];
-
-    fn mutate(doc: &mut Vec<u8>, edits: &[Edit]) {
-        for (kind, at, len, bytes) in edits {
-            let at = at.index(doc.len() + 1);
-            let end = (at + len.index(64)).min(doc.len());
-            match kind % 5 {
-                0 if at < doc.len() => doc[at] ^= bytes.first().copied().unwrap_or(0x20) | 1,
-                1 => {
-                    doc.drain(at..end);
-                }
-                2 => {
-                    let copy = doc[at..end].to_vec();
-                    doc.splice(at..at, copy);
-                }
-                3 => {
-                    doc.splice(at..at, bytes.iter().copied());
-                }
-                _ => {
-                    let fragment = SPLICES[len.index(SPLICES.len())];
-                    doc.splice(at..at, fragment.iter().copied());
-                }
-            }
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -451,12 +374,12 @@ mod proptests {
         fn mutated_answers_are_classified(
             status in status(),
             which in 0usize..3,
-            edits in vec((0u8..5, any::<prop::sample::Index>(), any::<prop::sample::Index>(), vec(any::<u8>(), 0..8)), 1..6),
+            edits in edits(),
         ) {
             let mut doc = vec![success(), fault(20014, "Authentication failed"), fault(20113, "Campaign not found")]
                 .swap_remove(which)
                 .into_bytes();
-            mutate(&mut doc, &edits);
+            mutate(&mut doc, &edits, XML_SPLICES, 64);
             check(status, &doc)?;
         }
     }
@@ -480,31 +403,13 @@ mod proptests {
         assert!(read_response(200, both.as_bytes(), OP).is_err());
     }
 
-    /// A billion-laughs document of about 1 MB.
-    fn entity_bomb() -> String {
-        let mut doc = String::from(r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">"#);
-        for i in 1..10 {
-            let prev = if i == 1 {
-                "lol".to_owned()
-            } else {
-                format!("lol{}", i - 1)
-            };
-            doc.push_str(&format!(
-                "<!ENTITY lol{i} \"{}\">",
-                format!("&{prev};").repeat(10)
-            ));
-        }
-        doc.push_str("<!-- ");
-        doc.push_str(&"x".repeat(1 << 20));
-        doc.push_str(&format!(
-            " -->]>{HEAD}<ns1:{OP}><result><success>&lol9;</success></result></ns1:{OP}>{TAIL}"
-        ));
-        doc
-    }
-
     #[test]
     fn entity_bombs_are_refused_quickly_without_expansion() {
-        let bomb = entity_bomb();
+        // A billion-laughs document of about 1 MB.
+        let bomb = entity_bomb(
+            1 << 20,
+            &format!("{HEAD}<ns1:{OP}><result><success>&lol9;</success></result></ns1:{OP}>{TAIL}"),
+        );
         assert!(bomb.len() > 1 << 20);
         for status in [200, 500] {
             let started = Instant::now();
