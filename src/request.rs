@@ -111,7 +111,8 @@ impl FromStr for LeadKeyType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeadKey {
     key_type: LeadKeyType,
-    value: String,
+    /// Shared: chunk reports and retries clone keys without copying them.
+    value: std::sync::Arc<str>,
 }
 
 impl LeadKey {
@@ -130,7 +131,10 @@ impl LeadKey {
                 "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
             ));
         }
-        Ok(LeadKey { key_type, value })
+        Ok(LeadKey {
+            key_type,
+            value: value.into(),
+        })
     }
 
     /// A Marketo lead id key (`IDNUM`).

@@ -297,7 +297,7 @@ impl RestClient {
             .all(|k| k.key_type() == LeadKeyType::Idnum);
         if let (Some(campaign_id), true) = (campaign_id, all_ids) {
             let ids = LeadIds::new();
-            let mut served = HashSet::new();
+            let mut served = HashSet::with_capacity(request.leads().len());
             for leads in request.chunks() {
                 let (body, _) = trigger_body(&ids, leads, &tokens, &mut served)?;
                 if let Some(body) = body {
@@ -423,7 +423,7 @@ impl CampaignRequester for RestClient {
         }
         let ids = self.lookup_leads(&queries)?;
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
-        let mut served = HashSet::new();
+        let mut served = HashSet::with_capacity(request.leads().len());
         send_in_chunks(request, "rest", |_, leads| {
             let (body, unmatched) = trigger_body(&ids, leads, &tokens, &mut served)?;
             if let Some(body) = body {
