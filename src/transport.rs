@@ -182,7 +182,11 @@ impl Http {
             .user_agent(concat!("marketo-campaign/", env!("CARGO_PKG_VERSION")))
             .build();
         Http {
-            agent: config.into(),
+            agent: Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                LiteralFirstResolver::default(),
+            ),
             max_response_bytes: settings.max_response_bytes,
         }
     }
@@ -221,6 +225,41 @@ impl Http {
             .read_to_vec()
             .map_err(|e| classify(e, true))?;
         Ok(HttpResponse { status, body })
+    }
+}
+
+/// ureq's default resolver spawns a thread per call whenever a timeout
+/// applies to name resolution (`timeout_global` does), even for an IP
+/// literal and even when a pooled connection is then reused. IP literals are
+/// answered here, synchronously; names go to the default resolver.
+#[derive(Debug, Default)]
+struct LiteralFirstResolver(ureq::unversioned::resolver::DefaultResolver);
+
+impl ureq::unversioned::resolver::Resolver for LiteralFirstResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        if let Some(authority) = uri.authority() {
+            let host = authority.host();
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            let port = authority.port_u16().or(match uri.scheme_str() {
+                Some("https") => Some(443),
+                Some("http") => Some(80),
+                _ => None,
+            });
+            if let (Ok(ip), Some(port)) = (host.parse::<std::net::IpAddr>(), port) {
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                return Ok(addrs);
+            }
+        }
+        self.0.resolve(uri, config, timeout)
     }
 }
 
