@@ -200,6 +200,8 @@ fn open(path: &Path) -> Result<LeadLines<Box<dyn BufRead>>, Error> {
 struct Resume {
     /// Chunk index → (its first lead, whether to pass it over).
     chunks: HashMap<usize, (String, bool)>,
+    /// Chunks whose outcome was unknown: passed over, and said so.
+    unknown: Vec<usize>,
 }
 
 impl Resume {
@@ -210,6 +212,7 @@ impl Resume {
         };
         let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
         let mut chunks = HashMap::new();
+        let mut unknown = Vec::new();
         for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| bad(e.to_string()))?;
             if line.trim().is_empty() {
@@ -222,10 +225,13 @@ impl Resume {
             };
             let first = value["first_lead"].as_str().unwrap_or_default().to_owned();
             let served = value["status"] == "accepted";
-            let may_have_run = value["delivery"] == "unknown";
+            let may_have_run = !served && value["delivery"] == "unknown";
+            if may_have_run {
+                unknown.push(index as usize);
+            }
             chunks.insert(index as usize, (first, served || may_have_run));
         }
-        Ok(Resume { chunks })
+        Ok(Resume { chunks, unknown })
     }
 
     fn skip(&self) -> impl Iterator<Item = usize> + '_ {
@@ -331,6 +337,16 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         .as_deref()
         .ok_or_else(|| Error::Config("no leads file".into()))?;
     let resume = args.resume.as_deref().map(Resume::read).transpose()?;
+    if let Some(resume) = &resume {
+        let mut unknown: Vec<usize> = resume.unknown.clone();
+        unknown.sort_unstable();
+        if !unknown.is_empty() {
+            eprintln!(
+                "not resending {} chunk(s) whose outcome was unknown (they may have run): {unknown:?}",
+                unknown.len()
+            );
+        }
+    }
     // A file is checked whole first (and against the resume record), so a
     // bad line sends nothing.
     let total = if path.as_os_str() == "-" {
