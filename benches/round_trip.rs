@@ -4,21 +4,30 @@
 //!
 //! The target: a round trip within 10% of the bare POST.
 //!
-//! Run with `cargo bench --bench round_trip`.
+//! Run with `cargo bench --bench round_trip`; on a small machine, pinned to
+//! one CPU: `taskset -c 0 cargo bench --bench round_trip` (see below).
 //!
-//! # Method: paired, interleaved calls
+//! # Method: paired, interleaved calls, one CPU
 //!
-//! A loopback round trip is mostly thread hand-offs between the client and
-//! the sandbox's workers, and on a small virtual machine their cost shifts
-//! between modes (here, about 100 µs and 200 µs for the same SOAP call) for
-//! seconds at a time. Two benches measured one after the other can land in
-//! different modes, which swamps a 10% target. So each group's two benches
-//! run the same loop: both calls, in alternating order, each timed on its
-//! own; a bench reports only its own call's times. Both sides of a group
-//! thus see the same machine, call for call, and every group also prints
-//! the paired statistics of all its calls (`paired ...` lines): the median
-//! of each side and the median of the per-pair ratio, the figure to hold
-//! against the target.
+//! A loopback round trip is mostly thread hand-offs: the sandbox serves
+//! each keep-alive connection on its own thread. On a 2-vCPU virtual
+//! machine, whether that thread wakes on the client's CPU or on the other
+//! one changes the cost of the same call by about 2x, and the placement
+//! holds for seconds or for the whole run. The client under test and the
+//! bare baseline use different agents, hence different connections, so
+//! unpinned they can land in different modes (measured: the same bare POST
+//! at 45 µs or at 115 µs, whichever connection was "slow"), which swamps a
+//! 10% target. Two measures cancel this:
+//!
+//! - Pinning the process to one CPU removes the cross-CPU wake-ups, so
+//!   both connections cost the same and the difference left is the
+//!   client's own work.
+//! - Each group's two benches run the same loop: both calls, in
+//!   alternating order, each timed on its own; a bench reports only its
+//!   own call's times. Both sides thus see the same machine, call for call.
+//!   Every group also prints the paired statistics of all its calls
+//!   (`paired ...` lines): the median of each side and the median of the
+//!   per-pair ratio, the figure to hold against the target.
 //!
 //! Each timed call includes dropping its result. The sandbox journals every
 //! run; the journal is emptied between calls, outside timing. The SOAP
