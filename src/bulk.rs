@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Delivery, Error, RestCode, SoapCode};
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey, Source, MAX_LEADS_PER_CALL};
-use crate::requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome};
+use crate::requester::{failed_as_whole, CampaignRequester, ChunkReport, ChunkStatus, Outcome};
 
 /// How a bulk run goes. Every setter documents its default.
 ///
@@ -284,13 +284,7 @@ fn worker<R: CampaignRequester + ?Sized>(
 fn not_attempted(batch: Batch) -> Vec<ChunkReport> {
     batch
         .into_iter()
-        .map(|(index, leads)| ChunkReport {
-            index,
-            leads,
-            backend: String::new(),
-            status: ChunkStatus::NotAttempted,
-            unmatched: Vec::new(),
-        })
+        .map(|(index, leads)| ChunkReport::not_attempted(index, leads))
         .collect()
 }
 
@@ -299,15 +293,7 @@ fn reports_of(result: Result<Outcome, Error>, batch: Batch) -> Vec<ChunkReport> 
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(Error::Incomplete(outcome)) => *outcome,
-        Err(err) => {
-            // Failed as a whole (one chunk, or before any chunk was sent):
-            // the first chunk carries the error, the others were not sent.
-            let mut reports = not_attempted(batch);
-            if let Some(first) = reports.first_mut() {
-                first.status = ChunkStatus::Failed(err);
-            }
-            return reports;
-        }
+        Err(err) => return failed_as_whole(err, batch),
     };
     if outcome.chunks().len() == batch.len() {
         outcome.chunks().to_vec()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Delivery, Error};
 use crate::request::{CampaignRequest, LeadKey};
-use crate::requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome};
+use crate::requester::{failed_as_whole, CampaignRequester, Outcome};
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 
 /// Tries a primary backend, and falls back to a secondary one only when the
@@ -169,21 +169,13 @@ fn merge(
         Ok(outcome) => (outcome, false),
         Err(Error::Incomplete(outcome)) => (*outcome, true),
         Err(err) => {
-            // Failed before any chunk: report its first chunk as failed and
-            // the rest as not attempted.
             let mut outcome = Outcome::default();
-            let mut err = Some(err);
-            for (index, leads) in remaining.chunks(crate::MAX_LEADS_PER_CALL).enumerate() {
-                outcome.push(ChunkReport {
-                    index,
-                    leads: leads.to_vec(),
-                    backend: String::new(),
-                    status: match err.take() {
-                        Some(err) => ChunkStatus::Failed(err),
-                        None => ChunkStatus::NotAttempted,
-                    },
-                    unmatched: Vec::new(),
-                });
+            let chunks = remaining
+                .chunks(crate::MAX_LEADS_PER_CALL)
+                .map(<[LeadKey]>::to_vec)
+                .enumerate();
+            for report in failed_as_whole(err, chunks) {
+                outcome.push(report);
             }
             (outcome, true)
         }

@@ -120,6 +120,39 @@ impl ChunkReport {
     }
 }
 
+impl ChunkReport {
+    /// A chunk not (yet) sent.
+    pub(crate) fn not_attempted(index: usize, leads: Vec<LeadKey>) -> Self {
+        ChunkReport {
+            index,
+            leads,
+            backend: String::new(),
+            status: ChunkStatus::NotAttempted,
+            unmatched: Vec::new(),
+        }
+    }
+}
+
+/// The reports of a request that failed as a whole (one chunk, or before
+/// any chunk was sent): the first chunk carries the error, the others were
+/// not sent.
+pub(crate) fn failed_as_whole(
+    err: Error,
+    chunks: impl IntoIterator<Item = (usize, Vec<LeadKey>)>,
+) -> Vec<ChunkReport> {
+    let mut err = Some(err);
+    chunks
+        .into_iter()
+        .map(|(index, leads)| {
+            let mut report = ChunkReport::not_attempted(index, leads);
+            if let Some(err) = err.take() {
+                report.status = ChunkStatus::Failed(err);
+            }
+            report
+        })
+        .collect()
+}
+
 /// The outcome of a request: one report per chunk, in order.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -189,13 +222,7 @@ pub(crate) fn send_in_chunks(
     let mut failed = false;
     let total = request.chunks().len();
     for (index, leads) in request.chunks().enumerate() {
-        let mut report = ChunkReport {
-            index,
-            leads: leads.to_vec(),
-            backend: String::new(),
-            status: ChunkStatus::NotAttempted,
-            unmatched: Vec::new(),
-        };
+        let mut report = ChunkReport::not_attempted(index, leads.to_vec());
         if !failed {
             report.backend = backend.to_owned();
             match send(index * MAX_LEADS_PER_CALL, leads) {

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use marketo_campaign::{
-    run_bulk, BulkOptions, BulkSummary, CampaignRequest, ChunkReport, ChunkStatus, Delivery, Error,
-    LeadKey, LeadKeyType, MAX_LEADS_PER_CALL,
+    run_bulk, BulkOptions, BulkSummary, CampaignRequest, ChunkReport, ChunkStatus, Error, LeadKey,
+    LeadKeyType, MAX_LEADS_PER_CALL,
 };
 
 use crate::{
@@ -257,11 +257,7 @@ impl Resume {
 }
 
 fn chunk_line(chunk: &ChunkReport) -> serde_json::Value {
-    let (status, error, delivery) = match chunk.status() {
-        ChunkStatus::Accepted => ("accepted", None, None),
-        ChunkStatus::Failed(e) => ("failed", Some(e.to_string()), Some(e.delivery().as_str())),
-        _ => ("not_attempted", None, Some(Delivery::NotSent.as_str())),
-    };
+    let (status, error, delivery) = crate::chunk_status(chunk);
     serde_json::json!({
         "chunk": chunk.index(),
         "first_lead": chunk.leads().first().map(ToString::to_string),

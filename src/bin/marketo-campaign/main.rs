@@ -11,8 +11,8 @@ mod bulk;
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
-    CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Delivery, Error, Fallback,
-    FixedClock, LeadKey, Outcome, PlannedRequest, ProgramToken, RateLimit, RestClient,
+    CampaignRequest, CampaignRequester, CampaignTarget, ChunkReport, ChunkStatus, Delivery, Error,
+    Fallback, FixedClock, LeadKey, Outcome, PlannedRequest, ProgramToken, RateLimit, RestClient,
     RestClientBuilder, SoapClient, SoapClientBuilder, Source,
 };
 
@@ -418,21 +418,21 @@ fn print_plans(plans: &[PlannedRequest], json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// A chunk's `status`, `error` and `delivery`, as the JSON outputs show them.
+fn chunk_status(chunk: &ChunkReport) -> (&'static str, Option<String>, Option<&'static str>) {
+    match chunk.status() {
+        ChunkStatus::Accepted => ("accepted", None, None),
+        ChunkStatus::Failed(e) => ("failed", Some(e.to_string()), Some(e.delivery().as_str())),
+        _ => ("not_attempted", None, Some(Delivery::NotSent.as_str())),
+    }
+}
+
 fn chunk_json(outcome: &Outcome) -> Vec<serde_json::Value> {
     outcome
         .chunks()
         .iter()
         .map(|chunk| {
-            let (status, error, delivery) = match chunk.status() {
-                ChunkStatus::Accepted => ("accepted", None, None),
-                ChunkStatus::Failed(e) => {
-                    ("failed", Some(e.to_string()), Some(e.delivery().as_str()))
-                }
-                ChunkStatus::NotAttempted => {
-                    ("not_attempted", None, Some(Delivery::NotSent.as_str()))
-                }
-                _ => ("unknown", None, None),
-            };
+            let (status, error, delivery) = chunk_status(chunk);
             serde_json::json!({
                 "index": chunk.index(),
                 "backend": chunk.backend(),
