@@ -9,19 +9,23 @@ use crate::requester::Outcome;
 
 /// What an error says about whether the campaign may have been triggered.
 ///
-/// Retries and fallback act only on [`Delivery::NotSent`] and on
-/// [`Delivery::Refused`] answers that are known to be safe to repeat; never on
-/// [`Delivery::Unknown`] unless the caller opts in.
+/// Decided once, by [`Error::classify`]. Retries and fallback act only on
+/// [`Delivery::NotSent`] and on [`Delivery::Refused`] answers that are known
+/// to be safe to repeat; never on [`Delivery::Unknown`] unless the caller
+/// opts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Delivery {
-    /// Nothing reached the server: bad input, bad configuration, DNS failure,
-    /// connection refused. The campaign certainly did not run.
+    /// No trigger reached a server: bad input, bad configuration, DNS
+    /// failure, connection refused, or a failed read-only call (token,
+    /// look-up). The campaign certainly did not run.
     NotSent,
-    /// The server answered and did not run the campaign (SOAP fault, REST
-    /// `success:false`, HTTP 4xx).
+    /// The server answered in a way that proves the campaign did not run:
+    /// Marketo's SOAP fault on HTTP 500, a REST `success:false` code
+    /// documented as rejected before processing, an HTTP 4xx.
     Refused,
     /// The request may have been processed: timeout after sending, connection
-    /// reset mid-response, an answer that could not be understood.
+    /// reset mid-response, a gateway's 502/503/504, REST 604/611, an answer
+    /// that could not be understood.
     Unknown,
 }
 
@@ -56,6 +60,104 @@ impl fmt::Display for Delivery {
         })
     }
 }
+
+/// What may be done about a failed call, by [`Error::classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Send again after a wait: nothing ran and the cause passes (a
+    /// connection refused, a rate or concurrency limit, a failed look-up).
+    Retry,
+    /// Send again at once with fresh credentials: SOAP 20016 (sign anew),
+    /// REST 601/602 (renew the token). Once.
+    Renew,
+    /// This backend is gone (HTTP 404, 405, 410, 501): nothing ran; send
+    /// through another one.
+    FallBack,
+    /// Do not send again: the request is wrong or refused for good, or it
+    /// may have run.
+    Stop,
+}
+
+impl Action {
+    /// A short lowercase name: `retry`, `renew`, `fall_back` or `stop`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Retry => "retry",
+            Action::Renew => "renew",
+            Action::FallBack => "fall_back",
+            Action::Stop => "stop",
+        }
+    }
+}
+
+/// An error's delivery and what may be done about it; see
+/// [`Error::classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Classification {
+    /// Whether the campaign may have run.
+    pub delivery: Delivery,
+    /// What may be done.
+    pub action: Action,
+    /// Why, in one sentence (the row of [`CLASSIFICATION`] that applied).
+    pub reason: &'static str,
+}
+
+/// One row of [`CLASSIFICATION`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rule {
+    /// The failure, as a caller sees it.
+    pub failure: &'static str,
+    /// Its delivery.
+    pub delivery: Delivery,
+    /// What may be done.
+    pub action: Action,
+    /// Why.
+    pub reason: &'static str,
+}
+
+const fn rule(
+    failure: &'static str,
+    delivery: Delivery,
+    action: Action,
+    reason: &'static str,
+) -> Rule {
+    Rule {
+        failure,
+        delivery,
+        action,
+        reason,
+    }
+}
+
+/// The classification table [`Error::classify`] applies, row by row, for
+/// documentation (README's Reliability section prints it).
+pub const CLASSIFICATION: &[Rule] = RULES;
+
+const RULES: &[Rule] = &[
+    rule("invalid input", Delivery::NotSent, Action::Stop, "refused before sending: nothing left this process"),
+    rule("configuration error", Delivery::NotSent, Action::Stop, "refused before sending: nothing left this process"),
+    rule("DNS failure, connection refused, connect timeout, TLS set-up", Delivery::NotSent, Action::Retry, "the request never left: no server saw it"),
+    rule("trigger/schedule: timeout after sending, reset or cut answer, answer over the size cap", Delivery::Unknown, Action::Stop, "the server may have read the request and run it"),
+    rule("identity refused the client credentials", Delivery::NotSent, Action::Stop, "no token, so no trigger was sent; repeating cannot fix credentials"),
+    rule("campaign name + program match no campaign or several", Delivery::Refused, Action::Stop, "found before any trigger: nothing ran"),
+    rule("token or look-up GET refused for good (603, 1xxx, 4xx)", Delivery::NotSent, Action::Stop, "a GET cannot trigger a campaign; the same GET gets the same answer"),
+    rule("token or look-up GET failed (reset, cut, timeout, 5xx, unreadable, 604/606/608/611/615)", Delivery::NotSent, Action::Retry, "a GET cannot trigger a campaign: asking again is safe"),
+    rule("SOAP fault 20016 (request expired) on HTTP 500", Delivery::Refused, Action::Renew, "Marketo's fault: refused before running; a fresh signature cures it"),
+    rule("SOAP fault 20023/20024 (rate, concurrency) on HTTP 500", Delivery::Refused, Action::Retry, "Marketo's fault: refused before running; the limit passes"),
+    rule("any other SOAP fault on HTTP 500", Delivery::Refused, Action::Stop, "Marketo's own fault format on HTTP 500: the call did not run"),
+    rule("HTTP 404, 405, 410, 501", Delivery::Refused, Action::FallBack, "no such API (SOAP removed): nothing ran; another backend may serve it"),
+    rule("any other HTTP 4xx, with or without a body", Delivery::Refused, Action::Stop, "refused by the API or the layer in front of it before running"),
+    rule("trigger/schedule: HTTP 200 that is not a success (a fault on 200, success false/missing, not SOAP/JSON)", Delivery::Unknown, Action::Stop, "not Marketo's refusal format: nothing proves the call did not run"),
+    rule("trigger/schedule: HTTP 502/503/504 or any 5xx without Marketo's fault (empty, text, HTML, a fault inside a gateway answer)", Delivery::Unknown, Action::Stop, "a gateway answers so when its upstream fails, before or after running"),
+    rule("REST 601/602 (token invalid, expired)", Delivery::Refused, Action::Renew, "refused before processing; a new token cures it"),
+    rule("REST 606/615 (rate, concurrency)", Delivery::Refused, Action::Retry, "refused before processing; the limit passes"),
+    rule("REST 603, 605, 607, 609, 610, 612, 614, 616, and 1xxx (1003, 1004, 1013, ...)", Delivery::Refused, Action::Stop, "documented as rejected before processing"),
+    rule("trigger/schedule: REST 604, 608, 611 and undocumented codes", Delivery::Unknown, Action::Stop, "a request that ran too long, an outage, an unhandled exception: Marketo does not say nothing ran"),
+    rule("several chunks, none reported failed", Delivery::Unknown, Action::Stop, "nothing proves which part ran"),
+];
 
 /// A Marketo SOAP service exception code (`detail/serviceException/code`).
 ///
@@ -269,7 +371,9 @@ pub enum Error {
         /// What failed, without secrets.
         message: String,
     },
-    /// Marketo answered with a SOAP fault. The campaign did not run.
+    /// Marketo answered with its SOAP fault on HTTP 500 (or an HTTP 4xx).
+    /// The campaign did not run. (A fault on another status, such as one a
+    /// gateway wraps in a 502, is an [`Error::Protocol`].)
     #[error("SOAP fault {}: {message}", code.code())]
     SoapFault {
         /// The Marketo code, from `detail` or, failing that, the fault string.
@@ -277,7 +381,8 @@ pub enum Error {
         /// The fault's message.
         message: String,
     },
-    /// Marketo's REST API answered `success:false`. The campaign did not run.
+    /// Marketo's REST API answered `success:false`. Whether the campaign
+    /// may have run depends on the code: see [`Error::classify`].
     #[error("REST error {}: {message}", code.code())]
     Rest {
         /// The Marketo code.
@@ -293,6 +398,17 @@ pub enum Error {
     /// or several campaigns match the name and program. Nothing was triggered.
     #[error("look-up failed: {0} (nothing was triggered)")]
     Lookup(String),
+    /// A read-only call failed: the identity token request or a REST look-up
+    /// (`campaigns.json`, `leads.json`). A GET cannot trigger a campaign, so
+    /// nothing ran, whatever happened to the call: see
+    /// [`Error::classify`] for when it is repeated.
+    #[error("{call} failed: {} (nothing was triggered)", bare(.source))]
+    ReadFailed {
+        /// Which call failed, e.g. `lead look-up`.
+        call: String,
+        /// How it failed.
+        source: Box<Error>,
+    },
     /// The server answered something this client cannot interpret; the
     /// request may have been processed. The body is kept (truncated).
     #[error("unexpected answer (HTTP {status}): {reason}; body: {body:?} (the campaign may or may not have run)")]
@@ -305,8 +421,8 @@ pub enum Error {
         body: String,
     },
     /// The server answered with an HTTP status that means it refused the
-    /// request without running it (for example 404 or 410 from a retired SOAP
-    /// endpoint).
+    /// request without running it: a 4xx (for example 404 or 410 from a
+    /// retired SOAP endpoint) or 501.
     #[error("HTTP {status} from the server: {body:?} (the campaign did not run)")]
     HttpStatus {
         /// The HTTP status.
@@ -319,6 +435,21 @@ pub enum Error {
     /// not attempted.
     #[error("request incomplete: {}", incomplete_summary(.0))]
     Incomplete(Box<Outcome>),
+}
+
+/// An error's description without the delivery its `Display` states (for
+/// a wrapper that knows better).
+fn bare(err: &Error) -> String {
+    match err {
+        Error::Transport { message, .. } => format!("transport error: {message}"),
+        Error::Protocol {
+            status,
+            reason,
+            body,
+        } => format!("unexpected answer (HTTP {status}): {reason}; body: {body:?}"),
+        Error::HttpStatus { status, body } => format!("HTTP {status}: {body:?}"),
+        other => other.to_string(),
+    }
 }
 
 fn incomplete_summary(outcome: &Outcome) -> String {
@@ -335,7 +466,8 @@ fn incomplete_summary(outcome: &Outcome) -> String {
 }
 
 impl Error {
-    /// Whether the campaign may have run because of the failed call.
+    /// Whether the campaign may have run because of the failed call:
+    /// [`classify`](Error::classify)'s delivery.
     ///
     /// For [`Error::Incomplete`] this is the delivery of the failed chunk;
     /// the chunks before it were accepted.
@@ -346,19 +478,91 @@ impl Error {
     /// assert_eq!(err.delivery(), Delivery::Refused);
     /// ```
     pub fn delivery(&self) -> Delivery {
+        self.classify().delivery
+    }
+
+    /// The one classification of an error: whether the campaign may have
+    /// run, and what may be done about it. Retries, [`Fallback`](crate::Fallback),
+    /// bulk runs and the command line's exit status all read it; none reads
+    /// a message.
+    ///
+    /// The decision rests on the call's phase and on evidence, never on
+    /// guesses: a read-only call (token, look-up) cannot trigger anything; a
+    /// trigger or schedule call that may have reached a server is
+    /// [`Delivery::Unknown`] unless its answer proves the campaign did not
+    /// run. The whole table, with a reason for each row, is
+    /// [`CLASSIFICATION`].
+    ///
+    /// ```
+    /// use marketo_campaign::{Action, Delivery, Error, RestCode};
+    /// let rate = Error::Rest { code: RestCode::RateLimited, message: String::new() };
+    /// assert_eq!(rate.classify().delivery, Delivery::Refused);
+    /// assert_eq!(rate.classify().action, Action::Retry);
+    /// // 611 "system error" on a trigger: Marketo does not say it did not run.
+    /// let system = Error::Rest { code: RestCode::SystemError, message: String::new() };
+    /// assert_eq!(system.classify().delivery, Delivery::Unknown);
+    /// assert_eq!(system.classify().action, Action::Stop);
+    /// // The same answer to a look-up: a GET triggers nothing; ask again.
+    /// let lookup = Error::ReadFailed { call: "lead look-up".into(), source: Box::new(system) };
+    /// assert_eq!(lookup.classify().delivery, Delivery::NotSent);
+    /// assert_eq!(lookup.classify().action, Action::Retry);
+    /// ```
+    pub fn classify(&self) -> Classification {
+        // Each arm picks a row of the table; the row holds the answer, so
+        // the table and the decision cannot disagree.
+        let c = |row: usize| {
+            let rule = &RULES[row];
+            Classification {
+                delivery: rule.delivery,
+                action: rule.action,
+                reason: rule.reason,
+            }
+        };
         match self {
-            Error::InvalidInput { .. } | Error::Config(_) => Delivery::NotSent,
-            Error::Transport { delivery, .. } => *delivery,
-            Error::Auth(_) => Delivery::NotSent,
-            Error::SoapFault { .. }
-            | Error::HttpStatus { .. }
-            | Error::Rest { .. }
-            | Error::Lookup(_) => Delivery::Refused,
-            Error::Protocol { .. } => Delivery::Unknown,
-            Error::Incomplete(outcome) => outcome
-                .first_failure()
-                .map(|(_, err)| err.delivery())
-                .unwrap_or(Delivery::Unknown),
+            Error::InvalidInput { .. } => c(0),
+            Error::Config(_) => c(1),
+            Error::Transport {
+                delivery: Delivery::NotSent,
+                ..
+            } => c(2),
+            Error::Transport { .. } => c(3),
+            Error::Auth(_) => c(4),
+            Error::Lookup(_) => c(5),
+            Error::ReadFailed { source, .. } => {
+                let inner = source.classify();
+                match (inner.delivery, inner.action) {
+                    (Delivery::NotSent | Delivery::Refused, Action::Stop | Action::FallBack) => {
+                        c(6)
+                    }
+                    _ => c(7),
+                }
+            }
+            Error::SoapFault { code, .. } => match code {
+                SoapCode::RequestExpired => c(8),
+                SoapCode::RateLimited | SoapCode::ConcurrencyLimited => c(9),
+                _ => c(10),
+            },
+            Error::HttpStatus { status, .. } => match status {
+                404 | 405 | 410 | 501 => c(11),
+                400..=499 => c(12),
+                // Only 4xx and 501 are built as `HttpStatus` by this crate;
+                // another status built by hand proves nothing.
+                _ => c(14),
+            },
+            Error::Rest { code, .. } => match code.code() {
+                601 | 602 => c(15),
+                606 | 615 => c(16),
+                603 | 605 | 607 | 609 | 610 | 612 | 614 | 616 | 1000..=1999 => c(17),
+                _ => c(18),
+            },
+            Error::Protocol { status, .. } => match status {
+                500..=599 => c(14),
+                _ => c(13),
+            },
+            Error::Incomplete(outcome) => match outcome.first_failure() {
+                Some((_, err)) => err.classify(),
+                None => c(19),
+            },
         }
     }
 
@@ -425,6 +629,121 @@ mod tests {
         ] {
             assert_eq!(RestCode::from_code(code).code(), code);
         }
+    }
+
+    fn protocol(status: u16, body: &str) -> Error {
+        Error::Protocol {
+            status,
+            reason: String::new(),
+            body: body.into(),
+        }
+    }
+
+    fn rest(code: u32) -> Error {
+        Error::Rest {
+            code: RestCode::from_code(code),
+            message: String::new(),
+        }
+    }
+
+    /// One example of each row of the table, classified as the row says.
+    #[test]
+    fn every_row_is_reached_and_agrees() {
+        use Action::*;
+        use Delivery::*;
+        let fault = |code| Error::SoapFault {
+            code: SoapCode::from_code(code),
+            message: String::new(),
+        };
+        let status = |status| Error::HttpStatus {
+            status,
+            body: String::new(),
+        };
+        let transport = |delivery| Error::Transport {
+            delivery,
+            message: String::new(),
+        };
+        let read = |source| Error::ReadFailed {
+            call: "lead look-up".into(),
+            source: Box::new(source),
+        };
+        let cases: Vec<(Error, usize, Delivery, Action)> = vec![
+            (Error::invalid("lead", "empty"), 0, NotSent, Stop),
+            (Error::Config("no endpoint".into()), 1, NotSent, Stop),
+            (transport(NotSent), 2, NotSent, Retry),
+            (transport(Unknown), 3, Unknown, Stop),
+            (Error::Auth("invalid_client".into()), 4, NotSent, Stop),
+            (Error::Lookup("no campaign".into()), 5, Refused, Stop),
+            (read(rest(603)), 6, NotSent, Stop),
+            (read(status(404)), 6, NotSent, Stop),
+            (read(transport(Unknown)), 7, NotSent, Retry),
+            (read(protocol(502, "")), 7, NotSent, Retry),
+            (read(rest(611)), 7, NotSent, Retry),
+            (read(rest(606)), 7, NotSent, Retry),
+            (fault(20016), 8, Refused, Renew),
+            (fault(20023), 9, Refused, Retry),
+            (fault(20024), 9, Refused, Retry),
+            (fault(20103), 10, Refused, Stop),
+            (fault(20011), 10, Refused, Stop),
+            (status(404), 11, Refused, FallBack),
+            (status(410), 11, Refused, FallBack),
+            (status(501), 11, Refused, FallBack),
+            (status(403), 12, Refused, Stop),
+            (status(429), 12, Refused, Stop),
+            (protocol(200, ""), 13, Unknown, Stop),
+            (protocol(502, ""), 14, Unknown, Stop),
+            (
+                protocol(503, "<html>Service Unavailable</html>"),
+                14,
+                Unknown,
+                Stop,
+            ),
+            (protocol(504, ""), 14, Unknown, Stop),
+            (protocol(500, "not a fault"), 14, Unknown, Stop),
+            (rest(601), 15, Refused, Renew),
+            (rest(602), 15, Refused, Renew),
+            (rest(606), 16, Refused, Retry),
+            (rest(615), 16, Refused, Retry),
+            (rest(1003), 17, Refused, Stop),
+            (rest(1004), 17, Refused, Stop),
+            (rest(1013), 17, Refused, Stop),
+            (rest(607), 17, Refused, Stop),
+            (rest(604), 18, Unknown, Stop),
+            (rest(608), 18, Unknown, Stop),
+            (rest(611), 18, Unknown, Stop),
+            (rest(0), 18, Unknown, Stop),
+            (Error::Incomplete(Box::default()), 19, Unknown, Stop),
+        ];
+        let mut reached = vec![false; RULES.len()];
+        for (err, row, delivery, action) in cases {
+            let class = err.classify();
+            assert_eq!(
+                (class.delivery, class.action, class.reason),
+                (delivery, action, RULES[row].reason),
+                "{err:?}"
+            );
+            assert_eq!((RULES[row].delivery, RULES[row].action), (delivery, action));
+            assert_eq!(err.delivery(), delivery);
+            reached[row] = true;
+        }
+        assert!(
+            reached.iter().all(|r| *r),
+            "a row no error reaches: {reached:?}"
+        );
+    }
+
+    #[test]
+    fn read_failures_say_nothing_was_triggered() {
+        let err = Error::ReadFailed {
+            call: "lead look-up".into(),
+            source: Box::new(Error::Transport {
+                delivery: Delivery::Unknown,
+                message: "connection reset".into(),
+            }),
+        };
+        let shown = err.to_string();
+        assert!(shown.contains("nothing was triggered"), "{shown}");
+        assert!(!shown.contains("may or may not"), "{shown}");
     }
 
     #[test]

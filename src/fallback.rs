@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::error::{Delivery, Error};
+use crate::error::{Action, Delivery, Error};
 use crate::request::{CampaignRequest, LeadKey};
 use crate::requester::{failed_as_whole, CampaignRequester, Outcome};
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
@@ -17,16 +17,17 @@ use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 /// - *not sent* (connection refused, DNS, a request the primary cannot
 ///   express, failed authentication before anything was triggered);
 /// - an answer meaning "this API is not available": HTTP 404, 405, 410 or
-///   501, or a SOAP fault whose text says the API was removed, disabled,
-///   deprecated or is unavailable. The primary is then *retired*: later calls
-///   go straight to the secondary for [`remember_retired`](Fallback::remember_retired)
-///   (default: one hour);
+///   501 ([`Action::FallBack`](crate::Action::FallBack)). The primary is then
+///   *retired*: later calls go straight to the secondary for
+///   [`remember_retired`](Fallback::remember_retired) (default: one hour);
 /// - *unknown* (a timeout after sending, say) only if you opt in with
 ///   [`fallback_on_unknown`](Fallback::fallback_on_unknown), since the
 ///   campaign may then run twice.
 ///
 /// Any other refusal (wrong credentials, unknown campaign, unknown lead) is
-/// returned as it is. When the primary fails part-way through a request of
+/// returned as it is. The decision reads [`Error::classify`] only: codes and
+/// HTTP statuses, never a message, since messages quote user data (a lead
+/// `retired.staff@company.com` must not retire SOAP). When the primary fails part-way through a request of
 /// several chunks, only the failed chunk and those after it go to the
 /// secondary; the outcome says which backend served each chunk.
 ///
@@ -60,34 +61,16 @@ enum Verdict {
     Fallback { retire: bool },
 }
 
+/// The verdict on the primary's error, from its classification alone:
+/// codes and HTTP statuses, never message text (which quotes user data).
 fn verdict(err: &Error, on_unknown: bool) -> Verdict {
-    match err {
-        Error::HttpStatus {
-            status: 404 | 405 | 410 | 501,
-            ..
-        } => Verdict::Fallback { retire: true },
-        Error::SoapFault { message, .. } if says_unavailable(message) => {
-            Verdict::Fallback { retire: true }
-        }
-        e if e.delivery() == Delivery::NotSent => Verdict::Fallback { retire: false },
-        e if e.delivery() == Delivery::Unknown && on_unknown => Verdict::Fallback { retire: false },
+    let class = err.classify();
+    match (class.action, class.delivery) {
+        (Action::FallBack, _) => Verdict::Fallback { retire: true },
+        (_, Delivery::NotSent) => Verdict::Fallback { retire: false },
+        (_, Delivery::Unknown) if on_unknown => Verdict::Fallback { retire: false },
         _ => Verdict::Stop,
     }
-}
-
-fn says_unavailable(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    [
-        "removed",
-        "no longer",
-        "not available",
-        "unavailable",
-        "deprecated",
-        "disabled",
-        "retired",
-    ]
-    .iter()
-    .any(|phrase| message.contains(phrase))
 }
 
 impl<P, S> Fallback<P, S> {
@@ -113,7 +96,8 @@ impl<P, S> Fallback<P, S> {
     }
 
     /// How long a primary that answered "not available" is skipped; `None`
-    /// tries it every time. Default: one hour.
+    /// tries it every time. Default: one hour. A duration past what the
+    /// clock can hold (`Duration::MAX`) means "for the life of this value".
     pub fn remember_retired(mut self, duration: Option<Duration>) -> Self {
         self.remember = duration;
         self
@@ -142,8 +126,21 @@ impl<P, S> Fallback<P, S> {
             *self
                 .retired_until
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + duration);
+                .unwrap_or_else(PoisonError::into_inner) = Some(retired_until(duration));
         }
+    }
+}
+
+/// Now + `duration`, or, when the clock cannot hold it, the furthest
+/// instant it can (about a century away, halving until it fits).
+fn retired_until(duration: Duration) -> Instant {
+    let now = Instant::now();
+    let mut duration = duration;
+    loop {
+        if let Some(until) = now.checked_add(duration) {
+            return until;
+        }
+        duration /= 2;
     }
 }
 
@@ -300,11 +297,38 @@ mod tests {
             message: "Authentication failed".into(),
         };
         assert_eq!(verdict(&auth, true), Verdict::Stop);
+        // Fault text quotes user data: it never decides (issue 8, defect 6).
+        let not_found = Error::SoapFault {
+            code: SoapCode::LeadNotFound,
+            message: "Lead not found: EMAIL:retired.staff@company.com (no longer available)".into(),
+        };
+        assert_eq!(verdict(&not_found, false), Verdict::Stop);
         let removed = Error::SoapFault {
             code: SoapCode::Other(0),
             message: "The SOAP API has been removed".into(),
         };
-        assert_eq!(verdict(&removed, false), Verdict::Fallback { retire: true });
+        assert_eq!(verdict(&removed, false), Verdict::Stop);
+        // A gateway's answer on a POST may hide a run (defect 2).
+        let gateway = Error::Protocol {
+            status: 503,
+            reason: "a SOAP fault on HTTP 503".into(),
+            body: String::new(),
+        };
+        assert_eq!(verdict(&gateway, false), Verdict::Stop);
+    }
+
+    #[test]
+    fn a_huge_retirement_does_not_panic() {
+        let fallback = Fallback::new(
+            StubRequester::failing(Error::HttpStatus {
+                status: 410,
+                body: String::new(),
+            }),
+            StubRequester::new(),
+        )
+        .remember_retired(Some(Duration::MAX));
+        fallback.request_campaign(&request(1)).unwrap();
+        assert!(fallback.primary_retired());
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod error;
 mod fallback;
 mod limiter;
 mod plan;
+mod redact;
 mod request;
 mod requester;
 pub mod rest;
@@ -51,7 +52,9 @@ mod transport;
 
 pub use bulk::{run_bulk, BulkOptions, BulkSummary};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use error::{Delivery, Error, RestCode, SoapCode};
+pub use error::{
+    Action, Classification, Delivery, Error, RestCode, Rule, SoapCode, CLASSIFICATION,
+};
 pub use fallback::Fallback;
 pub use limiter::RateLimit;
 pub use plan::PlannedRequest;

@@ -4,25 +4,30 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use crate::error::{Delivery, Error, RestCode, SoapCode};
+use crate::error::{Action, Delivery, Error};
 
 /// When and how often a client repeats a call that failed.
 ///
-/// A call is repeated only when Marketo guarantees the campaign did not run:
+/// A call is repeated only when it certainly did not run, as
+/// [`Error::classify`] decides (the one classification; the full table is
+/// [`CLASSIFICATION`](crate::CLASSIFICATION)):
 ///
 /// | answer | why it is safe |
 /// |---|---|
 /// | not sent (connection refused, DNS, connect timeout) | nothing reached the server |
+/// | a failed token request or look-up (any failure but a refusal for good) | a GET cannot trigger a campaign |
 /// | SOAP 20016 request expired | refused before running; repeated once, at once, signed afresh |
 /// | SOAP 20023 rate, 20024 concurrency | refused before running |
 /// | REST 606 rate, 615 concurrency | refused before running |
-/// | REST 604 timed out, 608 unavailable, 611 system error | `success:false`: the call did not run |
-/// | HTTP 502 with an empty body | the gateway reached no server |
+/// | REST 601/602 after a renewal | refused before running; repeated once, at once |
 ///
-/// Unknown outcomes (timeout after sending, reset mid-answer, unreadable
-/// answer) are never repeated unless [`retry_unknown`](RetryPolicy::retry_unknown)
-/// is set, because the campaign may then run twice. (REST 601/602 are handled
-/// apart: the token is renewed and the call repeated once.)
+/// Never repeated (unless [`retry_unknown`](RetryPolicy::retry_unknown) is
+/// set, because the campaign may then run twice): a trigger or schedule
+/// whose outcome is unknown — timeout after sending, reset or cut answer,
+/// unreadable answer, HTTP 502/503/504 with or without a body (a gateway
+/// says so when its upstream failed, before or after running), a SOAP fault
+/// that is not on HTTP 500, REST 604 (ran too long), 608, 611 (unhandled
+/// exception).
 ///
 /// Waits grow from `initial_backoff`, doubling up to `max_backoff`, each
 /// with random jitter (between half and all of the step), and the whole call,
@@ -103,37 +108,26 @@ impl RetryPolicy {
         self.max_attempts
     }
 
-    /// Whether `err` may be repeated under this policy.
+    /// Whether `err` may be repeated under this policy: its
+    /// [classification](Error::classify) says [`Action::Retry`] or
+    /// [`Action::Renew`], or its outcome is unknown and the policy was told
+    /// to [`retry_unknown`](RetryPolicy::retry_unknown).
     ///
     /// ```
     /// use marketo_campaign::{Error, RestCode, RetryPolicy};
     /// let policy = RetryPolicy::default();
     /// assert!(policy.is_retryable(&Error::Rest { code: RestCode::RateLimited, message: String::new() }));
     /// assert!(!policy.is_retryable(&Error::Rest { code: RestCode::CampaignNotFound, message: String::new() }));
+    /// // 611 on a trigger: it may have run.
+    /// assert!(!policy.is_retryable(&Error::Rest { code: RestCode::SystemError, message: String::new() }));
     /// ```
     pub fn is_retryable(&self, err: &Error) -> bool {
-        match err {
-            Error::Transport { delivery, .. } => {
-                *delivery == Delivery::NotSent
-                    || (*delivery == Delivery::Unknown && self.retry_unknown)
+        let class = err.classify();
+        match class.action {
+            Action::Retry | Action::Renew => true,
+            Action::FallBack | Action::Stop => {
+                self.retry_unknown && class.delivery == Delivery::Unknown
             }
-            Error::SoapFault { code, .. } => matches!(
-                code,
-                SoapCode::RequestExpired | SoapCode::RateLimited | SoapCode::ConcurrencyLimited
-            ),
-            Error::Rest { code, .. } => matches!(
-                code,
-                RestCode::RateLimited
-                    | RestCode::ConcurrencyLimited
-                    | RestCode::RequestTimedOut
-                    | RestCode::TemporarilyUnavailable
-                    | RestCode::SystemError
-            ),
-            Error::Protocol {
-                status: 502, body, ..
-            } if body.is_empty() => true,
-            Error::Protocol { .. } => self.retry_unknown,
-            _ => false,
         }
     }
 
@@ -144,7 +138,7 @@ impl RetryPolicy {
             .saturating_mul(1u32 << (attempt - 1).min(20))
             .min(self.max_backoff);
         let half = step / 2;
-        half + half.mul_f64(jitter())
+        half.saturating_add(half.mul_f64(jitter()))
     }
 
     /// Runs `call` (given the attempt number, from 1) until it succeeds, fails
@@ -164,18 +158,18 @@ impl RetryPolicy {
             if attempt >= self.max_attempts || !self.is_retryable(&err) {
                 return Err(err);
             }
-            // A fresh signature cures an expired one at once, or never (a
-            // clock that is off stays off): one repeat, no wait.
-            let expired = err.soap_code() == Some(SoapCode::RequestExpired);
-            if expired && attempt > 1 {
+            // A fresh signature or token cures an expired one at once, or
+            // never (a clock that is off stays off): one repeat, no wait.
+            let renew = err.classify().action == Action::Renew;
+            if renew && attempt > 1 {
                 return Err(err);
             }
-            let wait = if expired {
+            let wait = if renew {
                 Duration::ZERO
             } else {
                 self.wait(attempt)
             };
-            if start.elapsed() + wait > self.budget {
+            if start.elapsed().saturating_add(wait) > self.budget {
                 log::warn!("{what}: retry budget spent after {attempt} attempt(s): {err}");
                 return Err(err);
             }
@@ -196,6 +190,7 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{RestCode, SoapCode};
 
     fn rest(code: RestCode) -> Error {
         Error::Rest {
@@ -210,9 +205,17 @@ mod tests {
         for err in [
             rest(RestCode::RateLimited),
             rest(RestCode::ConcurrencyLimited),
-            rest(RestCode::RequestTimedOut),
-            rest(RestCode::TemporarilyUnavailable),
-            rest(RestCode::SystemError),
+            Error::ReadFailed {
+                call: "lead look-up".into(),
+                source: Box::new(rest(RestCode::SystemError)),
+            },
+            Error::ReadFailed {
+                call: "lead look-up".into(),
+                source: Box::new(Error::Transport {
+                    delivery: Delivery::Unknown,
+                    message: "reset".into(),
+                }),
+            },
             Error::SoapFault {
                 code: SoapCode::RequestExpired,
                 message: String::new(),
@@ -229,17 +232,31 @@ mod tests {
                 delivery: Delivery::NotSent,
                 message: String::new(),
             },
-            Error::Protocol {
-                status: 502,
-                reason: String::new(),
-                body: String::new(),
-            },
         ] {
             assert!(policy.is_retryable(&err), "{err}");
         }
         for err in [
             rest(RestCode::CampaignNotFound),
             rest(RestCode::DailyQuotaReached),
+            // On a trigger these may have run (issue 8, defect 5).
+            rest(RestCode::RequestTimedOut),
+            rest(RestCode::TemporarilyUnavailable),
+            rest(RestCode::SystemError),
+            // A gateway's empty 502 does not prove nothing ran (defect 1).
+            Error::Protocol {
+                status: 502,
+                reason: String::new(),
+                body: String::new(),
+            },
+            Error::Protocol {
+                status: 503,
+                reason: String::new(),
+                body: "<html>Service Unavailable</html>".into(),
+            },
+            Error::ReadFailed {
+                call: "lead look-up".into(),
+                source: Box::new(rest(RestCode::AccessDenied)),
+            },
             Error::SoapFault {
                 code: SoapCode::AuthenticationFailed,
                 message: String::new(),

@@ -158,15 +158,21 @@ impl RestClient {
     }
 
     /// One API call, paced by the limiter and repeated as the retry policy
-    /// allows.
+    /// allows. A GET triggers nothing: whatever failed, its error is
+    /// [`Error::ReadFailed`], which the policy repeats when the cause passes.
     fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Page<T>, Error> {
-        self.caller
-            .with_retries(self, |_| self.call_once(method, path, body))
+        self.caller.with_retries(self, |_| {
+            let result = self.call_once(method, path, body);
+            match (body, result) {
+                (None, Err(err)) => Err(read_failed(path, err)),
+                (_, result) => result,
+            }
+        })
     }
 
     /// One API call with the current token; on 601/602 the token is renewed
@@ -314,6 +320,31 @@ impl RestClient {
             }
         }
         Ok(plans)
+    }
+}
+
+/// The error of a failed GET: nothing was triggered. Errors that say so
+/// already (bad input, configuration, credentials, a token request) pass.
+fn read_failed(path: &str, err: Error) -> Error {
+    match err {
+        Error::Transport { .. }
+        | Error::Protocol { .. }
+        | Error::HttpStatus { .. }
+        | Error::Rest { .. } => {
+            // The path may carry lead values: name the call, not the URL.
+            let call = if path.starts_with("/rest/v1/leads.json") {
+                "lead look-up"
+            } else if path.starts_with("/rest/v1/campaigns.json") {
+                "campaign look-up"
+            } else {
+                "REST GET"
+            };
+            Error::ReadFailed {
+                call: call.into(),
+                source: Box::new(err),
+            }
+        }
+        other => other,
     }
 }
 

@@ -10,6 +10,8 @@ mod lookup;
 mod token;
 pub(crate) mod wire;
 
+pub(crate) use lookup::encode;
+
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
 
 /// The body of `POST /rest/v1/campaigns/{id}/trigger.json` for these lead

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::error::{excerpt, Error};
+use crate::error::Error;
+use crate::redact;
 use crate::secret::Secret;
 use crate::transport::Http;
 
@@ -81,7 +82,11 @@ impl TokenCache {
     pub(crate) fn get(&self, http: &Http) -> Result<Secret, Error> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cached) = current.as_ref() {
-            if Instant::now() + self.margin < cached.expires_at {
+            // A margin too large for the clock means: always renew.
+            if Instant::now()
+                .checked_add(self.margin)
+                .is_some_and(|t| t < cached.expires_at)
+            {
                 return Ok(cached.token.clone());
             }
         }
@@ -104,62 +109,92 @@ impl TokenCache {
 
     fn fetch(&self, http: &Http) -> Result<Cached, Error> {
         let asked = Instant::now();
+        let secret = self.client_secret.expose();
         // The URL carries the secret: it is never logged nor put in an error.
-        let response = http
-            .get(
-                &self.url(self.client_secret.expose()),
-                &[("Accept", "application/json")],
-            )
-            .map_err(|e| match e {
-                Error::Transport { message, .. } => Error::Auth(format!(
-                    "the identity service is unreachable: {}",
-                    redact(&message, self.client_secret.expose())
-                )),
-                other => other,
-            })?;
-        let parsed: Option<TokenResponse> = serde_json::from_slice(&response.body).ok();
-        let parsed = match parsed {
-            Some(parsed) if response.status == 200 => parsed,
-            Some(TokenResponse {
-                error: Some(error),
-                error_description,
-                ..
-            }) => {
-                return Err(Error::Auth(format!(
-                    "HTTP {}: {error}: {}",
-                    response.status,
-                    error_description.unwrap_or_default()
-                )))
-            }
-            _ => {
-                return Err(Error::Auth(format!(
-                    "HTTP {} from the identity service: {:?}",
-                    response.status,
-                    redact(&excerpt(&response.body, 200), self.client_secret.expose())
-                )))
-            }
-        };
-        let token = parsed
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Error::Auth("the identity service answered without an access_token".into())
-            })?;
-        let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(0));
+        let answer = http
+            .get(&self.url(secret), &[("Accept", "application/json")])
+            .and_then(|response| read_token_answer(response.status, &response.body, secret));
+        let (token, expires_in) = answer.map_err(|e| redact_error(e, secret))?;
         log::debug!("fetched an access token valid for {expires_in:?}");
         Ok(Cached {
             token: Secret::new(token),
-            expires_at: asked + expires_in,
+            // `expires_in` is capped, so this cannot overflow; if the clock
+            // could not hold it, the token is treated as expiring now.
+            expires_at: asked.checked_add(expires_in).unwrap_or(asked),
         })
     }
 }
 
-/// Removes `secret` from a message that might quote a URL.
-fn redact(message: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        return message.to_owned();
+/// The longest life believed of a token: Marketo's last 3600 s; a larger
+/// `expires_in` (up to `u64::MAX`, which would overflow an `Instant`) is
+/// cut to this.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Reads the identity service's answer: the token and how long it lives.
+///
+/// The identity service refusing the credentials (a 4xx, or an `error`) is
+/// [`Error::Auth`]; any other failure (a 5xx, an unreadable answer, no
+/// token) is [`Error::ReadFailed`]: a token request triggers nothing and may
+/// be repeated.
+pub(crate) fn read_token_answer(
+    status: u16,
+    body: &[u8],
+    secret: &str,
+) -> Result<(String, Duration), Error> {
+    let quote = |text: &[u8], max| redact::quote_with(text, max, &[secret]);
+    let read_failed = |reason: String| Error::ReadFailed {
+        call: "token request".into(),
+        source: Box::new(Error::Protocol {
+            status,
+            reason,
+            body: quote(body, 200),
+        }),
+    };
+    let parsed: Option<TokenResponse> = serde_json::from_slice(body).ok();
+    let parsed = match parsed {
+        // An OAuth error on a 5xx (`server_error`) passes; elsewhere the
+        // credentials were refused.
+        Some(TokenResponse {
+            error: Some(error),
+            error_description,
+            ..
+        }) if status < 500 => {
+            return Err(Error::Auth(format!(
+                "HTTP {status}: {}",
+                quote(
+                    format!("{error}: {}", error_description.unwrap_or_default()).as_bytes(),
+                    200
+                )
+            )))
+        }
+        Some(parsed) if status == 200 => parsed,
+        _ if (400..500).contains(&status) => {
+            return Err(Error::Auth(format!(
+                "HTTP {status} from the identity service: {:?}",
+                quote(body, 200)
+            )))
+        }
+        _ => return Err(read_failed("not an identity answer".into())),
+    };
+    let token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| read_failed("an answer without an access_token".into()))?;
+    let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(0)).min(MAX_TOKEN_LIFETIME);
+    Ok((token, expires_in))
+}
+
+/// A failed exchange becomes [`Error::ReadFailed`], its message without
+/// the client secret (the URL carries it).
+fn redact_error(err: Error, secret: &str) -> Error {
+    match err {
+        Error::Transport { delivery, message } => Error::ReadFailed {
+            call: "token request".into(),
+            source: Box::new(Error::Transport {
+                delivery,
+                message: redact::quote_with(message.as_bytes(), usize::MAX, &[secret]),
+            }),
+        },
+        other => other,
     }
-    message
-        .replace(secret, "[redacted]")
-        .replace(&super::lookup::encode(secret), "[redacted]")
 }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{excerpt, Error, RestCode};
+use crate::error::{Error, RestCode};
+use crate::redact::{quote, redact};
 use crate::request::ProgramToken;
 
 /// `{"input":{"leads":[{"id":N}],"tokens":[{"name":..,"value":..}]}}`
@@ -85,8 +86,9 @@ pub(crate) struct Page<T> {
 }
 
 /// Reads a REST answer: `success:true` gives the records; `success:false`
-/// gives [`Error::Rest`] with the first error's code; a 4xx without JSON is
-/// [`Error::HttpStatus`]; anything else is [`Error::Protocol`].
+/// gives [`Error::Rest`] with the first error's code; a 4xx or 501 is
+/// [`Error::HttpStatus`]; anything else is [`Error::Protocol`]. Quoted text
+/// is redacted first.
 pub(crate) fn read<T: serde::de::DeserializeOwned>(
     status: u16,
     body: &[u8],
@@ -94,14 +96,16 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(
     let protocol = |reason: String| Error::Protocol {
         status,
         reason,
-        body: excerpt(body, 512),
+        body: quote(body, 512),
     };
-    // Marketo answers its errors with HTTP 200; a 4xx comes from a layer in
-    // front of the API, which refused the call whatever its body says.
-    if (400..500).contains(&status) {
+    // Marketo answers its errors with HTTP 200; a 4xx (or 501) comes from a
+    // layer in front of the API, which refused the call whatever its body
+    // says. A 5xx proves nothing, whatever its body says: see
+    // `Error::classify`.
+    if (400..500).contains(&status) || status == 501 {
         return Err(Error::HttpStatus {
             status,
-            body: excerpt(body, 512),
+            body: quote(body, 512),
         });
     }
     let parsed: Envelope<T> = match serde_json::from_slice(body) {
@@ -126,7 +130,7 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(
         };
         return Err(Error::Rest {
             code: RestCode::from_code(code),
-            message: first.message,
+            message: redact(&first.message).into_owned(),
         });
     }
     Ok(Page {
@@ -303,9 +307,12 @@ mod proptests {
                     err.to_string().len()
                 );
                 match &err {
-                    Error::Rest { .. } | Error::HttpStatus { .. } => {
-                        prop_assert_eq!(err.delivery(), Delivery::Refused)
+                    Error::HttpStatus { .. } => {
+                        prop_assert_eq!(err.delivery(), Delivery::Refused);
+                        prop_assert!((400..500).contains(&status) || status == 501);
                     }
+                    // Refused or unknown by its code; never "not sent".
+                    Error::Rest { .. } => prop_assert_ne!(err.delivery(), Delivery::NotSent),
                     Error::Protocol { .. } => prop_assert_eq!(err.delivery(), Delivery::Unknown),
                     other => prop_assert!(false, "unexpected error {:?}", other),
                 }

@@ -3,7 +3,8 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use crate::error::{excerpt, Error, SoapCode};
+use crate::error::{Error, SoapCode};
+use crate::redact::{quote, redact};
 
 /// How much of an unexpected body an error keeps.
 pub(crate) const BODY_EXCERPT: usize = 512;
@@ -24,34 +25,46 @@ struct Parsed {
 /// Reads a SOAP answer to an operation whose success element is
 /// `success_element` (e.g. `successRequestCampaign`).
 ///
-/// `Ok(())` only for `<success>true</success>`. A fault becomes
-/// [`Error::SoapFault`]; a 4xx without a fault [`Error::HttpStatus`];
-/// anything else [`Error::Protocol`] with the body's start.
+/// `Ok(())` only for HTTP 200 with `<success>true</success>`. Marketo's
+/// fault on HTTP 500 becomes [`Error::SoapFault`] (the call did not run); a
+/// 4xx or 501 [`Error::HttpStatus`] (refused before running; a fault in it
+/// keeps its code); anything else, a fault on another status included (a
+/// gateway wraps its upstream's failures so), [`Error::Protocol`] with the
+/// body's start: the call may have run. Every quoted text is redacted
+/// first.
 pub(crate) fn read_response(status: u16, body: &[u8], success_element: &str) -> Result<(), Error> {
     let protocol = |reason: String| Error::Protocol {
         status,
         // Reasons may quote names from the body: keep them short too.
-        reason: excerpt(reason.as_bytes(), BODY_EXCERPT),
-        body: excerpt(body, BODY_EXCERPT),
+        reason: quote(reason.as_bytes(), BODY_EXCERPT),
+        body: quote(body, BODY_EXCERPT),
     };
+    let refused = (400..500).contains(&status) || status == 501;
     let parsed = match parse(body, success_element) {
         Ok(parsed) => parsed,
-        Err(reason) if (400..500).contains(&status) => {
+        Err(reason) if refused => {
             log::debug!("HTTP {status} without a SOAP body: {reason}");
             return Err(Error::HttpStatus {
                 status,
-                body: excerpt(body, BODY_EXCERPT),
+                body: quote(body, BODY_EXCERPT),
             });
         }
         Err(reason) => return Err(protocol(reason)),
     };
     if parsed.fault {
-        return Err(fault_error(&parsed));
+        let fault = fault_error(&parsed);
+        return match (status, fault) {
+            (500, fault) => Err(fault),
+            (_, fault @ Error::SoapFault { .. }) if refused => Err(fault),
+            (_, fault) => Err(protocol(format!(
+                "a SOAP fault on HTTP {status}, not Marketo's HTTP 500 ({fault})"
+            ))),
+        };
     }
-    if (400..500).contains(&status) {
+    if refused {
         return Err(Error::HttpStatus {
             status,
-            body: excerpt(body, BODY_EXCERPT),
+            body: quote(body, BODY_EXCERPT),
         });
     }
     if status != 200 {
@@ -91,7 +104,7 @@ fn fault_error(parsed: &Parsed) -> Error {
     };
     Error::SoapFault {
         code: SoapCode::from_code(code),
-        message,
+        message: redact(&message).into_owned(),
     }
 }
 
@@ -334,7 +347,10 @@ mod proptests {
                     other => prop_assert!(false, "unexpected error {:?}", other),
                 }
                 if matches!(err, Error::HttpStatus { .. }) {
-                    prop_assert!((400..500).contains(&status));
+                    prop_assert!((400..500).contains(&status) || status == 501);
+                }
+                if matches!(err, Error::SoapFault { .. }) {
+                    prop_assert!(status == 500 || (400..500).contains(&status));
                 }
             }
         }
@@ -347,7 +363,7 @@ mod proptests {
         /// A fault's code and text come back as sent (less trailing
         /// whitespace, which the reader trims).
         #[test]
-        fn faults_are_read_back_exactly(code in any::<u32>(), text in fault_text(), status in prop::sample::select(vec![200u16, 400, 500])) {
+        fn faults_are_read_back_exactly(code in any::<u32>(), text in fault_text(), status in prop::sample::select(vec![400u16, 500])) {
             let expected = text.trim_end_matches([' ', '\t', '\n']);
             prop_assume!(!expected.trim().is_empty());
             match read_response(status, fault(code, &text).as_bytes(), OP) {
@@ -357,6 +373,16 @@ mod proptests {
                 }
                 other => prop_assert!(false, "{:?}", other),
             }
+        }
+
+        /// A fault on any status but 500 (and 4xx) is not Marketo's
+        /// refusal: a gateway may have wrapped a run (issue 8, defect 2).
+        #[test]
+        fn faults_off_500_are_unknown(code in any::<u32>(), text in fault_text(), status in prop::sample::select(vec![200u16, 502, 503, 504, 599])) {
+            prop_assume!(!text.trim().is_empty());
+            let err = read_response(status, fault(code, &text).as_bytes(), OP).unwrap_err();
+            prop_assert!(matches!(err, Error::Protocol { .. }), "{:?}", err);
+            prop_assert_eq!(err.delivery(), Delivery::Unknown);
         }
     }
 
