@@ -732,6 +732,37 @@ mod tests {
         );
     }
 
+    /// README's Reliability section prints the table; it must say what the
+    /// code does, row for row.
+    #[test]
+    fn readme_shows_the_table() {
+        let readme = include_str!("../README.md");
+        let printed: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| failure | delivery | action | why |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        let expected: Vec<String> = RULES
+            .iter()
+            .map(|r| {
+                let delivery = match r.delivery {
+                    Delivery::NotSent => "not sent",
+                    Delivery::Refused => "refused",
+                    Delivery::Unknown => "**unknown**",
+                };
+                let action = match r.action {
+                    Action::Retry => "retry",
+                    Action::Renew => "renew, then retry once",
+                    Action::FallBack => "fall back",
+                    Action::Stop => "stop",
+                };
+                format!("| {} | {delivery} | {action} | {} |", r.failure, r.reason)
+            })
+            .collect();
+        assert_eq!(printed, expected);
+    }
+
     #[test]
     fn read_failures_say_nothing_was_triggered() {
         let err = Error::ReadFailed {
