@@ -73,3 +73,7 @@ pub fn trigger_body(
 pub fn read_response(status: u16, body: &[u8]) -> Result<Vec<serde_json::Value>, crate::Error> {
     wire::read(status, body).map(|page| page.result)
 }
+
+/// The identity answer reader, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) use token::read_token_answer;

@@ -198,3 +198,55 @@ fn redact_error(err: Error, secret: &str) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expires_in_is_read_without_overflow() {
+        for expires_in in ["0", "1", "3599", "4294967296", "18446744073709551615"] {
+            let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            let (token, life) = read_token_answer(200, body.as_bytes(), "s").unwrap();
+            assert_eq!(token, "t");
+            assert!(life <= MAX_TOKEN_LIFETIME, "{expires_in}: {life:?}");
+        }
+        // Past u64: not an identity answer, asked again.
+        let err =
+            read_token_answer(200, br#"{"access_token":"t","expires_in":1e999}"#, "s").unwrap_err();
+        assert!(matches!(err, Error::ReadFailed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn refusals_are_auth_and_failures_are_read_failed() {
+        let err = read_token_answer(
+            401,
+            br#"{"error":"invalid_client","error_description":"Bad client credentials"}"#,
+            "s",
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Auth(_)), "{err:?}");
+        let err = read_token_answer(502, b"<html>Bad Gateway</html>", "s").unwrap_err();
+        assert!(matches!(err, Error::ReadFailed { .. }), "{err:?}");
+        assert_eq!(err.classify().action, crate::Action::Retry);
+        let err = read_token_answer(200, br#"{"token_type":"bearer"}"#, "s").unwrap_err();
+        assert!(matches!(err, Error::ReadFailed { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_huge_margin_renews_instead_of_panicking() {
+        let cache = TokenCache::new(
+            "http://127.0.0.1:9",
+            "id".into(),
+            Secret::new("s"),
+            Duration::MAX,
+        );
+        *cache.current.lock().unwrap() = Some(Cached {
+            token: Secret::new("t"),
+            expires_at: Instant::now() + Duration::from_secs(3600),
+        });
+        // Renewing fails (nothing listens on port 9), but nothing panics.
+        let http = Http::new(&crate::transport::HttpSettings::default());
+        assert!(cache.get(&http).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Answers from the network that once crashed the client: no panic, on any
+//! input (issue 8, defect 7).
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use marketo_campaign::{
+    CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, RestClient, RetryPolicy,
+};
+
+/// Identity answers a token that "lives" `expires_in` seconds; the API
+/// accepts every trigger.
+fn server(expires_in: &'static str) -> String {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let port = server.server_addr().to_ip().unwrap().port();
+    thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let body = if request.url().starts_with("/identity/") {
+                format!(
+                    r#"{{"access_token":"tok","token_type":"bearer","expires_in":{expires_in},"scope":"x"}}"#
+                )
+            } else {
+                r#"{"requestId":"1#1","success":true,"result":[{"id":4496}]}"#.to_owned()
+            };
+            let _ = request.respond(tiny_http::Response::from_string(body));
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn a_token_that_lives_forever_does_not_panic() {
+    for expires_in in ["18446744073709551615", "9223372036854775807", "0"] {
+        let base = server(expires_in);
+        let client = RestClient::builder(&base, "id", "secret")
+            .rate_limit(None)
+            .retry(RetryPolicy::never())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let request =
+            CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1002200).unwrap()])
+                .unwrap();
+        // Twice: the second call reads the cached token's expiry.
+        for _ in 0..2 {
+            let outcome = client.request_campaign(&request).unwrap();
+            assert!(outcome.is_complete(), "{expires_in}");
+        }
+    }
+}
