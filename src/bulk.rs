@@ -2,6 +2,8 @@
 //! several workers within the client's rate limit, reported chunk by chunk.
 
 use std::collections::HashSet;
+
+use sha1::{Digest, Sha1};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Mutex, PoisonError};
@@ -134,6 +136,9 @@ type Batch = Vec<(usize, Vec<LeadKey>)>;
 /// itself stops the run the same way and is returned, after the chunks sent
 /// before it were reported.
 ///
+/// To keep a record that survives a crash, use [`run_bulk_with`], which
+/// also calls a hook before each chunk is sent.
+///
 /// ```
 /// use marketo_campaign::{run_bulk, BulkOptions, CampaignTarget, LeadKey, Source, StubRequester};
 /// let stub = StubRequester::new();
@@ -159,9 +164,103 @@ where
     I: IntoIterator<Item = Result<LeadKey, Error>>,
     F: FnMut(&ChunkReport) + Send,
 {
+    run_bulk_with(
+        requester,
+        target,
+        source,
+        leads,
+        options,
+        |_, _| Ok(()),
+        on_chunk,
+    )
+}
+
+/// [`run_bulk`], with a hook called before each chunk is sent: the way to
+/// keep a write-ahead record of a run.
+///
+/// `before_send(index, leads)` is called for every chunk that is about to
+/// be sent, with the chunk's index in the input (from 0) and its leads,
+/// just before the request that carries it is handed to `requester`. When
+/// a request carries several chunks ([`BulkOptions::chunks_per_request`]),
+/// all of them are announced before that request is sent. Chunks passed
+/// over ([`BulkOptions::skip`]) or not attempted are never announced. The
+/// hook runs on the worker thread that sends the chunk, so from several
+/// threads at once (it must be `Sync`; serialize writes yourself).
+///
+/// If the hook returns an error, the request is not sent: its chunks are
+/// reported to `on_chunk` as [not attempted](ChunkStatus::NotAttempted),
+/// no further request is sent (queued ones are reported not attempted and
+/// no more input is read), requests already in flight finish and are
+/// reported, and `run_bulk_with` returns the hook's first error.
+///
+/// Record-keeping that survives a crash: in the hook, write "chunk N is
+/// being sent" (with [`chunk_digest`] of its leads) and flush it to stable
+/// storage, returning an error if that fails; in `on_chunk`, write the
+/// outcome. A chunk whose "sending" entry has no outcome after a crash was
+/// possibly sent and possibly run: its delivery is
+/// [unknown](crate::Delivery::Unknown), and it must not be resent blindly.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use marketo_campaign::{
+///     chunk_digest, run_bulk_with, BulkOptions, CampaignTarget, Error, LeadKey, Source, StubRequester,
+/// };
+/// let stub = StubRequester::new();
+/// let record = Mutex::new(Vec::new());
+/// let summary = run_bulk_with(
+///     &stub,
+///     &CampaignTarget::Id(4496),
+///     Source::Mktows,
+///     (1..=250).map(LeadKey::id),
+///     &BulkOptions::new().workers(1),
+///     |index, leads| {
+///         // Write and flush "sending" here; an error stops the run before the send.
+///         let mut record = record.lock().map_err(|_| Error::Config("record lock poisoned".into()))?;
+///         record.push(format!("sending {index} {}", chunk_digest(leads)));
+///         Ok(())
+///     },
+///     |chunk| record.lock().unwrap().push(format!("done {}", chunk.index())),
+/// )?;
+/// assert_eq!(summary.accepted, 3);
+/// let record = record.into_inner().unwrap();
+/// assert_eq!(record.len(), 6);
+/// assert!(record[0].starts_with("sending 0 "));
+///
+/// // A hook that fails stops the run: nothing more is sent.
+/// let stub = StubRequester::new();
+/// let err = run_bulk_with(
+///     &stub,
+///     &CampaignTarget::Id(4496),
+///     Source::Mktows,
+///     (1..=250).map(LeadKey::id),
+///     &BulkOptions::new().workers(1),
+///     |index, _| if index == 1 { Err(Error::Config("disk full".into())) } else { Ok(()) },
+///     |_| {},
+/// )
+/// .unwrap_err();
+/// assert!(err.to_string().contains("disk full"));
+/// assert_eq!(stub.requests().len(), 1); // chunk 0 only
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+pub fn run_bulk_with<R, I, B, F>(
+    requester: &R,
+    target: &CampaignTarget,
+    source: Source,
+    leads: I,
+    options: &BulkOptions,
+    before_send: B,
+    on_chunk: F,
+) -> Result<BulkSummary, Error>
+where
+    R: CampaignRequester + ?Sized,
+    I: IntoIterator<Item = Result<LeadKey, Error>>,
+    B: Fn(usize, &[LeadKey]) -> Result<(), Error> + Sync,
+    F: FnMut(&ChunkReport) + Send,
+{
     // Check the target once, before anything is read or sent.
     CampaignRequest::new(target.clone(), [LeadKey::id(1)?])?;
     let stop = AtomicBool::new(false);
+    let hook_error: Mutex<Option<Error>> = Mutex::new(None);
     let (work_tx, work_rx) = sync_channel::<Batch>(options.workers);
     let work_rx = Mutex::new(work_rx);
     let (done_tx, done_rx) = channel::<ChunkReport>();
@@ -169,8 +268,16 @@ where
     let input = std::thread::scope(|s| {
         for _ in 0..options.workers {
             let done_tx = done_tx.clone();
-            let (work_rx, stop) = (&work_rx, &stop);
-            s.spawn(move || worker(requester, target, source, work_rx, stop, &done_tx));
+            let worker_state = Worker {
+                requester,
+                target,
+                source,
+                work: &work_rx,
+                stop: &stop,
+                before_send: &before_send,
+                hook_error: &hook_error,
+            };
+            s.spawn(move || worker_state.run(&done_tx));
         }
         drop(done_tx);
         let reporter = s.spawn(move || report(done_rx, on_chunk));
@@ -192,7 +299,39 @@ where
         }
         Err(panic) => std::panic::resume_unwind(panic),
     }
+    if let Some(err) = hook_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        return Err(err);
+    }
     input.map(|()| summary)
+}
+
+/// A digest of a chunk's whole content: lowercase hex of SHA-1 over its
+/// keys, in order (each key's type, then its value's length and bytes).
+/// Two chunks have the same digest only if they hold the same keys in the
+/// same order, so a record that keeps it can tell whether a leads file
+/// changed since a chunk was sent.
+///
+/// ```
+/// use marketo_campaign::{chunk_digest, LeadKey};
+/// let a = [LeadKey::id(1)?, LeadKey::email("a@b.c")?];
+/// let b = [LeadKey::id(1)?, LeadKey::email("a@b.d")?];
+/// assert_eq!(chunk_digest(&a).len(), 40);
+/// assert_ne!(chunk_digest(&a), chunk_digest(&b));
+/// assert_eq!(chunk_digest(&a), chunk_digest(&a.clone()));
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+pub fn chunk_digest(leads: &[LeadKey]) -> String {
+    let mut hasher = Sha1::new();
+    for lead in leads {
+        hasher.update(lead.key_type().as_str().as_bytes());
+        hasher.update(b":");
+        hasher.update((lead.value().len() as u64).to_be_bytes());
+        hasher.update(lead.value().as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Reads the input into batches and hands them over; counts leads and
@@ -242,42 +381,75 @@ where
     Ok(())
 }
 
-fn worker<R: CampaignRequester + ?Sized>(
-    requester: &R,
-    target: &CampaignTarget,
+/// What a worker thread shares with the run.
+struct Worker<'a, R: ?Sized, B> {
+    requester: &'a R,
+    target: &'a CampaignTarget,
     source: Source,
-    work: &Mutex<Receiver<Batch>>,
-    stop: &AtomicBool,
-    done: &std::sync::mpsc::Sender<ChunkReport>,
-) {
-    loop {
-        let batch = match work.lock().unwrap_or_else(PoisonError::into_inner).recv() {
-            Ok(batch) => batch,
-            Err(_) => return,
-        };
-        let indexes: Vec<usize> = batch.iter().map(|(index, _)| *index).collect();
-        let reports = if stop.load(Ordering::SeqCst) {
-            not_attempted(batch)
-        } else {
-            let leads = batch.iter().flat_map(|(_, leads)| leads.iter().cloned());
-            let result = CampaignRequest::new(target.clone(), leads)
-                .map(|request| request.with_source(source))
-                .and_then(|request| requester.request_campaign(&request));
-            let reports = reports_of(result, batch);
-            if reports.iter().any(|r| match r.status() {
-                ChunkStatus::Failed(err) => !lead_level(err),
-                _ => false,
-            }) {
-                stop.store(true, Ordering::SeqCst);
-            }
-            reports
-        };
-        for (mut report, index) in reports.into_iter().zip(indexes) {
-            report.index = index;
-            if done.send(report).is_err() {
-                return;
+    work: &'a Mutex<Receiver<Batch>>,
+    stop: &'a AtomicBool,
+    before_send: &'a B,
+    hook_error: &'a Mutex<Option<Error>>,
+}
+
+impl<R, B> Worker<'_, R, B>
+where
+    R: CampaignRequester + ?Sized,
+    B: Fn(usize, &[LeadKey]) -> Result<(), Error> + Sync,
+{
+    fn run(self, done: &std::sync::mpsc::Sender<ChunkReport>) {
+        loop {
+            let batch = match self
+                .work
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .recv()
+            {
+                Ok(batch) => batch,
+                Err(_) => return,
+            };
+            let indexes: Vec<usize> = batch.iter().map(|(index, _)| *index).collect();
+            let reports = if self.stop.load(Ordering::SeqCst) {
+                not_attempted(batch)
+            } else if let Err(err) = self.announce(&batch) {
+                self.stop.store(true, Ordering::SeqCst);
+                self.hook_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(err);
+                not_attempted(batch)
+            } else {
+                self.send(batch)
+            };
+            for (mut report, index) in reports.into_iter().zip(indexes) {
+                report.index = index;
+                if done.send(report).is_err() {
+                    return;
+                }
             }
         }
+    }
+
+    /// Calls the hook for every chunk of the batch; the first error stops.
+    fn announce(&self, batch: &Batch) -> Result<(), Error> {
+        batch
+            .iter()
+            .try_for_each(|(index, leads)| (self.before_send)(*index, leads))
+    }
+
+    fn send(&self, batch: Batch) -> Vec<ChunkReport> {
+        let leads = batch.iter().flat_map(|(_, leads)| leads.iter().cloned());
+        let result = CampaignRequest::new(self.target.clone(), leads)
+            .map(|request| request.with_source(self.source))
+            .and_then(|request| self.requester.request_campaign(&request));
+        let reports = reports_of(result, batch);
+        if reports.iter().any(|r| match r.status() {
+            ChunkStatus::Failed(err) => !lead_level(err),
+            _ => false,
+        }) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        reports
     }
 }
 
@@ -394,6 +566,114 @@ mod tests {
         assert!(summary.leads < 100_000, "input is not read to the end");
         assert_eq!(summary.worst, Some(Delivery::Refused));
         assert!(stub.requests().len() <= 2 + 2);
+    }
+
+    /// A requester that checks every chunk it receives was announced first.
+    #[derive(Debug, Default)]
+    struct Checking {
+        announced: Mutex<HashSet<String>>,
+        stub: StubRequester,
+        unannounced: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::fmt::Display for Checking {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("checking")
+        }
+    }
+
+    impl CampaignRequester for Checking {
+        fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
+            let announced = self.announced.lock().unwrap().clone();
+            for chunk in request.leads().chunks(MAX_LEADS_PER_CALL) {
+                if !announced.contains(&chunk_digest(chunk)) {
+                    self.unannounced.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            self.stub.request_campaign(request)
+        }
+    }
+
+    #[test]
+    fn every_chunk_is_announced_before_it_is_sent() {
+        for per_request in [1, 3] {
+            let checking = Checking::default();
+            let mut reported = Vec::new();
+            let summary = run_bulk_with(
+                &checking,
+                &CampaignTarget::Id(1),
+                Source::Mktows,
+                ids(1050),
+                &BulkOptions::new()
+                    .workers(4)
+                    .chunks_per_request(per_request)
+                    .skip([4]),
+                |_, leads| {
+                    checking
+                        .announced
+                        .lock()
+                        .unwrap()
+                        .insert(chunk_digest(leads));
+                    Ok(())
+                },
+                |c| reported.push(c.index()),
+            )
+            .unwrap();
+            assert_eq!(summary.accepted, 10);
+            assert_eq!(checking.unannounced.load(Ordering::SeqCst), 0);
+            assert_eq!(
+                checking.announced.lock().unwrap().len(),
+                10,
+                "skipped chunks are not announced"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hook_error_stops_the_run_before_the_send() {
+        for (workers, per_request) in [(1, 1), (4, 1), (4, 3)] {
+            let stub = StubRequester::new();
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let mut reports: Vec<(usize, bool)> = Vec::new();
+            let err = run_bulk_with(
+                &stub,
+                &CampaignTarget::Id(1),
+                Source::Mktows,
+                ids(100_000),
+                &BulkOptions::new()
+                    .workers(workers)
+                    .chunks_per_request(per_request),
+                |_, _| {
+                    // The fifth announcement fails, and so does every later one.
+                    if calls.fetch_add(1, Ordering::SeqCst) >= 4 {
+                        Err(Error::Config("disk full".into()))
+                    } else {
+                        Ok(())
+                    }
+                },
+                |c| reports.push((c.index(), c.is_accepted())),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains("disk full"), "{err}");
+            let sent: usize = stub.requests().iter().map(|r| r.leads().len()).sum();
+            let accepted = reports.iter().filter(|(_, ok)| *ok).count();
+            assert!(sent <= 4 * MAX_LEADS_PER_CALL, "{sent} leads sent");
+            assert_eq!(
+                sent,
+                accepted * MAX_LEADS_PER_CALL,
+                "only announced chunks ran"
+            );
+            assert!(
+                reports.len() < 40,
+                "the input is not read to the end: {} reports",
+                reports.len()
+            );
+            let hooked = calls.load(Ordering::SeqCst);
+            assert!(
+                hooked <= 4 + workers * per_request,
+                "{hooked} announcements"
+            );
+        }
     }
 
     #[test]

@@ -127,11 +127,12 @@ fn config(dir: &Dir, leads: u32) -> String {
     )
 }
 
+/// Each chunk's outcome line (not its write-ahead "sending" line).
 fn chunk_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|l| l.get("chunk").is_some())
+        .filter(|l| l.get("chunk").is_some() && l["status"] != "sending")
         .collect()
 }
 
@@ -204,28 +205,33 @@ fn csv_with_an_email_column_over_rest() {
     assert_eq!(run.served(), (1..=450).collect::<Vec<_>>());
 }
 
+/// 1,000 IDNUM leads whose chunk 5 (leads 501-600) names leads that do not
+/// exist: SOAP refuses that chunk (20103) and the run goes on.
+fn with_bad_chunk_5() -> String {
+    (1..=1000)
+        .map(|i| {
+            let id = if (501..=600).contains(&i) {
+                i + 5000
+            } else {
+                i
+            };
+            format!("IDNUM:{id}\n")
+        })
+        .collect()
+}
+
+fn summary_of(stdout: &str) -> serde_json::Value {
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    last["summary"].clone()
+}
+
 #[test]
-fn resume_skips_served_chunks_and_refuses_a_changed_file() {
+fn a_resume_of_a_resume_sends_nothing_the_first_run_accepted() {
     let dir = Dir::new("resume");
     let run = Run::sandbox(&config(&dir, 1000));
-    // Leads 501..=600 do not exist yet: SOAP refuses that chunk (20103),
-    // the run goes on, and the output records it.
-    let text: String = (1..=1000)
-        .map(|i| {
-            format!(
-                "IDNUM:{}\n",
-                if (501..=600).contains(&i) {
-                    i + 5000
-                } else {
-                    i
-                }
-            )
-        })
-        .collect();
-    let file = dir.file("leads.txt", &text);
-    let (code, stdout, stderr) = run.request(
-        "soap",
-        &[
+    let file = dir.file("leads.txt", &with_bad_chunk_5());
+    let args = |record: Option<&str>| {
+        let mut args = vec![
             "--campaign-id",
             "42",
             "--leads-file",
@@ -233,11 +239,18 @@ fn resume_skips_served_chunks_and_refuses_a_changed_file() {
             "--json",
             "--workers",
             "3",
-        ],
-        None,
-    );
+        ];
+        if let Some(record) = record {
+            args.extend(["--resume", record]);
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let request = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run.request("soap", &args, None)
+    };
+    let (code, stdout, stderr) = request(args(None));
     assert_eq!(code, 3, "{stderr}");
-    let record = dir.file("run1.jsonl", &stdout);
     let failed: Vec<u64> = chunk_lines(&stdout)
         .iter()
         .filter(|l| l["status"] != "accepted")
@@ -246,8 +259,33 @@ fn resume_skips_served_chunks_and_refuses_a_changed_file() {
     assert_eq!(failed, [5]);
     let first_run = run.served();
     assert_eq!(first_run.len(), 900);
+    let run1 = dir.file("run1.jsonl", &stdout);
 
-    // Fix the file and resume: only chunk 5 is sent again.
+    // Resume with the file unchanged: only chunk 5 is sent (refused again),
+    // and the output records all ten chunks.
+    let (code, stdout, stderr) = request(args(Some(&run1)));
+    assert_eq!(code, 3, "{stderr}");
+    let lines = chunk_lines(&stdout);
+    assert_eq!(lines.len(), 10, "{stdout}");
+    let sent: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["carried_over"] != true)
+        .map(|l| l["chunk"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sent, [5]);
+    let summary = summary_of(&stdout);
+    assert_eq!(summary["skipped"], 9);
+    assert_eq!(summary["accepted"], 9);
+    assert_eq!(summary["complete"], false);
+    assert_eq!(
+        run.served(),
+        first_run,
+        "nothing the first run accepted ran again"
+    );
+    let run2 = dir.file("run2.jsonl", &stdout);
+
+    // Fix chunk 5 (a chunk that was refused may change) and resume from
+    // the resume's output: chunk 5 alone is sent, and the run is complete.
     let fixed: String = (1..=1000)
         .map(|i| {
             if (501..=600).contains(&i) {
@@ -257,34 +295,108 @@ fn resume_skips_served_chunks_and_refuses_a_changed_file() {
             }
         })
         .collect();
-    // The first lead of chunk 5 changed (IDNUM:5501 -> EMAIL:l501@...): refused.
-    let fixed_file = dir.file("leads.txt", &fixed);
+    dir.file("leads.txt", &fixed);
+    let (code, stdout, stderr) = request(args(Some(&run2)));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(chunk_lines(&stdout).len(), 10);
+    let summary = summary_of(&stdout);
+    assert_eq!(
+        (summary["accepted"].clone(), summary["complete"].clone()),
+        (10.into(), true.into())
+    );
+    assert_eq!(
+        run.served(),
+        (1..=1000).collect::<Vec<_>>(),
+        "every lead ran once"
+    );
+
+    // A resume of a complete run sends nothing.
+    let run3 = dir.file("run3.jsonl", &stdout);
+    let (code, _, stderr) = request(args(Some(&run3)));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(run.served(), (1..=1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_resume_refuses_a_leads_file_changed_in_a_chunk_that_was_sent() {
+    let dir = Dir::new("changed");
+    let run = Run::sandbox(&config(&dir, 1000));
+    let file = dir.file("leads.txt", &with_bad_chunk_5());
+    let (code, stdout, stderr) = run.request(
+        "soap",
+        &["--campaign-id", "42", "--leads-file", &file, "--json"],
+        None,
+    );
+    assert_eq!(code, 3, "{stderr}");
+    let record = dir.file("run1.jsonl", &stdout);
+    assert_eq!(run.served().len(), 900);
+    let resume = |text: &str| {
+        let file = dir.file("leads.txt", text);
+        run.request(
+            "soap",
+            &[
+                "--campaign-id",
+                "42",
+                "--leads-file",
+                &file,
+                "--resume",
+                &record,
+            ],
+            None,
+        )
+    };
+    // The 50th lead of chunk 2 (accepted) names another key for the same lead.
+    let edited = with_bad_chunk_5().replace("IDNUM:250\n", "EMAIL:l250@x.example\n");
+    // Chunk 9 (accepted) lost its last lead.
+    let shorter = with_bad_chunk_5().replace("IDNUM:1000\n", "");
+    // Chunks 8 and 9 (accepted) are gone.
+    let truncated: String = with_bad_chunk_5()
+        .lines()
+        .take(800)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // Two leads swapped inside chunk 7.
+    let swapped = with_bad_chunk_5()
+        .replace("IDNUM:701\n", "IDNUM:x\n")
+        .replace("IDNUM:702\n", "IDNUM:701\n")
+        .replace("IDNUM:x\n", "IDNUM:702\n");
+    for (name, text, chunk) in [
+        ("edited", &edited, "chunk 2 (leads 201-300"),
+        ("shorter", &shorter, "chunk 9 (leads 901-999"),
+        ("truncated", &truncated, "chunk 8 (leads 801-900"),
+        ("swapped", &swapped, "chunk 7 (leads 701-800"),
+    ] {
+        let (code, stdout, stderr) = resume(text);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(
+            stderr.contains("changed") && stderr.contains(chunk),
+            "{name}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{name}: {stdout}");
+        assert_eq!(run.served().len(), 900, "{name}: nothing sent");
+    }
+    // --resume needs a file it can check whole.
     let (code, _, stderr) = run.request(
         "soap",
         &[
             "--campaign-id",
             "42",
             "--leads-file",
-            &fixed_file,
+            "-",
             "--resume",
             &record,
         ],
-        None,
+        Some(&with_bad_chunk_5()),
     );
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("changed"), "{stderr}");
-    assert_eq!(run.served().len(), 900, "nothing sent");
-
-    // Same first leads, fixed values after them: resume sends chunk 5 only.
-    let same_start: String = (1..=1000)
-        .map(|i| match i {
-            501 => "IDNUM:5501\n".to_owned(),
-            502..=600 => format!("IDNUM:{i}\n"),
-            _ => format!("IDNUM:{i}\n"),
-        })
-        .collect();
-    let file = dir.file("leads.txt", &same_start);
-    let (code, stdout, stderr) = run.request(
+    assert!(stderr.contains("stdin"), "{stderr}");
+    // A record without digests (or not a record) is refused.
+    let old = dir.file(
+        "old.jsonl",
+        "{\"chunk\":0,\"first_lead\":\"IDNUM:1\",\"leads\":100,\"status\":\"accepted\"}\n",
+    );
+    let file = dir.file("leads.txt", &with_bad_chunk_5());
+    let (code, _, stderr) = run.request(
         "soap",
         &[
             "--campaign-id",
@@ -292,19 +404,135 @@ fn resume_skips_served_chunks_and_refuses_a_changed_file() {
             "--leads-file",
             &file,
             "--resume",
-            &record,
-            "--json",
+            &old,
         ],
         None,
     );
-    // 5501 still does not exist: chunk 5 is refused again, nothing else sent.
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no digest"), "{stderr}");
+    assert_eq!(run.served().len(), 900);
+}
+
+#[test]
+fn text_output_names_failed_and_not_attempted_chunks_on_a_pipe() {
+    let dir = Dir::new("text");
+    let run = Run::sandbox(&config(&dir, 1000));
+    // SOAP: chunk 5 is refused for its leads, the run goes on.
+    let file = dir.file("leads.txt", &with_bad_chunk_5());
+    let (code, stdout, stderr) = run.request(
+        "soap",
+        &["--campaign-id", "42", "--leads-file", &file],
+        None,
+    );
     assert_eq!(code, 3, "{stderr}");
-    let lines = chunk_lines(&stdout);
-    assert_eq!(lines.len(), 1);
-    assert_eq!(lines[0]["chunk"], 5);
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["summary"]["skipped"], 9);
-    assert_eq!(run.served(), first_run, "no lead served twice");
+    assert!(stdout.is_empty(), "{stdout}");
+    let named: Vec<&str> = stderr.lines().filter(|l| l.starts_with("chunk ")).collect();
+    assert_eq!(named.len(), 1, "{stderr}");
+    assert!(
+        named[0].starts_with("chunk 5 (leads 501-600, from IDNUM:5501): failed (refused"),
+        "{stderr}"
+    );
+    // REST: the first call of a three-chunk request is refused (603), so
+    // chunk 0 failed and chunks 1 and 2 were not attempted.
+    add_fault(
+        &run,
+        r#"{"fault":{"kind":"rest_error","code":603},"api":"rest","times":1}"#,
+    );
+    let file = dir.file(
+        "leads.txt",
+        &(1..=300)
+            .map(|i| format!("IDNUM:{i}\n"))
+            .collect::<String>(),
+    );
+    let (code, _, stderr) = run.request(
+        "rest",
+        &["--campaign-id", "42", "--leads-file", &file],
+        None,
+    );
+    assert_ne!(code, 0, "{stderr}");
+    let named: Vec<&str> = stderr.lines().filter(|l| l.starts_with("chunk ")).collect();
+    assert_eq!(named.len(), 3, "{stderr}");
+    assert!(
+        named
+            .iter()
+            .any(|l| l.starts_with("chunk 0 (leads 1-100, from IDNUM:1): failed (")),
+        "{stderr}"
+    );
+    for chunk in [
+        "chunk 1 (leads 101-200, from IDNUM:101)",
+        "chunk 2 (leads 201-300, from IDNUM:201)",
+    ] {
+        assert!(
+            named
+                .iter()
+                .any(|l| l.starts_with(chunk) && l.contains("not attempted")),
+            "{chunk}: {stderr}"
+        );
+    }
+    assert_eq!(
+        run.served().len(),
+        900,
+        "the REST run sent nothing that ran"
+    );
+}
+
+/// Adds a fault rule to a sandbox process (`POST /sandbox/faults`).
+fn add_fault(run: &Run, rule: &str) {
+    let journal = run.line["journal"].as_str().unwrap();
+    let url = journal.replace("/sandbox/journal", "/sandbox/faults");
+    ureq::post(&url)
+        .header("Content-Type", "application/json")
+        .send(rule)
+        .unwrap();
+}
+
+#[test]
+fn empty_input_is_refused_and_sends_nothing() {
+    let dir = Dir::new("empty");
+    let run = Run::sandbox(&config(&dir, 10));
+    for (name, text) in [
+        ("empty", ""),
+        (
+            "blank and comments",
+            "\n# leads to come\n   \n\t\n# none yet\n",
+        ),
+        ("a CSV header alone", "email,name\n"),
+    ] {
+        let file = dir.file("leads.txt", text);
+        for backend in ["soap", "rest"] {
+            let (code, stdout, stderr) = run.request(
+                backend,
+                &["--campaign-id", "42", "--leads-file", &file, "--json"],
+                None,
+            );
+            assert_eq!(code, 2, "{name} over {backend}: {stderr}");
+            assert!(stderr.contains("no leads"), "{name}: {stderr}");
+            assert!(stdout.is_empty(), "{name}: {stdout}");
+        }
+        let (code, _, stderr) = run.request(
+            "soap",
+            &["--campaign-id", "42", "--leads-file", "-"],
+            Some(text),
+        );
+        assert_eq!(code, 2, "{name} on stdin: {stderr}");
+        assert!(stderr.contains("no leads"), "{name} on stdin: {stderr}");
+    }
+    // An empty file next to --lead is refused too.
+    let file = dir.file("leads.txt", "");
+    let (code, _, stderr) = run.request(
+        "soap",
+        &[
+            "--campaign-id",
+            "42",
+            "--lead",
+            "IDNUM:1",
+            "--leads-file",
+            &file,
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(run.served().is_empty());
 }
 
 #[test]

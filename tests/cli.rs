@@ -218,10 +218,12 @@ fn sandbox_command_with_config_serves_a_leads_file_request() {
         "--json",
     ])));
     assert_eq!(code, 0, "{stderr}");
-    // One line per chunk as it finishes, then a summary line.
+    // One line per chunk as it finishes (after its write-ahead "sending"
+    // line), then a summary line.
     let lines: Vec<serde_json::Value> = stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["status"] != "sending")
         .collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     let mut chunks: Vec<(u64, &str, u64)> = lines[..2]

@@ -1,18 +1,19 @@
 //! `request --leads-file`: streamed bulk runs, JSON lines per chunk, resume.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use marketo_campaign::{
-    run_bulk, BulkOptions, BulkSummary, CampaignRequest, ChunkReport, ChunkStatus, Error, LeadKey,
-    LeadKeyType, MAX_LEADS_PER_CALL,
+    chunk_digest, run_bulk_with, BulkOptions, BulkSummary, CampaignRequest, ChunkReport,
+    ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, MAX_LEADS_PER_CALL,
 };
 
 use crate::{
-    build_target, delivery_code, fail, print_plans, Backend, Client, RequestArgs, EXIT_OK,
-    EXIT_REFUSED,
+    build_target, delivery_code, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID,
+    EXIT_OK, EXIT_REFUSED, EXIT_UNKNOWN,
 };
 
 /// How lines of a leads file become lead keys.
@@ -196,64 +197,288 @@ fn open(path: &Path) -> Result<LeadLines<Box<dyn BufRead>>, Error> {
     ))
 }
 
-/// What a previous run's `--json` output says about each chunk.
+/// What a record says about one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// Accepted: not resent.
+    Accepted,
+    /// Sent, outcome unknown (it failed with delivery `unknown`, or the run
+    /// stopped after its "sending" line and before its outcome): not
+    /// resent, and the run is not complete.
+    Unknown,
+    /// Refused, not sent or not attempted: sent again.
+    Resend,
+}
+
+/// One chunk as a previous run's record has it.
+struct RecordedChunk {
+    state: Recorded,
+    digest: String,
+    /// Its line, as a resumed run prints it again.
+    line: serde_json::Value,
+}
+
+impl RecordedChunk {
+    fn leads(&self) -> usize {
+        self.line["leads"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+    }
+
+    fn first_lead(&self) -> &str {
+        self.line["first_lead"].as_str().unwrap_or_default()
+    }
+
+    fn unmatched(&self) -> usize {
+        self.line["unmatched"].as_array().map_or(0, Vec::len)
+    }
+}
+
+/// What a previous run's `--json` output (its record) says about each chunk.
 struct Resume {
-    /// Chunk index → (its first lead, whether to pass it over).
-    chunks: HashMap<usize, (String, bool)>,
-    /// Chunks whose outcome was unknown: passed over, and said so.
-    unknown: Vec<usize>,
+    path: String,
+    chunks: BTreeMap<usize, RecordedChunk>,
 }
 
 impl Resume {
     fn read(path: &Path) -> Result<Resume, Error> {
+        let name = path.display().to_string();
         let bad = |reason: String| Error::InvalidInput {
-            field: format!("--resume {}", path.display()),
+            field: format!("--resume {name}"),
             reason,
         };
         let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
-        let mut chunks = HashMap::new();
-        let mut unknown = Vec::new();
+        // Per chunk: its "sending" line, and its outcome lines.
+        let mut sending: HashMap<usize, serde_json::Value> = HashMap::new();
+        let mut outcomes: HashMap<usize, Vec<(Recorded, serde_json::Value)>> = HashMap::new();
         for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| bad(e.to_string()))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let value: serde_json::Value = serde_json::from_str(&line)
+            let mut value: serde_json::Value = serde_json::from_str(&line)
                 .map_err(|e| bad(format!("line {}: not JSON: {e}", number + 1)))?;
             let Some(index) = value.get("chunk").and_then(serde_json::Value::as_u64) else {
                 continue; // the summary line
             };
-            let first = value["first_lead"].as_str().unwrap_or_default().to_owned();
-            let served = value["status"] == "accepted";
-            let may_have_run = !served && value["delivery"] == "unknown";
-            if may_have_run {
-                unknown.push(index as usize);
+            let index = usize::try_from(index).map_err(|_| {
+                bad(format!(
+                    "line {}: chunk {index} is out of range",
+                    number + 1
+                ))
+            })?;
+            if value["digest"].as_str().is_none_or(|d| d.len() != 40) {
+                return Err(bad(format!(
+                    "line {}: chunk {index} has no digest (a record written by an older \
+                     marketo-campaign?): the leads file cannot be checked against it",
+                    number + 1
+                )));
             }
-            chunks.insert(index as usize, (first, served || may_have_run));
+            if let Some(object) = value.as_object_mut() {
+                object.remove("carried_over");
+            }
+            let state = match (value["status"].as_str(), value["delivery"].as_str()) {
+                (Some("sending"), _) => {
+                    sending.insert(index, value);
+                    continue;
+                }
+                (Some("accepted"), _) => Recorded::Accepted,
+                (Some("failed"), Some("unknown")) => Recorded::Unknown,
+                (Some("failed" | "not_attempted"), _) => Recorded::Resend,
+                (status, _) => {
+                    return Err(bad(format!(
+                        "line {}: chunk {index} has an unknown status {status:?}",
+                        number + 1
+                    )))
+                }
+            };
+            outcomes.entry(index).or_default().push((state, value));
         }
-        Ok(Resume { chunks, unknown })
+        let mut chunks = BTreeMap::new();
+        for (index, mut lines) in outcomes {
+            // Should a chunk have several outcomes, the one that forbids
+            // resending wins.
+            lines.sort_by_key(|(state, _)| match state {
+                Recorded::Accepted => 0,
+                Recorded::Unknown => 1,
+                Recorded::Resend => 2,
+            });
+            let (state, line) = lines.swap_remove(0);
+            let digest = line["digest"].as_str().unwrap_or_default().to_owned();
+            chunks.insert(
+                index,
+                RecordedChunk {
+                    state,
+                    digest,
+                    line,
+                },
+            );
+        }
+        for (index, line) in sending {
+            chunks.entry(index).or_insert_with(|| {
+                let digest = line["digest"].as_str().unwrap_or_default().to_owned();
+                RecordedChunk {
+                    state: Recorded::Unknown,
+                    line: serde_json::json!({
+                        "chunk": index,
+                        "first_lead": line["first_lead"],
+                        "leads": line["leads"],
+                        "backend": "",
+                        "status": "failed",
+                        "error": "sent, but the run stopped before its answer was recorded: \
+                                  the campaign may have run",
+                        "delivery": "unknown",
+                        "unmatched": [],
+                        "digest": digest,
+                    }),
+                    digest,
+                }
+            });
+        }
+        Ok(Resume { path: name, chunks })
     }
 
-    fn skip(&self) -> impl Iterator<Item = usize> + '_ {
+    /// The chunks not to send: accepted, or whose outcome is unknown.
+    fn carried(&self) -> impl Iterator<Item = (usize, &RecordedChunk)> + '_ {
         self.chunks
             .iter()
-            .filter(|(_, (_, skip))| *skip)
-            .map(|(index, _)| *index)
+            .filter(|(_, chunk)| chunk.state != Recorded::Resend)
+            .map(|(index, chunk)| (*index, chunk))
     }
 
-    /// Checks that chunk `index` still starts with `first`.
-    fn check(&self, index: usize, first: &LeadKey) -> Result<(), Error> {
+    /// Checks that chunk `index` of the leads file still holds what the
+    /// record says was sent, if the record says it was sent.
+    fn check(&self, index: usize, leads: &[LeadKey]) -> Result<(), Error> {
         match self.chunks.get(&index) {
-            Some((recorded, _)) if *recorded != first.to_string() => Err(Error::InvalidInput {
-                field: "--resume".into(),
-                reason: format!(
-                    "chunk {index} started with {recorded} in the previous run but starts with {first} now: \
-                     the leads file changed, resuming could run leads twice"
-                ),
-            }),
+            Some(chunk) if chunk.state != Recorded::Resend => {
+                if chunk.digest == chunk_digest(leads) {
+                    return Ok(());
+                }
+                Err(self.changed(format!(
+                    "{} differs from the chunk the record says was {}",
+                    describe(index, leads.len(), &first(leads)),
+                    if chunk.state == Recorded::Accepted {
+                        "accepted"
+                    } else {
+                        "sent (outcome unknown)"
+                    }
+                )))
+            }
             _ => Ok(()),
         }
     }
+
+    /// Checks that the leads file, of `chunks` chunks, still holds every
+    /// chunk the record says was sent.
+    fn check_end(&self, chunks: usize) -> Result<(), Error> {
+        match self.carried().find(|(index, _)| *index >= chunks) {
+            Some((index, chunk)) => Err(self.changed(format!(
+                "the leads file ends before {}, which the record says was sent",
+                describe(index, chunk.leads(), chunk.first_lead())
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn changed(&self, what: String) -> Error {
+        Error::InvalidInput {
+            field: "--resume".into(),
+            reason: format!(
+                "{what} in {}: the leads file changed since that run, and resuming could run \
+                 leads twice or never",
+                self.path
+            ),
+        }
+    }
+}
+
+/// The leads of a file checked chunk by chunk against a resume record: a
+/// chunk that differs from what the record says was sent is an error, given
+/// before the chunk's last lead.
+struct Checked<'a, I> {
+    leads: I,
+    resume: Option<&'a Resume>,
+    chunk: Vec<LeadKey>,
+    index: usize,
+    ended: bool,
+}
+
+impl<'a, I> Checked<'a, I> {
+    fn new(leads: I, resume: Option<&'a Resume>) -> Self {
+        Checked {
+            leads,
+            resume,
+            chunk: Vec::with_capacity(MAX_LEADS_PER_CALL),
+            index: 0,
+            ended: false,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<LeadKey, Error>>> Iterator for Checked<'_, I> {
+    type Item = Result<LeadKey, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Some(resume) = self.resume else {
+            return self.leads.next();
+        };
+        if self.ended {
+            return None;
+        }
+        match self.leads.next() {
+            Some(Ok(lead)) => {
+                self.chunk.push(lead.clone());
+                if self.chunk.len() == MAX_LEADS_PER_CALL {
+                    let checked = resume.check(self.index, &self.chunk);
+                    self.chunk.clear();
+                    self.index += 1;
+                    if let Err(e) = checked {
+                        self.ended = true;
+                        return Some(Err(e));
+                    }
+                }
+                Some(Ok(lead))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => {
+                self.ended = true;
+                let mut chunks = self.index;
+                if !self.chunk.is_empty() {
+                    if let Err(e) = resume.check(self.index, &self.chunk) {
+                        return Some(Err(e));
+                    }
+                    chunks += 1;
+                }
+                resume.check_end(chunks).err().map(Err)
+            }
+        }
+    }
+}
+
+/// `chunk 3 (leads 301-400, from EMAIL:a@b.c)`: leads numbered from 1 in
+/// input order, `--lead` first.
+fn describe(index: usize, leads: usize, first: &str) -> String {
+    let start = index.saturating_mul(MAX_LEADS_PER_CALL);
+    format!(
+        "chunk {index} (leads {}-{}, from {first})",
+        start.saturating_add(1),
+        start.saturating_add(leads)
+    )
+}
+
+fn first(leads: &[LeadKey]) -> String {
+    leads.first().map(ToString::to_string).unwrap_or_default()
+}
+
+fn sending_line(index: usize, leads: &[LeadKey]) -> serde_json::Value {
+    serde_json::json!({
+        "chunk": index,
+        "status": "sending",
+        "first_lead": leads.first().map(ToString::to_string),
+        "leads": leads.len(),
+        "digest": chunk_digest(leads),
+    })
 }
 
 fn chunk_line(chunk: &ChunkReport) -> serde_json::Value {
@@ -267,18 +492,38 @@ fn chunk_line(chunk: &ChunkReport) -> serde_json::Value {
         "error": error,
         "delivery": delivery,
         "unmatched": chunk.unmatched().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "digest": chunk_digest(chunk.leads()),
     })
 }
 
-fn summary_line(summary: &BulkSummary) -> serde_json::Value {
+/// Every chunk of the record so far, carried over or sent by this run.
+#[derive(Debug, Default)]
+struct Totals {
+    accepted: usize,
+    failed: usize,
+    unknown: usize,
+    not_attempted: usize,
+    unmatched: usize,
+    /// Chunks carried over from `--resume`, not sent by this run.
+    carried: usize,
+}
+
+impl Totals {
+    fn is_complete(&self) -> bool {
+        self.failed == 0 && self.not_attempted == 0 && self.unmatched == 0
+    }
+}
+
+fn summary_line(summary: &BulkSummary, totals: &Totals) -> serde_json::Value {
     serde_json::json!({"summary": {
         "leads": summary.leads,
-        "accepted": summary.accepted,
-        "failed": summary.failed,
-        "not_attempted": summary.not_attempted,
+        "accepted": totals.accepted,
+        "failed": totals.failed,
+        "unknown": totals.unknown,
+        "not_attempted": totals.not_attempted,
         "skipped": summary.skipped,
-        "unmatched": summary.unmatched,
-        "complete": summary.is_complete(),
+        "unmatched": totals.unmatched,
+        "complete": totals.is_complete(),
     }})
 }
 
@@ -301,21 +546,160 @@ fn progress(total: Option<usize>) -> ProgressBar {
     bar
 }
 
-/// The leads of `--lead` then of the leads file, checked against the resume
-/// record as chunks begin.
+/// Writes a line to stderr: above the progress bar when one is drawn, else
+/// directly (a hidden bar drops its `println`s). A failure to write to
+/// stderr is ignored: stderr is not the record.
+fn note(bar: &ProgressBar, message: &str) {
+    if bar.is_hidden() {
+        let _ = writeln!(std::io::stderr().lock(), "{message}");
+    } else {
+        bar.println(message);
+    }
+}
+
+/// The run's record (`--json` on stdout): each chunk's "sending" line is
+/// written and flushed before the chunk is sent, its outcome after. The
+/// first failed write stops the run.
+struct Record {
+    json: bool,
+    state: Mutex<RecordState>,
+}
+
+#[derive(Default)]
+struct RecordState {
+    /// The first write that failed.
+    failed: Option<std::io::Error>,
+    /// Whether a "sending" line was written, so a chunk may have been sent.
+    sent_any: bool,
+    /// Chunks of this run that failed with an unknown delivery.
+    unknown: usize,
+}
+
+impl Record {
+    fn new(json: bool) -> Self {
+        Record {
+            json,
+            state: Mutex::new(RecordState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecordState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes and flushes one line to stdout, unless a write failed before.
+    fn write(&self, state: &mut RecordState, line: &serde_json::Value) -> std::io::Result<()> {
+        if let Some(e) = &state.failed {
+            return Err(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        let mut out = std::io::stdout().lock();
+        let written = writeln!(out, "{line}").and_then(|()| out.flush());
+        if let Err(e) = &written {
+            state.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        written
+    }
+
+    /// Writes a line that is not about a chunk being sent.
+    fn line(&self, line: &serde_json::Value) -> std::io::Result<()> {
+        if !self.json {
+            return Ok(());
+        }
+        let mut state = self.lock();
+        self.write(&mut state, line)
+    }
+
+    /// The hook before a chunk is sent.
+    fn sending(&self, index: usize, leads: &[LeadKey]) -> Result<(), Error> {
+        if !self.json {
+            return Ok(());
+        }
+        let mut state = self.lock();
+        match self.write(&mut state, &sending_line(index, leads)) {
+            Ok(()) => {
+                state.sent_any = true;
+                Ok(())
+            }
+            Err(e) => Err(Error::Config(format!("cannot write the record: {e}"))),
+        }
+    }
+
+    /// A chunk's outcome.
+    fn done(&self, chunk: &ChunkReport, bar: &ProgressBar) {
+        let mut state = self.lock();
+        if let ChunkStatus::Failed(e) = chunk.status() {
+            if e.delivery() == Delivery::Unknown {
+                state.unknown += 1;
+            }
+        }
+        if self.json {
+            // A failure is kept in the state and stops the run at the next
+            // chunk.
+            let _ = self.write(&mut state, &chunk_line(chunk));
+        }
+        drop(state);
+        let name = describe(chunk.index(), chunk.leads().len(), &first(chunk.leads()));
+        match chunk.status() {
+            ChunkStatus::Accepted => {}
+            ChunkStatus::Failed(e) => note(
+                bar,
+                &format!(
+                    "{name}: failed ({}: {}): {e}",
+                    e.delivery().as_str(),
+                    e.delivery()
+                ),
+            ),
+            _ => note(
+                bar,
+                &format!("{name}: not attempted (not_sent: nothing was sent)"),
+            ),
+        }
+        bar.inc(chunk.leads().len() as u64);
+    }
+
+    /// The error that ends a run whose record could not be written, and its
+    /// exit status.
+    fn failure(&self) -> Option<(String, u8)> {
+        let state = self.lock();
+        let e = state.failed.as_ref()?;
+        Some(if state.sent_any {
+            (
+                format!(
+                    "cannot write the run's record to stdout: {e}. The run stopped: no chunk was \
+                     sent after that. Chunks sent before may lack their outcome in the record; \
+                     --resume treats them as unknown (it does not resend them)"
+                ),
+                EXIT_UNKNOWN,
+            )
+        } else {
+            (
+                format!("cannot write the run's record to stdout: {e}; nothing was sent"),
+                EXIT_INVALID,
+            )
+        })
+    }
+}
+
+/// The leads of `--lead` then of the leads file, checked chunk by chunk
+/// against the resume record.
 fn leads<'a>(
     args: &'a RequestArgs,
-    file: LeadLines<Box<dyn BufRead>>,
+    file: impl Iterator<Item = Result<LeadKey, Error>> + 'a,
     resume: Option<&'a Resume>,
 ) -> impl Iterator<Item = Result<LeadKey, Error>> + 'a {
     let given = args.lead.iter().map(|l| l.parse::<LeadKey>());
-    given.chain(file).enumerate().map(move |(n, lead)| {
-        let lead = lead?;
-        if let (Some(resume), 0) = (resume, n % MAX_LEADS_PER_CALL) {
-            resume.check(n / MAX_LEADS_PER_CALL, &lead)?;
-        }
-        Ok(lead)
-    })
+    Checked::new(given.chain(file), resume)
+}
+
+fn no_leads(path: &Path) -> Error {
+    Error::InvalidInput {
+        field: if path.as_os_str() == "-" {
+            "--leads-file - (stdin)".into()
+        } else {
+            format!("--leads-file {}", path.display())
+        },
+        reason: "no leads in it (empty, or only blank lines and # comments)".into(),
+    }
 }
 
 /// Runs `request --leads-file`.
@@ -332,30 +716,36 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         .leads_file
         .as_deref()
         .ok_or_else(|| Error::Config("no leads file".into()))?;
-    let resume = args.resume.as_deref().map(Resume::read).transpose()?;
-    if let Some(resume) = &resume {
-        let mut unknown: Vec<usize> = resume.unknown.clone();
-        unknown.sort_unstable();
-        if !unknown.is_empty() {
-            eprintln!(
-                "not resending {} chunk(s) whose outcome was unknown (they may have run): {unknown:?}",
-                unknown.len()
-            );
-        }
+    let stdin = path.as_os_str() == "-";
+    if stdin && args.resume.is_some() {
+        return Err(Error::InvalidInput {
+            field: "--resume".into(),
+            reason: "needs --leads-file PATH, not stdin: the file is checked whole against the \
+                     record before anything is sent"
+                .into(),
+        });
     }
+    let resume = args.resume.as_deref().map(Resume::read).transpose()?;
     // A file is checked whole first (and against the resume record), so a
-    // bad line sends nothing.
-    let total = if path.as_os_str() == "-" {
-        None
+    // bad line, an empty file or a changed chunk sends nothing.
+    let (total, file) = if stdin {
+        let mut file = open(path)?.peekable();
+        if file.peek().is_none() {
+            return Err(no_leads(path));
+        }
+        (None, file)
     } else {
         let mut count = 0;
         for lead in leads(args, open(path)?, resume.as_ref()) {
             lead?;
             count += 1;
         }
-        Some(count)
+        if count <= args.lead.len() {
+            return Err(no_leads(path));
+        }
+        (Some(count), open(path)?.peekable())
     };
-    let leads = leads(args, open(path)?, resume.as_ref());
+    let leads = leads(args, file, resume.as_ref());
     if args.dry_run {
         return dry_run(client, &target, source, leads, args.json);
     }
@@ -363,50 +753,95 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
     if args.backend == Backend::Rest || matches!(client, Client::Rest(_)) {
         options = options.chunks_per_request(3);
     }
-    if let Some(resume) = &resume {
-        options = options.skip(resume.skip());
-    }
     let bar = progress(total);
-    let stdout = std::io::stdout();
-    let json = args.json;
-    let bar_ref = &bar;
-    let result = run_bulk(
+    let record = Record::new(args.json);
+    let mut totals = Totals::default();
+    // A resumed run's output is a whole record: the chunks it does not send
+    // are written first, as the previous record had them.
+    if let Some(resume) = &resume {
+        options = options.skip(resume.carried().map(|(index, _)| index));
+        for (index, chunk) in resume.carried() {
+            let mut line = chunk.line.clone();
+            line["carried_over"] = serde_json::Value::Bool(true);
+            if let Err(e) = record.line(&line) {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "error: cannot write the run's record to stdout: {e}; nothing was sent"
+                );
+                return Ok(EXIT_INVALID);
+            }
+            totals.carried += 1;
+            totals.unmatched += chunk.unmatched();
+            if chunk.state == Recorded::Accepted {
+                totals.accepted += 1;
+            } else {
+                totals.failed += 1;
+                totals.unknown += 1;
+                note(
+                    &bar,
+                    &format!(
+                        "{}: not resent: its outcome is unknown in {} (it may have run)",
+                        describe(index, chunk.leads(), chunk.first_lead()),
+                        resume.path
+                    ),
+                );
+            }
+        }
+    }
+    let result = run_bulk_with(
         client.requester(),
         &target,
         source,
         leads,
         &options,
-        move |chunk| {
-            if json {
-                let mut out = stdout.lock();
-                let _ = writeln!(out, "{}", chunk_line(chunk));
-                let _ = out.flush();
-            }
-            if let ChunkStatus::Failed(e) = chunk.status() {
-                bar_ref.println(format!("chunk {} failed: {e}", chunk.index()));
-            }
-            bar_ref.inc(chunk.leads().len() as u64);
-        },
+        |index, leads| record.sending(index, leads),
+        |chunk| record.done(chunk, &bar),
     );
     bar.finish_and_clear();
-    let summary = result?;
-    if json {
-        println!("{}", summary_line(&summary));
+    if let Some((message, code)) = record.failure() {
+        let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+        return Ok(code);
     }
-    eprintln!(
-        "{}: {} leads; chunks: {} accepted, {} failed, {} not attempted, {} skipped; {} keys matched no lead",
+    let summary = result?;
+    totals.accepted += summary.accepted;
+    totals.failed += summary.failed;
+    totals.not_attempted += summary.not_attempted;
+    totals.unmatched += summary.unmatched;
+    totals.unknown += record.lock().unknown;
+    if let Err(e) = record.line(&summary_line(&summary, &totals)) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: cannot write the run's summary to stdout: {e}"
+        );
+        return Ok(EXIT_UNKNOWN);
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{}: {} leads; chunks: {} accepted, {} failed ({} unknown: may have run), {} not attempted, \
+         {} carried over from --resume; {} keys matched no lead; {}",
         client.requester(),
         summary.leads,
-        summary.accepted,
-        summary.failed,
-        summary.not_attempted,
-        summary.skipped,
-        summary.unmatched
+        totals.accepted,
+        totals.failed,
+        totals.unknown,
+        totals.not_attempted,
+        totals.carried,
+        totals.unmatched,
+        if totals.is_complete() {
+            "complete"
+        } else {
+            "incomplete"
+        }
     );
-    Ok(match summary.worst {
-        _ if summary.is_complete() => EXIT_OK,
-        Some(delivery) => delivery_code(delivery),
-        None => EXIT_REFUSED,
+    Ok(if totals.is_complete() {
+        EXIT_OK
+    } else if totals.unknown > 0 {
+        EXIT_UNKNOWN
+    } else {
+        match summary.worst {
+            Some(delivery) => delivery_code(delivery),
+            None => EXIT_REFUSED,
+        }
     })
 }
 
