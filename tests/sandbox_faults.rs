@@ -701,23 +701,47 @@ fn rest_error_on_the_nth_call() {
         .inject(FaultRule::always(Fault::RestError(611)).api(Api::Any))
         .unwrap();
     assert_eq!(soap_call(&sandbox, &agent()).unwrap().0, 200);
-    // The client reads 611 (system error) on a trigger as "may have run":
-    // Marketo does not say an unhandled exception ran nothing.
+    // Over REST the lead (an email) is looked up first: 611 on that GET
+    // means nothing was triggered.
+    let err = rest_client(&sandbox, TIMEOUT)
+        .request_campaign(&request())
+        .unwrap_err();
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    assert_eq!(sandbox.journal().len(), 3);
+    // 611 (system error) on the trigger itself may have run: Marketo does
+    // not say an unhandled exception ran nothing.
+    sandbox.clear_faults();
+    sandbox
+        .inject(FaultRule::always(Fault::RestError(611)).method("POST"))
+        .unwrap();
     let err = rest_client(&sandbox, TIMEOUT)
         .request_campaign(&request())
         .unwrap_err();
     assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
     assert_eq!(sandbox.journal().len(), 3);
-    // 606 (rate) is documented as refused before processing.
+    // 606 (rate) on the trigger is documented as refused before processing.
     sandbox.clear_faults();
     sandbox
-        .inject(FaultRule::on_call(Fault::RestError(606), 1))
+        .inject(FaultRule::on_call(Fault::RestError(606), 1).method("POST"))
         .unwrap();
     let err = rest_client(&sandbox, TIMEOUT)
         .request_campaign(&request())
         .unwrap_err();
     assert_eq!(err.delivery(), Delivery::Refused, "{err}");
     assert_eq!(sandbox.journal().len(), 3);
+    let log = sandbox.fault_log();
+    assert_eq!(
+        log.iter()
+            .rev()
+            .take(3)
+            .map(|e| (e.path.as_str(), e.ran))
+            .collect::<Vec<_>>(),
+        [
+            ("/rest/v1/campaigns/4496/trigger.json", false),
+            ("/rest/v1/campaigns/4496/trigger.json", false),
+            ("/rest/v1/leads.json", false)
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
