@@ -1,26 +1,63 @@
-//! The fault matrix: every fault the sandbox can inject, against the SOAP
-//! client, the REST client and Fallback(SOAP → REST). For each cell the test
-//! checks the client's result and delivery certainty against the table
-//! below, and the journal: no lead served twice, every lead either served or
-//! reported back, and no chunk that ran reported as "did not run".
+//! The fault matrix: faults the sandbox injects, against the SOAP client,
+//! the REST client and Fallback(SOAP → REST), each cell in a sandbox of its
+//! own. [`fault_matrix`] runs three groups of cells:
+//!
+//! - trigger: a request of 300 leads (3 chunks) with a fault on its 2nd
+//!   trigger call (SOAP `requestCampaign`, REST `trigger.json`; for
+//!   Fallback, on SOAP). Every "the server ran it, then the answer failed"
+//!   cell comes twice, with the call run and not run: the client must give
+//!   the same answer both times, since the wire is the same;
+//! - look-up: the same request by email and campaign name, with faults on
+//!   the read-only GETs only (identity token, `campaigns.json`,
+//!   `leads.json`), once (transient) or on every call (persistent);
+//! - schedule: the same answers on `scheduleCampaign` / `schedule.json`.
+//!
+//! [`many_chunks_with_faults_sprinkled_in`] sends 1,500 leads per client
+//! with faults every few calls, re-sending what certainly did not run.
+//!
+//! Every cell checks the client's result against the table (served, or the
+//! failed chunk's delivery) and the sandbox's journal: no lead served twice,
+//! none lost (every lead served or in a chunk reported failed or not
+//! attempted), every accepted chunk served by the backend it names, nothing
+//! that ran reported as refused, not sent or not attempted, and the fault
+//! struck. The expected deliveries follow the classification in
+//! `Error::classify`: an answer that does not prove the campaign did not run
+//! (gateway 5xx with or without a body, a fault inside one, a fault on 200,
+//! REST 604/608/611, a reset, a cut answer, a timeout) is `Unknown` and is
+//! neither repeated nor sent again through Fallback's secondary.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
+use marketo_campaign::sandbox::{
+    Api, CutAt, Fault, FaultBody, FaultRule, Sandbox, SandboxConfig, SandboxData,
+};
 use marketo_campaign::{
-    CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Delivery, Error, Fallback,
-    LeadKey, Outcome, RestClient, RetryPolicy, SoapClient,
+    CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, ChunkStatus, Delivery,
+    Error, Fallback, LeadKey, LeadKeyType, Outcome, RestClient, RetryPolicy, ScheduleRequest,
+    SoapClient,
 };
 
+/// Leads per cell.
 const LEADS: u32 = 300;
+/// The clients' timeout.
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// Longer than the timeout: how late a late answer is.
+const LATE: Duration = Duration::from_secs(4);
+/// Cells run at once (each has its own sandbox; most of their time is
+/// spent waiting).
+const THREADS: usize = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Client {
     Soap,
     Rest,
     Fallback,
 }
+
+const CLIENTS: [Client; 3] = [Client::Soap, Client::Rest, Client::Fallback];
 
 /// What a cell must give: every lead served, or the failed chunk's delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,196 +69,30 @@ enum Expect {
 use Delivery::{NotSent, Refused, Unknown};
 use Expect::{Failed, Served};
 
-/// One row: a name, the fault for SOAP calls, the fault for REST calls, and
-/// the expectation for SOAP, REST and Fallback (whose faults strike SOAP).
-type Row = (&'static str, Fault, Fault, [Expect; 3]);
+const UNKNOWN: [Expect; 3] = [Failed(Unknown); 3];
 
-fn http(status: u16, body: bool, runs: bool) -> Fault {
-    Fault::HttpStatus { status, body, runs }
-}
+// ---------------------------------------------------------------------------
+// Clients and sandboxes
 
-fn matrix() -> Vec<Row> {
-    let refuse = |ms: Option<u64>| Fault::RefuseConnections {
-        lasting: ms.map(Duration::from_millis),
-    };
-    vec![
-        // Nothing reached the server: retried until the port is back.
-        (
-            "refuse 300 ms",
-            refuse(Some(300)),
-            refuse(Some(300)),
-            [Served, Served, Served],
-        ),
-        // Nothing reached the server, for good: Fallback moves to REST.
-        (
-            "refuse",
-            refuse(None),
-            refuse(None),
-            [Failed(NotSent), Failed(NotSent), Served],
-        ),
-        // The request arrived, no answer: may have run (it did not).
-        (
-            "reset after request",
-            Fault::ResetAfterRequest,
-            Fault::ResetAfterRequest,
-            [Failed(Unknown); 3],
-        ),
-        // It ran; the answer was cut.
-        (
-            "reset mid-response",
-            Fault::ResetMidResponse,
-            Fault::ResetMidResponse,
-            [Failed(Unknown); 3],
-        ),
-        (
-            "delay past timeout",
-            Fault::Delay(Duration::from_millis(1500)),
-            Fault::Delay(Duration::from_millis(1500)),
-            [Failed(Unknown); 3],
-        ),
-        (
-            "500 with body",
-            http(500, true, false),
-            http(500, true, false),
-            [Failed(Unknown); 3],
-        ),
-        (
-            "500 empty",
-            http(500, false, false),
-            http(500, false, false),
-            [Failed(Unknown); 3],
-        ),
-        // A gateway that reached nothing: retried.
-        (
-            "502 empty",
-            http(502, false, false),
-            http(502, false, false),
-            [Served; 3],
-        ),
-        (
-            "502 with body",
-            http(502, true, false),
-            http(502, true, false),
-            [Failed(Unknown); 3],
-        ),
-        (
-            "503 with body",
-            http(503, true, false),
-            http(503, true, false),
-            [Failed(Unknown); 3],
-        ),
-        (
-            "503 empty",
-            http(503, false, false),
-            http(503, false, false),
-            [Failed(Unknown); 3],
-        ),
-        (
-            "504 after running",
-            http(504, true, true),
-            http(504, true, true),
-            [Failed(Unknown); 3],
-        ),
-        (
-            "malformed body",
-            Fault::MalformedBody,
-            Fault::MalformedBody,
-            [Failed(Unknown); 3],
-        ),
-        (
-            "truncated body",
-            Fault::TruncatedBody,
-            Fault::TruncatedBody,
-            [Failed(Unknown); 3],
-        ),
-        (
-            "200 empty",
-            Fault::EmptyOk,
-            Fault::EmptyOk,
-            [Failed(Unknown); 3],
-        ),
-        // The API is gone: refused; Fallback moves to REST.
-        (
-            "404",
-            http(404, true, false),
-            http(404, true, false),
-            [Failed(Refused), Failed(Refused), Served],
-        ),
-        (
-            "410 empty",
-            http(410, false, false),
-            http(410, false, false),
-            [Failed(Refused), Failed(Refused), Served],
-        ),
-        // Rate and concurrency refusals: retried.
-        (
-            "rate limit",
-            Fault::SoapFault(20023),
-            Fault::RestError(606),
-            [Served; 3],
-        ),
-        (
-            "concurrency limit",
-            Fault::SoapFault(20024),
-            Fault::RestError(615),
-            [Served; 3],
-        ),
-        // Marketo's own errors.
-        (
-            "system error",
-            Fault::SoapFault(20011),
-            Fault::RestError(611),
-            [Failed(Refused), Served, Failed(Refused)],
-        ),
-        (
-            "expired",
-            Fault::SoapFault(20016),
-            Fault::RestError(602),
-            [Served; 3],
-        ),
-        (
-            "denied",
-            Fault::SoapFault(20013),
-            Fault::RestError(603),
-            [Failed(Refused); 3],
-        ),
-        (
-            "daily quota",
-            Fault::SoapFault(20015),
-            Fault::RestError(607),
-            [Failed(Refused); 3],
-        ),
-        (
-            "unavailable",
-            Fault::SoapFault(20011),
-            Fault::RestError(608),
-            [Failed(Refused), Served, Failed(Refused)],
-        ),
-    ]
-}
-
-fn sandbox() -> Sandbox {
-    Sandbox::start_with(
-        SandboxConfig::new()
-            .data(SandboxData::default().with_generated_leads(1, 2_000))
-            .soap_listen("127.0.0.1:0".parse().unwrap())
-            .rate_limit(100_000, Duration::from_secs(1))
-            .max_concurrent(100),
-    )
-    .unwrap()
+fn config() -> SandboxConfig {
+    SandboxConfig::new()
+        .data(SandboxData::default().with_generated_leads(1, 2_000))
+        .soap_listen("127.0.0.1:0".parse().unwrap())
+        .rate_limit(100_000, Duration::from_secs(1))
+        .max_concurrent(100)
 }
 
 fn policy() -> RetryPolicy {
     RetryPolicy::default()
         .max_attempts(5)
-        // At least 375 ms of waits in all: longer than a 150 ms refusal.
+        // At least 375 ms of waits in all: longer than a 300 ms refusal.
         .backoff(Duration::from_millis(50), Duration::from_millis(400))
 }
 
 fn soap(sandbox: &Sandbox) -> SoapClient {
     sandbox
         .soap_client_builder()
-        .timeout(Duration::from_millis(700))
+        .timeout(TIMEOUT)
         .retry(policy())
         .rate_limit(None)
         .build()
@@ -231,14 +102,24 @@ fn soap(sandbox: &Sandbox) -> SoapClient {
 fn rest(sandbox: &Sandbox) -> RestClient {
     sandbox
         .rest_client_builder()
-        .timeout(Duration::from_millis(700))
+        .timeout(TIMEOUT)
         .retry(policy())
         .rate_limit(None)
         .build()
         .unwrap()
 }
 
-fn request(first: u32, count: u32) -> CampaignRequest {
+/// Sends `request` with `client`.
+fn send(sandbox: &Sandbox, client: Client, request: &CampaignRequest) -> Result<Outcome, Error> {
+    match client {
+        Client::Soap => soap(sandbox).request_campaign(request),
+        Client::Rest => rest(sandbox).request_campaign(request),
+        Client::Fallback => Fallback::new(soap(sandbox), rest(sandbox)).request_campaign(request),
+    }
+}
+
+/// Leads `first..first + count` by id, for campaign 4496.
+fn by_id(first: u32, count: u32) -> CampaignRequest {
     CampaignRequest::new(
         CampaignTarget::Id(4496),
         (first..first + count).map(|i| LeadKey::id(i).unwrap()),
@@ -246,226 +127,1087 @@ fn request(first: u32, count: u32) -> CampaignRequest {
     .unwrap()
 }
 
-/// The journal as lead id → times served.
-fn served(sandbox: &Sandbox) -> HashMap<u32, usize> {
-    let mut counts = HashMap::new();
-    for entry in sandbox.journal() {
-        for id in entry.lead_ids {
-            *counts.entry(id).or_default() += 1;
-        }
-    }
-    counts
+/// Leads `first..first + count` by email, for campaign 4496 by name: over
+/// REST this takes a token, a campaign look-up and a lead look-up.
+fn by_email(first: u32, count: u32) -> CampaignRequest {
+    CampaignRequest::new(
+        CampaignTarget::named("Request Campaign Demo", "Demo Program", []),
+        (first..first + count).map(|i| LeadKey::email(format!("lead{i}@example.com")).unwrap()),
+    )
+    .unwrap()
 }
 
-/// Checks the invariants of one run and returns what it gave.
-fn check(sandbox: &Sandbox, result: &Result<Outcome, Error>, first: u32, count: u32) -> Expect {
-    let served = served(sandbox);
-    assert!(
-        served.values().all(|n| *n == 1),
-        "a lead was served twice: {served:?}"
-    );
-    let outcome = match result {
-        Ok(outcome) => {
-            assert_eq!(served.len(), count as usize, "accepted, so every lead ran");
-            assert!(outcome.is_complete());
-            return Served;
-        }
-        Err(Error::Incomplete(outcome)) => outcome,
-        Err(other) => panic!("a 3-chunk request fails as Incomplete, not {other}"),
+/// The sandbox lead id a key names (generated leads: id `i`, email
+/// `lead{i}@example.com`).
+fn lead_id(key: &LeadKey) -> u32 {
+    let id = match key.key_type() {
+        LeadKeyType::Idnum => key.value().parse().ok(),
+        LeadKeyType::Email => key
+            .value()
+            .strip_prefix("lead")
+            .and_then(|v| v.strip_suffix("@example.com"))
+            .and_then(|v| v.parse().ok()),
+        _ => None,
     };
-    let (_, failure) = outcome.first_failure().expect("a failed chunk");
-    let delivery = failure.delivery();
-    for chunk in outcome.chunks() {
-        let ran: Vec<bool> = chunk
-            .leads()
-            .iter()
-            .map(|k| served.contains_key(&k.value().parse::<u32>().unwrap()))
-            .collect();
-        match chunk.status() {
-            ChunkStatus::Accepted => assert!(ran.iter().all(|r| *r), "accepted but not run"),
-            // Every lead is accounted for: if the chunk says it did not run,
-            // it did not.
-            ChunkStatus::Failed(err) if err.delivery() != Unknown => {
-                assert!(
-                    ran.iter().all(|r| !r),
-                    "reported {} but ran",
-                    err.delivery()
-                )
-            }
-            ChunkStatus::Failed(_) => {}
-            _ => assert!(ran.iter().all(|r| !r), "not attempted but ran"),
+    id.unwrap_or_else(|| panic!("not a generated lead: {key}"))
+}
+
+/// The journal as lead id → the APIs that served it, in order.
+fn served(sandbox: &Sandbox) -> HashMap<u32, Vec<String>> {
+    let mut served: HashMap<u32, Vec<String>> = HashMap::new();
+    for entry in sandbox.journal() {
+        for id in entry.lead_ids {
+            served.entry(id).or_default().push(entry.api.clone());
         }
     }
-    let reported: usize = outcome.chunks().iter().map(|c| c.leads().len()).sum();
-    assert_eq!(reported, count as usize, "every lead is in a chunk report");
-    for id in first..first + count {
-        let in_report = outcome
-            .chunks()
-            .iter()
-            .any(|c| !c.is_accepted() && c.leads().iter().any(|k| k.value() == id.to_string()));
-        assert!(served.contains_key(&id) || in_report, "lead {id} lost");
+    served
+}
+
+/// Leads that ran more than once, in one line; `None` when none did.
+fn duplicates(served: &HashMap<u32, Vec<String>>) -> Option<String> {
+    let mut twice: Vec<(u32, &Vec<String>)> = served
+        .iter()
+        .filter(|(_, apis)| apis.len() > 1)
+        .map(|(id, apis)| (*id, apis))
+        .collect();
+    twice.sort_unstable();
+    let ((first, apis), (last, _)) = (twice.first()?, twice.last()?);
+    Some(format!(
+        "{} leads ran more than once (ids {first} to {last}; lead {first}: {apis:?})",
+        twice.len()
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// One cell
+
+/// What a cell sends.
+enum Job {
+    Request(CampaignRequest),
+    Schedule(ScheduleRequest),
+}
+
+/// The part of the matrix a cell belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Trigger,
+    Lookup,
+    Schedule,
+}
+
+/// A cell: a request sent by a client to a sandbox with these rules.
+struct Cell {
+    group: Group,
+    row: String,
+    client: Client,
+    rules: Vec<FaultRule>,
+    job: Job,
+    expect: Expect,
+}
+
+/// What a cell gave.
+struct Ran {
+    group: Group,
+    row: String,
+    client: Client,
+    leads: usize,
+    expect: Expect,
+    got: Expect,
+    /// Broken invariants (duplicates, lost leads, a chunk that ran reported
+    /// as not run, ...): must be none, whatever the expectation.
+    broken: Vec<String>,
+    error: Option<String>,
+}
+
+impl Ran {
+    fn ok(&self) -> bool {
+        self.broken.is_empty() && self.got == self.expect
     }
-    Failed(delivery)
+}
+
+fn run_cell(cell: &Cell) -> Ran {
+    let sandbox = Sandbox::start_with(config()).unwrap();
+    for rule in &cell.rules {
+        sandbox.inject(rule.clone()).unwrap();
+    }
+    let (got, mut broken, error, leads) = match &cell.job {
+        Job::Request(request) => {
+            let result = send(&sandbox, cell.client, request);
+            let (got, broken) = check(&sandbox, &result, request);
+            (got, broken, result.err(), request.leads().len())
+        }
+        Job::Schedule(request) => {
+            let result = match cell.client {
+                Client::Soap => soap(&sandbox).schedule_campaign(request),
+                Client::Rest => rest(&sandbox).schedule_campaign(request),
+                Client::Fallback => {
+                    Fallback::new(soap(&sandbox), rest(&sandbox)).schedule_campaign(request)
+                }
+            };
+            let got = match &result {
+                Ok(_) => Served,
+                Err(err) => Failed(err.delivery()),
+            };
+            // Whatever the answer said, the campaign was scheduled once:
+            // by the call that ran, or by the retry of one that did not.
+            let runs = sandbox.journal().len();
+            let mut broken = Vec::new();
+            if runs != 1 {
+                broken.push(format!("scheduled {runs} times"));
+            }
+            (got, broken, result.err(), 0)
+        }
+    };
+    if sandbox.fault_log().is_empty() {
+        broken.push("the fault never struck".into());
+    }
+    Ran {
+        group: cell.group,
+        row: cell.row.clone(),
+        client: cell.client,
+        leads,
+        expect: cell.expect,
+        got,
+        broken,
+        error: error.map(|e| e.to_string()),
+    }
+}
+
+/// Checks a result against the journal: returns what it gave and the
+/// invariants it broke.
+fn check(
+    sandbox: &Sandbox,
+    result: &Result<Outcome, Error>,
+    request: &CampaignRequest,
+) -> (Expect, Vec<String>) {
+    let served = served(sandbox);
+    let mut broken: Vec<String> = duplicates(&served).into_iter().collect();
+    let ids: Vec<u32> = request.leads().iter().map(lead_id).collect();
+    let ran = |id: &u32| served.contains_key(id);
+    let (got, outcome) = match result {
+        Ok(outcome) => (Served, Some(outcome)),
+        Err(Error::Incomplete(outcome)) => match outcome.first_failure() {
+            Some((_, err)) => (Failed(err.delivery()), Some(outcome.as_ref())),
+            None => {
+                broken.push("incomplete without a failed chunk".into());
+                (Failed(Unknown), Some(outcome.as_ref()))
+            }
+        },
+        // The request failed as a whole (before any chunk, or its only one).
+        Err(err) => (Failed(err.delivery()), None),
+    };
+    match outcome {
+        Some(outcome) => {
+            let mut reported: Vec<u32> = Vec::new();
+            for chunk in outcome.chunks() {
+                let leads: Vec<u32> = chunk.leads().iter().map(lead_id).collect();
+                let run = leads.iter().filter(|id| ran(id)).count();
+                reported.extend(&leads);
+                let what = match chunk.status() {
+                    ChunkStatus::Accepted => {
+                        if run != leads.len() {
+                            broken.push(format!(
+                                "chunk {} accepted, but {} of its leads did not run",
+                                chunk.index(),
+                                leads.len() - run
+                            ));
+                        }
+                        for id in &leads {
+                            if let Some(apis) = served.get(id) {
+                                if apis.iter().any(|api| api != chunk.backend()) {
+                                    broken.push(format!(
+                                        "chunk {} says {} served it, the journal says {apis:?}",
+                                        chunk.index(),
+                                        chunk.backend()
+                                    ));
+                                    break;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    ChunkStatus::Failed(err) if err.delivery() == Unknown => {
+                        // A call runs for all its leads or none.
+                        if run != 0 && run != leads.len() {
+                            broken.push(format!(
+                                "chunk {} ran for {run} of {} leads",
+                                chunk.index(),
+                                leads.len()
+                            ));
+                        }
+                        continue;
+                    }
+                    ChunkStatus::Failed(err) => format!("reported {}", err.delivery().as_str()),
+                    _ => "not attempted".to_owned(),
+                };
+                if run != 0 {
+                    broken.push(format!(
+                        "chunk {} {what}, but {run} of its leads ran",
+                        chunk.index()
+                    ));
+                }
+            }
+            let mut expected = ids.clone();
+            expected.sort_unstable();
+            reported.sort_unstable();
+            if reported != expected {
+                broken.push(format!(
+                    "the chunk reports hold {} leads, not the request's {}: lost or invented",
+                    reported.len(),
+                    expected.len()
+                ));
+            }
+        }
+        None => {
+            let run = ids.iter().filter(|id| ran(id)).count();
+            if got != Failed(Unknown) && run != 0 {
+                broken.push(format!("reported {got:?}, but {run} leads ran"));
+            }
+        }
+    }
+    if got == Served && result.as_ref().is_ok_and(|o| !o.is_complete()) {
+        broken.push("accepted, but not complete".into());
+    }
+    (got, broken)
+}
+
+/// Runs the cells, [`THREADS`] at a time, in order of their results.
+fn run_all(cells: &[Cell]) -> Vec<Ran> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Ran)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(cell) = cells.get(index) else {
+                    break;
+                };
+                let ran = run_cell(cell);
+                results.lock().unwrap().push((index, ran));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, ran)| ran).collect()
+}
+
+/// Per client: cells (per group), leads, and how many cells gave each
+/// result.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    cells: BTreeMap<Group, usize>,
+    leads: usize,
+    results: BTreeMap<&'static str, usize>,
+}
+
+fn tally(ran: &[Ran]) -> BTreeMap<Client, Tally> {
+    let mut tallies: BTreeMap<Client, Tally> = BTreeMap::new();
+    for r in ran {
+        let tally = tallies.entry(r.client).or_default();
+        *tally.cells.entry(r.group).or_default() += 1;
+        tally.leads += r.leads;
+        let result = match r.got {
+            Served => "served",
+            Failed(delivery) => delivery.as_str(),
+        };
+        *tally.results.entry(result).or_default() += 1;
+    }
+    tallies
+}
+
+/// Asserts every cell kept the invariants and gave what the table says,
+/// listing every cell that did not.
+fn assert_cells(ran: &[Ran]) {
+    let differ: Vec<String> = ran
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| {
+            format!(
+                "{:?}: {} / {:?}: expected {:?}, got {:?}{}{}",
+                r.group,
+                r.row,
+                r.client,
+                r.expect,
+                r.got,
+                if r.broken.is_empty() {
+                    String::new()
+                } else {
+                    format!("; BROKEN: {}", r.broken.join("; "))
+                },
+                r.error
+                    .as_ref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} cells differ:\n{}",
+        differ.len(),
+        ran.len(),
+        differ.join("\n")
+    );
+}
+
+/// The README line of a client's tally. Every figure in it is asserted:
+/// the cell counts against [`fault_matrix`]'s, the invariants and the
+/// results by [`assert_cells`] (every cell kept them and gave what the
+/// table says).
+fn summary(client: Client, tally: &Tally) -> String {
+    let cells: usize = tally.cells.values().sum();
+    let groups: Vec<String> = tally
+        .cells
+        .iter()
+        .map(|(group, n)| format!("{n} {}", format!("{group:?}").to_lowercase()))
+        .collect();
+    let results: Vec<String> = tally
+        .results
+        .iter()
+        .map(|(result, n)| format!("{n} {result}"))
+        .collect();
+    format!(
+        "fault matrix {client:?}: {cells} cells ({}), {} leads, 0 run twice, 0 lost, 0 that ran reported as not run; results: {}",
+        groups.join(", "),
+        tally.leads,
+        results.join(", ")
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Trigger faults
+
+fn http(status: u16, body: bool, runs: bool) -> Fault {
+    Fault::HttpStatus { status, body, runs }
+}
+
+fn answer(status: u16, body: FaultBody, runs: bool) -> Fault {
+    Fault::Answer { status, body, runs }
+}
+
+fn ran(runs: bool) -> &'static str {
+    if runs {
+        "ran"
+    } else {
+        "did not run"
+    }
+}
+
+/// One row of the trigger matrix: the fault for SOAP calls (the SOAP column
+/// and Fallback's primary) and for REST trigger calls, `None` where the
+/// row has no such cell; the expectations for SOAP, REST and Fallback.
+struct Row {
+    name: String,
+    soap: Option<Fault>,
+    rest: Option<Fault>,
+    expect: [Expect; 3],
+}
+
+fn row(name: impl Into<String>, soap: Fault, rest: Fault, expect: [Expect; 3]) -> Row {
+    Row {
+        name: name.into(),
+        soap: Some(soap),
+        rest: Some(rest),
+        expect,
+    }
+}
+
+fn both(name: impl Into<String>, fault: Fault, expect: [Expect; 3]) -> Row {
+    row(name, fault.clone(), fault, expect)
+}
+
+fn rest_only(name: impl Into<String>, fault: Fault, expect: Expect) -> Row {
+    Row {
+        name: name.into(),
+        soap: None,
+        rest: Some(fault),
+        expect: [expect; 3],
+    }
+}
+
+fn soap_only(name: impl Into<String>, fault: Fault, expect: [Expect; 3]) -> Row {
+    Row {
+        name: name.into(),
+        soap: Some(fault),
+        rest: None,
+        expect,
+    }
+}
+
+fn trigger_rows() -> Vec<Row> {
+    let refuse = |ms: Option<u64>| Fault::RefuseConnections {
+        lasting: ms.map(Duration::from_millis),
+    };
+    let mut rows = vec![
+        // Nothing reached the server: retried until the port is back.
+        both("refuse 300 ms", refuse(Some(300)), [Served; 3]),
+        // Nothing reached the server, for good: Fallback moves to REST.
+        both(
+            "refuse",
+            refuse(None),
+            [Failed(NotSent), Failed(NotSent), Served],
+        ),
+    ];
+    // The request arrived; then no answer, a cut one or a late one, after
+    // the call ran or not. The client cannot tell whether it ran.
+    let cut = |at, runs| Fault::Cut { at, runs };
+    rows.extend([
+        both("no answer, did not run", Fault::ResetAfterRequest, UNKNOWN),
+        both("no answer, ran", cut(CutAt::BeforeAnswer, true), UNKNOWN),
+        both("reset mid-answer, ran", Fault::ResetMidResponse, UNKNOWN),
+        both(
+            "reset mid-answer, did not run",
+            cut(CutAt::MidBody, false),
+            UNKNOWN,
+        ),
+        both("cut answer, ran", Fault::TruncatedBody, UNKNOWN),
+        both(
+            "cut answer, did not run",
+            cut(CutAt::ShortBody, false),
+            UNKNOWN,
+        ),
+        both("timeout, ran", Fault::Delay(LATE), UNKNOWN),
+        both("timeout, did not run", Fault::Stall(LATE), UNKNOWN),
+        both("malformed body, ran", Fault::MalformedBody, UNKNOWN),
+        both("200 empty, ran", Fault::EmptyOk, UNKNOWN),
+    ]);
+    // Gateways: any 5xx, with or without a body, ran or not.
+    for status in [500, 502, 503, 504] {
+        for (body, with) in [
+            (FaultBody::Empty, "empty"),
+            (FaultBody::Text, "text"),
+            (FaultBody::Html, "nginx HTML"),
+        ] {
+            for runs in [false, true] {
+                rows.push(both(
+                    format!("{status} {with}, {}", ran(runs)),
+                    answer(status, body, runs),
+                    UNKNOWN,
+                ));
+            }
+        }
+    }
+    for runs in [false, true] {
+        let r = ran(runs);
+        rows.extend([
+            both(
+                format!("500 sandbox page, {r}"),
+                http(500, true, runs),
+                UNKNOWN,
+            ),
+            // Marketo's own formats inside a gateway's answer: a proxy or
+            // ESB wraps an upstream timeout; the codes say "retry" and must
+            // not be believed.
+            row(
+                format!("502 wrapping fault 20023 / error 606, {r}"),
+                answer(502, FaultBody::SoapFault(20023), runs),
+                answer(502, FaultBody::RestError(606), runs),
+                UNKNOWN,
+            ),
+            row(
+                format!("503 wrapping fault 20024 / error 615, {r}"),
+                answer(503, FaultBody::SoapFault(20024), runs),
+                answer(503, FaultBody::RestError(615), runs),
+                UNKNOWN,
+            ),
+            row(
+                format!("504 wrapping fault 20016 / error 602, {r}"),
+                answer(504, FaultBody::SoapFault(20016), runs),
+                answer(504, FaultBody::RestError(602), runs),
+                UNKNOWN,
+            ),
+            rest_only(
+                format!("500 wrapping error 606, {r}"),
+                answer(500, FaultBody::RestError(606), runs),
+                Failed(Unknown),
+            ),
+            // Marketo's fault on HTTP 200 is not Marketo's refusal.
+            both(
+                format!("fault 20023 on 200, {r}"),
+                answer(200, FaultBody::SoapFault(20023), runs),
+                UNKNOWN,
+            ),
+            // REST errors that do not say the call did not run.
+            rest_only(
+                format!("REST 604 timed out, {r}"),
+                answer(200, FaultBody::RestError(604), runs),
+                Failed(Unknown),
+            ),
+            rest_only(
+                format!("REST 608 unavailable, {r}"),
+                answer(200, FaultBody::RestError(608), runs),
+                Failed(Unknown),
+            ),
+            rest_only(
+                format!("REST 611 system error, {r}"),
+                answer(200, FaultBody::RestError(611), runs),
+                Failed(Unknown),
+            ),
+        ]);
+    }
+    rows.extend([
+        // The API is gone: refused; Fallback moves to REST.
+        both(
+            "404 page",
+            http(404, true, false),
+            [Failed(Refused), Failed(Refused), Served],
+        ),
+        both(
+            "410 empty",
+            http(410, false, false),
+            [Failed(Refused), Failed(Refused), Served],
+        ),
+        // Other 4xx: refused, not retried, no fallback.
+        both(
+            "403 nginx HTML",
+            answer(403, FaultBody::Html, false),
+            [Failed(Refused); 3],
+        ),
+        both(
+            "429 text",
+            answer(429, FaultBody::Text, false),
+            [Failed(Refused); 3],
+        ),
+        // Marketo's refusals: SOAP faults on HTTP 500, documented REST codes.
+        row(
+            "rate limit",
+            Fault::SoapFault(20023),
+            Fault::RestError(606),
+            [Served; 3],
+        ),
+        row(
+            "concurrency limit",
+            Fault::SoapFault(20024),
+            Fault::RestError(615),
+            [Served; 3],
+        ),
+        row(
+            "expired",
+            Fault::SoapFault(20016),
+            Fault::RestError(602),
+            [Served; 3],
+        ),
+        row(
+            "denied",
+            Fault::SoapFault(20013),
+            Fault::RestError(603),
+            [Failed(Refused); 3],
+        ),
+        row(
+            "daily quota",
+            Fault::SoapFault(20015),
+            Fault::RestError(607),
+            [Failed(Refused); 3],
+        ),
+        row(
+            "campaign not found",
+            Fault::SoapFault(20113),
+            Fault::RestError(1013),
+            [Failed(Refused); 3],
+        ),
+        soap_only(
+            "fault 20011 internal error on 500",
+            Fault::SoapFault(20011),
+            [Failed(Refused); 3],
+        ),
+    ]);
+    rows
+}
+
+/// The rule that strikes the 2nd trigger call of `client`.
+fn second_trigger(fault: &Fault, client: Client) -> FaultRule {
+    let rule = FaultRule::on_call(fault.clone(), 2);
+    match (client, fault) {
+        (Client::Soap | Client::Fallback, _) => rule.api(Api::Soap),
+        // Refusals strike ports, not calls.
+        (Client::Rest, Fault::RefuseConnections { .. }) => rule.api(Api::Rest),
+        (Client::Rest, _) => rule
+            .api(Api::Rest)
+            .method("POST")
+            .path_prefix("/rest/v1/campaigns/"),
+    }
+}
+
+/// Each row's cells: a fault on the 2nd trigger call.
+fn trigger_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for row in trigger_rows() {
+        for (column, client) in CLIENTS.into_iter().enumerate() {
+            let fault = match client {
+                Client::Soap | Client::Fallback => &row.soap,
+                Client::Rest => &row.rest,
+            };
+            let Some(fault) = fault else { continue };
+            cells.push(Cell {
+                group: Group::Trigger,
+                row: row.name.clone(),
+                client,
+                rules: vec![second_trigger(fault, client)],
+                job: Job::Request(by_id(1, LEADS)),
+                expect: row.expect[column],
+            });
+        }
+    }
+    cells
+}
+
+// ---------------------------------------------------------------------------
+// Look-up and token faults
+
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Token,
+    Campaigns,
+    Leads,
+}
+
+impl Read {
+    fn rule(self, fault: Fault, persistent: bool) -> FaultRule {
+        let rule = if persistent {
+            FaultRule::always(fault)
+        } else {
+            FaultRule::on_call(fault, 1)
+        };
+        match self {
+            Read::Token => rule.api(Api::Identity),
+            Read::Campaigns => rule
+                .api(Api::Rest)
+                .method("GET")
+                .path_prefix("/rest/v1/campaigns.json"),
+            Read::Leads => rule
+                .api(Api::Rest)
+                .method("GET")
+                .path_prefix("/rest/v1/leads.json"),
+        }
+    }
+}
+
+/// The faults of a read-only call.
+fn read_faults(read: Read) -> Vec<(&'static str, Fault)> {
+    let mut faults = vec![
+        ("reset mid-answer", Fault::ResetMidResponse),
+        ("cut", Fault::TruncatedBody),
+        ("no answer", Fault::ResetAfterRequest),
+        ("502 empty", answer(502, FaultBody::Empty, false)),
+        ("503 nginx HTML", answer(503, FaultBody::Html, false)),
+        ("unreadable", Fault::MalformedBody),
+    ];
+    if !matches!(read, Read::Token) {
+        faults.extend([
+            ("REST 604", Fault::RestError(604)),
+            ("REST 611", Fault::RestError(611)),
+        ]);
+    }
+    faults
+}
+
+/// Faults on the read-only calls of a request over REST, once or always.
+fn lookup_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for read in [Read::Token, Read::Campaigns, Read::Leads] {
+        for (name, fault) in read_faults(read) {
+            for persistent in [false, true] {
+                // A GET cannot trigger anything: a failed one is retried,
+                // and if it keeps failing, nothing was sent.
+                let expect = if persistent { Failed(NotSent) } else { Served };
+                let row = format!(
+                    "{read:?} {name}, {}",
+                    if persistent { "every time" } else { "once" }
+                );
+                // REST alone, and Fallback whose SOAP side is gone (HTTP
+                // 410) from its 2nd call: chunk 1 over SOAP, the rest over
+                // REST.
+                cells.push(Cell {
+                    group: Group::Lookup,
+                    row: row.clone(),
+                    client: Client::Rest,
+                    rules: vec![read.rule(fault.clone(), persistent)],
+                    job: Job::Request(by_email(1, LEADS)),
+                    expect,
+                });
+                cells.push(Cell {
+                    group: Group::Lookup,
+                    row,
+                    client: Client::Fallback,
+                    rules: vec![
+                        FaultRule::on_call(http(410, false, false), 2).api(Api::Soap),
+                        read.rule(fault.clone(), persistent),
+                    ],
+                    job: Job::Request(by_email(1, LEADS)),
+                    expect,
+                });
+            }
+        }
+    }
+    cells
+}
+
+// ---------------------------------------------------------------------------
+// Schedules
+
+/// Answers of a schedule call that ran (never scheduled twice), and a
+/// rate refusal (retried).
+fn schedule_cells() -> Vec<Cell> {
+    let faults: Vec<(&str, Fault, Fault, Expect)> = vec![
+        (
+            "502 empty, ran",
+            answer(502, FaultBody::Empty, true),
+            answer(502, FaultBody::Empty, true),
+            Failed(Unknown),
+        ),
+        (
+            "503 wrapping 20023 / 606, ran",
+            answer(503, FaultBody::SoapFault(20023), true),
+            answer(503, FaultBody::RestError(606), true),
+            Failed(Unknown),
+        ),
+        (
+            "reset mid-answer, ran",
+            Fault::ResetMidResponse,
+            Fault::ResetMidResponse,
+            Failed(Unknown),
+        ),
+        (
+            "fault 20011 on 200 / REST 604, ran",
+            answer(200, FaultBody::SoapFault(20011), true),
+            answer(200, FaultBody::RestError(604), true),
+            Failed(Unknown),
+        ),
+        (
+            "rate limit",
+            Fault::SoapFault(20023),
+            Fault::RestError(606),
+            Served,
+        ),
+    ];
+    let mut cells = Vec::new();
+    for (name, soap_fault, rest_fault, expect) in faults {
+        for client in CLIENTS {
+            let rule = match client {
+                // After the campaign look-up (a GET).
+                Client::Rest => FaultRule::on_call(rest_fault.clone(), 1)
+                    .api(Api::Rest)
+                    .method("POST")
+                    .path_prefix("/rest/v1/campaigns/"),
+                _ => FaultRule::on_call(soap_fault.clone(), 1).api(Api::Soap),
+            };
+            cells.push(Cell {
+                group: Group::Schedule,
+                row: name.to_owned(),
+                client,
+                rules: vec![rule],
+                job: Job::Schedule(
+                    ScheduleRequest::new(
+                        CampaignTarget::named("Monthly Newsletter", "Newsletters", []),
+                        None,
+                    )
+                    .unwrap(),
+                ),
+                expect,
+            });
+        }
+    }
+    cells
 }
 
 #[test]
 fn fault_matrix() {
-    let rows = matrix();
-    let mut cells = 0;
-    let mut leads_sent = 0;
-    let mut failures = Vec::new();
-    for (name, soap_fault, rest_fault, expected) in &rows {
-        for (column, client) in [Client::Soap, Client::Rest, Client::Fallback]
-            .into_iter()
-            .enumerate()
-        {
-            let sandbox = sandbox();
-            let (fault, api) = match client {
-                Client::Soap | Client::Fallback => (soap_fault.clone(), Api::Soap),
-                Client::Rest => (rest_fault.clone(), Api::Rest),
-            };
-            // The second call of the request (its second chunk) is struck.
-            sandbox
-                .inject(FaultRule::on_call(fault.clone(), 2).api(api))
-                .unwrap();
-            let request = request(1, LEADS);
-            let result = match client {
-                Client::Soap => soap(&sandbox).request_campaign(&request),
-                Client::Rest => rest(&sandbox).request_campaign(&request),
-                Client::Fallback => {
-                    Fallback::new(soap(&sandbox), rest(&sandbox)).request_campaign(&request)
-                }
-            };
-            let got = check(&sandbox, &result, 1, LEADS);
-            // A chunk the fault log says ran must never be reported as not run.
-            for event in sandbox.fault_log() {
-                if event.ran {
-                    assert_ne!(got, Failed(Refused), "{name}/{client:?}: ran but refused");
-                    assert_ne!(got, Failed(NotSent), "{name}/{client:?}: ran but not sent");
-                }
-            }
-            if got != expected[column] {
-                failures.push(format!(
-                    "{name} / {client:?}: expected {:?}, got {got:?} ({:?})",
-                    expected[column],
-                    result.as_ref().err().map(ToString::to_string)
-                ));
-            }
-            if client == Client::Fallback && got == Served {
-                // Each chunk says who served it.
-                let outcome = result.as_ref().unwrap();
-                assert!(outcome
-                    .chunks()
-                    .iter()
-                    .all(|c| c.backend() == "soap" || c.backend() == "rest"));
-            }
-            cells += 1;
-            leads_sent += LEADS;
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {cells} cells differ:\n{}",
-        failures.len(),
-        failures.join("\n")
+    let cells: Vec<Cell> = [trigger_cells(), lookup_cells(), schedule_cells()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let ran = run_all(&cells);
+    let tallies = tally(&ran);
+    // The cell counts README quotes, per client and group.
+    let counts: Vec<Vec<(Group, usize)>> = tallies
+        .values()
+        .map(|t| t.cells.iter().map(|(g, n)| (*g, *n)).collect())
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            vec![(Group::Trigger, 57), (Group::Schedule, 5)],
+            vec![
+                (Group::Trigger, 64),
+                (Group::Lookup, 44),
+                (Group::Schedule, 5)
+            ],
+            vec![
+                (Group::Trigger, 57),
+                (Group::Lookup, 44),
+                (Group::Schedule, 5)
+            ],
+        ],
+        "cells per client (SOAP, REST, Fallback) and group"
     );
-    eprintln!("fault matrix: {} faults x 3 clients = {cells} cells, {leads_sent} leads, 0 duplicates, 0 lost", rows.len());
+    assert_cells(&ran);
+    for (client, tally) in &tallies {
+        let requests: usize = tally
+            .cells
+            .iter()
+            .filter(|(g, _)| **g != Group::Schedule)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(tally.leads, requests * LEADS as usize);
+        eprintln!("{}", summary(*client, tally));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The long run
+
+/// What a fault sprinkled into the long run must lead to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Refused before running, repeated by the client: nothing to see.
+    Retried,
+    /// The chunk is reported unknown (and not repeated).
+    Unknown,
+    /// The chunk is reported refused; the caller sends it again.
+    Refused,
+    /// SOAP's port refuses: Fallback moves the rest to REST.
+    FallsBack,
+}
+
+/// The long run's rules for one client's trigger calls, and each fault's
+/// effect. Rules added first win when several strike a call.
+fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
+    let rest = client == Client::Rest;
+    let on = |fault: Fault, rule: fn(Fault, u64) -> FaultRule, n: u64| {
+        let rule = rule(fault, n);
+        if rest {
+            rule.api(Api::Rest)
+                .method("POST")
+                .path_prefix("/rest/v1/campaigns/")
+        } else {
+            rule.api(Api::Soap)
+        }
+    };
+    let (rate, concurrency, denied) = if rest {
+        (
+            Fault::RestError(606),
+            Fault::RestError(615),
+            Fault::RestError(603),
+        )
+    } else {
+        (
+            Fault::SoapFault(20023),
+            Fault::SoapFault(20024),
+            Fault::SoapFault(20013),
+        )
+    };
+    let (wrapped, on_200) = if rest {
+        (FaultBody::RestError(606), FaultBody::RestError(611))
+    } else {
+        (FaultBody::SoapFault(20023), FaultBody::SoapFault(20011))
+    };
+    let mut rules = vec![
+        (
+            on(answer(502, FaultBody::Empty, true), FaultRule::on_call, 5),
+            Effect::Unknown,
+        ),
+        (
+            on(Fault::ResetMidResponse, FaultRule::on_call, 8),
+            Effect::Unknown,
+        ),
+        (
+            on(answer(503, wrapped, true), FaultRule::on_call, 11),
+            Effect::Unknown,
+        ),
+        (
+            on(
+                Fault::Cut {
+                    at: CutAt::MidBody,
+                    runs: false,
+                },
+                FaultRule::on_call,
+                13,
+            ),
+            Effect::Unknown,
+        ),
+        (on(denied, FaultRule::on_call, 16), Effect::Refused),
+        (
+            on(answer(200, on_200, true), FaultRule::on_call, 19),
+            Effect::Unknown,
+        ),
+        (on(rate, FaultRule::every, 3), Effect::Retried),
+        (on(concurrency, FaultRule::every, 7), Effect::Retried),
+    ];
+    if client == Client::Fallback {
+        rules.insert(
+            0,
+            (
+                FaultRule::on_call(Fault::RefuseConnections { lasting: None }, 21).api(Api::Soap),
+                Effect::FallsBack,
+            ),
+        );
+        // REST, once Fallback moves there, has its own faults.
+        rules.push((
+            FaultRule::every(Fault::RestError(606), 4)
+                .api(Api::Rest)
+                .method("POST"),
+            Effect::Retried,
+        ));
+        rules.push((
+            FaultRule::on_call(answer(504, FaultBody::Html, true), 3)
+                .api(Api::Rest)
+                .method("POST"),
+            Effect::Unknown,
+        ));
+    }
+    rules
 }
 
 #[test]
 fn many_chunks_with_faults_sprinkled_in() {
-    // 1,500 leads (15 chunks) per client, with retryable refusals every few
-    // calls and one fault whose outcome is unknown. Failed chunks that
-    // certainly did not run are sent again (as a caller would, from the
-    // outcome); the unknown one is not.
-    for client in [Client::Soap, Client::Rest, Client::Fallback] {
-        let sandbox = sandbox();
-        let api = if client == Client::Rest {
-            Api::Rest
-        } else {
-            Api::Soap
-        };
-        let (rate, concurrency) = if client == Client::Rest {
-            (Fault::RestError(606), Fault::RestError(615))
-        } else {
-            (Fault::SoapFault(20023), Fault::SoapFault(20024))
-        };
-        for rule in [
-            FaultRule::every(rate, 3).api(api),
-            FaultRule::every(concurrency, 7).api(api),
-            FaultRule::every(http(502, false, false), 5).api(api),
-            // Calls 8 and 11 are struck by nothing else (rules added first win).
-            FaultRule::on_call(Fault::ResetMidResponse, 8).api(api),
-            FaultRule::on_call(http(500, true, false), 11).api(api),
-        ] {
-            sandbox.inject(rule).unwrap();
+    // 1,500 leads (15 chunks) per client. After each request the caller
+    // sends again every chunk that certainly did not run (refused, not
+    // sent, not attempted), never one whose outcome is unknown.
+    const TOTAL: u32 = 1_500;
+    let mut lines = Vec::new();
+    let mut broken = Vec::new();
+    for client in CLIENTS {
+        let sandbox = Sandbox::start_with(config()).unwrap();
+        let rules = sprinkled(client);
+        for (rule, _) in &rules {
+            sandbox.inject(rule.clone()).unwrap();
         }
         let requester: Box<dyn CampaignRequester> = match client {
             Client::Soap => Box::new(soap(&sandbox)),
             Client::Rest => Box::new(rest(&sandbox)),
             Client::Fallback => Box::new(Fallback::new(soap(&sandbox), rest(&sandbox))),
         };
-        let total = 1_500u32;
-        let mut pending: Vec<LeadKey> = (1..=total).map(|i| LeadKey::id(i).unwrap()).collect();
-        let mut unknown: Vec<LeadKey> = Vec::new();
+        let mut pending: Vec<LeadKey> = (1..=TOTAL).map(|i| LeadKey::id(i).unwrap()).collect();
+        let mut unknown_chunks: Vec<Vec<u32>> = Vec::new();
+        let mut refused_chunks = 0;
         let mut rounds = 0;
-        while !pending.is_empty() {
+        while !pending.is_empty() && rounds < 30 {
             rounds += 1;
-            assert!(rounds < 10, "{client:?}: no progress");
             let request = CampaignRequest::new(CampaignTarget::Id(4496), pending.clone()).unwrap();
-            pending = match requester.request_campaign(&request) {
-                Ok(_) => Vec::new(),
-                Err(err) => {
-                    let outcome = match &err {
-                        Error::Incomplete(outcome) => outcome.as_ref().clone(),
-                        other if other.delivery() == Unknown => {
-                            unknown.extend(request.leads().iter().cloned());
-                            break;
-                        }
-                        _ => {
-                            let mut again = request.leads().to_vec();
-                            again.sort_by_key(|k| k.value().parse::<u32>().unwrap());
-                            pending = again;
-                            continue;
-                        }
-                    };
-                    let mut again = Vec::new();
-                    for chunk in outcome.chunks() {
-                        match chunk.status() {
-                            ChunkStatus::Accepted => {}
-                            ChunkStatus::Failed(e) if e.delivery() == Unknown => {
-                                unknown.extend(chunk.leads().iter().cloned())
-                            }
-                            _ => again.extend(chunk.leads().iter().cloned()),
-                        }
-                    }
-                    again
-                }
-            };
-        }
-        let served = served(&sandbox);
-        assert!(
-            served.values().all(|n| *n == 1),
-            "{client:?}: a lead was served twice"
-        );
-        for id in 1..=total {
-            let reported = unknown.iter().any(|k| k.value() == id.to_string());
-            assert!(
-                served.contains_key(&id) || reported,
-                "{client:?}: lead {id} lost"
+            let result = requester.request_campaign(&request);
+            // Duplicates are counted once, at the end.
+            let (_, problems) = check(&sandbox, &result, &request);
+            broken.extend(
+                problems
+                    .into_iter()
+                    .filter(|p| !p.contains("more than once"))
+                    .map(|p| format!("{client:?} round {rounds}: {p}")),
             );
+            pending = Vec::new();
+            let chunks: Vec<(Vec<LeadKey>, Option<Delivery>)> = match &result {
+                Ok(outcome) => outcome
+                    .chunks()
+                    .iter()
+                    .map(|c| (c.leads().to_vec(), None))
+                    .collect(),
+                Err(Error::Incomplete(outcome)) => outcome
+                    .chunks()
+                    .iter()
+                    .map(|c| {
+                        let delivery = match c.status() {
+                            ChunkStatus::Accepted => None,
+                            ChunkStatus::Failed(err) => Some(err.delivery()),
+                            _ => Some(NotSent),
+                        };
+                        (c.leads().to_vec(), delivery)
+                    })
+                    .collect(),
+                Err(err) => vec![(request.leads().to_vec(), Some(err.delivery()))],
+            };
+            for (leads, delivery) in chunks {
+                if leads.len() != 100 {
+                    broken.push(format!("{client:?}: a chunk of {} leads", leads.len()));
+                }
+                match delivery {
+                    None => {}
+                    Some(Unknown) => unknown_chunks.push(leads.iter().map(lead_id).collect()),
+                    Some(Refused) => {
+                        refused_chunks += 1;
+                        pending.extend(leads);
+                    }
+                    Some(_) => pending.extend(leads),
+                }
+            }
         }
-        assert!(
-            !unknown.is_empty(),
-            "{client:?}: the unknown outcomes were reported"
-        );
-        let struck = sandbox.fault_log().len();
-        assert!(struck >= 5, "{client:?}: faults struck {struck}");
-        eprintln!(
-            "{client:?}: {total} leads, {struck} faults struck, {} served once, {} reported unknown (of which {} ran), 0 duplicates, 0 lost, {rounds} rounds",
+        // The figures, each checked against the journal and the fault log.
+        let served = served(&sandbox);
+        let twice = served.values().filter(|apis| apis.len() > 1).count();
+        let unknown: Vec<u32> = unknown_chunks.iter().flatten().copied().collect();
+        let lost = (1..=TOTAL)
+            .filter(|id| !served.contains_key(id) && !unknown.contains(id))
+            .count();
+        let unknown_ran: Vec<&Vec<u32>> = unknown_chunks
+            .iter()
+            .filter(|c| c.iter().all(|id| served.contains_key(id)))
+            .collect();
+        let log = sandbox.fault_log();
+        let effect = |fault: &Fault| {
+            rules
+                .iter()
+                .find(|(rule, _)| rule.fault() == fault)
+                .map(|(_, effect)| *effect)
+        };
+        let events = |wanted: Effect| log.iter().filter(move |e| effect(&e.fault) == Some(wanted));
+        let unknown_events = events(Effect::Unknown).count();
+        let unknown_events_ran = events(Effect::Unknown).filter(|e| e.ran).count();
+        let figures = vec![
+            ("leads run more than once", twice, 0),
+            ("lost", lost, 0),
+            ("leads still pending", pending.len(), 0),
+            // Each fault that leaves the outcome unknown gives one unknown
+            // chunk, which ran exactly when the fault log says it ran.
+            ("unknown chunks", unknown_chunks.len(), unknown_events),
+            (
+                "unknown chunks that ran",
+                unknown_ran.len(),
+                unknown_events_ran,
+            ),
+            (
+                "leads served once",
+                served.len(),
+                TOTAL as usize - 100 * (unknown_events - unknown_events_ran),
+            ),
+            (
+                "refused chunks",
+                refused_chunks,
+                events(Effect::Refused).count(),
+            ),
+        ];
+        // Every kind of fault struck, and after SOAP went away, Fallback
+        // served over REST.
+        for (rule, effect) in &rules {
+            if !log.iter().any(|e| &e.fault == rule.fault()) {
+                broken.push(format!("{client:?}: never struck: {rule:?}"));
+            }
+            if *effect == Effect::FallsBack && !served.values().any(|apis| apis[0] == "rest") {
+                broken.push(format!(
+                    "{client:?}: nothing served over REST after SOAP went away"
+                ));
+            }
+        }
+        broken.extend(duplicates(&served).map(|d| format!("{client:?}: {d}")));
+        for (what, got, want) in &figures {
+            if got != want {
+                broken.push(format!("{client:?}: {what}: {got}, expected {want}"));
+            }
+        }
+        lines.push(format!(
+            "long run {client:?}: {TOTAL} leads in {rounds} rounds, {} faults struck, {} served once, {} reported unknown ({} of them ran), {} refused and sent again, 0 duplicates, 0 lost",
+            log.len(),
             served.len(),
             unknown.len(),
-            unknown.iter().filter(|k| served.contains_key(&k.value().parse::<u32>().unwrap())).count()
-        );
+            100 * unknown_ran.len(),
+            100 * refused_chunks,
+        ));
+    }
+    assert!(
+        broken.is_empty(),
+        "the long run broke {} invariant(s):\n{}",
+        broken.len(),
+        broken.join("\n")
+    );
+    for line in lines {
+        eprintln!("{line}");
     }
 }

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use marketo_campaign::sandbox::{
-    Api, Fault, FaultEvent, FaultRule, Sandbox, SandboxConfig, Schedule,
+    Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Sandbox, SandboxConfig, Schedule,
 };
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Fallback, LeadKey, RestClient,
@@ -701,11 +701,379 @@ fn rest_error_on_the_nth_call() {
         .inject(FaultRule::always(Fault::RestError(611)).api(Api::Any))
         .unwrap();
     assert_eq!(soap_call(&sandbox, &agent()).unwrap().0, 200);
+    // Over REST the lead (an email) is looked up first: 611 on that GET
+    // means nothing was triggered.
+    let err = rest_client(&sandbox, TIMEOUT)
+        .request_campaign(&request())
+        .unwrap_err();
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    assert_eq!(sandbox.journal().len(), 3);
+    // 611 (system error) on the trigger itself may have run: Marketo does
+    // not say an unhandled exception ran nothing.
+    sandbox.clear_faults();
+    sandbox
+        .inject(FaultRule::always(Fault::RestError(611)).method("POST"))
+        .unwrap();
+    let err = rest_client(&sandbox, TIMEOUT)
+        .request_campaign(&request())
+        .unwrap_err();
+    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    assert_eq!(sandbox.journal().len(), 3);
+    // 606 (rate) on the trigger is documented as refused before processing.
+    sandbox.clear_faults();
+    sandbox
+        .inject(FaultRule::on_call(Fault::RestError(606), 1).method("POST"))
+        .unwrap();
     let err = rest_client(&sandbox, TIMEOUT)
         .request_campaign(&request())
         .unwrap_err();
     assert_eq!(err.delivery(), Delivery::Refused, "{err}");
     assert_eq!(sandbox.journal().len(), 3);
+    let log = sandbox.fault_log();
+    assert_eq!(
+        log.iter()
+            .rev()
+            .take(3)
+            .map(|e| (e.path.as_str(), e.ran))
+            .collect::<Vec<_>>(),
+        [
+            ("/rest/v1/campaigns/4496/trigger.json", false),
+            ("/rest/v1/campaigns/4496/trigger.json", false),
+            ("/rest/v1/leads.json", false)
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Answers of any status and body, cut answers, stalls
+
+/// The `Content-Type` of a raw head, if any.
+fn content_type(head: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("content-type")
+            .then(|| value.trim().to_owned())
+    })
+}
+
+#[test]
+fn answers_of_any_status_and_body_after_running_or_not() {
+    let cases: [(u16, FaultBody, &str, &str); 6] = [
+        (502, FaultBody::Empty, "", ""),
+        (
+            504,
+            FaultBody::Text,
+            "text/plain; charset=utf-8",
+            "upstream request timeout",
+        ),
+        (
+            502,
+            FaultBody::Html,
+            "text/html",
+            "<head><title>502 Bad Gateway</title></head>",
+        ),
+        (
+            503,
+            FaultBody::SoapFault(20023),
+            "text/xml; charset=utf-8",
+            "<code>20023</code>",
+        ),
+        (
+            200,
+            FaultBody::SoapFault(20011),
+            "text/xml; charset=utf-8",
+            "<faultstring>20011 - Internal error</faultstring>",
+        ),
+        (
+            503,
+            FaultBody::RestError(611),
+            "application/json;charset=UTF-8",
+            r#""code":"611""#,
+        ),
+    ];
+    for (status, body, kind, holds) in cases {
+        for runs in [true, false] {
+            let fault = Fault::Answer { status, body, runs };
+            let sandbox = one_soap_fault(fault.clone());
+            let (received, _) =
+                raw_exchange(sandbox.addr(), &raw_soap(&sandbox, "Connection: close\r\n"));
+            let (head, got) = split(&received);
+            let got = String::from_utf8_lossy(&got);
+            assert!(
+                head.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{fault:?}: {head}"
+            );
+            assert_eq!(content_type(&head).unwrap_or_default(), kind, "{fault:?}");
+            assert_eq!(content_length(&head), got.len(), "{fault:?}: framed");
+            assert!(got.contains(holds), "{fault:?}: {got}");
+            assert_eq!(got.is_empty(), holds.is_empty(), "{fault:?}: {got}");
+            assert_eq!(sandbox.journal().len(), usize::from(runs), "{fault:?}");
+            assert_eq!(
+                log_json(&sandbox),
+                [event(Api::Soap, 1, "/soap/mktows/2_9", &fault, runs)]
+            );
+        }
+    }
+    // nginx's page, byte for byte.
+    let sandbox = one_soap_fault(Fault::Answer {
+        status: 504,
+        body: FaultBody::Html,
+        runs: false,
+    });
+    let (status, page) = soap_call(&sandbox, &agent()).unwrap();
+    assert_eq!(status, 504);
+    assert_eq!(
+        page,
+        "<html>\r\n<head><title>504 Gateway Timeout</title></head>\r\n<body>\r\n\
+         <center><h1>504 Gateway Timeout</h1></center>\r\n<hr><center>nginx</center>\r\n\
+         </body>\r\n</html>\r\n"
+    );
+    // Marketo's REST error after the trigger ran, and a SOAP fault sent to
+    // a REST client (a rule may aim an answer at any API).
+    let sandbox = Sandbox::start().unwrap();
+    let token = token(&sandbox);
+    for (fault, api) in [
+        (
+            Fault::Answer {
+                status: 200,
+                body: FaultBody::RestError(604),
+                runs: true,
+            },
+            Api::Rest,
+        ),
+        (
+            Fault::Answer {
+                status: 200,
+                body: FaultBody::SoapFault(20023),
+                runs: true,
+            },
+            Api::Rest,
+        ),
+    ] {
+        assert_eq!(FaultRule::always(fault.clone()).api_of(), fault.api());
+        sandbox
+            .inject(FaultRule::on_call(fault.clone(), 1).api(api))
+            .unwrap();
+        let (status, body) = trigger(&sandbox, &agent(), &token).unwrap();
+        assert_eq!(status, 200);
+        match fault {
+            Fault::Answer {
+                body: FaultBody::RestError(_),
+                ..
+            } => {
+                let body = json_of(&body);
+                assert_eq!(body["success"], false);
+                assert_eq!(body["errors"][0]["code"], "604");
+            }
+            _ => assert!(body.contains("<code>20023</code>"), "{body}"),
+        }
+        sandbox.clear_faults();
+    }
+    assert_eq!(sandbox.journal().len(), 2, "both triggers ran");
+    assert!(sandbox.fault_log().iter().all(|e| e.ran));
+}
+
+#[test]
+fn cut_answers_look_the_same_whether_or_not_the_call_ran() {
+    for at in [CutAt::BeforeAnswer, CutAt::MidBody, CutAt::ShortBody] {
+        let mut seen = Vec::new();
+        for runs in [true, false] {
+            let fault = Fault::Cut { at, runs };
+            let sandbox = one_soap_fault(fault.clone());
+            let (received, _) = raw_exchange(sandbox.addr(), &raw_soap(&sandbox, ""));
+            assert_eq!(sandbox.journal().len(), usize::from(runs), "{fault:?}");
+            assert_eq!(
+                log_json(&sandbox),
+                [event(Api::Soap, 1, "/soap/mktows/2_9", &fault, runs)]
+            );
+            seen.push(received);
+        }
+        // The client cannot tell: the same bytes, ran or not.
+        assert_eq!(seen[0], seen[1], "{at:?}");
+        let received = &seen[0];
+        match at {
+            CutAt::BeforeAnswer => assert!(received.is_empty()),
+            CutAt::MidBody => {
+                let (head, body) = split(received);
+                assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+                assert_eq!(body.len(), content_length(&head) / 2, "{head}");
+                assert!(String::from_utf8_lossy(&body).starts_with("<?xml"));
+            }
+            _ => {
+                let (head, body) = split(received);
+                assert_eq!(body.len(), content_length(&head), "{head}");
+                let body = String::from_utf8_lossy(&body);
+                assert!(body.starts_with("<?xml"), "{body}");
+                assert!(!body.contains("</SOAP-ENV:Envelope>"), "{body}");
+            }
+        }
+    }
+    // The same over REST: a cut success whether or not the trigger ran.
+    let sandbox = Sandbox::start().unwrap();
+    let token = token(&sandbox);
+    let (_, whole) = trigger(&sandbox, &agent(), &token).unwrap();
+    for runs in [true, false] {
+        sandbox
+            .inject(
+                FaultRule::on_call(
+                    Fault::Cut {
+                        at: CutAt::ShortBody,
+                        runs,
+                    },
+                    1,
+                )
+                .api(Api::Rest),
+            )
+            .unwrap();
+        let (status, body) = trigger(&sandbox, &agent(), &token).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body.len(), whole.len() / 2, "{body} / {whole}");
+        assert!(body.starts_with(r#"{"requestId":""#), "{body}");
+        sandbox.clear_faults();
+    }
+    assert_eq!(
+        sandbox.journal().len(),
+        2,
+        "the normal call and the one that ran"
+    );
+    // An unrun cut on the identity service: a token answer, cut.
+    sandbox
+        .inject(
+            FaultRule::on_call(
+                Fault::Cut {
+                    at: CutAt::ShortBody,
+                    runs: false,
+                },
+                1,
+            )
+            .api(Api::Identity),
+        )
+        .unwrap();
+    let (status, body) = finish(
+        agent()
+            .get(format!("{}/oauth/token", sandbox.identity_endpoint()))
+            .query("grant_type", "client_credentials")
+            .query("client_id", sandbox.client_id())
+            .query("client_secret", sandbox.client_secret())
+            .call(),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(body.starts_with(r#"{"access_token":"#), "{body}");
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
+}
+
+#[test]
+fn stall_holds_the_request_then_closes_without_running_it() {
+    let stall = Fault::Stall(Duration::from_millis(600));
+    let sandbox = one_soap_fault(stall.clone());
+    let started = Instant::now();
+    match soap_call(&sandbox, &agent_with(Duration::from_millis(200))) {
+        Err(ureq::Error::Timeout(_)) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_millis(550));
+    // A patient client gets no answer at all, after the stall.
+    sandbox
+        .inject(FaultRule::on_call(stall.clone(), 1).api(Api::Soap))
+        .unwrap();
+    let started = Instant::now();
+    let (received, _) = raw_exchange(sandbox.addr(), &raw_soap(&sandbox, ""));
+    assert!(received.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert!(sandbox.journal().is_empty(), "nothing ran");
+    assert_eq!(
+        log_json(&sandbox),
+        [
+            event(Api::Soap, 1, "/soap/mktows/2_9", &stall, false),
+            event(Api::Soap, 2, "/soap/mktows/2_9", &stall, false)
+        ]
+    );
+    // The client says it may have run.
+    sandbox
+        .inject(FaultRule::on_call(stall, 1).api(Api::Soap))
+        .unwrap();
+    let err = soap_client(&sandbox, Duration::from_millis(200))
+        .request_campaign(&request())
+        .unwrap_err();
+    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn rules_can_keep_to_a_method_and_a_path() {
+    let sandbox = Sandbox::start().unwrap();
+    // Over HTTP: only GETs of leads.json are struck, every one of them.
+    let (status, body) = admin(
+        "POST",
+        &sandbox,
+        "/sandbox/faults",
+        Some(
+            r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"get","path_prefix":"/rest/v1/leads.json"}"#,
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        json_of(&body),
+        json!([{"fault": {"kind": "malformed_body"}, "api": "rest", "method": "GET", "path_prefix": "/rest/v1/leads.json"}])
+    );
+    let token = token(&sandbox);
+    let leads = |agent: &ureq::Agent| {
+        finish(
+            agent
+                .get(format!("{}/rest/v1/leads.json", sandbox.rest_endpoint()))
+                .query("filterType", "email")
+                .query("filterValues", "lead@company.com")
+                .header("Authorization", format!("Bearer {token}"))
+                .call(),
+        )
+        .unwrap()
+    };
+    let (status, body) = leads(&agent());
+    assert_eq!(status, 200);
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
+    let (status, body) = lookup(&sandbox, &agent(), &token).unwrap();
+    assert_eq!(status, 200);
+    json_of(&body);
+    let (status, body) = trigger(&sandbox, &agent(), &token).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["success"], true);
+    let (_, body) = leads(&agent());
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
+    let log = sandbox.fault_log();
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.call, e.path.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "/rest/v1/leads.json"), (4, "/rest/v1/leads.json")]
+    );
+    // A rule for the 2nd trigger counts triggers only, look-ups aside.
+    sandbox.clear_faults();
+    sandbox
+        .inject(
+            FaultRule::on_call(Fault::EmptyOk, 2)
+                .api(Api::Rest)
+                .method("POST")
+                .path_prefix("/rest/v1/campaigns/"),
+        )
+        .unwrap();
+    assert_eq!(trigger(&sandbox, &agent(), &token).unwrap().0, 200);
+    json_of(&lookup(&sandbox, &agent(), &token).unwrap().1);
+    assert_eq!(
+        trigger(&sandbox, &agent(), &token).unwrap(),
+        (200, String::new())
+    );
+    // Refusals strike ports and take neither.
+    for bad in [
+        r#"{"fault":{"kind":"refuse_connections"},"method":"GET"}"#,
+        r#"{"fault":{"kind":"empty_ok"},"path_prefix":"rest"}"#,
+    ] {
+        let (status, body) = admin("POST", &sandbox, "/sandbox/faults", Some(bad));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert!(sandbox
+        .inject(FaultRule::always(Fault::RefuseConnections { lasting: None }).method("GET"))
+        .is_err());
 }
 
 // ---------------------------------------------------------------------------

@@ -64,9 +64,13 @@ impl fmt::Display for Api {
 ///
 /// ```
 /// use std::time::Duration;
-/// use marketo_campaign::sandbox::Fault;
+/// use marketo_campaign::sandbox::{CutAt, Fault, FaultBody};
 /// let fault: Fault = serde_json::from_str(r#"{"kind":"http_status","status":502,"body":false}"#)?;
 /// assert_eq!(fault, Fault::HttpStatus { status: 502, body: false, runs: false });
+/// let proxy: Fault = serde_json::from_str(r#"{"kind":"answer","status":503,"body":"soap_fault","code":20023,"runs":true}"#)?;
+/// assert_eq!(proxy, Fault::Answer { status: 503, body: FaultBody::SoapFault(20023), runs: true });
+/// let cut: Fault = serde_json::from_str(r#"{"kind":"cut","at":"mid_body"}"#)?;
+/// assert_eq!(cut, Fault::Cut { at: CutAt::MidBody, runs: false });
 /// let delay: Fault = serde_json::from_str(r#"{"kind":"delay","ms":1500}"#)?;
 /// assert_eq!(delay, Fault::Delay(Duration::from_millis(1500)));
 /// assert_eq!(serde_json::to_string(&Fault::SoapFault(20023))?, r#"{"kind":"soap_fault","code":20023}"#);
@@ -152,6 +156,101 @@ pub enum Fault {
     /// error code, as Marketo does when it refuses a call. Nothing runs.
     /// Strikes REST API calls only. JSON: `{"kind":"rest_error","code":606}`.
     RestError(u32),
+    /// The sandbox answers with this status and body instead of its own,
+    /// as a gateway, a load balancer or an ESB in front of Marketo does,
+    /// either after the call ran (its upstream went on and ran the
+    /// campaign, then the answer was lost) or without running it. Unlike
+    /// [`Fault::HttpStatus`], any status from 200 to 599 and any
+    /// [`FaultBody`], including Marketo's own SOAP fault or REST error
+    /// format on a status Marketo does not use for them (a fault on HTTP
+    /// 200 or 503, `success:false` after the call ran). JSON:
+    /// `{"kind":"answer","status":502,"body":"html","runs":true}`,
+    /// `{"kind":"answer","status":503,"body":"soap_fault","code":20023}`
+    /// (`runs` defaults to false; `code` goes with `soap_fault` and
+    /// `rest_error` only).
+    ///
+    /// Its default API follows the body (SOAP for a SOAP fault, REST for a
+    /// REST error, SOAP and REST otherwise), but a rule may aim it at any
+    /// API: a REST client can be sent a SOAP fault.
+    Answer {
+        /// The status, from 200 to 599.
+        status: u16,
+        /// What the body holds.
+        body: FaultBody,
+        /// Whether the call runs first.
+        runs: bool,
+    },
+    /// The answer is cut short, after the call ran or without running it.
+    /// With `runs`, the sandbox's own answer is cut; without, the call is
+    /// not run and what is cut is a success answer of the call's shape
+    /// (SOAP `successRequestCampaign` or `successScheduleCampaign`, REST
+    /// `success:true`, an identity token), so the client sees the same
+    /// bytes either way and only the journal tells. JSON:
+    /// `{"kind":"cut","at":"mid_body","runs":false}` (`runs` defaults to
+    /// false).
+    ///
+    /// `{"at":"before_answer","runs":false}` is
+    /// [`ResetAfterRequest`](Fault::ResetAfterRequest),
+    /// `{"at":"mid_body","runs":true}` is
+    /// [`ResetMidResponse`](Fault::ResetMidResponse) and
+    /// `{"at":"short_body","runs":true}` is
+    /// [`TruncatedBody`](Fault::TruncatedBody).
+    Cut {
+        /// Where the answer stops.
+        at: CutAt,
+        /// Whether the call runs first.
+        runs: bool,
+    },
+    /// The sandbox reads the request, holds it this long without running
+    /// it, then closes the connection unanswered: a client with a shorter
+    /// timeout gives up, and nothing ran (the counterpart of
+    /// [`Fault::Delay`], after which the call has run). JSON:
+    /// `{"kind":"stall","ms":2000}`.
+    Stall(Duration),
+}
+
+/// What the body of a [`Fault::Answer`] holds.
+///
+/// In JSON, the `body` field of the fault: `"empty"`, `"text"`, `"html"`,
+/// or `"soap_fault"` / `"rest_error"` with a `"code"` beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FaultBody {
+    /// No body and no content type.
+    Empty,
+    /// One line of `text/plain`, as Envoy and other proxies send
+    /// (`upstream request timeout` for 504, `no healthy upstream` for 503,
+    /// `upstream connect error or disconnect/reset before headers...` for
+    /// 502, the reason phrase otherwise).
+    Text,
+    /// nginx's error page (`text/html`), as nginx and load balancers such
+    /// as AWS ELB send: `<html><head><title>502 Bad Gateway</title>...`.
+    Html,
+    /// Marketo's SOAP fault with this code (`text/xml`), exactly as
+    /// [`Fault::SoapFault`] writes it, but on the fault's status.
+    SoapFault(u32),
+    /// Marketo's REST error with this code (`application/json`,
+    /// `success:false`), exactly as [`Fault::RestError`] writes it, but on
+    /// the fault's status.
+    RestError(u32),
+}
+
+/// Where a [`Fault::Cut`] stops the answer. In JSON: `"before_answer"`,
+/// `"mid_body"`, `"short_body"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CutAt {
+    /// Nothing is answered: the connection closes once the request is read
+    /// (and, with `runs`, served).
+    BeforeAnswer,
+    /// The status line and header fields (announcing the full
+    /// `Content-Length`) and the first half of the body, then the
+    /// connection closes: the client sees the connection closed mid-body.
+    MidBody,
+    /// The first half of the body with a `Content-Length` that matches:
+    /// complete as HTTP, cut as content.
+    ShortBody,
 }
 
 impl Fault {
@@ -166,14 +265,18 @@ impl Fault {
     /// assert!(!Fault::ResetAfterRequest.runs());
     /// assert!(!Fault::HttpStatus { status: 503, body: true, runs: false }.runs());
     /// assert!(Fault::HttpStatus { status: 504, body: true, runs: true }.runs());
+    /// assert!(!Fault::Stall(Duration::from_secs(2)).runs());
     /// ```
     pub fn runs(&self) -> bool {
         match self {
             Fault::RefuseConnections { .. }
             | Fault::ResetAfterRequest
             | Fault::SoapFault(_)
-            | Fault::RestError(_) => false,
-            Fault::HttpStatus { runs, .. } => *runs,
+            | Fault::RestError(_)
+            | Fault::Stall(_) => false,
+            Fault::HttpStatus { runs, .. }
+            | Fault::Answer { runs, .. }
+            | Fault::Cut { runs, .. } => *runs,
             Fault::ResetMidResponse
             | Fault::Delay(_)
             | Fault::MalformedBody
@@ -182,12 +285,21 @@ impl Fault {
         }
     }
 
-    /// The API whose calls this fault can strike: [`Api::Soap`] for SOAP
-    /// faults, [`Api::Rest`] for REST errors, [`Api::Any`] otherwise.
+    /// The API whose calls this fault strikes by default: [`Api::Soap`]
+    /// for SOAP faults (and answers holding one), [`Api::Rest`] for REST
+    /// errors (and answers holding one), [`Api::Any`] otherwise.
     pub fn api(&self) -> Api {
         match self {
-            Fault::SoapFault(_) => Api::Soap,
-            Fault::RestError(_) => Api::Rest,
+            Fault::SoapFault(_)
+            | Fault::Answer {
+                body: FaultBody::SoapFault(_),
+                ..
+            } => Api::Soap,
+            Fault::RestError(_)
+            | Fault::Answer {
+                body: FaultBody::RestError(_),
+                ..
+            } => Api::Rest,
             _ => Api::Any,
         }
     }
@@ -197,6 +309,9 @@ impl Fault {
         match self {
             Fault::HttpStatus { status, .. } if !(400..=599).contains(status) => Some(format!(
                 "http_status needs a status from 400 to 599, not {status}"
+            )),
+            Fault::Answer { status, .. } if !(200..=599).contains(status) => Some(format!(
+                "answer needs a status from 200 to 599, not {status}"
             )),
             _ => None,
         }
@@ -232,6 +347,63 @@ enum FaultRepr {
     RestError {
         code: u32,
     },
+    Answer {
+        status: u16,
+        body: BodyKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u32>,
+        #[serde(default)]
+        runs: bool,
+    },
+    Cut {
+        at: CutAt,
+        #[serde(default)]
+        runs: bool,
+    },
+    Stall {
+        ms: u64,
+    },
+}
+
+/// The `body` of an `answer` in JSON; the code, if any, is beside it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BodyKind {
+    Empty,
+    Text,
+    Html,
+    SoapFault,
+    RestError,
+}
+
+impl FaultBody {
+    fn to_repr(self) -> (BodyKind, Option<u32>) {
+        match self {
+            FaultBody::Empty => (BodyKind::Empty, None),
+            FaultBody::Text => (BodyKind::Text, None),
+            FaultBody::Html => (BodyKind::Html, None),
+            FaultBody::SoapFault(code) => (BodyKind::SoapFault, Some(code)),
+            FaultBody::RestError(code) => (BodyKind::RestError, Some(code)),
+        }
+    }
+
+    fn from_repr(kind: BodyKind, code: Option<u32>) -> Result<Self, String> {
+        Ok(match (kind, code) {
+            (BodyKind::Empty, None) => FaultBody::Empty,
+            (BodyKind::Text, None) => FaultBody::Text,
+            (BodyKind::Html, None) => FaultBody::Html,
+            (BodyKind::SoapFault, Some(code)) => FaultBody::SoapFault(code),
+            (BodyKind::RestError, Some(code)) => FaultBody::RestError(code),
+            (BodyKind::SoapFault | BodyKind::RestError, None) => {
+                return Err("an answer with a soap_fault or rest_error body needs a code".into())
+            }
+            (_, Some(_)) => {
+                return Err(
+                    "only an answer with a soap_fault or rest_error body takes a code".into(),
+                )
+            }
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -261,6 +433,18 @@ impl TryFrom<FaultRepr> for Fault {
             FaultRepr::EmptyOk {} => Fault::EmptyOk,
             FaultRepr::SoapFault { code } => Fault::SoapFault(code),
             FaultRepr::RestError { code } => Fault::RestError(code),
+            FaultRepr::Answer {
+                status,
+                body,
+                code,
+                runs,
+            } => Fault::Answer {
+                status,
+                body: FaultBody::from_repr(body, code)?,
+                runs,
+            },
+            FaultRepr::Cut { at, runs } => Fault::Cut { at, runs },
+            FaultRepr::Stall { ms } => Fault::Stall(Duration::from_millis(ms)),
         };
         match fault.problem() {
             Some(problem) => Err(problem),
@@ -288,6 +472,19 @@ impl From<Fault> for FaultRepr {
             Fault::EmptyOk => FaultRepr::EmptyOk {},
             Fault::SoapFault(code) => FaultRepr::SoapFault { code },
             Fault::RestError(code) => FaultRepr::RestError { code },
+            Fault::Answer { status, body, runs } => {
+                let (body, code) = body.to_repr();
+                FaultRepr::Answer {
+                    status,
+                    body,
+                    code,
+                    runs,
+                }
+            }
+            Fault::Cut { at, runs } => FaultRepr::Cut { at, runs },
+            Fault::Stall(duration) => FaultRepr::Stall {
+                ms: millis(duration),
+            },
         }
     }
 }
@@ -322,12 +519,29 @@ impl Schedule {
 /// rules strike the same call, the one added first applies; the others
 /// count the call without using up a strike.
 ///
+/// A rule may also keep to calls of one HTTP method
+/// ([`method`](FaultRule::method)) or whose path starts with a prefix
+/// ([`path_prefix`](FaultRule::path_prefix)), for instance the REST
+/// look-ups (`GET /rest/v1/leads.json`) but not the triggers; it then
+/// counts only those calls.
+///
 /// In JSON: `{"fault": <Fault>, "api": "soap", "on_call": 3}`, or
 /// `"every": 2`, or neither (every call); `"times"` limits the strikes;
-/// `"api"` defaults to [`Fault::api`].
+/// `"api"` defaults to [`Fault::api`]; `"method": "GET"` and
+/// `"path_prefix": "/rest/v1/leads.json"` narrow the calls matched.
 ///
 /// ```
 /// use marketo_campaign::sandbox::{Api, Fault, FaultRule, Schedule};
+/// let lookups = FaultRule::always(Fault::ResetMidResponse)
+///     .api(Api::Rest)
+///     .method("GET")
+///     .path_prefix("/rest/v1/leads.json");
+/// assert_eq!(
+///     serde_json::to_string(&lookups)?,
+///     r#"{"fault":{"kind":"reset_mid_response"},"api":"rest","method":"GET","path_prefix":"/rest/v1/leads.json"}"#
+/// );
+/// assert_eq!(lookups.method_of(), Some("GET"));
+/// assert_eq!(lookups.path_prefix_of(), Some("/rest/v1/leads.json"));
 /// let rule = FaultRule::every(Fault::EmptyOk, 2).api(Api::Rest).times(3);
 /// assert_eq!(rule.schedule(), Schedule::Every(2));
 /// let json = serde_json::to_string(&rule)?;
@@ -345,6 +559,8 @@ pub struct FaultRule {
     api: Api,
     schedule: Schedule,
     times: Option<u32>,
+    method: Option<String>,
+    path_prefix: Option<String>,
 }
 
 impl FaultRule {
@@ -369,6 +585,8 @@ impl FaultRule {
             fault,
             schedule,
             times: None,
+            method: None,
+            path_prefix: None,
         }
     }
 
@@ -383,6 +601,23 @@ impl FaultRule {
     /// Strikes at most `n` times. Default: no limit.
     pub fn times(mut self, n: u32) -> Self {
         self.times = Some(n);
+        self
+    }
+
+    /// Matches only calls with this HTTP method (`GET`, `POST`; compared
+    /// without regard to case, kept in upper case). Default: any method.
+    /// Not for [`Fault::RefuseConnections`], which strikes ports.
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into().to_ascii_uppercase());
+        self
+    }
+
+    /// Matches only calls whose path (without the query) starts with
+    /// `prefix`, e.g. `/rest/v1/leads.json` or `/rest/v1/campaigns/`.
+    /// Default: any path. Not for [`Fault::RefuseConnections`], which
+    /// strikes ports.
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = Some(prefix.into());
         self
     }
 
@@ -406,7 +641,18 @@ impl FaultRule {
         self.times
     }
 
-    /// Whether the rule matches a call to `api`.
+    /// The HTTP method the rule keeps to, if any.
+    pub fn method_of(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    /// The path prefix the rule keeps to, if any.
+    pub fn path_prefix_of(&self) -> Option<&str> {
+        self.path_prefix.as_deref()
+    }
+
+    /// Whether the rule matches a call to `api` (whatever its method and
+    /// path).
     fn matches(&self, api: Api) -> bool {
         let fault_can = match self.fault {
             Fault::SoapFault(_) => api == Api::Soap,
@@ -414,6 +660,16 @@ impl FaultRule {
             _ => true,
         };
         fault_can && self.api.matches(api)
+    }
+
+    /// Whether the rule matches this call.
+    fn matches_call(&self, call: &Call<'_>) -> bool {
+        self.matches(call.api)
+            && self.method.as_deref().is_none_or(|m| m == call.method)
+            && self
+                .path_prefix
+                .as_deref()
+                .is_none_or(|p| call.path.starts_with(p))
     }
 
     /// Why the rule cannot be used, if it cannot.
@@ -429,6 +685,28 @@ impl FaultRule {
         }
         if self.times == Some(0) {
             return Some("times must be at least 1".into());
+        }
+        let narrowed = self.method.is_some() || self.path_prefix.is_some();
+        if narrowed && matches!(self.fault, Fault::RefuseConnections { .. }) {
+            return Some(
+                "refuse_connections strikes ports, not calls: it takes no method or path_prefix"
+                    .into(),
+            );
+        }
+        if let Some(method) = &self.method {
+            if method.is_empty()
+                || method.len() > 16
+                || !method.bytes().all(|b| b.is_ascii_uppercase())
+            {
+                return Some(format!(
+                    "method must be an HTTP method such as GET or POST, not {method:?}"
+                ));
+            }
+        }
+        if let Some(prefix) = &self.path_prefix {
+            if !prefix.starts_with('/') {
+                return Some(format!("path_prefix must start with '/', not {prefix:?}"));
+            }
         }
         let strikable = [Api::Soap, Api::Rest, Api::Identity]
             .into_iter()
@@ -461,6 +739,10 @@ struct RuleRepr {
     every: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     times: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path_prefix: Option<String>,
 }
 
 impl TryFrom<RuleRepr> for FaultRule {
@@ -477,6 +759,10 @@ impl TryFrom<RuleRepr> for FaultRule {
             rule = rule.api(api);
         }
         rule.times = repr.times;
+        if let Some(method) = repr.method {
+            rule = rule.method(method);
+        }
+        rule.path_prefix = repr.path_prefix;
         match rule.problem() {
             Some(problem) => Err(problem),
             None => Ok(rule),
@@ -497,6 +783,8 @@ impl From<FaultRule> for RuleRepr {
             on_call,
             every,
             times: rule.times,
+            method: rule.method,
+            path_prefix: rule.path_prefix,
         }
     }
 }
@@ -585,6 +873,17 @@ impl Active {
     }
 }
 
+/// A call, as fault rules match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Call<'a> {
+    /// Its API.
+    pub(crate) api: Api,
+    /// Its HTTP method, as sent.
+    pub(crate) method: &'a str,
+    /// Its path, without the query.
+    pub(crate) path: &'a str,
+}
+
 /// What the plan says about one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Strike {
@@ -658,10 +957,11 @@ impl Faults {
         self.lock().rules.iter().map(|a| a.rule.clone()).collect()
     }
 
-    /// Counts a call to `api` and says which fault, if any, strikes it.
-    pub(crate) fn on_call(&self, api: Api) -> Strike {
+    /// Counts a call and says which fault, if any, strikes it.
+    pub(crate) fn on_call(&self, call: &Call<'_>) -> Strike {
+        let api = call.api;
         let mut plan = self.lock();
-        let call = match api_index(api) {
+        let number = match api_index(api) {
             Some(i) => {
                 plan.calls[i] = plan.calls[i].saturating_add(1);
                 plan.calls[i]
@@ -669,7 +969,7 @@ impl Faults {
             None => 0,
         };
         let mut fault = None;
-        for active in plan.rules.iter_mut().filter(|a| a.rule.matches(api)) {
+        for active in plan.rules.iter_mut().filter(|a| a.rule.matches_call(call)) {
             active.seen = active.seen.saturating_add(1);
             if matches!(active.rule.fault, Fault::RefuseConnections { .. }) {
                 continue;
@@ -679,7 +979,10 @@ impl Faults {
                 fault = Some(active.rule.fault.clone());
             }
         }
-        Strike { call, fault }
+        Strike {
+            call: number,
+            fault,
+        }
     }
 
     /// The refusals due now (before the next matching call of some rule),
@@ -820,9 +1123,39 @@ pub(crate) fn status_page(status: u16, reason: &str) -> String {
     )
 }
 
+/// nginx's error page, which load balancers (AWS ELB among them) copy.
+pub(crate) fn nginx_page(status: u16, reason: &str) -> String {
+    format!(
+        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n\
+         <center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n\
+         </body>\r\n</html>\r\n"
+    )
+}
+
+/// The one line a proxy such as Envoy answers with.
+pub(crate) fn proxy_text(status: u16, reason: &str) -> String {
+    match status {
+        502 => "upstream connect error or disconnect/reset before headers. \
+                reset reason: connection termination"
+            .to_owned(),
+        503 => "no healthy upstream".to_owned(),
+        504 => "upstream request timeout".to_owned(),
+        _ => reason.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call of `api`, as the plan sees it.
+    fn call(api: Api) -> Call<'static> {
+        Call {
+            api,
+            method: "POST",
+            path: "/x",
+        }
+    }
 
     #[test]
     fn schedules_count_per_rule() {
@@ -833,18 +1166,18 @@ mod tests {
                 .times(2),
             FaultRule::always(Fault::TruncatedBody).api(Api::Identity),
         ]);
-        let soap: Vec<_> = (0..4).map(|_| faults.on_call(Api::Soap)).collect();
+        let soap: Vec<_> = (0..4).map(|_| faults.on_call(&call(Api::Soap))).collect();
         assert_eq!(
             soap.iter().map(|s| s.fault.is_some()).collect::<Vec<_>>(),
             [false, true, false, false]
         );
         assert_eq!(soap[3].call, 4);
         let rest: Vec<bool> = (0..8)
-            .map(|_| faults.on_call(Api::Rest).fault.is_some())
+            .map(|_| faults.on_call(&call(Api::Rest)).fault.is_some())
             .collect();
         assert_eq!(rest, [false, true, false, true, false, false, false, false]);
         assert_eq!(
-            faults.on_call(Api::Identity).fault,
+            faults.on_call(&call(Api::Identity)).fault,
             Some(Fault::TruncatedBody)
         );
     }
@@ -855,9 +1188,12 @@ mod tests {
             FaultRule::on_call(Fault::EmptyOk, 1),
             FaultRule::always(Fault::MalformedBody).times(1),
         ]);
-        assert_eq!(faults.on_call(Api::Rest).fault, Some(Fault::EmptyOk));
-        assert_eq!(faults.on_call(Api::Rest).fault, Some(Fault::MalformedBody));
-        assert_eq!(faults.on_call(Api::Rest).fault, None);
+        assert_eq!(faults.on_call(&call(Api::Rest)).fault, Some(Fault::EmptyOk));
+        assert_eq!(
+            faults.on_call(&call(Api::Rest)).fault,
+            Some(Fault::MalformedBody)
+        );
+        assert_eq!(faults.on_call(&call(Api::Rest)).fault, None);
     }
 
     #[test]
@@ -866,11 +1202,11 @@ mod tests {
             FaultRule::always(Fault::EmptyOk),
             FaultRule::always(Fault::SoapFault(20011)).api(Api::Any),
         ]);
-        assert_eq!(faults.on_call(Api::Identity).fault, None);
+        assert_eq!(faults.on_call(&call(Api::Identity)).fault, None);
         let faults = Faults::new([FaultRule::always(Fault::SoapFault(20011)).api(Api::Any)]);
-        assert_eq!(faults.on_call(Api::Rest).fault, None);
+        assert_eq!(faults.on_call(&call(Api::Rest)).fault, None);
         assert_eq!(
-            faults.on_call(Api::Soap).fault,
+            faults.on_call(&call(Api::Soap)).fault,
             Some(Fault::SoapFault(20011))
         );
         assert!(FaultRule::always(Fault::RestError(606))
@@ -885,13 +1221,66 @@ mod tests {
     }
 
     #[test]
+    fn method_and_path_narrow_what_a_rule_counts() {
+        let faults = Faults::new([
+            FaultRule::on_call(Fault::MalformedBody, 2)
+                .api(Api::Rest)
+                .method("GET")
+                .path_prefix("/rest/v1/leads.json"),
+            FaultRule::on_call(Fault::EmptyOk, 1).method("post"),
+        ]);
+        let at = |method: &'static str, path: &'static str| Call {
+            api: Api::Rest,
+            method,
+            path,
+        };
+        let struck: Vec<Option<Fault>> = [
+            at("GET", "/rest/v1/campaigns.json"),
+            at("GET", "/rest/v1/leads.json"),
+            at("POST", "/rest/v1/leads.json"),
+            at("GET", "/rest/v1/leads.json"),
+            at("POST", "/rest/v1/campaigns/1/trigger.json"),
+        ]
+        .iter()
+        .map(|c| faults.on_call(c).fault)
+        .collect();
+        // The look-up rule counts only GET leads.json calls: the 2nd is the
+        // 4th call; the POST rule's first match is the 3rd call.
+        assert_eq!(
+            struck,
+            [
+                None,
+                None,
+                Some(Fault::EmptyOk),
+                Some(Fault::MalformedBody),
+                None
+            ]
+        );
+        assert_eq!(
+            faults.on_call(&at("GET", "/rest/v1/leads.json")).call,
+            6,
+            "every call counts toward the API's numbering"
+        );
+        // Answers carrying Marketo's formats default to that API but may
+        // strike any.
+        let soap_in_rest = FaultRule::always(Fault::Answer {
+            status: 200,
+            body: FaultBody::SoapFault(20011),
+            runs: true,
+        });
+        assert_eq!(soap_in_rest.api_of(), Api::Soap);
+        let faults = Faults::new([soap_in_rest.api(Api::Rest)]);
+        assert!(faults.on_call(&call(Api::Rest)).fault.is_some());
+    }
+
+    #[test]
     fn refusals_come_before_their_call() {
         let refuse = Fault::RefuseConnections { lasting: None };
         let faults = Faults::new([FaultRule::on_call(refuse.clone(), 3).api(Api::Soap)]);
         assert!(faults.refusals_due().is_empty());
-        faults.on_call(Api::Soap);
+        faults.on_call(&call(Api::Soap));
         assert!(faults.refusals_due().is_empty());
-        faults.on_call(Api::Soap);
+        faults.on_call(&call(Api::Soap));
         assert_eq!(
             faults.refusals_due(),
             [Refusal {
@@ -937,6 +1326,44 @@ mod tests {
             Fault::EmptyOk,
             Fault::SoapFault(20016),
             Fault::RestError(602),
+            Fault::Answer {
+                status: 200,
+                body: FaultBody::SoapFault(20023),
+                runs: true,
+            },
+            Fault::Answer {
+                status: 504,
+                body: FaultBody::RestError(611),
+                runs: false,
+            },
+            Fault::Answer {
+                status: 502,
+                body: FaultBody::Html,
+                runs: true,
+            },
+            Fault::Answer {
+                status: 503,
+                body: FaultBody::Text,
+                runs: false,
+            },
+            Fault::Answer {
+                status: 502,
+                body: FaultBody::Empty,
+                runs: true,
+            },
+            Fault::Cut {
+                at: CutAt::BeforeAnswer,
+                runs: true,
+            },
+            Fault::Cut {
+                at: CutAt::MidBody,
+                runs: false,
+            },
+            Fault::Cut {
+                at: CutAt::ShortBody,
+                runs: false,
+            },
+            Fault::Stall(Duration::from_millis(900)),
         ] {
             let json = serde_json::to_string(&fault).unwrap();
             assert_eq!(
@@ -961,6 +1388,19 @@ mod tests {
                 runs: false
             }
         );
+        let answer: Fault =
+            serde_json::from_str(r#"{"kind":"answer","status":502,"body":"empty"}"#).unwrap();
+        assert!(!answer.runs());
+        assert_eq!(answer.api(), Api::Any);
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"get","path_prefix":"/rest/v1/leads.json"}"#,
+        )
+        .unwrap();
+        assert_eq!(rule.method_of(), Some("GET"));
+        assert_eq!(
+            serde_json::to_string(&rule).unwrap(),
+            r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"GET","path_prefix":"/rest/v1/leads.json"}"#
+        );
         for bad in [
             r#"{"kind":"nope"}"#,
             r#"{"kind":"delay"}"#,
@@ -969,6 +1409,15 @@ mod tests {
             r#"{"kind":"http_status","status":302}"#,
             r#"{"status":500}"#,
             "[]",
+            r#"{"kind":"answer","status":199,"body":"empty"}"#,
+            r#"{"kind":"answer","status":600,"body":"empty"}"#,
+            r#"{"kind":"answer","status":502}"#,
+            r#"{"kind":"answer","status":502,"body":"soap_fault"}"#,
+            r#"{"kind":"answer","status":502,"body":"html","code":20011}"#,
+            r#"{"kind":"answer","status":502,"body":"xml"}"#,
+            r#"{"kind":"cut"}"#,
+            r#"{"kind":"cut","at":"middle"}"#,
+            r#"{"kind":"stall"}"#,
         ] {
             assert!(serde_json::from_str::<Fault>(bad).is_err(), "{bad}");
         }
@@ -979,6 +1428,11 @@ mod tests {
             r#"{"fault":{"kind":"soap_fault","code":1},"api":"rest"}"#,
             r#"{"fault":{"kind":"empty_ok"},"api":"ftp"}"#,
             r#"{"fault":{"kind":"empty_ok"},"when":1}"#,
+            r#"{"fault":{"kind":"refuse_connections"},"method":"GET"}"#,
+            r#"{"fault":{"kind":"refuse_connections"},"path_prefix":"/rest/"}"#,
+            r#"{"fault":{"kind":"empty_ok"},"path_prefix":"rest/v1"}"#,
+            r#"{"fault":{"kind":"empty_ok"},"method":"G ET"}"#,
+            r#"{"fault":{"kind":"empty_ok"},"method":""}"#,
         ] {
             assert!(serde_json::from_str::<FaultRule>(bad).is_err(), "{bad}");
         }

@@ -78,6 +78,9 @@
 //! | [`EmptyOk`](Fault::EmptyOk) | yes | HTTP 200 with an empty body |
 //! | [`SoapFault`](Fault::SoapFault) | no | a SOAP fault (HTTP 500) with that code; SOAP calls only |
 //! | [`RestError`](Fault::RestError) | no | HTTP 200, `success:false` with that code; REST API calls only |
+//! | [`Answer`](Fault::Answer) | as set; default no | that status (200 to 599) with an empty, text, nginx HTML, SOAP fault or REST error body |
+//! | [`Cut`](Fault::Cut) | as set; default no | no answer, half a body then the connection closes, or half a body correctly framed |
+//! | [`Stall`](Fault::Stall) | no | nothing for a while, then the connection closes unanswered |
 //!
 //! "Runs" means the call goes through the sandbox's usual checks and, if
 //! they pass, runs and is journaled; then the fault spoils the answer. A
@@ -87,8 +90,10 @@
 //! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`),
 //! REST (everything under `/rest/`) and identity (`/identity/oauth/token`).
 //! Rules for [`Api::Any`] match SOAP and REST calls; identity calls are
-//! faulted only by rules for [`Api::Identity`]. The `/sandbox/...`
-//! endpoints are never faulted.
+//! faulted only by rules for [`Api::Identity`]. A rule can also keep to one
+//! HTTP method or path prefix ([`FaultRule::method`],
+//! [`FaultRule::path_prefix`]), e.g. only the REST look-ups. The
+//! `/sandbox/...` endpoints are never faulted.
 //!
 //! ```
 //! use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig};
@@ -139,7 +144,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use data::{SandboxCampaign, SandboxData, SandboxLead};
-pub use faults::{Api, Fault, FaultEvent, FaultRule, Schedule};
+pub use faults::{Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Schedule};
 pub use journal::{JournalEntry, JournalToken};
 
 use crate::clock::{Clock, SystemClock};

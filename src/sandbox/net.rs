@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::faults::{self, Api, Fault, FaultEvent, FaultRule, Refusal};
+use super::faults::{self, Api, Call, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Refusal};
 use super::http::{self, Answer, Head, ReadError};
 use super::{journal, rest, soap, State, MAX_REQUEST_BYTES};
 use crate::error::SoapCode;
@@ -592,7 +592,13 @@ impl Net {
         };
         let path = head.path();
         let api = api_of(path);
-        let strike = api.map(|api| self.state.faults.on_call(api));
+        let strike = api.map(|api| {
+            self.state.faults.on_call(&Call {
+                api,
+                method: &head.method,
+                path,
+            })
+        });
         let (call, fault) = match strike {
             Some(strike) => (strike.call, strike.fault),
             None => (0, None),
@@ -610,9 +616,25 @@ impl Net {
         };
         // Faults that do not run the call.
         match &fault {
-            Some(fault @ Fault::ResetAfterRequest) => {
+            Some(
+                fault @ (Fault::ResetAfterRequest
+                | Fault::Cut {
+                    at: CutAt::BeforeAnswer,
+                    runs: false,
+                }),
+            ) => {
                 record(fault, false);
                 return Next::Close;
+            }
+            Some(fault @ Fault::Stall(hold)) => {
+                record(fault, false);
+                self.stop.sleep(*hold);
+                return Next::Close;
+            }
+            Some(fault @ Fault::Cut { at, runs: false }) => {
+                record(fault, false);
+                let answer = self.unrun_success(api, head);
+                return cut(writer, head, &answer, *at, &send);
             }
             Some(fault) if !fault.runs() => {
                 record(fault, false);
@@ -637,35 +659,20 @@ impl Net {
         };
         record(&fault, ran);
         match fault {
-            Fault::ResetMidResponse => {
-                let body: &[u8] = &answer.body;
-                let mut bytes = answer.head(head.version, true, body.len());
-                if body.is_empty() {
-                    bytes.truncate(bytes.len() / 2);
-                } else {
-                    bytes.extend_from_slice(&body[..body.len() / 2]);
-                }
-                let _ = writer.write_all(&bytes).and_then(|()| writer.flush());
-                Next::Close
-            }
+            Fault::ResetMidResponse => cut(writer, head, &answer, CutAt::MidBody, &send),
+            Fault::TruncatedBody => cut(writer, head, &answer, CutAt::ShortBody, &send),
+            Fault::Cut { at, .. } => cut(writer, head, &answer, at, &send),
             Fault::Delay(delay) => {
                 if !self.stop.sleep(delay) {
                     return Next::Close;
                 }
                 send(writer, &answer)
             }
-            Fault::HttpStatus { .. } => send(writer, &self.injected(&fault)),
+            Fault::HttpStatus { .. } | Fault::Answer { .. } => send(writer, &self.injected(&fault)),
             Fault::MalformedBody => send(
                 writer,
                 &Answer {
                     body: faults::malformed(&answer.body),
-                    ..answer
-                },
-            ),
-            Fault::TruncatedBody => send(
-                writer,
-                &Answer {
-                    body: faults::truncated(&answer.body),
                     ..answer
                 },
             ),
@@ -697,16 +704,126 @@ impl Net {
                     soap::fault(SoapCode::from_code(code), faults::soap_fault_text(code));
                 Answer::new(status, soap::XML, body)
             }
-            Fault::RestError(code) => {
-                let body = json!({
-                    "requestId": self.state.next_request_id(),
-                    "success": false,
-                    "errors": [{"code": code.to_string(), "message": faults::rest_error_text(code)}],
-                });
-                Answer::new(200, rest::JSON, body.to_string())
+            Fault::RestError(code) => Answer::new(200, rest::JSON, self.rest_error(code)),
+            Fault::Answer { status, body, .. } => {
+                let reason = http::reason(status);
+                match body {
+                    FaultBody::Empty => Answer::empty(status),
+                    FaultBody::Text => Answer::new(
+                        status,
+                        "text/plain; charset=utf-8",
+                        faults::proxy_text(status, reason),
+                    ),
+                    FaultBody::Html => {
+                        Answer::new(status, "text/html", faults::nginx_page(status, reason))
+                    }
+                    FaultBody::SoapFault(code) => {
+                        let (_, xml) =
+                            soap::fault(SoapCode::from_code(code), faults::soap_fault_text(code));
+                        Answer::new(status, soap::XML, xml)
+                    }
+                    FaultBody::RestError(code) => {
+                        Answer::new(status, rest::JSON, self.rest_error(code))
+                    }
+                }
             }
             _ => Answer::empty(500),
         }
+    }
+
+    /// Marketo's `success:false` body with `code`.
+    fn rest_error(&self, code: u32) -> String {
+        json!({
+            "requestId": self.state.next_request_id(),
+            "success": false,
+            "errors": [{"code": code.to_string(), "message": faults::rest_error_text(code)}],
+        })
+        .to_string()
+    }
+
+    /// The success answer a call of `api` would get, without running it
+    /// (for cutting, by [`Fault::Cut`] without `runs`).
+    fn unrun_success(&self, api: Option<Api>, head: &Head) -> Answer {
+        match api {
+            Some(Api::Soap) => {
+                let schedule = head
+                    .header("SOAPAction")
+                    .is_some_and(|a| a.contains("scheduleCampaign"));
+                let (status, xml) = soap::success(if schedule {
+                    "successScheduleCampaign"
+                } else {
+                    "successRequestCampaign"
+                });
+                Answer::new(status, soap::XML, xml)
+            }
+            Some(Api::Identity) => Answer::new(
+                200,
+                rest::JSON,
+                json!({
+                    "access_token": "not-issued:the-call-did-not-run",
+                    "token_type": "bearer",
+                    "expires_in": 3599,
+                    "scope": "sandbox",
+                })
+                .to_string(),
+            ),
+            _ => Answer::new(
+                200,
+                rest::JSON,
+                json!({
+                    "requestId": self.state.next_request_id(),
+                    "result": campaign_result(head.path()),
+                    "success": true,
+                })
+                .to_string(),
+            ),
+        }
+    }
+}
+
+/// The `result` of a trigger or schedule success for `path`
+/// (`[{"id":4496}]` for `/rest/v1/campaigns/4496/trigger.json`), empty for
+/// other paths.
+fn campaign_result(path: &str) -> serde_json::Value {
+    let id = path
+        .strip_prefix("/rest/v1/campaigns/")
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(id, _)| id.parse::<u64>().ok());
+    match id {
+        Some(id) => json!([{ "id": id }]),
+        None => json!([]),
+    }
+}
+
+/// Sends `answer` cut as `at` says; the connection then closes (except
+/// for a short body, which is complete as HTTP).
+fn cut(
+    writer: &mut &TcpStream,
+    head: &Head,
+    answer: &Answer,
+    at: CutAt,
+    send: &dyn Fn(&mut &TcpStream, &Answer) -> Next,
+) -> Next {
+    match at {
+        CutAt::BeforeAnswer => Next::Close,
+        CutAt::MidBody => {
+            let body: &[u8] = &answer.body;
+            let mut bytes = answer.head(head.version, true, body.len());
+            if body.is_empty() {
+                bytes.truncate(bytes.len() / 2);
+            } else {
+                bytes.extend_from_slice(&body[..body.len() / 2]);
+            }
+            let _ = writer.write_all(&bytes).and_then(|()| writer.flush());
+            Next::Close
+        }
+        CutAt::ShortBody => send(
+            writer,
+            &Answer {
+                body: faults::truncated(&answer.body),
+                ..answer.clone()
+            },
+        ),
     }
 }
 

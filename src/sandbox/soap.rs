@@ -44,7 +44,7 @@ pub(crate) fn fault(code: SoapCode, text: &str) -> Answer {
     )
 }
 
-fn success(operation: &str) -> Answer {
+pub(crate) fn success(operation: &str) -> Answer {
     (
         200,
         format!(
