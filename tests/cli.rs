@@ -477,6 +477,54 @@ fn lead_values_over_field_limits_exit_2_and_send_nothing() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Defect 12: `sandbox --listen 0.0.0.0:PORT` exposed the unauthenticated
+/// administration API (faults, journal) to the network.
+#[test]
+fn sandbox_refuses_non_loopback_addresses_unless_allowed() {
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        // A sandbox that starts serves until killed: give it 10 s to refuse.
+        let mut child = cli(&["sandbox", "--listen", addr])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the sandbox started on {addr}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        let code = output.status.code().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        );
+        assert_eq!(code, 2, "{addr}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{addr}: started: {stdout}");
+        assert!(
+            stderr.contains("loopback only") && stderr.contains("--allow-non-loopback"),
+            "{addr}: {stderr}"
+        );
+    }
+    // With the flag the address is tried (192.0.2.1 is TEST-NET: binding it
+    // fails here, so no port is opened to the network).
+    let (code, _, stderr) = run(&mut cli(&[
+        "sandbox",
+        "--listen",
+        "192.0.2.1:0",
+        "--allow-non-loopback",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("loopback only"), "{stderr}");
+    assert!(stderr.contains("cannot listen on 192.0.2.1:0"), "{stderr}");
+    let (_, help, _) = run(&mut cli(&["sandbox", "--help"]));
+    assert!(help.contains("--allow-non-loopback"), "{help}");
+}
+
 #[test]
 fn missing_configuration_exits_2() {
     let (code, _, stderr) = run(&mut cli(&[

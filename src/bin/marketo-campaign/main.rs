@@ -74,9 +74,15 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct SandboxArgs {
-    /// Address to listen on.
+    /// Address to listen on: a loopback address (127.0.0.0/8, ::1) unless
+    /// --allow-non-loopback is given.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Let --listen name a non-loopback address (e.g. 0.0.0.0:8080). The
+    /// administration API (/sandbox/...: faults, journal of lead ids) has no
+    /// authentication: anyone who reaches the port can read and steer it.
+    #[arg(long)]
+    allow_non_loopback: bool,
     /// JSON file with campaigns, leads and credentials (see README).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -188,6 +194,7 @@ fn sandbox(args: &SandboxArgs) -> u8 {
     };
     let config = SandboxConfig::new()
         .listen(args.listen)
+        .danger_allow_non_loopback(args.allow_non_loopback)
         .data(data)
         .soap_retired(args.retire_soap)
         .token_lifetime(std::time::Duration::from_secs(args.token_lifetime))
