@@ -16,7 +16,7 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -889,6 +889,120 @@ fn deep_nesting_in_answers_is_refused_without_overflow() {
 }
 
 /// A plain HTTP client for sending the sandbox what no client would.
+/// An identity service answering `identity` (shared, so one server serves
+/// every case) and a REST API accepting every trigger, counting them.
+fn identity_server(identity: Arc<Mutex<Vec<u8>>>) -> (Hostile, Arc<AtomicU64>) {
+    let triggers = Arc::new(AtomicU64::new(0));
+    let counted = triggers.clone();
+    let server = Hostile::start(move |request| {
+        let body = if request.url().starts_with("/identity/oauth/token") {
+            identity.lock().unwrap().clone()
+        } else {
+            if request.url().ends_with("/trigger.json") {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            br#"{"requestId":"1#1","success":true,"result":[{"id":4496}]}"#.to_vec()
+        };
+        let response = tiny_http::Response::from_data(body)
+            .with_header(header("Content-Type", "application/json"));
+        let _ = request.respond(response);
+    });
+    (server, triggers)
+}
+
+/// One token answer, two requests (the second uses the cached token): no
+/// panic. A usable token runs both; an unusable answer sends nothing.
+fn check_identity_answer(
+    server: &Hostile,
+    identity: &Mutex<Vec<u8>>,
+    triggers: &AtomicU64,
+    answer: &str,
+    margin: Duration,
+    usable: bool,
+) {
+    *identity.lock().unwrap() = answer.as_bytes().to_vec();
+    let client = RestClient::builder(server.url(""), "client-id", "client-secret")
+        .rate_limit(None)
+        .retry(RetryPolicy::never())
+        .timeout(Duration::from_secs(20))
+        .token_renew_margin(margin)
+        .build()
+        .unwrap();
+    let before = triggers.load(Ordering::SeqCst);
+    for attempt in 0..2 {
+        match client.request_campaign(&one_lead_request()) {
+            Ok(outcome) => {
+                assert!(usable, "{answer}: accepted");
+                assert!(outcome.is_complete(), "{answer}");
+            }
+            Err(err) => {
+                assert!(!usable, "{answer} (call {attempt}): {err}");
+                assert_eq!(err.delivery(), Delivery::NotSent, "{answer}: {err}");
+            }
+        }
+    }
+    let expected = if usable { 2 } else { 0 };
+    assert_eq!(
+        triggers.load(Ordering::SeqCst) - before,
+        expected,
+        "{answer}"
+    );
+}
+
+/// Defect 7: `expires_in: 18446744073709551615` overflowed `Instant +
+/// Duration` in the token cache (exit 101, killing a bulk run); so did a
+/// renewal margin of `Duration::MAX`.
+#[test]
+fn identity_answers_with_any_expires_in_never_panic() {
+    let identity = Arc::new(Mutex::new(Vec::new()));
+    let (server, triggers) = identity_server(identity.clone());
+    let token = |expires_in: &str| {
+        format!(
+            r#"{{"access_token":"t0k3n","token_type":"bearer","expires_in":{expires_in},"scope":"x"}}"#
+        )
+    };
+    let margin = Duration::from_secs(60);
+    for expires_in in [
+        u64::MAX,
+        u64::MAX - 1,
+        i64::MAX as u64,
+        u64::MAX / 1000,
+        1 << 53,
+        10_u64.pow(15),
+        3600,
+        1,
+        0,
+    ] {
+        let answer = token(&expires_in.to_string());
+        for margin in [margin, Duration::ZERO, Duration::MAX] {
+            check_identity_answer(&server, &identity, &triggers, &answer, margin, true);
+        }
+    }
+    // Not a u64: the answer is unusable, and nothing is sent.
+    for expires_in in [
+        "18446744073709551616",
+        "1e400",
+        "-1",
+        "3600.5",
+        "\"3600\"",
+        "[]",
+    ] {
+        let answer = token(expires_in);
+        check_identity_answer(&server, &identity, &triggers, &answer, margin, false);
+    }
+    // No expiry at all: usable, renewed at every call.
+    let answer = r#"{"access_token":"t0k3n","token_type":"bearer"}"#;
+    check_identity_answer(&server, &identity, &triggers, answer, margin, true);
+
+    // Any u64 at all.
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..64 {
+        let expires_in = any::<u64>().new_tree(&mut runner).unwrap().current();
+        let answer = token(&expires_in.to_string());
+        check_identity_answer(&server, &identity, &triggers, &answer, margin, true);
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
