@@ -35,6 +35,8 @@ impl Default for RateLimit {
 
 impl RateLimit {
     /// At most `calls` per `window`, `in_flight` at once (each at least 1).
+    /// Any window is accepted, up to [`Duration::MAX`] (a window that never
+    /// ends: after `calls` calls, callers wait for good).
     pub fn new(calls: u32, window: Duration, in_flight: usize) -> Self {
         RateLimit {
             calls: calls.max(1),
@@ -59,6 +61,12 @@ impl RateLimit {
     }
 }
 
+/// The longest a waiting caller sleeps before looking again. The window
+/// can be any [`Duration`], up to [`Duration::MAX`]; nothing here adds it to
+/// an [`Instant`] (that overflows and panics): the time left is the window
+/// minus the time elapsed, saturating at zero.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Default)]
 struct Counts {
     /// When recent calls ended, oldest first.
@@ -82,7 +90,7 @@ pub(crate) struct Permit<'a> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut counts = self.limiter.lock();
-        counts.in_flight -= 1;
+        counts.in_flight = counts.in_flight.saturating_sub(1);
         counts.ended.push_back(Instant::now());
         drop(counts);
         self.limiter.freed.notify_all();
@@ -110,7 +118,7 @@ impl Limiter {
             while counts
                 .ended
                 .front()
-                .is_some_and(|ended| now.duration_since(*ended) >= self.limit.window)
+                .is_some_and(|ended| now.saturating_duration_since(*ended) >= self.limit.window)
             {
                 counts.ended.pop_front();
             }
@@ -121,14 +129,15 @@ impl Limiter {
             }
             // Wake when a call ends, or when the oldest leaves the window.
             let wait = match counts.ended.front() {
-                Some(oldest) if counts.in_flight < self.limit.in_flight => {
-                    (*oldest + self.limit.window).saturating_duration_since(now)
-                }
+                Some(oldest) if counts.in_flight < self.limit.in_flight => self
+                    .limit
+                    .window
+                    .saturating_sub(now.saturating_duration_since(*oldest)),
                 _ => Duration::from_millis(100),
             };
             counts = self
                 .freed
-                .wait_timeout(counts, wait.max(Duration::from_millis(1)))
+                .wait_timeout(counts, wait.clamp(Duration::from_millis(1), MAX_WAIT))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
@@ -151,6 +160,46 @@ mod tests {
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
         assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    }
+
+    /// A window too long to add to an [`Instant`] (old code: `oldest +
+    /// window` overflowed and panicked as soon as a caller had to wait for
+    /// the window).
+    #[test]
+    fn huge_windows_make_callers_wait_without_panicking() {
+        for window in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            // Room left in the window: no wait at all.
+            let roomy = Limiter::new(RateLimit::new(1000, window, 10));
+            for _ in 0..50 {
+                drop(roomy.acquire());
+            }
+            // The window is full: the next caller waits, for good.
+            let full = Arc::new(Limiter::new(RateLimit::new(2, window, 10)));
+            drop(full.acquire());
+            drop(full.acquire());
+            let waiter = {
+                let full = full.clone();
+                std::thread::spawn(move || drop(full.acquire()))
+            };
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                !waiter.is_finished(),
+                "{window:?}: the third call neither waited nor survived"
+            );
+            // The waiter stays parked (it re-checks every MAX_WAIT) until the
+            // test process exits.
+        }
+        // Full in flight, then the window: both wait branches.
+        let one = Arc::new(Limiter::new(RateLimit::new(1, Duration::MAX, 1)));
+        let held = one.acquire();
+        let waiter = {
+            let one = one.clone();
+            std::thread::spawn(move || drop(one.acquire()))
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        drop(held);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiter.is_finished(), "the waiter panicked or got through");
     }
 
     #[test]

@@ -72,6 +72,55 @@ impl LeadKeyType {
     }
 }
 
+impl LeadKeyType {
+    /// The longest value a key of this type may have, in characters
+    /// (Unicode scalar values). [`LeadKey::new`] refuses longer values
+    /// before anything is sent: Marketo cannot hold them, so no lead can
+    /// answer to them, and a megabyte-long key would only make the request
+    /// (and the answer that quotes it) huge.
+    ///
+    /// | Type | Limit | Where it comes from |
+    /// |---|---|---|
+    /// | `IDNUM` | 10 | Marketo lead ids are 32-bit: `Lead.id` is `integer`, `format: int32` in Marketo's REST Swagger (`swagger-mapi.json`), so at most `2147483647` (checked as a number too) |
+    /// | `EMAIL`, `LEADOWNEREMAIL` | 255 | Marketo's *Field Types* (developer docs, REST › Lead Database): email fields are String fields, "up to 255 characters"; `describe.json` gives `length: 255` |
+    /// | `COOKIE` | 4096 | the Munchkin cookie `_mkto_trk` is a browser cookie, and RFC 6265 §6.1 sizes a cookie (name, value and attributes together) at 4096 bytes; its value (`id:123-ABC-456&token:_mch-…`) is ASCII, so bytes and characters agree |
+    /// | `SFDC…ID` (all five) | 18 | Salesforce record ids are 15 characters (case-sensitive) or 18 (case-safe), Salesforce SOAP API Developer Guide, *Field Types › ID* |
+    ///
+    /// ```
+    /// use marketo_campaign::{LeadKey, LeadKeyType};
+    /// assert_eq!(LeadKeyType::Email.max_value_chars(), 255);
+    /// assert!(LeadKey::email(format!("{}@example.com", "a".repeat(243))).is_ok());
+    /// assert!(LeadKey::email(format!("{}@example.com", "a".repeat(244))).is_err());
+    /// assert!(LeadKey::new(LeadKeyType::SfdcLeadId, "00Q5e00000AbCdEFGH").is_ok());
+    /// assert!(LeadKey::new(LeadKeyType::SfdcLeadId, "00Q5e00000AbCdEFGHI").is_err());
+    /// ```
+    pub fn max_value_chars(self) -> usize {
+        match self {
+            LeadKeyType::Idnum => 10,
+            LeadKeyType::Email | LeadKeyType::LeadOwnerEmail => 255,
+            LeadKeyType::Cookie => 4096,
+            LeadKeyType::SfdcAccountId
+            | LeadKeyType::SfdcContactId
+            | LeadKeyType::SfdcLeadId
+            | LeadKeyType::SfdcLeadOwnerId
+            | LeadKeyType::SfdcOpptyId => 18,
+        }
+    }
+
+    /// Why [`max_value_chars`](LeadKeyType::max_value_chars) is what it is,
+    /// for error messages.
+    fn limit_source(self) -> &'static str {
+        match self {
+            LeadKeyType::Idnum => "Marketo lead ids are 32-bit integers",
+            LeadKeyType::Email | LeadKeyType::LeadOwnerEmail => {
+                "Marketo's email fields hold at most 255 characters"
+            }
+            LeadKeyType::Cookie => "a browser cookie holds at most 4096 bytes (RFC 6265)",
+            _ => "Salesforce ids have 15 or 18 characters",
+        }
+    }
+}
+
 impl fmt::Display for LeadKeyType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -117,13 +166,17 @@ pub struct LeadKey {
 
 impl LeadKey {
     /// A key, validated: the value must not be blank, must be valid XML 1.0
-    /// text, and an `IDNUM` must be a positive integer.
+    /// text, must not be longer than its type's
+    /// [`max_value_chars`](LeadKeyType::max_value_chars), and an `IDNUM`
+    /// must be a positive 32-bit integer.
     pub fn new(key_type: LeadKeyType, value: impl Into<String>) -> Result<Self, Error> {
         let value = value.into();
-        let field = || format!("lead key {key_type}:{value:?}");
+        let field = || format!("lead key {key_type}:{}", shown(&value));
         if value.trim().is_empty() {
             return Err(Error::invalid(field(), "the value is empty"));
         }
+        check_length(&value, key_type.max_value_chars(), key_type.limit_source())
+            .map_err(|reason| Error::invalid(field(), reason))?;
         check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
         if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
             return Err(Error::invalid(
@@ -171,7 +224,7 @@ impl FromStr for LeadKey {
     fn from_str(s: &str) -> Result<Self, Error> {
         let (kind, value) = s.split_once(':').ok_or_else(|| {
             Error::invalid(
-                format!("lead {s:?}"),
+                format!("lead {}", shown(s)),
                 "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
             )
         })?;
@@ -239,13 +292,28 @@ pub struct ProgramToken {
 }
 
 impl ProgramToken {
+    /// The longest token value, in characters: Marketo's limit for Text
+    /// program tokens, 524,288 characters (UTF-8) or 2 MB (Marketo Engage
+    /// docs, *Understanding My Tokens in a Program*, "Text"). Rich-text
+    /// tokens cannot be set through a campaign request, and the other token
+    /// types (number, date, score) are far shorter.
+    pub const MAX_VALUE_CHARS: usize = 524_288;
+
     /// A token, validated: the name must be `{{my.Name}}` with a non-blank
     /// `Name` free of braces and control characters; the value must be valid
-    /// XML 1.0 text (it may be empty).
+    /// XML 1.0 text (it may be empty) of at most
+    /// [`MAX_VALUE_CHARS`](ProgramToken::MAX_VALUE_CHARS) characters.
+    ///
+    /// ```
+    /// use marketo_campaign::ProgramToken;
+    /// let most = "x".repeat(ProgramToken::MAX_VALUE_CHARS);
+    /// assert!(ProgramToken::new("{{my.Body}}", most.as_str()).is_ok());
+    /// assert!(ProgramToken::new("{{my.Body}}", most + "x").is_err());
+    /// ```
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Result<Self, Error> {
         let name = name.into();
         let value = value.into();
-        let field = || format!("token {name:?}");
+        let field = || format!("token {}", shown(&name));
         let inner = name
             .strip_prefix("{{my.")
             .and_then(|rest| rest.strip_suffix("}}"))
@@ -260,6 +328,12 @@ impl ProgramToken {
             ));
         }
         check_xml_text(&name).map_err(|reason| Error::invalid(field(), reason))?;
+        check_length(
+            &value,
+            ProgramToken::MAX_VALUE_CHARS,
+            "Marketo's text tokens hold at most 524,288 characters",
+        )
+        .map_err(|reason| Error::invalid(field(), format!("its value: {reason}")))?;
         check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
         Ok(ProgramToken { name, value })
     }
@@ -280,9 +354,9 @@ impl FromStr for ProgramToken {
 
     /// Parses `{{my.Name}}=value` (the value may contain `=`).
     fn from_str(s: &str) -> Result<Self, Error> {
-        let (name, value) = s
-            .split_once("}}=")
-            .ok_or_else(|| Error::invalid(format!("token {s:?}"), "expected {{my.Name}}=value"))?;
+        let (name, value) = s.split_once("}}=").ok_or_else(|| {
+            Error::invalid(format!("token {}", shown(s)), "expected {{my.Name}}=value")
+        })?;
         ProgramToken::new(format!("{name}}}}}"), value)
     }
 }
@@ -457,6 +531,37 @@ pub(crate) fn parse_positive_id(s: &str) -> Option<u32> {
     (id <= i32::MAX as u32).then_some(id)
 }
 
+/// Longest part of a value quoted in an error message.
+const SHOWN_CHARS: usize = 64;
+
+/// `value` quoted for an error message: whole when short, else its first
+/// [`SHOWN_CHARS`] characters and its length, so that refusing a megabyte
+/// value does not print it.
+pub(crate) fn shown(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..cut],
+            value.chars().count()
+        ),
+    }
+}
+
+/// Checks that `value` has at most `max` characters; `why` names the limit.
+fn check_length(value: &str, max: usize, why: &str) -> Result<(), String> {
+    // A character takes at least one byte: short values need no counting.
+    if value.len() <= max {
+        return Ok(());
+    }
+    match value.chars().count() {
+        chars if chars <= max => Ok(()),
+        chars => Err(format!(
+            "it has {chars} characters, more than {max} ({why})"
+        )),
+    }
+}
+
 /// Checks that `s` only holds characters XML 1.0 can carry (`Char` production).
 pub(crate) fn check_xml_text(s: &str) -> Result<(), String> {
     match s.chars().find(|&c| !is_xml_char(c)) {
@@ -494,6 +599,77 @@ mod tests {
         // Values keep colons after the first one and everything XML can escape.
         let key: LeadKey = "COOKIE:id:123&token=<x>\"'é".parse().unwrap();
         assert_eq!(key.value(), "id:123&token=<x>\"'é");
+    }
+
+    #[test]
+    fn lead_values_over_marketo_field_limits_are_refused() {
+        let limits = [
+            (LeadKeyType::Email, 255),
+            (LeadKeyType::LeadOwnerEmail, 255),
+            (LeadKeyType::Cookie, 4096),
+            (LeadKeyType::SfdcAccountId, 18),
+            (LeadKeyType::SfdcContactId, 18),
+            (LeadKeyType::SfdcLeadId, 18),
+            (LeadKeyType::SfdcLeadOwnerId, 18),
+            (LeadKeyType::SfdcOpptyId, 18),
+        ];
+        for (key_type, max) in limits {
+            assert_eq!(key_type.max_value_chars(), max, "{key_type}");
+            // Counted in characters, not bytes.
+            let at_limit = "é".repeat(max);
+            assert!(
+                LeadKey::new(key_type, at_limit.as_str()).is_ok(),
+                "{key_type}"
+            );
+            let err = LeadKey::new(key_type, at_limit + "é").unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { .. }),
+                "{key_type}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains(&format!("more than {max}")),
+                "{err}"
+            );
+        }
+        assert!(LeadKey::new(LeadKeyType::Idnum, "2147483647").is_ok());
+        assert!(LeadKey::new(LeadKeyType::Idnum, "21474836470").is_err());
+        assert!(LeadKey::new(LeadKeyType::Idnum, "1".repeat(1000)).is_err());
+    }
+
+    #[test]
+    fn a_megabyte_value_is_refused_without_being_quoted() {
+        let huge = "a".repeat(1 << 20);
+        for key_type in LeadKeyType::ALL {
+            let err = LeadKey::new(key_type, huge.as_str()).unwrap_err();
+            let message = err.to_string();
+            assert!(message.len() < 400, "{key_type}: {} bytes", message.len());
+            assert!(message.contains("1048576 characters"), "{message}");
+            assert_eq!(err.delivery(), crate::Delivery::NotSent);
+        }
+        let err = format!("EMAIL:{huge}").parse::<LeadKey>().unwrap_err();
+        assert!(err.to_string().len() < 400);
+        let err = ProgramToken::new("{{my.X}}", "v".repeat(ProgramToken::MAX_VALUE_CHARS + 1))
+            .unwrap_err();
+        assert!(err.to_string().contains("more than 524288"), "{err}");
+        assert!(err.to_string().len() < 400);
+        let err = format!("{{{{my.X}}}}={huge}{huge}")
+            .parse::<ProgramToken>()
+            .unwrap_err();
+        assert!(err.to_string().len() < 400);
+        let err = ProgramToken::new(format!("{{{{my.{huge}"), "v").unwrap_err();
+        assert!(
+            err.to_string().len() < 400,
+            "a huge name is not quoted whole"
+        );
+    }
+
+    #[test]
+    fn token_values_up_to_the_text_token_limit_are_kept() {
+        let most = "€".repeat(ProgramToken::MAX_VALUE_CHARS);
+        let token = ProgramToken::new("{{my.Body}}", most.as_str()).unwrap();
+        assert_eq!(token.value(), most);
+        assert!(ProgramToken::new("{{my.Body}}", most + "x").is_err());
+        assert!(ProgramToken::new("{{my.Body}}", "").is_ok());
     }
 
     #[test]

@@ -325,6 +325,208 @@ fn bad_input_exits_2_and_sends_nothing() {
     assert_eq!(sandbox.journal(), serde_json::json!([]));
 }
 
+/// Defect 8: `--timestamp yesterday` was parsed only when a SOAP client was
+/// built, so with `--backend rest` it was ignored and the campaign ran.
+#[test]
+fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
+    let sandbox = SandboxProcess::start(&[]);
+    let dir = std::env::temp_dir().join(format!("mc-cli-ts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let leads_file = dir.join("leads.txt");
+    std::fs::write(&leads_file, "EMAIL:lead@company.com\n").unwrap();
+    let leads_file = leads_file.to_str().unwrap();
+    let lead = ["--lead", "EMAIL:lead@company.com"];
+    let file = ["--leads-file", leads_file];
+    for backend in ["rest", "soap", "auto"] {
+        for leads in [&lead, &file] {
+            for timestamp in [
+                "yesterday",
+                "2010-04-09 14:04:54",
+                "2010-13-09T14:04:54-07:00",
+                "",
+            ] {
+                let args = [
+                    &["request", "--backend", backend, "--campaign-id", "4496"][..],
+                    &leads[..],
+                    &["--timestamp", timestamp],
+                ]
+                .concat();
+                let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+                assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+                assert!(stderr.contains("--timestamp"), "{args:?}: {stderr}");
+                assert!(stderr.contains("W3C timestamp"), "{args:?}: {stderr}");
+            }
+        }
+    }
+    // A well-formed timestamp means nothing to REST: refused, not ignored.
+    let pinned = ["--timestamp", "2010-04-09T14:04:54-07:00"];
+    for leads in [&lead, &file] {
+        let args = [
+            &["request", "--backend", "rest", "--campaign-id", "4496"][..],
+            &leads[..],
+            &pinned,
+        ]
+        .concat();
+        let (code, _, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--timestamp") && stderr.contains("no SOAP request"),
+            "{stderr}"
+        );
+        // auto with REST alone configured: the same.
+        let args = [
+            &["request", "--campaign-id", "4496"][..],
+            &leads[..],
+            &pinned,
+        ]
+        .concat();
+        let (code, _, stderr) = run(sandbox.env_rest(&mut cli(&args)));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("SOAP is not configured"), "{stderr}");
+    }
+    assert_eq!(sandbox.journal(), serde_json::json!([]));
+    // Still usable where it means something.
+    let (code, stdout, stderr) = run(sandbox.env(&mut cli(&[
+        "request",
+        "--backend",
+        "soap",
+        "--dry-run",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "EMAIL:lead@company.com",
+        "--timestamp",
+        "2010-04-09T14:04:54-07:00",
+    ])));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("<requestTimestamp>2010-04-09T14:04:54-07:00</requestTimestamp>"),
+        "{stdout}"
+    );
+    let (_, help, _) = run(&mut cli(&["request", "--help"]));
+    assert!(help.contains("SOAP requests only"), "{help}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Defect 8: lead values over Marketo's field limits are refused before
+/// sending (a 1 MB value used to go out over SOAP, and to be reported as
+/// "matched no lead" over REST without any look-up).
+#[test]
+fn lead_values_over_field_limits_exit_2_and_send_nothing() {
+    let sandbox = SandboxProcess::start(&[]);
+    let dir = std::env::temp_dir().join(format!("mc-cli-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge.txt");
+    std::fs::write(
+        &huge,
+        format!(
+            "EMAIL:lead@company.com\nEMAIL:{}@company.com\n",
+            "x".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    let huge_csv = dir.join("huge.csv");
+    std::fs::write(
+        &huge_csv,
+        format!(
+            "type,value\nEMAIL,lead@company.com\nCOOKIE,{}\n",
+            "c".repeat(4097)
+        ),
+    )
+    .unwrap();
+    let long_email = format!("EMAIL:{}@company.com", "x".repeat(244)); // 256 characters
+    let long_sfdc = "SFDCLEADID:00Q5e00000AbCdEFGHI".to_owned(); // 19 characters
+    for backend in ["soap", "rest"] {
+        let base = ["request", "--backend", backend, "--campaign-id", "4496"];
+        for extra in [
+            vec![
+                "--lead",
+                "EMAIL:lead@company.com",
+                "--lead",
+                long_email.as_str(),
+            ],
+            vec!["--lead", long_sfdc.as_str()],
+            vec!["--leads-file", huge.to_str().unwrap()],
+            vec!["--leads-file", huge_csv.to_str().unwrap()],
+            vec!["--leads-file", huge.to_str().unwrap(), "--json"],
+        ] {
+            let args = [&base[..], &extra].concat();
+            let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+            assert_eq!(code, 2, "{backend} {extra:?}: {stdout}{stderr}");
+            assert!(stderr.contains("more than"), "{backend}: {stderr}");
+            // The value is not echoed whole.
+            assert!(
+                stderr.len() + stdout.len() < 2_000,
+                "{} bytes",
+                stderr.len()
+            );
+        }
+    }
+    assert_eq!(sandbox.journal(), serde_json::json!([]));
+    // At the limits, the same leads go through.
+    let at_limit = format!("EMAIL:{}@company.com", "x".repeat(243));
+    let (code, _, stderr) = run(sandbox.env(&mut cli(&[
+        "request",
+        "--dry-run",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        &at_limit,
+        "--lead",
+        "SFDCLEADID:00Q5e00000AbCdEFGH",
+    ])));
+    assert_eq!(code, 0, "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Defect 12: `sandbox --listen 0.0.0.0:PORT` exposed the unauthenticated
+/// administration API (faults, journal) to the network.
+#[test]
+fn sandbox_refuses_non_loopback_addresses_unless_allowed() {
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        // A sandbox that starts serves until killed: give it 10 s to refuse.
+        let mut child = cli(&["sandbox", "--listen", addr])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the sandbox started on {addr}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        let code = output.status.code().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        );
+        assert_eq!(code, 2, "{addr}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{addr}: started: {stdout}");
+        assert!(
+            stderr.contains("loopback only") && stderr.contains("--allow-non-loopback"),
+            "{addr}: {stderr}"
+        );
+    }
+    // With the flag the address is tried (192.0.2.1 is TEST-NET: binding it
+    // fails here, so no port is opened to the network).
+    let (code, _, stderr) = run(&mut cli(&[
+        "sandbox",
+        "--listen",
+        "192.0.2.1:0",
+        "--allow-non-loopback",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("loopback only"), "{stderr}");
+    assert!(stderr.contains("cannot listen on 192.0.2.1:0"), "{stderr}");
+    let (_, help, _) = run(&mut cli(&["sandbox", "--help"]));
+    assert!(help.contains("--allow-non-loopback"), "{help}");
+}
+
 #[test]
 fn missing_configuration_exits_2() {
     let (code, _, stderr) = run(&mut cli(&[

@@ -16,7 +16,7 @@
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -128,8 +128,19 @@ fn data(cases: &[Case]) -> SandboxData {
 
 // --- The model ------------------------------------------------------------
 
-fn lead_ok(value: &str) -> bool {
-    !value.trim().is_empty() && xml_text(value)
+/// The longest value of each key type, from Marketo's field limits (see
+/// `LeadKeyType::max_value_chars` for the sources).
+fn max_chars(key_type: LeadKeyType) -> usize {
+    match key_type {
+        LeadKeyType::Idnum => 10,
+        LeadKeyType::Email | LeadKeyType::LeadOwnerEmail => 255,
+        LeadKeyType::Cookie => 4096,
+        _ => 18,
+    }
+}
+
+fn lead_ok(key_type: LeadKeyType, value: &str) -> bool {
+    !value.trim().is_empty() && xml_text(value) && value.chars().count() <= max_chars(key_type)
 }
 
 fn field(lead: &SandboxLead, key_type: LeadKeyType) -> Option<&str> {
@@ -218,14 +229,20 @@ fn build(i: usize, case: &Case, data: &SandboxData, api: Api) -> Built {
     for (key_type, value) in VALUE_TYPES.iter().zip(&case.values) {
         match LeadKey::new(*key_type, value.as_str()) {
             Ok(key) => {
-                assert!(lead_ok(value), "case {i}: accepted {key_type}:{value:?}");
+                assert!(
+                    lead_ok(*key_type, value),
+                    "case {i}: accepted {key_type}:{value:?}"
+                );
                 if api == Api::Rest && encoded_len(value) > URL_ROOM {
                     continue;
                 }
                 keys.push(key);
             }
             Err(err) => {
-                assert!(!lead_ok(value), "case {i}: refused {key_type}:{value:?}");
+                assert!(
+                    !lead_ok(*key_type, value),
+                    "case {i}: refused {key_type}:{value:?}"
+                );
                 assert_refused(&err, &format!("case {i}: {key_type}:{value:?}"));
             }
         }
@@ -413,8 +430,11 @@ fn rest_journals_every_accepted_value_exactly() {
 fn the_model_is_not_vacuous() {
     // Enough hostile values are accepted, and enough refused.
     let cases = cases();
-    let values: Vec<&String> = cases.iter().flat_map(|c| &c.values).collect();
-    let accepted = values.iter().filter(|v| lead_ok(v)).count();
+    let values: Vec<(LeadKeyType, &String)> = cases
+        .iter()
+        .flat_map(|c| VALUE_TYPES.iter().copied().zip(&c.values))
+        .collect();
+    let accepted = values.iter().filter(|(t, v)| lead_ok(*t, v)).count();
     assert!(
         accepted > values.len() / 3,
         "{accepted} of {}",
@@ -423,12 +443,23 @@ fn the_model_is_not_vacuous() {
     assert!(accepted < values.len(), "nothing refused");
     let hostile = values
         .iter()
-        .filter(|v| lead_ok(v) && v.contains(['<', '&', '>', '\r']))
+        .filter(|(t, v)| lead_ok(*t, v) && v.contains(['<', '&', '>', '\r']))
         .count();
     assert!(hostile > 20, "{hostile}");
+    // Some values are refused for their length alone, and long ones pass
+    // where the field allows them.
     assert!(values
         .iter()
-        .any(|v| v.chars().count() >= 10_000 && lead_ok(v)));
+        .any(|(t, v)| { !v.trim().is_empty() && xml_text(v) && !lead_ok(*t, v) }));
+    assert!(values
+        .iter()
+        .any(|(t, v)| v.chars().count() > 18 && lead_ok(*t, v)));
+    let long_tokens = cases
+        .iter()
+        .flat_map(|c| &c.tokens)
+        .filter(|(_, v)| v.chars().count() >= 10_000 && xml_text(v))
+        .count();
+    assert!(long_tokens > 0, "no long token value");
     let named = cases
         .iter()
         .filter(|c| !c.by_id && name_ok(&c.campaign) && name_ok(&c.program))
@@ -456,12 +487,22 @@ const INJECTIONS: &[&str] = &[
 
 #[test]
 fn markup_in_values_changes_nothing() {
+    // Salesforce ids hold at most 18 characters: longer injections go in
+    // the cookie and the tokens only.
+    let sfdc = |i: usize, value: &str| {
+        let id = format!("{value}{i}");
+        if id.chars().count() <= 18 {
+            id
+        } else {
+            format!("sfdc{i}")
+        }
+    };
     let mut data = SandboxData::default();
     for (i, value) in INJECTIONS.iter().enumerate() {
         data.leads.push(SandboxLead {
             id: 9_000 + i as u32,
             cookie: Some((*value).to_owned()),
-            sfdc_lead_id: Some(format!("{value}{i}")),
+            sfdc_lead_id: Some(sfdc(i, value)),
             ..SandboxLead::default()
         });
     }
@@ -480,7 +521,7 @@ fn markup_in_values_changes_nothing() {
             ),
             [
                 LeadKey::new(LeadKeyType::Cookie, *value).unwrap(),
-                LeadKey::new(LeadKeyType::SfdcLeadId, format!("{value}{i}")).unwrap(),
+                LeadKey::new(LeadKeyType::SfdcLeadId, sfdc(i, value)).unwrap(),
             ],
         )
         .unwrap();
@@ -491,8 +532,18 @@ fn markup_in_values_changes_nothing() {
             if client.to_string().starts_with("Rest") && value.contains(',') {
                 // Commas cannot be looked up over REST; they are reported.
                 let outcome = outcome.unwrap();
-                assert_eq!(outcome.unmatched().count(), 2, "{value:?}");
-                assert!(journal.is_empty(), "{value:?}: {journal:?}");
+                let with_comma = request
+                    .leads()
+                    .iter()
+                    .filter(|k| k.value().contains(','))
+                    .count();
+                assert_eq!(outcome.unmatched().count(), with_comma, "{value:?}");
+                if with_comma == request.leads().len() {
+                    assert!(journal.is_empty(), "{value:?}: {journal:?}");
+                } else {
+                    assert_eq!(journal.len(), 1, "{value:?}: {journal:?}");
+                    assert_eq!(journal[0].lead_ids, [9_000 + i as u32], "{value:?}");
+                }
                 continue;
             }
             assert!(outcome.unwrap().is_complete(), "{client}: {value:?}");
@@ -548,7 +599,8 @@ fn values_xml_cannot_carry_are_refused_before_sending() {
 /// comma (rest/lookup.rs `plan_lead_queries`).
 #[test]
 fn rest_reports_overlong_lead_keys_instead_of_failing_the_request() {
-    let long = "x".repeat(10_000);
+    // 4096 characters (the longest cookie), 8192 bytes once percent-encoded.
+    let long = "x&".repeat(2048);
     let mut data = SandboxData::default();
     data.leads.push(SandboxLead {
         id: 5,
@@ -837,6 +889,120 @@ fn deep_nesting_in_answers_is_refused_without_overflow() {
 }
 
 /// A plain HTTP client for sending the sandbox what no client would.
+/// An identity service answering `identity` (shared, so one server serves
+/// every case) and a REST API accepting every trigger, counting them.
+fn identity_server(identity: Arc<Mutex<Vec<u8>>>) -> (Hostile, Arc<AtomicU64>) {
+    let triggers = Arc::new(AtomicU64::new(0));
+    let counted = triggers.clone();
+    let server = Hostile::start(move |request| {
+        let body = if request.url().starts_with("/identity/oauth/token") {
+            identity.lock().unwrap().clone()
+        } else {
+            if request.url().ends_with("/trigger.json") {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            br#"{"requestId":"1#1","success":true,"result":[{"id":4496}]}"#.to_vec()
+        };
+        let response = tiny_http::Response::from_data(body)
+            .with_header(header("Content-Type", "application/json"));
+        let _ = request.respond(response);
+    });
+    (server, triggers)
+}
+
+/// One token answer, two requests (the second uses the cached token): no
+/// panic. A usable token runs both; an unusable answer sends nothing.
+fn check_identity_answer(
+    server: &Hostile,
+    identity: &Mutex<Vec<u8>>,
+    triggers: &AtomicU64,
+    answer: &str,
+    margin: Duration,
+    usable: bool,
+) {
+    *identity.lock().unwrap() = answer.as_bytes().to_vec();
+    let client = RestClient::builder(server.url(""), "client-id", "client-secret")
+        .rate_limit(None)
+        .retry(RetryPolicy::never())
+        .timeout(Duration::from_secs(20))
+        .token_renew_margin(margin)
+        .build()
+        .unwrap();
+    let before = triggers.load(Ordering::SeqCst);
+    for attempt in 0..2 {
+        match client.request_campaign(&one_lead_request()) {
+            Ok(outcome) => {
+                assert!(usable, "{answer}: accepted");
+                assert!(outcome.is_complete(), "{answer}");
+            }
+            Err(err) => {
+                assert!(!usable, "{answer} (call {attempt}): {err}");
+                assert_eq!(err.delivery(), Delivery::NotSent, "{answer}: {err}");
+            }
+        }
+    }
+    let expected = if usable { 2 } else { 0 };
+    assert_eq!(
+        triggers.load(Ordering::SeqCst) - before,
+        expected,
+        "{answer}"
+    );
+}
+
+/// Defect 7: `expires_in: 18446744073709551615` overflowed `Instant +
+/// Duration` in the token cache (exit 101, killing a bulk run); so did a
+/// renewal margin of `Duration::MAX`.
+#[test]
+fn identity_answers_with_any_expires_in_never_panic() {
+    let identity = Arc::new(Mutex::new(Vec::new()));
+    let (server, triggers) = identity_server(identity.clone());
+    let token = |expires_in: &str| {
+        format!(
+            r#"{{"access_token":"t0k3n","token_type":"bearer","expires_in":{expires_in},"scope":"x"}}"#
+        )
+    };
+    let margin = Duration::from_secs(60);
+    for expires_in in [
+        u64::MAX,
+        u64::MAX - 1,
+        i64::MAX as u64,
+        u64::MAX / 1000,
+        1 << 53,
+        10_u64.pow(15),
+        3600,
+        1,
+        0,
+    ] {
+        let answer = token(&expires_in.to_string());
+        for margin in [margin, Duration::ZERO, Duration::MAX] {
+            check_identity_answer(&server, &identity, &triggers, &answer, margin, true);
+        }
+    }
+    // Not a u64: the answer is unusable, and nothing is sent.
+    for expires_in in [
+        "18446744073709551616",
+        "1e400",
+        "-1",
+        "3600.5",
+        "\"3600\"",
+        "[]",
+    ] {
+        let answer = token(expires_in);
+        check_identity_answer(&server, &identity, &triggers, &answer, margin, false);
+    }
+    // No expiry at all: usable, renewed at every call.
+    let answer = r#"{"access_token":"t0k3n","token_type":"bearer"}"#;
+    check_identity_answer(&server, &identity, &triggers, answer, margin, true);
+
+    // Any u64 at all.
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..64 {
+        let expires_in = any::<u64>().new_tree(&mut runner).unwrap().current();
+        let answer = token(&expires_in.to_string());
+        check_identity_answer(&server, &identity, &triggers, &answer, margin, true);
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)

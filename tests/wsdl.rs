@@ -215,7 +215,8 @@ fn named_request() -> CampaignRequest {
     let leads = LeadKeyType::ALL.map(|key_type| {
         let value = match key_type {
             LeadKeyType::Idnum => "1002200".to_owned(),
-            other => format!("{}-value", other.as_str().to_ascii_lowercase()),
+            // At most 18 characters: the longest Salesforce id.
+            other => format!("{}-v", other.as_str().to_ascii_lowercase()),
         };
         LeadKey::new(key_type, value).unwrap()
     });

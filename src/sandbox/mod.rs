@@ -198,6 +198,7 @@ pub struct SandboxConfig {
     latency: Duration,
     soap_retired: Option<u16>,
     soap_listen: Option<SocketAddr>,
+    allow_non_loopback: bool,
     faults: Vec<FaultRule>,
 }
 
@@ -215,6 +216,7 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             soap_retired: None,
             soap_listen: None,
+            allow_non_loopback: false,
             faults: Vec::new(),
         }
     }
@@ -245,7 +247,10 @@ impl SandboxConfig {
         SandboxConfig::default()
     }
 
-    /// The address to listen on. Default: `127.0.0.1:0`.
+    /// The address to listen on. Default: `127.0.0.1:0`. It must be a
+    /// loopback address (`127.0.0.0/8` or `::1`) unless
+    /// [`danger_allow_non_loopback`](SandboxConfig::danger_allow_non_loopback)
+    /// says otherwise: [`Sandbox::start_with`] refuses any other.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
         self
@@ -337,6 +342,30 @@ impl SandboxConfig {
     /// ```
     pub fn soap_listen(mut self, addr: SocketAddr) -> Self {
         self.soap_listen = Some(addr);
+        self
+    }
+
+    /// `true`: let [`listen`](SandboxConfig::listen) and
+    /// [`soap_listen`](SandboxConfig::soap_listen) name addresses other
+    /// than loopback (e.g. `0.0.0.0:8080`). Default: `false`, and
+    /// [`Sandbox::start_with`] refuses such addresses, because the
+    /// administration API (`/sandbox/...`: faults, journal of lead ids,
+    /// token expiry) has no authentication, and the credentials the sandbox
+    /// accepts are printed on its start-up line: anyone who can reach the
+    /// port can read and steer it.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use marketo_campaign::sandbox::{Sandbox, SandboxConfig};
+    /// let anywhere = SocketAddr::from(([0, 0, 0, 0], 8080));
+    /// let err = Sandbox::start_with(SandboxConfig::new().listen(anywhere)).unwrap_err();
+    /// assert!(err.to_string().contains("loopback only"));
+    ///
+    /// // Reachable from the network, on purpose:
+    /// let exposed = SandboxConfig::new().listen(anywhere).danger_allow_non_loopback(true);
+    /// ```
+    pub fn danger_allow_non_loopback(mut self, allow: bool) -> Self {
+        self.allow_non_loopback = allow;
         self
     }
 
@@ -455,6 +484,16 @@ impl State {
     }
 }
 
+/// `127.0.0.0/8`, `::1`, or `::ffff:127.x.y.z`.
+fn is_loopback(addr: SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 /// The status a retired SOAP endpoint answers (0: in service).
 fn retired_status(status: Option<u16>) -> u16 {
     match status {
@@ -486,6 +525,18 @@ impl Sandbox {
         for rule in &config.faults {
             if let Some(problem) = rule.problem() {
                 return Err(Error::Config(format!("sandbox fault rule: {problem}")));
+            }
+        }
+        if !config.allow_non_loopback {
+            for addr in std::iter::once(config.listen).chain(config.soap_listen) {
+                if !is_loopback(addr) {
+                    return Err(Error::Config(format!(
+                        "the sandbox listens on loopback only, not {addr}: its \
+                         administration API (faults, journal) has no authentication; \
+                         allow other addresses explicitly \
+                         (SandboxConfig::danger_allow_non_loopback, CLI --allow-non-loopback)"
+                    )));
+                }
             }
         }
         let bind = |addr: SocketAddr| {
@@ -850,5 +901,46 @@ fn route(net: &Net, request: &Head, body: &[u8]) -> Answer {
             Answer::empty(204)
         }
         _ => text(404, "Not Found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listens_on_loopback_only_unless_allowed() {
+        for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "[2001:db8::1]:0"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let err = Sandbox::start_with(SandboxConfig::new().listen(addr)).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{addr}: {err:?}");
+            assert!(err.to_string().contains("loopback only"), "{err}");
+            let err = Sandbox::start_with(SandboxConfig::new().soap_listen(addr)).unwrap_err();
+            assert!(err.to_string().contains("loopback only"), "{err}");
+        }
+        // Allowed: the check is skipped (this address cannot be bound here,
+        // so no port opens to the network).
+        let err = Sandbox::start_with(
+            SandboxConfig::new()
+                .listen("192.0.2.1:0".parse().unwrap())
+                .danger_allow_non_loopback(true),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("loopback only"), "{err}");
+        for addr in [
+            "127.0.0.1:1",
+            "127.0.0.2:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert!(is_loopback(addr.parse().unwrap()), "{addr}");
+        }
+        for addr in ["[::ffff:10.0.0.1]:1", "10.0.0.1:1", "0.0.0.0:1"] {
+            assert!(!is_loopback(addr.parse().unwrap()), "{addr}");
+        }
+        assert!(
+            Sandbox::start_with(SandboxConfig::new().listen("127.0.0.2:0".parse().unwrap()))
+                .is_ok()
+        );
     }
 }

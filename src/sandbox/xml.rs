@@ -145,7 +145,16 @@ mod proptests {
                     .parse::<u64>()
                     .is_ok_and(|n| n >= 1 && n <= i32::MAX as u64)
         };
-        name_ok(value) && (key_type != LeadKeyType::Idnum || id_ok())
+        // Marketo's field limits (see `LeadKeyType::max_value_chars`).
+        let max = match key_type {
+            LeadKeyType::Idnum => 10,
+            LeadKeyType::Email | LeadKeyType::LeadOwnerEmail => 255,
+            LeadKeyType::Cookie => 4096,
+            _ => 18,
+        };
+        name_ok(value)
+            && value.chars().count() <= max
+            && (key_type != LeadKeyType::Idnum || id_ok())
     }
 
     fn key_type() -> impl Strategy<Value = LeadKeyType> {

@@ -74,9 +74,15 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct SandboxArgs {
-    /// Address to listen on.
+    /// Address to listen on: a loopback address (127.0.0.0/8, ::1) unless
+    /// --allow-non-loopback is given.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
+    /// Let --listen name a non-loopback address (e.g. 0.0.0.0:8080). The
+    /// administration API (/sandbox/...: faults, journal of lead ids) has no
+    /// authentication: anyone who reaches the port can read and steer it.
+    #[arg(long)]
+    allow_non_loopback: bool,
     /// JSON file with campaigns, leads and credentials (see README).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -153,9 +159,13 @@ struct RequestArgs {
     /// Print the HTTP requests that would be sent, and send nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Pin the SOAP timestamp (W3C, e.g. 2010-04-09T14:04:54-07:00) to reproduce a signature.
-    #[arg(long, value_name = "W3C")]
-    timestamp: Option<String>,
+    /// Pin SOAP's requestTimestamp (W3C, e.g. 2010-04-09T14:04:54-07:00) to
+    /// reproduce a signature. It applies to SOAP requests only (--backend soap,
+    /// or auto's SOAP side); REST requests carry no timestamp, so it is refused
+    /// with --backend rest, and with auto when SOAP is not configured. Always
+    /// checked first: a malformed value exits 2, whatever the backend.
+    #[arg(long, value_name = "W3C", value_parser = parse_timestamp)]
+    timestamp: Option<FixedClock>,
     /// Print JSON: with --dry-run one object per HTTP request, else the outcome.
     #[arg(long)]
     json: bool,
@@ -184,6 +194,7 @@ fn sandbox(args: &SandboxArgs) -> u8 {
     };
     let config = SandboxConfig::new()
         .listen(args.listen)
+        .danger_allow_non_loopback(args.allow_non_loopback)
         .data(data)
         .soap_retired(args.retire_soap)
         .token_lifetime(std::time::Duration::from_secs(args.token_lifetime))
@@ -285,8 +296,8 @@ fn soap_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapCli
         Some(sandbox) => sandbox.soap_client_builder(),
         None => SoapClientBuilder::from_env()?,
     };
-    if let Some(timestamp) = &args.timestamp {
-        builder = builder.clock(FixedClock::parse(timestamp)?);
+    if let Some(clock) = args.timestamp {
+        builder = builder.clock(clock);
     }
     Ok(builder.rate_limit(Some(args.rate_limit)))
 }
@@ -297,6 +308,24 @@ fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestCli
         None => RestClientBuilder::from_env()?,
     };
     Ok(builder.rate_limit(Some(args.rate_limit)))
+}
+
+/// `--timestamp`: a W3C / RFC 3339 timestamp, checked by clap before
+/// anything else runs (a malformed one exits 2, whatever the backend).
+fn parse_timestamp(s: &str) -> Result<FixedClock, String> {
+    FixedClock::parse(s).map_err(|e| match e {
+        Error::InvalidInput { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// `--timestamp` with a client that sends no SOAP request: refused, as it
+/// would be silently ignored.
+fn timestamp_without_soap(why: &str) -> Error {
+    Error::InvalidInput {
+        field: "--timestamp".into(),
+        reason: format!("it pins SOAP's requestTimestamp, and {why}"),
+    }
 }
 
 /// `CALLS/SECS[/INFLIGHT]`, e.g. `100/20` or `100/20/10`.
@@ -329,12 +358,22 @@ fn parse_rate(s: &str) -> Result<RateLimit, String> {
 fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error> {
     Ok(match args.backend {
         Backend::Soap => Client::Soap(soap_builder(args, sandbox)?.build()?),
+        Backend::Rest if args.timestamp.is_some() => {
+            return Err(timestamp_without_soap(
+                "--backend rest sends no SOAP request",
+            ))
+        }
         Backend::Rest => Client::Rest(rest_builder(args, sandbox)?.build()?),
         Backend::Auto => match (soap_builder(args, sandbox), rest_builder(args, sandbox)) {
             (Ok(soap), Ok(rest)) => {
                 Client::Auto(Box::new(Fallback::new(soap.build()?, rest.build()?)))
             }
             (Ok(soap), Err(_)) => Client::Soap(soap.build()?),
+            (Err(soap), Ok(_)) if args.timestamp.is_some() => {
+                return Err(timestamp_without_soap(&format!(
+                    "SOAP is not configured: {soap}"
+                )))
+            }
             (Err(_), Ok(rest)) => Client::Rest(rest.build()?),
             (Err(soap), Err(rest)) => {
                 return Err(Error::Config(format!(
