@@ -219,6 +219,53 @@ fn stdin_stopped_at_a_bad_line_says_what_was_sent() {
     assert!(stderr.contains("unknown"), "{stderr}");
 }
 
+/// The `--help` paragraph of `flag`: from its line to the next flag's.
+fn help_of(help: &str, flag: &str) -> String {
+    let start = help
+        .find(&format!("      {flag} "))
+        .unwrap_or_else(|| panic!("{flag} missing from --help"));
+    let rest = &help[start + flag.len() + 6..];
+    let end = rest.find("\n  -").unwrap_or(rest.len());
+    rest[..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[test]
+fn help_explains_the_record_and_resume() {
+    let output = Command::new(BIN)
+        .args(["request", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    let leads_file = help_of(&help, "--leads-file");
+    for needle in [
+        "write-ahead record",
+        "\"sending\" line",
+        "flushed before",
+        "stdin",
+        "exit 2 only if nothing was sent",
+    ] {
+        assert!(leads_file.contains(needle), "{needle}: {leads_file}");
+    }
+    let resume = help_of(&help, "--resume");
+    for needle in [
+        "refused, not sent or not attempted",
+        "never resent",
+        "accepted",
+        "outcome is unknown",
+        "\"sending\" line and no outcome",
+        "exits 4",
+        "another request",
+        "changed",
+    ] {
+        assert!(resume.contains(needle), "{needle}: {resume}");
+    }
+}
+
 #[test]
 fn csv_with_an_email_column_over_rest() {
     let dir = Dir::new("csv");
