@@ -199,6 +199,10 @@ where
 /// outcome. A chunk whose "sending" entry has no outcome after a crash was
 /// possibly sent and possibly run: its delivery is
 /// [unknown](crate::Delivery::Unknown), and it must not be resent blindly.
+/// Keep the run's [`request_digest`] in the record too, and refuse to
+/// resume a record of another request: its accepted chunks were accepted
+/// for another campaign (or other tokens), and skipping them would leave
+/// their leads without this one.
 ///
 /// ```
 /// use std::sync::Mutex;
@@ -331,6 +335,65 @@ pub fn chunk_digest(leads: &[LeadKey]) -> String {
         hasher.update((lead.value().len() as u64).to_be_bytes());
         hasher.update(lead.value().as_bytes());
     }
+    hex::encode(hasher.finalize())
+}
+
+/// A digest of what a bulk run asks for, apart from its leads: the
+/// campaign (its id, or its name, its program's name and its program
+/// tokens) and the source. Lowercase hex of SHA-1, like [`chunk_digest`].
+///
+/// Two requests have the same digest only if they run the same campaign
+/// with the same tokens from the same source. Tokens are taken in name
+/// order (a campaign target cannot hold a name twice), so the order they
+/// were given in does not matter. A record that keeps it next to each
+/// chunk's [`chunk_digest`] can tell, before resuming, whether the chunks
+/// it says were accepted were accepted for *this* request: resuming a
+/// record of another campaign would skip leads that never got this one.
+///
+/// ```
+/// use marketo_campaign::{request_digest, CampaignTarget, ProgramToken, Source};
+/// let a = ProgramToken::new("{{my.A}}", "1")?;
+/// let b = ProgramToken::new("{{my.B}}", "2")?;
+/// let ab = CampaignTarget::named("C", "P", [a.clone(), b.clone()]);
+/// let ba = CampaignTarget::named("C", "P", [b, a]);
+/// assert_eq!(request_digest(&ab, Source::Mktows), request_digest(&ba, Source::Mktows));
+/// assert_ne!(request_digest(&ab, Source::Mktows), request_digest(&ab, Source::Sales));
+/// assert_ne!(
+///     request_digest(&CampaignTarget::Id(1), Source::Mktows),
+///     request_digest(&CampaignTarget::Id(2), Source::Mktows),
+/// );
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+pub fn request_digest(target: &CampaignTarget, source: Source) -> String {
+    let mut hasher = Sha1::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    field(b"marketo-campaign request 1");
+    match target {
+        CampaignTarget::Id(id) => {
+            field(b"id");
+            field(id.to_string().as_bytes());
+        }
+        CampaignTarget::Named {
+            campaign,
+            program,
+            tokens,
+        } => {
+            field(b"named");
+            field(campaign.as_bytes());
+            field(program.as_bytes());
+            let mut tokens: Vec<_> = tokens.iter().collect();
+            tokens.sort_by(|a, b| a.name().cmp(b.name()).then(a.value().cmp(b.value())));
+            field(tokens.len().to_string().as_bytes());
+            for token in tokens {
+                field(token.name().as_bytes());
+                field(token.value().as_bytes());
+            }
+        }
+    }
+    field(source.as_str().as_bytes());
     hex::encode(hasher.finalize())
 }
 
@@ -509,6 +572,7 @@ fn report(done: Receiver<ChunkReport>, mut on_chunk: impl FnMut(&ChunkReport)) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::ProgramToken;
     use crate::requester::StubRequester;
 
     fn ids(n: u32) -> impl Iterator<Item = Result<LeadKey, Error>> {
@@ -674,6 +738,50 @@ mod tests {
                 "{hooked} announcements"
             );
         }
+    }
+
+    #[test]
+    fn request_digests_tell_every_part_apart() {
+        let token = |name: &str, value: &str| ProgramToken::new(name, value).unwrap();
+        let named = |campaign: &str, program: &str, tokens: Vec<ProgramToken>| {
+            request_digest(
+                &CampaignTarget::named(campaign, program, tokens),
+                Source::Mktows,
+            )
+        };
+        let digests = [
+            request_digest(&CampaignTarget::Id(12), Source::Mktows),
+            request_digest(&CampaignTarget::Id(1), Source::Mktows),
+            request_digest(&CampaignTarget::Id(12), Source::Sales),
+            named("ab", "c", vec![]),
+            named("a", "bc", vec![]),
+            named("12", "", vec![]),
+            named("a", "b", vec![token("{{my.X}}", "1")]),
+            named("a", "b", vec![token("{{my.X}}", "2")]),
+            named("a", "b", vec![token("{{my.Y}}", "1")]),
+            named(
+                "a",
+                "b",
+                vec![token("{{my.X}}", "1"), token("{{my.Y}}", "")],
+            ),
+            named("a", "b", vec![token("{{my.X}}", "1{{my.Y}}")]),
+        ];
+        let distinct: HashSet<&String> = digests.iter().collect();
+        assert_eq!(distinct.len(), digests.len(), "{digests:#?}");
+        assert!(digests.iter().all(|d| d.len() == 40));
+        assert_eq!(
+            named(
+                "a",
+                "b",
+                vec![token("{{my.X}}", "1"), token("{{my.Y}}", "2")]
+            ),
+            named(
+                "a",
+                "b",
+                vec![token("{{my.Y}}", "2"), token("{{my.X}}", "1")]
+            ),
+            "token order does not matter"
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub mod soap;
 mod test_support;
 mod transport;
 
-pub use bulk::{chunk_digest, run_bulk, run_bulk_with, BulkOptions, BulkSummary};
+pub use bulk::{chunk_digest, request_digest, run_bulk, run_bulk_with, BulkOptions, BulkSummary};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{
     Action, Classification, Delivery, Error, RestCode, Rule, SoapCode, CLASSIFICATION,

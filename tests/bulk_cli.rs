@@ -72,7 +72,11 @@ impl Run {
         let mut child = command.spawn().unwrap();
         let mut input = child.stdin.take().unwrap();
         if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
+            // The CLI may exit before it reads its input (it refused the
+            // arguments): its pipe is then closed.
+            if let Err(e) = input.write_all(text.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+            }
         }
         drop(input);
         let Output {
@@ -154,21 +158,112 @@ fn a_bad_line_anywhere_in_a_file_sends_nothing() {
 }
 
 #[test]
-fn stdin_streams_and_stops_at_a_bad_line() {
+fn stdin_stopped_at_a_bad_line_says_what_was_sent() {
     let dir = Dir::new("stdin");
     let run = Run::sandbox(&config(&dir, 300));
+    let args = ["--campaign-id", "42", "--leads-file", "-", "--json"];
+    // A bad line before any chunk is full: nothing was sent, exit 2.
+    let mut text: String = (1..=50).map(|i| format!("IDNUM:{i}\n")).collect();
+    text.push_str("NOPE:1\n");
+    let (code, stdout, stderr) = run.request("soap", &args, Some(&text));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("stdin:51") && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
+    assert!(chunk_lines(&stdout).is_empty(), "{stdout}");
+    assert!(run.served().is_empty());
+
+    // After two full chunks: they were sent and accepted; the rest did not
+    // run. Not exit 2 ("nothing was sent") but 3, and said so.
     let mut text: String = (1..=250).map(|i| format!("IDNUM:{i}\n")).collect();
     text.push_str("NOPE:1\n");
+    let (code, stdout, stderr) = run.request("soap", &args, Some(&text));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("stdin:251"), "{stderr}");
+    assert!(
+        stderr.contains("2 chunks (200 leads) had been sent (2 accepted, 0 failed)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(chunk_lines(&stdout).len(), 2);
+    let summary = summary_of(&stdout);
+    assert_eq!(summary["complete"], false, "{stdout}");
+    assert_eq!(summary["accepted"], 2, "{stdout}");
+    assert!(
+        summary["error"].as_str().unwrap().contains("stdin:251"),
+        "{stdout}"
+    );
+    assert_eq!(run.served(), (1..=200).collect::<Vec<_>>());
+
+    // Without --json too.
     let (code, stdout, stderr) = run.request(
         "soap",
-        &["--campaign-id", "42", "--leads-file", "-", "--json"],
+        &["--campaign-id", "42", "--leads-file", "-"],
         Some(&text),
     );
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("stdin:251"), "{stderr}");
-    // The two full chunks before the bad line were sent and reported.
-    assert_eq!(chunk_lines(&stdout).len(), 2);
-    assert_eq!(run.served(), (1..=200).collect::<Vec<_>>());
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("2 chunks (200 leads) had been sent"),
+        "{stderr}"
+    );
+
+    // A chunk that may have run before the bad line: exit 4.
+    add_fault(
+        &run,
+        r#"{"fault":{"kind":"http_status","status":502,"body":false,"runs":true},"api":"soap","times":1}"#,
+    );
+    let (code, _, stderr) = run.request("soap", &args, Some(&text));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("unknown"), "{stderr}");
+}
+
+/// The `--help` paragraph of `flag`: from its line to the next flag's.
+fn help_of(help: &str, flag: &str) -> String {
+    let start = help
+        .find(&format!("      {flag} "))
+        .unwrap_or_else(|| panic!("{flag} missing from --help"));
+    let rest = &help[start + flag.len() + 6..];
+    let end = rest.find("\n  -").unwrap_or(rest.len());
+    rest[..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[test]
+fn help_explains_the_record_and_resume() {
+    let output = Command::new(BIN)
+        .args(["request", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    let leads_file = help_of(&help, "--leads-file");
+    for needle in [
+        "write-ahead record",
+        "\"sending\" line",
+        "flushed before",
+        "stdin",
+        "exit 2 only if nothing was sent",
+    ] {
+        assert!(leads_file.contains(needle), "{needle}: {leads_file}");
+    }
+    let resume = help_of(&help, "--resume");
+    for needle in [
+        "refused, not sent or not attempted",
+        "never resent",
+        "accepted",
+        "outcome is unknown",
+        "\"sending\" line and no outcome",
+        "exits 4",
+        "another request",
+        "changed",
+    ] {
+        assert!(resume.contains(needle), "{needle}: {resume}");
+    }
 }
 
 #[test]

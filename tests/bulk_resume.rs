@@ -49,18 +49,17 @@ fn sandbox(leads: u32, faults: Vec<FaultRule>) -> Sandbox {
 /// `request --backend soap --campaign-id 4496 --workers 1 --json <args>`
 /// against `sandbox`.
 fn cli(sandbox: &Sandbox, args: &[&str]) -> Command {
+    cli_for(sandbox, &["--campaign-id", "4496"], args)
+}
+
+/// `request --backend soap <target> --workers 1 --json <args>` against
+/// `sandbox`.
+fn cli_for(sandbox: &Sandbox, target: &[&str], args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
-        .args([
-            "request",
-            "--backend",
-            "soap",
-            "--campaign-id",
-            "4496",
-            "--workers",
-            "1",
-            "--json",
-        ])
+        .args(["request", "--backend", "soap"])
+        .args(target)
+        .args(["--workers", "1", "--json"])
         .args(args)
         .env("MARKETO_SOAP_ENDPOINT", sandbox.soap_endpoint())
         .env("MARKETO_SOAP_USER_ID", sandbox.soap_user_id())
@@ -290,7 +289,14 @@ fn a_record_that_cannot_be_written_sends_nothing() {
         .unwrap();
     let (code, _, stderr) = run(cli(&sandbox, &["--leads-file", &leads]).stdout(full));
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("cannot write the run's record"), "{stderr}");
+    // Which line of which file failed, and what was sent.
+    assert!(
+        stderr.contains(
+            "cannot write line 1 of the run's record (the sending line of chunk 0) to stdout \
+             (/dev/full)"
+        ) && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
     assert!(served(&sandbox).is_empty(), "nothing sent without a record");
 }
 
@@ -325,10 +331,157 @@ fn a_record_write_failure_mid_run_stops_the_run() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("cannot write the run's record"), "{stderr}");
+    // The outcome of chunk 0 or 1 (the reporter and the worker race) was
+    // the first line that could not be written; both chunks had been sent.
+    assert!(
+        [
+            "line 3 of the run's record (the outcome of chunk 0)",
+            "line 4 of the run's record (the outcome of chunk 1)"
+        ]
+        .iter()
+        .any(|line| stderr.contains(line)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 chunks (200 leads) had been sent (2 accepted, 0 failed)"),
+        "{stderr}"
+    );
     assert_eq!(
         served(&sandbox),
         (1..=200).collect::<Vec<_>>(),
         "no chunk sent after the failed write"
     );
+}
+
+/// `--campaign-name "Send Webinar Reminder" --program-name Webinars` with
+/// `tokens`, then `extra`.
+fn webinar<'a>(tokens: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--campaign-name",
+        "Send Webinar Reminder",
+        "--program-name",
+        "Webinars",
+    ];
+    for token in tokens {
+        args.extend(["--token", token]);
+    }
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn a_resume_for_another_request_is_refused() {
+    let dir = Dir::new("request");
+    let sandbox = sandbox(300, Vec::new());
+    let leads = ids_file(&dir, 300);
+    let title = "{{my.WebinarTitle}}=Rust";
+    let link = "{{my.JoinLink}}=https://x.example/j?a=1";
+    let (code, stdout, stderr) = run(&mut cli_for(
+        &sandbox,
+        &webinar(&[title, link], &[]),
+        &["--leads-file", &leads],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    let record = dir.file("run1.jsonl", &stdout);
+    assert_eq!(served(&sandbox), (1..=300).collect::<Vec<_>>());
+    // Each of these would skip the three chunks accepted for the first
+    // request: its leads would never get this one.
+    for (name, target) in [
+        ("another campaign", vec!["--campaign-id", "4496"]),
+        (
+            "another token value",
+            webinar(&["{{my.WebinarTitle}}=Go", link], &[]),
+        ),
+        ("a token fewer", webinar(&[title], &[])),
+        (
+            "another program",
+            vec![
+                "--campaign-name",
+                "Send Webinar Reminder",
+                "--program-name",
+                "Webinars 2",
+                "--token",
+                title,
+                "--token",
+                link,
+            ],
+        ),
+        (
+            "another source",
+            webinar(&[title, link], &["--source", "SALES"]),
+        ),
+    ] {
+        let (code, stdout, stderr) = run(&mut cli_for(
+            &sandbox,
+            &target,
+            &["--leads-file", &leads, "--resume", &record],
+        ));
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(
+            stderr.contains("another request") && stderr.contains("run1.jsonl"),
+            "{name}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{name}: {stdout}");
+        assert_eq!(
+            served(&sandbox),
+            (1..=300).collect::<Vec<_>>(),
+            "{name}: nothing sent"
+        );
+    }
+    // The same request, its tokens in another order: nothing to resend.
+    let (code, stdout, stderr) = run(&mut cli_for(
+        &sandbox,
+        &webinar(&[link, title], &["--source", "mktows"]),
+        &["--leads-file", &leads, "--resume", &record],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        outcomes(&stdout),
+        (0..3)
+            .map(|i| (i, "accepted".into(), None, true))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(served(&sandbox), (1..=300).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_record_that_does_not_name_its_request_is_refused() {
+    let dir = Dir::new("norequest");
+    let sandbox = sandbox(300, Vec::new());
+    let leads = ids_file(&dir, 300);
+    let (code, stdout, stderr) = run(&mut cli(&sandbox, &["--leads-file", &leads]));
+    assert_eq!(code, 0, "{stderr}");
+    // As written before records named their request: the same lines
+    // without "request".
+    let old: String = lines(&stdout)
+        .into_iter()
+        .map(|mut l| {
+            l.as_object_mut().unwrap().remove("request");
+            format!("{l}\n")
+        })
+        .collect();
+    // Two runs' records for different requests, pasted together.
+    let mixed: String = lines(&stdout)
+        .into_iter()
+        .map(|mut l| {
+            if l["chunk"] == 1 {
+                l["request"] = "0".repeat(40).into();
+            }
+            format!("{l}\n")
+        })
+        .collect();
+    for (name, text, says) in [
+        ("old", old, "older marketo-campaign"),
+        ("mixed", mixed, "several requests"),
+    ] {
+        let record = dir.file("record.jsonl", &text);
+        let (code, stdout, stderr) = run(&mut cli(
+            &sandbox,
+            &["--leads-file", &leads, "--resume", &record],
+        ));
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(stderr.contains(says), "{name}: {stderr}");
+        assert!(stdout.is_empty(), "{name}: {stdout}");
+    }
+    assert_eq!(served(&sandbox), (1..=300).collect::<Vec<_>>());
 }

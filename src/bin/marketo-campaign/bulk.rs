@@ -7,8 +7,8 @@ use std::sync::{Mutex, PoisonError};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use marketo_campaign::{
-    chunk_digest, run_bulk_with, BulkOptions, BulkSummary, CampaignRequest, ChunkReport,
-    ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, MAX_LEADS_PER_CALL,
+    chunk_digest, request_digest, run_bulk_with, BulkOptions, CampaignRequest, CampaignTarget,
+    ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source, MAX_LEADS_PER_CALL,
 };
 
 use crate::{
@@ -174,9 +174,19 @@ impl<R: BufRead> Iterator for LeadLines<R> {
             };
             return Some(format.parse(line).map_err(|e| Error::InvalidInput {
                 field: at(),
-                reason: e.to_string(),
+                reason: reason(&e),
             }));
         }
+    }
+}
+
+/// What is wrong, without the "(nothing was sent)" an error's text ends
+/// with: the caller says what was sent.
+fn reason(err: &Error) -> String {
+    match err {
+        Error::InvalidInput { field, reason } => format!("{field}: {reason}"),
+        Error::Config(reason) => reason.clone(),
+        err => err.to_string(),
     }
 }
 
@@ -238,6 +248,9 @@ impl RecordedChunk {
 /// What a previous run's `--json` output (its record) says about each chunk.
 struct Resume {
     path: String,
+    /// The [`request_digest`] every chunk line of the record carries (none
+    /// if the record holds no chunk).
+    request: Option<String>,
     chunks: BTreeMap<usize, RecordedChunk>,
 }
 
@@ -252,6 +265,7 @@ impl Resume {
         // Per chunk: its "sending" line, and its outcome lines.
         let mut sending: HashMap<usize, serde_json::Value> = HashMap::new();
         let mut outcomes: HashMap<usize, Vec<(Recorded, serde_json::Value)>> = HashMap::new();
+        let mut request: Option<String> = None;
         for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| bad(e.to_string()))?;
             if line.trim().is_empty() {
@@ -268,12 +282,33 @@ impl Resume {
                     number + 1
                 ))
             })?;
-            if value["digest"].as_str().is_none_or(|d| d.len() != 40) {
+            if !value["digest"].as_str().is_some_and(is_digest) {
                 return Err(bad(format!(
                     "line {}: chunk {index} has no digest (a record written by an older \
                      marketo-campaign?): the leads file cannot be checked against it",
                     number + 1
                 )));
+            }
+            match (value["request"].as_str(), &request) {
+                (Some(digest), None) if is_digest(digest) => request = Some(digest.to_owned()),
+                (Some(digest), Some(first)) if digest == first => {}
+                (Some(digest), Some(_)) if is_digest(digest) => {
+                    return Err(bad(format!(
+                        "line {}: chunk {index} was sent for another request than the chunks \
+                         before it: the record mixes several requests (records of different \
+                         runs pasted together?), so it cannot say what was sent for this one",
+                        number + 1
+                    )))
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "line {}: chunk {index} does not say which request it was sent for \
+                         (a record written by an older marketo-campaign?): resuming could skip \
+                         leads that never got this campaign. Start a new run without --resume, \
+                         on a leads file that holds only the leads not yet served",
+                        number + 1
+                    )))
+                }
             }
             if let Some(object) = value.as_object_mut() {
                 object.remove("carried_over");
@@ -331,12 +366,38 @@ impl Resume {
                         "delivery": "unknown",
                         "unmatched": [],
                         "digest": digest,
+                        "request": line["request"],
                     }),
                     digest,
                 }
             });
         }
-        Ok(Resume { path: name, chunks })
+        Ok(Resume {
+            path: name,
+            request,
+            chunks,
+        })
+    }
+
+    /// Checks that the record's chunks were sent for `request` (a
+    /// [`request_digest`]), described as `described`: a record of another
+    /// campaign, other tokens or another source would skip chunks whose
+    /// leads never got this request.
+    fn check_request(&self, request: &str, described: &str) -> Result<(), Error> {
+        match &self.request {
+            Some(recorded) if recorded != request => Err(Error::InvalidInput {
+                field: format!("--resume {}", self.path),
+                reason: format!(
+                    "its chunks were sent for another request (request digest {recorded}) than \
+                     this run's ({described}; request digest {request}): the campaign, its \
+                     program, its tokens or the source differ. Resuming would skip the chunks \
+                     accepted for that request, whose leads never got this one. Resume with the \
+                     same --campaign-id, or --campaign-name, --program-name and --token, and \
+                     --source as that run; or run without --resume"
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The chunks not to send: accepted, or whose outcome is unknown.
@@ -456,6 +517,23 @@ impl<I: Iterator<Item = Result<LeadKey, Error>>> Iterator for Checked<'_, I> {
     }
 }
 
+/// Whether `text` looks like a SHA-1 digest in lowercase hex.
+fn is_digest(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A request as an error message shows it: its campaign, its tokens'
+/// names (not their values) and its source.
+fn describe_request(target: &CampaignTarget, source: Source) -> String {
+    match target {
+        CampaignTarget::Named { tokens, .. } if !tokens.is_empty() => {
+            let names: Vec<&str> = tokens.iter().map(|t| t.name()).collect();
+            format!("{target} with tokens {}, source {source}", names.join(", "))
+        }
+        _ => format!("{target}, source {source}"),
+    }
+}
+
 /// `chunk 3 (leads 301-400, from EMAIL:a@b.c)`: leads numbered from 1 in
 /// input order, `--lead` first.
 fn describe(index: usize, leads: usize, first: &str) -> String {
@@ -471,17 +549,18 @@ fn first(leads: &[LeadKey]) -> String {
     leads.first().map(ToString::to_string).unwrap_or_default()
 }
 
-fn sending_line(index: usize, leads: &[LeadKey]) -> serde_json::Value {
+fn sending_line(index: usize, leads: &[LeadKey], request: &str) -> serde_json::Value {
     serde_json::json!({
         "chunk": index,
         "status": "sending",
         "first_lead": leads.first().map(ToString::to_string),
         "leads": leads.len(),
         "digest": chunk_digest(leads),
+        "request": request,
     })
 }
 
-fn chunk_line(chunk: &ChunkReport) -> serde_json::Value {
+fn chunk_line(chunk: &ChunkReport, request: &str) -> serde_json::Value {
     let (status, error, delivery) = crate::chunk_status(chunk);
     serde_json::json!({
         "chunk": chunk.index(),
@@ -493,12 +572,78 @@ fn chunk_line(chunk: &ChunkReport) -> serde_json::Value {
         "delivery": delivery,
         "unmatched": chunk.unmatched().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "digest": chunk_digest(chunk.leads()),
+        "request": request,
     })
+}
+
+/// The outcomes of the chunks this run sent (or did not attempt).
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    accepted: usize,
+    failed: usize,
+    /// Of the failed chunks, those that may have run.
+    unknown: usize,
+    not_attempted: usize,
+    unmatched: usize,
+    /// Leads in the accepted and failed chunks.
+    sent_leads: usize,
+    /// The worst delivery among failed chunks.
+    worst: Option<Delivery>,
+}
+
+impl Tally {
+    fn add(&mut self, chunk: &ChunkReport) {
+        match chunk.status() {
+            ChunkStatus::Accepted => self.accepted += 1,
+            ChunkStatus::Failed(e) => {
+                self.failed += 1;
+                let delivery = e.delivery();
+                if delivery == Delivery::Unknown {
+                    self.unknown += 1;
+                }
+                self.worst = Some(match (self.worst, delivery) {
+                    (Some(Delivery::Unknown), _) | (_, Delivery::Unknown) => Delivery::Unknown,
+                    (Some(Delivery::Refused), _) | (_, Delivery::Refused) => Delivery::Refused,
+                    _ => Delivery::NotSent,
+                });
+            }
+            _ => {
+                self.not_attempted += 1;
+                return;
+            }
+        }
+        self.sent_leads += chunk.leads().len();
+        self.unmatched += chunk.unmatched().len();
+    }
+
+    /// Chunks handed to the server (accepted or failed).
+    fn sent(&self) -> usize {
+        self.accepted + self.failed
+    }
+
+    /// `2 chunks (200 leads) had been sent (1 accepted, 1 failed, 1 unknown:
+    /// it may have run)`.
+    fn sent_so_far(&self) -> String {
+        let sent = self.sent();
+        format!(
+            "{sent} chunk{} ({} leads) had been sent ({} accepted, {} failed{})",
+            if sent == 1 { "" } else { "s" },
+            self.sent_leads,
+            self.accepted,
+            self.failed,
+            match self.unknown {
+                0 => String::new(),
+                1 => ", 1 unknown: it may have run".to_owned(),
+                n => format!(", {n} unknown: they may have run"),
+            }
+        )
+    }
 }
 
 /// Every chunk of the record so far, carried over or sent by this run.
 #[derive(Debug, Default)]
 struct Totals {
+    leads: usize,
     accepted: usize,
     failed: usize,
     unknown: usize,
@@ -506,24 +651,28 @@ struct Totals {
     unmatched: usize,
     /// Chunks carried over from `--resume`, not sent by this run.
     carried: usize,
+    /// What stopped the run before the end of its input (a bad line in
+    /// stdin, a leads file changed during the run).
+    stopped: Option<String>,
 }
 
 impl Totals {
     fn is_complete(&self) -> bool {
-        self.failed == 0 && self.not_attempted == 0 && self.unmatched == 0
+        self.failed == 0 && self.not_attempted == 0 && self.unmatched == 0 && self.stopped.is_none()
     }
 }
 
-fn summary_line(summary: &BulkSummary, totals: &Totals) -> serde_json::Value {
+fn summary_line(totals: &Totals) -> serde_json::Value {
     serde_json::json!({"summary": {
-        "leads": summary.leads,
+        "leads": totals.leads,
         "accepted": totals.accepted,
         "failed": totals.failed,
         "unknown": totals.unknown,
         "not_attempted": totals.not_attempted,
-        "skipped": summary.skipped,
+        "skipped": totals.carried,
         "unmatched": totals.unmatched,
         "complete": totals.is_complete(),
+        "error": totals.stopped,
     }})
 }
 
@@ -557,28 +706,42 @@ fn note(bar: &ProgressBar, message: &str) {
     }
 }
 
+/// Where stdout goes, for messages: `stdout (/path/of/the/file)` where the
+/// system says, else `stdout`.
+fn stdout_name() -> String {
+    match std::fs::read_link("/proc/self/fd/1") {
+        Ok(target) => format!("stdout ({})", target.display()),
+        Err(_) => "stdout".into(),
+    }
+}
+
 /// The run's record (`--json` on stdout): each chunk's "sending" line is
 /// written and flushed before the chunk is sent, its outcome after. The
-/// first failed write stops the run.
+/// first failed write stops the run. Counts the outcomes with or without
+/// `--json`.
 struct Record {
     json: bool,
+    /// The run's [`request_digest`], on every chunk line.
+    request: String,
     state: Mutex<RecordState>,
 }
 
 #[derive(Default)]
 struct RecordState {
-    /// The first write that failed.
-    failed: Option<std::io::Error>,
-    /// Whether a "sending" line was written, so a chunk may have been sent.
-    sent_any: bool,
-    /// Chunks of this run that failed with an unknown delivery.
-    unknown: usize,
+    /// Lines written.
+    lines: usize,
+    /// The first write that failed: the line's number, what it was, and
+    /// the error.
+    failed: Option<(usize, String, std::io::Error)>,
+    /// This run's chunks by outcome.
+    tally: Tally,
 }
 
 impl Record {
-    fn new(json: bool) -> Self {
+    fn new(json: bool, request: String) -> Self {
         Record {
             json,
+            request,
             state: Mutex::new(RecordState::default()),
         }
     }
@@ -587,26 +750,39 @@ impl Record {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes and flushes one line to stdout, unless a write failed before.
-    fn write(&self, state: &mut RecordState, line: &serde_json::Value) -> std::io::Result<()> {
-        if let Some(e) = &state.failed {
+    /// Writes and flushes one line to stdout, unless a write failed before;
+    /// `what` names the line should it fail.
+    fn write(
+        &self,
+        state: &mut RecordState,
+        line: &serde_json::Value,
+        what: impl FnOnce() -> String,
+    ) -> std::io::Result<()> {
+        if let Some((_, _, e)) = &state.failed {
             return Err(std::io::Error::new(e.kind(), e.to_string()));
         }
         let mut out = std::io::stdout().lock();
         let written = writeln!(out, "{line}").and_then(|()| out.flush());
-        if let Err(e) = &written {
-            state.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+        match &written {
+            Ok(()) => state.lines += 1,
+            Err(e) => {
+                state.failed = Some((
+                    state.lines + 1,
+                    what(),
+                    std::io::Error::new(e.kind(), e.to_string()),
+                ));
+            }
         }
         written
     }
 
     /// Writes a line that is not about a chunk being sent.
-    fn line(&self, line: &serde_json::Value) -> std::io::Result<()> {
+    fn line(&self, line: &serde_json::Value, what: impl FnOnce() -> String) -> std::io::Result<()> {
         if !self.json {
             return Ok(());
         }
         let mut state = self.lock();
-        self.write(&mut state, line)
+        self.write(&mut state, line, what)
     }
 
     /// The hook before a chunk is sent.
@@ -615,27 +791,27 @@ impl Record {
             return Ok(());
         }
         let mut state = self.lock();
-        match self.write(&mut state, &sending_line(index, leads)) {
-            Ok(()) => {
-                state.sent_any = true;
-                Ok(())
-            }
-            Err(e) => Err(Error::Config(format!("cannot write the record: {e}"))),
-        }
+        let line = sending_line(index, leads, &self.request);
+        self.write(&mut state, &line, || {
+            format!("the sending line of chunk {index}")
+        })
+        .map_err(|e| {
+            // A stand-in: the run reads the record's own failure().
+            Error::Config(format!("cannot write the run's record: {e}"))
+        })
     }
 
     /// A chunk's outcome.
     fn done(&self, chunk: &ChunkReport, bar: &ProgressBar) {
         let mut state = self.lock();
-        if let ChunkStatus::Failed(e) = chunk.status() {
-            if e.delivery() == Delivery::Unknown {
-                state.unknown += 1;
-            }
-        }
+        state.tally.add(chunk);
         if self.json {
             // A failure is kept in the state and stops the run at the next
             // chunk.
-            let _ = self.write(&mut state, &chunk_line(chunk));
+            let index = chunk.index();
+            let _ = self.write(&mut state, &chunk_line(chunk, &self.request), || {
+                format!("the outcome of chunk {index}")
+            });
         }
         drop(state);
         let name = describe(chunk.index(), chunk.leads().len(), &first(chunk.leads()));
@@ -657,24 +833,30 @@ impl Record {
         bar.inc(chunk.leads().len() as u64);
     }
 
+    fn tally(&self) -> Tally {
+        self.lock().tally.clone()
+    }
+
     /// The error that ends a run whose record could not be written, and its
-    /// exit status.
+    /// exit status: which line failed, and what had been sent.
     fn failure(&self) -> Option<(String, u8)> {
         let state = self.lock();
-        let e = state.failed.as_ref()?;
-        Some(if state.sent_any {
-            (
-                format!(
-                    "cannot write the run's record to stdout: {e}. The run stopped: no chunk was \
-                     sent after that. Chunks sent before may lack their outcome in the record; \
-                     --resume treats them as unknown (it does not resend them)"
-                ),
-                EXIT_UNKNOWN,
-            )
+        let (number, what, e) = state.failed.as_ref()?;
+        let failed = format!(
+            "cannot write line {number} of the run's record ({what}) to {}: {e}",
+            stdout_name()
+        );
+        Some(if state.tally.sent() == 0 {
+            (format!("{failed}; nothing was sent"), EXIT_INVALID)
         } else {
             (
-                format!("cannot write the run's record to stdout: {e}; nothing was sent"),
-                EXIT_INVALID,
+                format!(
+                    "{failed}. The run stopped there: {}; no chunk was sent after that. A chunk \
+                     whose outcome is missing from the record counts as unknown for --resume, \
+                     which does not resend it",
+                    state.tally.sent_so_far()
+                ),
+                EXIT_UNKNOWN,
             )
         })
     }
@@ -710,8 +892,17 @@ pub(crate) fn run(args: &RequestArgs, client: &Client) -> u8 {
     }
 }
 
+/// Prints the error that ends a run whose record could not be written;
+/// its exit status.
+fn record_failed(record: &Record) -> Option<u8> {
+    let (message, code) = record.failure()?;
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+    Some(code)
+}
+
 fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
     let (target, source) = build_target(args)?;
+    let request = request_digest(&target, source);
     let path = args
         .leads_file
         .as_deref()
@@ -726,6 +917,9 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         });
     }
     let resume = args.resume.as_deref().map(Resume::read).transpose()?;
+    if let Some(resume) = &resume {
+        resume.check_request(&request, &describe_request(&target, source))?;
+    }
     // A file is checked whole first (and against the resume record), so a
     // bad line, an empty file or a changed chunk sends nothing.
     let (total, file) = if stdin {
@@ -745,7 +939,12 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         }
         (Some(count), open(path)?.peekable())
     };
-    let leads = leads(args, file, resume.as_ref());
+    let read = std::cell::Cell::new(0usize);
+    let leads = leads(args, file, resume.as_ref()).inspect(|lead| {
+        if lead.is_ok() {
+            read.set(read.get() + 1);
+        }
+    });
     if args.dry_run {
         return dry_run(client, &target, source, leads, args.json);
     }
@@ -754,7 +953,7 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         options = options.chunks_per_request(3);
     }
     let bar = progress(total);
-    let record = Record::new(args.json);
+    let record = Record::new(args.json, request);
     let mut totals = Totals::default();
     // A resumed run's output is a whole record: the chunks it does not send
     // are written first, as the previous record had them.
@@ -763,12 +962,11 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         for (index, chunk) in resume.carried() {
             let mut line = chunk.line.clone();
             line["carried_over"] = serde_json::Value::Bool(true);
-            if let Err(e) = record.line(&line) {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "error: cannot write the run's record to stdout: {e}; nothing was sent"
-                );
-                return Ok(EXIT_INVALID);
+            if record
+                .line(&line, || format!("the carried-over line of chunk {index}"))
+                .is_err()
+            {
+                return Ok(record_failed(&record).unwrap_or(EXIT_INVALID));
             }
             totals.carried += 1;
             totals.unmatched += chunk.unmatched();
@@ -798,29 +996,36 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         |chunk| record.done(chunk, &bar),
     );
     bar.finish_and_clear();
-    if let Some((message, code)) = record.failure() {
-        let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+    if let Some(code) = record_failed(&record) {
         return Ok(code);
     }
-    let summary = result?;
-    totals.accepted += summary.accepted;
-    totals.failed += summary.failed;
-    totals.not_attempted += summary.not_attempted;
-    totals.unmatched += summary.unmatched;
-    totals.unknown += record.lock().unknown;
-    if let Err(e) = record.line(&summary_line(&summary, &totals)) {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "error: cannot write the run's summary to stdout: {e}"
-        );
-        return Ok(EXIT_UNKNOWN);
+    let tally = record.tally();
+    if let Err(e) = result {
+        if tally.sent() == 0 {
+            // Whatever stopped the run (a bad line in stdin), nothing had
+            // been sent.
+            return Err(e);
+        }
+        totals.stopped = Some(reason(&e));
+    }
+    totals.leads = read.get();
+    totals.accepted += tally.accepted;
+    totals.failed += tally.failed;
+    totals.unknown += tally.unknown;
+    totals.not_attempted += tally.not_attempted;
+    totals.unmatched += tally.unmatched;
+    if record
+        .line(&summary_line(&totals), || "the summary line".into())
+        .is_err()
+    {
+        return Ok(record_failed(&record).unwrap_or(EXIT_UNKNOWN));
     }
     let _ = writeln!(
         std::io::stderr().lock(),
         "{}: {} leads; chunks: {} accepted, {} failed ({} unknown: may have run), {} not attempted, \
          {} carried over from --resume; {} keys matched no lead; {}",
         client.requester(),
-        summary.leads,
+        totals.leads,
         totals.accepted,
         totals.failed,
         totals.unknown,
@@ -833,12 +1038,22 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
             "incomplete"
         }
     );
+    if let Some(stopped) = &totals.stopped {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: {stopped}. The run stopped there: {}; the leads from there on were not sent",
+            tally.sent_so_far()
+        );
+    }
+    // A run that stopped at bad input after sending some chunks is not
+    // exit 2 ("nothing was sent"): it exits as its chunks did, and 3 if they
+    // were all accepted (the rest did not run).
     Ok(if totals.is_complete() {
         EXIT_OK
     } else if totals.unknown > 0 {
         EXIT_UNKNOWN
     } else {
-        match summary.worst {
+        match tally.worst {
             Some(delivery) => delivery_code(delivery),
             None => EXIT_REFUSED,
         }

@@ -31,7 +31,8 @@ const AFTER_HELP: &str = "\
 Exit status:
   0  every chunk was accepted and every lead served
   2  bad input or configuration; nothing was sent
-  3  the server refused (part of) the request; that part did not run
+  3  the server refused (part of) the request; that part did not run (also: a bad line in
+     --leads-file - stopped the run after the chunks before it were all accepted)
   4  the outcome of (part of) the request is unknown; it may have run: do not resend blindly
   5  the server could not be reached; nothing was sent
 
@@ -131,15 +132,46 @@ struct RequestArgs {
     /// SFDCCONTACTID, SFDCLEADID, SFDCLEADOWNERID, SFDCOPPTYID). Repeatable.
     #[arg(long, value_name = "TYPE:VALUE")]
     lead: Vec<String>,
-    /// A file of TYPE:VALUE lines ('-' for stdin), streamed: blank lines and
-    /// lines starting with '#' are skipped; a CSV whose header names a
-    /// 'type' and a 'value' column (or one column named after a key type,
-    /// e.g. 'email') is read too. A file is checked whole before anything is
-    /// sent. With --json, one line per chunk is printed as it finishes.
+    /// A file of leads ('-' for stdin), streamed and sent in chunks of 100.
+    ///
+    /// Lines are TYPE:VALUE; blank lines and lines starting with '#' are
+    /// skipped; a CSV whose header names a 'type' and a 'value' column (or
+    /// one column named after a key type, e.g. 'email') is read too. A file
+    /// is checked whole before anything is sent: a bad line or an empty
+    /// file sends nothing (exit 2). From stdin, the run stops at a bad
+    /// line: exit 2 only if nothing was sent; if chunks were sent before
+    /// it, the error says how many, and the run exits as they did (4 if any
+    /// may have run, else 3 or 5; 3 if all were accepted: the leads from
+    /// the bad line on did not run).
+    ///
+    /// With --json, stdout is the run's write-ahead record: a "sending"
+    /// line for each chunk (its index, first lead, size, the digest of its
+    /// leads and of the request: campaign, tokens, source) is written and
+    /// flushed before the chunk is sent, its outcome line when it finishes,
+    /// and a summary line at the end. If a line cannot be written, the run
+    /// stops and no chunk is sent after it (exit 2 if nothing was sent,
+    /// else 4); the error names the line and what had been sent. Keep this
+    /// output: --resume reads it. Failed and not-attempted chunks are named
+    /// on stderr.
     #[arg(long, value_name = "PATH|-")]
     leads_file: Option<PathBuf>,
-    /// Skip the chunks a previous --json run of the same leads file served
-    /// (its output file); chunks whose outcome was unknown are not resent.
+    /// Resume from the record (--json output) of an earlier run of the same
+    /// leads file and the same request.
+    ///
+    /// Sent again: the chunks the record shows refused, not sent or not
+    /// attempted (fix them in the leads file first). Never resent: chunks
+    /// accepted, and chunks whose outcome is unknown: failed with delivery
+    /// 'unknown', or with a "sending" line and no outcome (the run was
+    /// killed or crashed while they were in flight): they may have run.
+    /// The resumed run's output is again a whole record (the chunks it
+    /// skips are copied in, "carried_over":true), so resume from the newest
+    /// output. Refused before anything is sent (exit 2): a record of
+    /// another request (another campaign, program, tokens or source: its
+    /// accepted chunks never got this one), a leads file changed in any
+    /// chunk the record says was sent (each chunk's digest is compared), a
+    /// record from an older version without digests, stdin. A run that
+    /// leaves any chunk unknown, resumed or not, exits 4: those leads may
+    /// or may not have been served, and no resume sends them again.
     #[arg(long, value_name = "FILE", requires = "leads_file")]
     resume: Option<PathBuf>,
     /// Requests in flight at once in a bulk run (the rate limit still applies).
