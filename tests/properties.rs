@@ -714,7 +714,22 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
     tiny_http::Header::from_bytes(name, value).unwrap()
 }
 
-/// Answers the token request, and everything else with `body`.
+/// The REST lead look-up of [`one_lead_request`] (`IDNUM` keys are checked
+/// before the trigger), answered as Marketo would: the lead exists. The
+/// hostile answers are for the trigger.
+fn is_lead_look_up(request: &tiny_http::Request) -> bool {
+    request.url().starts_with("/rest/v1/leads.json")
+}
+
+fn lead_found() -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    tiny_http::Response::from_data(
+        br#"{"requestId":"1","success":true,"result":[{"id":1002200}]}"#.to_vec(),
+    )
+    .with_header(header("Content-Type", "application/json"))
+}
+
+/// Answers the token request and the lead look-up, and everything else
+/// with `body`.
 fn answer(request: tiny_http::Request, status: u16, content_type: &str, body: Vec<u8>) {
     let response = if request.url().starts_with("/identity/oauth/token") {
         tiny_http::Response::from_data(
@@ -722,6 +737,8 @@ fn answer(request: tiny_http::Request, status: u16, content_type: &str, body: Ve
                 .to_vec(),
         )
         .with_header(header("Content-Type", "application/json"))
+    } else if is_lead_look_up(&request) {
+        lead_found()
     } else {
         tiny_http::Response::from_data(body)
             .with_status_code(status)
@@ -795,7 +812,7 @@ fn streaming_server(sized: bool, pattern: &'static [u8]) -> (Hostile, Arc<Atomic
     let taken = Arc::new(AtomicU64::new(0));
     let counter = taken.clone();
     let server = Hostile::start(move |request| {
-        if request.url().starts_with("/identity/") {
+        if request.url().starts_with("/identity/") || is_lead_look_up(&request) {
             return answer(request, 200, "", Vec::new());
         }
         let stream = Stream {
