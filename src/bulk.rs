@@ -555,6 +555,7 @@ fn reports_of(result: Result<Outcome, Error>, batch: Batch) -> Vec<ChunkReport> 
                     })
                 },
                 unmatched: Vec::new(),
+                ambiguous: Vec::new(),
             })
             .collect()
     }

@@ -61,7 +61,9 @@ pub use plan::PlannedRequest;
 pub use request::{
     CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source, MAX_LEADS_PER_CALL,
 };
-pub use requester::{CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester};
+pub use requester::{
+    AmbiguousKey, CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester,
+};
 pub use rest::{RestClient, RestClientBuilder};
 pub use retry::RetryPolicy;
 pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};

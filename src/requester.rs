@@ -15,8 +15,10 @@ use crate::request::{CampaignRequest, LeadKey, MAX_LEADS_PER_CALL};
 ///
 /// ## Contract
 ///
-/// - `Ok(outcome)`: every chunk was accepted. Leads the backend could not
-///   match to a Marketo lead are listed in [`Outcome::unmatched`], never dropped.
+/// - `Ok(outcome)`: every chunk was accepted. Keys the backend could not
+///   match to exactly one Marketo lead are listed in [`Outcome::unmatched`],
+///   never dropped; those that matched several are also in
+///   [`Outcome::ambiguous`], with the leads they matched.
 /// - `Err(e)` for a request of one chunk: that chunk failed; `e.delivery()`
 ///   says whether the campaign may have run.
 /// - `Err(Error::Incomplete(outcome))` for a request of several chunks: the
@@ -66,13 +68,51 @@ impl<T: CampaignRequester + ?Sized> CampaignRequester for Arc<T> {
 #[non_exhaustive]
 pub enum ChunkStatus {
     /// The backend accepted the chunk: the campaign runs for its leads
-    /// (except those in [`ChunkReport::unmatched`]).
+    /// (except those in [`ChunkReport::unmatched`], which include the
+    /// [`ambiguous`](ChunkReport::ambiguous) ones).
     Accepted,
     /// The call for this chunk failed; the error's
     /// [`delivery`](Error::delivery) says whether it may have run.
     Failed(Error),
     /// Not sent, because an earlier chunk failed.
     NotAttempted,
+}
+
+/// A lead key that matched several Marketo leads, and their ids.
+///
+/// SOAP names one lead per key; REST finds every lead that holds the value
+/// (two leads sharing an email, an account id shared by a company's
+/// contacts). [`RestClient`](crate::RestClient) does not guess which one was
+/// meant: it runs the campaign for none of them and reports the key here
+/// (and in [`ChunkReport::unmatched`]). Request those leads by `IDNUM` to
+/// run the campaign for the ones you mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmbiguousKey {
+    pub(crate) key: LeadKey,
+    pub(crate) lead_ids: Vec<u32>,
+}
+
+impl AmbiguousKey {
+    /// The key, as given in the request.
+    pub fn key(&self) -> &LeadKey {
+        &self.key
+    }
+
+    /// The ids of the leads it matched, lowest first (at least two). The
+    /// campaign ran for none of them because of this key.
+    pub fn lead_ids(&self) -> &[u32] {
+        &self.lead_ids
+    }
+}
+
+impl fmt::Display for AmbiguousKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} matches leads ", self.key)?;
+        for (i, id) in self.lead_ids.iter().enumerate() {
+            write!(f, "{}{id}", if i == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
 }
 
 /// One chunk of a request: its leads, the backend that handled it, and what
@@ -84,6 +124,7 @@ pub struct ChunkReport {
     pub(crate) backend: String,
     pub(crate) status: ChunkStatus,
     pub(crate) unmatched: Vec<LeadKey>,
+    pub(crate) ambiguous: Vec<AmbiguousKey>,
 }
 
 impl ChunkReport {
@@ -108,10 +149,38 @@ impl ChunkReport {
         &self.status
     }
 
-    /// Keys of this chunk that matched no Marketo lead, so the campaign did
-    /// not run for them.
+    /// Keys of this chunk the campaign did not run for because they name
+    /// no single Marketo lead: they matched no lead, or several (those are
+    /// also in [`ambiguous`](ChunkReport::ambiguous), with the leads).
     pub fn unmatched(&self) -> &[LeadKey] {
         &self.unmatched
+    }
+
+    /// Keys of this chunk that matched several Marketo leads, each with the
+    /// ids of those leads. The campaign ran for none of them because of
+    /// such a key (a lead also named by another key of the request that
+    /// matched it alone still ran). Empty over SOAP, where Marketo names
+    /// one lead per key.
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+    /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
+    ///
+    /// // The default leads 1002200 and 1002201 share their lead owner's
+    /// // Salesforce id.
+    /// let sandbox = Sandbox::start()?;
+    /// let key: LeadKey = "SFDCLEADOWNERID:0055000000KlMnOAAV".parse()?;
+    /// let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.clone()])?;
+    /// let outcome = sandbox.rest_client()?.request_campaign(&request)?;
+    /// let ambiguous = &outcome.chunks()[0].ambiguous()[0];
+    /// assert_eq!(ambiguous.key(), &key);
+    /// assert_eq!(ambiguous.lead_ids(), [1002200, 1002201]);
+    /// assert!(!outcome.is_complete());
+    /// assert!(sandbox.journal().is_empty());
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn ambiguous(&self) -> &[AmbiguousKey] {
+        &self.ambiguous
     }
 
     /// `true` when the chunk was accepted.
@@ -129,6 +198,7 @@ impl ChunkReport {
             backend: String::new(),
             status: ChunkStatus::NotAttempted,
             unmatched: Vec::new(),
+            ambiguous: Vec::new(),
         }
     }
 }
@@ -170,7 +240,8 @@ impl Outcome {
         self.chunks.iter().filter(|c| c.is_accepted()).count()
     }
 
-    /// `true` when every chunk was accepted and every key matched a lead.
+    /// `true` when every chunk was accepted and every key matched exactly
+    /// one lead.
     pub fn is_complete(&self) -> bool {
         self.chunks
             .iter()
@@ -185,9 +256,16 @@ impl Outcome {
         })
     }
 
-    /// Every key that matched no lead, across chunks.
+    /// Every key that named no single lead (none, or several), across
+    /// chunks: the campaign did not run for them.
     pub fn unmatched(&self) -> impl Iterator<Item = &LeadKey> {
         self.chunks.iter().flat_map(|c| c.unmatched.iter())
+    }
+
+    /// Every key that matched several leads, across chunks, with their ids
+    /// (see [`ChunkReport::ambiguous`]).
+    pub fn ambiguous(&self) -> impl Iterator<Item = &AmbiguousKey> {
+        self.chunks.iter().flat_map(|c| c.ambiguous.iter())
     }
 
     /// Leads of chunks that were not attempted: certainly not served, safe to
@@ -207,7 +285,10 @@ impl Outcome {
 /// What a backend learned from sending one chunk successfully.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkAccepted {
+    /// Keys that named no single lead (the ambiguous ones included).
     pub(crate) unmatched: Vec<LeadKey>,
+    /// Keys that matched several leads.
+    pub(crate) ambiguous: Vec<AmbiguousKey>,
 }
 
 /// Sends `request` chunk by chunk through `send` (given each chunk's offset
@@ -229,6 +310,7 @@ pub(crate) fn send_in_chunks(
                 Ok(accepted) => {
                     report.status = ChunkStatus::Accepted;
                     report.unmatched = accepted.unmatched;
+                    report.ambiguous = accepted.ambiguous;
                 }
                 Err(err) => {
                     if total == 1 {

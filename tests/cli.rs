@@ -723,7 +723,7 @@ fn auto_with_soap_retired_serves_through_rest_once() {
 }
 
 #[test]
-fn rest_dry_run_shows_exact_trigger_bodies_without_secrets() {
+fn rest_dry_run_shows_the_look_ups_without_secrets() {
     let sandbox = SandboxProcess::start(&[]);
     let mut command = cli(&[
         "request",
@@ -744,7 +744,9 @@ fn rest_dry_run_shows_exact_trigger_bodies_without_secrets() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(plans.len(), 2);
+    // The token request and the id look-up; the trigger body depends on
+    // the look-up's answer, so it is not planned.
+    assert_eq!(plans.len(), 2, "{stdout}");
     assert_eq!(plans[0]["method"], "GET");
     let token_url = plans[0]["url"].as_str().unwrap();
     assert!(token_url.contains("/identity/oauth/token?grant_type=client_credentials"));
@@ -752,19 +754,51 @@ fn rest_dry_run_shows_exact_trigger_bodies_without_secrets() {
         token_url.contains("client_secret=%5Bredacted%5D"),
         "{token_url}"
     );
-    assert_eq!(plans[1]["method"], "POST");
+    assert_eq!(plans[1]["method"], "GET");
     assert_eq!(
         plans[1]["url"],
         format!(
-            "{}/rest/v1/campaigns/4496/trigger.json",
+            "{}/rest/v1/leads.json?filterType=id&filterValues=1002200,1002201&fields=id",
             sandbox.get("rest_endpoint")
         )
     );
     assert_eq!(plans[1]["headers"]["Authorization"], "Bearer [redacted]");
-    assert_eq!(
-        plans[1]["body"],
-        r#"{"input":{"leads":[{"id":1002200},{"id":1002201}]}}"#
-    );
     assert!(!stdout.contains(&sandbox.get("client_secret")));
     assert_eq!(sandbox.journal(), serde_json::json!([]));
+}
+
+#[test]
+fn json_lists_a_key_matching_several_leads_with_their_ids() {
+    let sandbox = SandboxProcess::start(&[]);
+    let mut command = cli(&[
+        "request",
+        "--backend",
+        "rest",
+        "--json",
+        "--campaign-id",
+        "4496",
+        "--lead",
+        "SFDCACCOUNTID:0015000000XyZaAAAV",
+        "--lead",
+        "EMAIL:lead@company.com",
+    ]);
+    let (code, stdout, stderr) = run(sandbox.env_rest(&mut command));
+    // Both default leads share the account: neither runs for that key.
+    assert_eq!(code, 3, "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome["complete"], false);
+    let chunk = &outcome["chunks"][0];
+    assert_eq!(chunk["status"], "accepted");
+    assert_eq!(
+        chunk["ambiguous"],
+        serde_json::json!([{"key": "SFDCACCOUNTID:0015000000XyZaAAAV", "lead_ids": [1002200, 1002201]}])
+    );
+    assert_eq!(
+        chunk["unmatched"],
+        serde_json::json!(["SFDCACCOUNTID:0015000000XyZaAAAV"])
+    );
+    // 1002200 ran because the EMAIL key named it alone; 1002201 did not run.
+    let journal = sandbox.journal();
+    assert_eq!(journal.as_array().unwrap().len(), 1);
+    assert_eq!(journal[0]["lead_ids"], serde_json::json!([1002200]));
 }

@@ -10,7 +10,7 @@ use marketo_campaign::{
 };
 
 /// Identity answers a token that "lives" `expires_in` seconds; the API
-/// accepts every trigger.
+/// finds every lead looked up and accepts every trigger.
 fn server(expires_in: &'static str) -> String {
     let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
     let port = server.server_addr().to_ip().unwrap().port();
@@ -20,6 +20,8 @@ fn server(expires_in: &'static str) -> String {
                 format!(
                     r#"{{"access_token":"tok","token_type":"bearer","expires_in":{expires_in},"scope":"x"}}"#
                 )
+            } else if request.url().starts_with("/rest/v1/leads.json") {
+                r#"{"requestId":"1#0","success":true,"result":[{"id":1002200}]}"#.to_owned()
             } else {
                 r#"{"requestId":"1#1","success":true,"result":[{"id":4496}]}"#.to_owned()
             };

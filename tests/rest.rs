@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use marketo_campaign::sandbox::{
-    JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData,
+    JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
 };
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
@@ -87,26 +87,37 @@ fn every_soap_key_type_resolves_over_rest() {
         assert!(outcome.is_complete(), "{key}");
         assert_eq!(sandbox.journal()[0].lead_ids, [lead.id], "{key}");
     }
-    // Keys shared by both leads (account, owner) resolve to the first lead.
+    // Keys both leads share (account, lead owner) name no single lead: they
+    // run nothing and are reported with both ids.
     for key in [
         LeadKey::new(
             LeadKeyType::SfdcAccountId,
             lead.sfdc_account_id.clone().unwrap(),
         ),
         LeadKey::new(
-            LeadKeyType::LeadOwnerEmail,
-            lead.lead_owner_email.clone().unwrap(),
-        ),
-        LeadKey::new(
             LeadKeyType::SfdcLeadOwnerId,
             lead.sfdc_lead_owner_id.clone().unwrap(),
         ),
     ] {
+        let key = key.unwrap();
         sandbox.clear_journal();
-        let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.unwrap()]).unwrap();
-        client.request_campaign(&request).unwrap();
-        assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);
+        let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.clone()]).unwrap();
+        let outcome = client.request_campaign(&request).unwrap();
+        assert!(sandbox.journal().is_empty(), "{key}");
+        let ambiguous: Vec<_> = outcome.ambiguous().collect();
+        assert_eq!(ambiguous.len(), 1, "{key}");
+        assert_eq!(ambiguous[0].key(), &key);
+        assert_eq!(ambiguous[0].lead_ids(), [1002200, 1002201]);
     }
+    // LEADOWNEREMAIL has no documented filterType: refused, nothing sent.
+    let owner = LeadKey::new(
+        LeadKeyType::LeadOwnerEmail,
+        lead.lead_owner_email.clone().unwrap(),
+    )
+    .unwrap();
+    let request = CampaignRequest::new(CampaignTarget::Id(4496), [owner]).unwrap();
+    let err = client.request_campaign(&request).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
 
 #[test]
@@ -383,12 +394,17 @@ fn rest_refusals_map_to_codes() {
     assert_eq!(err.delivery(), Delivery::Refused);
     let err = client.request_campaign(&by_id(999_999)).unwrap_err();
     assert_eq!(err.rest_code(), Some(RestCode::CampaignNotFound));
-    let err = client
+    // An unknown id is found out by the look-up, before any trigger: it is
+    // reported by key, not refused with 1004.
+    let outcome = client
         .request_campaign(
             &CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(42).unwrap()]).unwrap(),
         )
-        .unwrap_err();
-    assert_eq!(err.rest_code(), Some(RestCode::LeadNotFound));
+        .unwrap();
+    assert_eq!(
+        outcome.unmatched().cloned().collect::<Vec<_>>(),
+        [LeadKey::id(42).unwrap()]
+    );
     assert!(sandbox.journal().is_empty());
 }
 
@@ -466,4 +482,268 @@ fn schedules_over_rest_and_soap() {
     let both = Fallback::new(soap, rest);
     assert_eq!(both.schedule_campaign(&by_id).unwrap().backend(), "rest");
     assert_eq!(sandbox.journal().len(), 3);
+}
+
+// --- Look-ups that keep SOAP's meaning (issue 8, defect 11) ---------------
+
+/// The lead ids the journal says ran, in order.
+fn ran(sandbox: &Sandbox) -> Vec<u32> {
+    sandbox
+        .journal()
+        .iter()
+        .flat_map(|e| e.lead_ids.clone())
+        .collect()
+}
+
+fn by_id(leads: impl IntoIterator<Item = LeadKey>) -> CampaignRequest {
+    CampaignRequest::new(CampaignTarget::Id(4496), leads).unwrap()
+}
+
+#[test]
+fn an_unknown_idnum_is_reported_by_key_and_every_other_lead_runs() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 300)),
+    )
+    .unwrap();
+    let client = sandbox.rest_client().unwrap();
+    // 250 ids in three chunks; id 999999 (no such lead) sits in the first.
+    let mut leads: Vec<LeadKey> = (1..=249).map(|i| LeadKey::id(i).unwrap()).collect();
+    leads.insert(50, LeadKey::id(999_999).unwrap());
+    let outcome = client.request_campaign(&by_id(leads)).unwrap();
+    assert_eq!(outcome.chunks().len(), 3);
+    assert_eq!(outcome.accepted_chunks(), 3);
+    assert!(!outcome.is_complete());
+    assert_eq!(
+        outcome.chunks()[0].unmatched(),
+        [LeadKey::id(999_999).unwrap()]
+    );
+    assert!(outcome.chunks()[1].unmatched().is_empty());
+    assert!(outcome.ambiguous().next().is_none());
+    // Each chunk ran, for every known lead, once.
+    assert_eq!(sandbox.journal().len(), 3);
+    assert_eq!(ran(&sandbox), (1..=249).collect::<Vec<_>>());
+
+    // A chunk whose only key is an unknown id runs nothing, still reported.
+    sandbox.clear_journal();
+    let outcome = client
+        .request_campaign(&by_id([LeadKey::id(999_999).unwrap()]))
+        .unwrap();
+    assert_eq!(outcome.unmatched().count(), 1);
+    assert!(sandbox.journal().is_empty());
+}
+
+#[test]
+fn idnum_look_ups_share_the_300_value_batches() {
+    // 650 ids: three look-ups (300, 300, 50), then seven triggers.
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 650)),
+    )
+    .unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let request = by_id((1..=650).map(|i| LeadKey::id(i).unwrap()));
+    let plans = client.plan(&request).unwrap();
+    let look_ups: Vec<&str> = plans
+        .iter()
+        .filter(|p| p.url.contains("/leads.json"))
+        .map(|p| p.url.as_str())
+        .collect();
+    assert_eq!(look_ups.len(), 3);
+    assert!(look_ups[0].contains("?filterType=id&filterValues=1,2,3,"));
+    assert!(look_ups[0].ends_with(",300&fields=id"), "{}", look_ups[0]);
+    assert!(look_ups[2].contains("filterValues=601,"));
+    // The plan is honest: trigger bodies depend on the answers.
+    assert!(plans.iter().all(|p| p.method == "GET"), "{plans:?}");
+    let outcome = client.request_campaign(&request).unwrap();
+    assert!(outcome.is_complete());
+    assert_eq!(ran(&sandbox), (1..=650).collect::<Vec<_>>());
+}
+
+/// Data where two leads share an email, listed highest id first (so "the
+/// first in data order" and "the lowest id" differ).
+fn shared_email_data() -> SandboxData {
+    let mut data = SandboxData::default();
+    for id in [20, 10] {
+        data.leads.push(SandboxLead {
+            id,
+            email: Some("shared@company.com".into()),
+            ..SandboxLead::default()
+        });
+    }
+    data
+}
+
+#[test]
+fn a_key_matching_several_leads_runs_none_of_them_and_is_listed() {
+    let sandbox = Sandbox::start_with(SandboxConfig::new().data(shared_email_data())).unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let shared = LeadKey::email("Shared@Company.com").unwrap();
+    let outcome = client
+        .request_campaign(&by_id([
+            shared.clone(),
+            LeadKey::email("lead@company.com").unwrap(),
+        ]))
+        .unwrap();
+    // The chunk ran for the lead named alone, not for either shared one.
+    assert_eq!(ran(&sandbox), [1002200]);
+    assert!(!outcome.is_complete());
+    let chunk = &outcome.chunks()[0];
+    assert_eq!(chunk.unmatched(), std::slice::from_ref(&shared));
+    assert_eq!(chunk.ambiguous().len(), 1);
+    assert_eq!(chunk.ambiguous()[0].key(), &shared);
+    assert_eq!(chunk.ambiguous()[0].lead_ids(), [10, 20]);
+    assert_eq!(
+        chunk.ambiguous()[0].to_string(),
+        "EMAIL:Shared@Company.com matches leads 10, 20"
+    );
+
+    // Naming the one meant by IDNUM runs it, and only it.
+    sandbox.clear_journal();
+    let outcome = client
+        .request_campaign(&by_id([LeadKey::id(20).unwrap(), shared]))
+        .unwrap();
+    assert_eq!(ran(&sandbox), [20]);
+    assert_eq!(outcome.ambiguous().count(), 1);
+}
+
+#[test]
+fn the_sandbox_names_the_same_lead_for_a_shared_key_over_soap_and_rest() {
+    let sandbox = Sandbox::start_with(SandboxConfig::new().data(shared_email_data())).unwrap();
+    let shared = LeadKey::email("shared@company.com").unwrap();
+    // REST lists both, lowest id first; SOAP names one lead per key: the
+    // lowest id, the first leads.json lists (not the first in data order).
+    let outcome = sandbox
+        .rest_client()
+        .unwrap()
+        .request_campaign(&by_id([shared.clone()]))
+        .unwrap();
+    let listed = outcome.ambiguous().next().unwrap().lead_ids().to_vec();
+    assert_eq!(listed, [10, 20]);
+    sandbox
+        .soap_client()
+        .unwrap()
+        .request_campaign(&by_id([shared]))
+        .unwrap();
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].api, "soap");
+    assert_eq!(journal[0].lead_ids, listed[..1]);
+}
+
+/// A port that accepts connections and answers nothing: `accepted()` says
+/// whether anything connected.
+struct Silent(std::net::TcpListener);
+
+impl Silent {
+    fn new() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        Silent(listener)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.0.local_addr().unwrap())
+    }
+
+    fn accepted(&self) -> bool {
+        self.0.accept().is_ok()
+    }
+}
+
+#[test]
+fn leadowneremail_is_refused_before_anything_is_sent_over_rest() {
+    let owner = LeadKey::new(LeadKeyType::LeadOwnerEmail, "owner@company.com").unwrap();
+    let request = by_id([LeadKey::email("lead@company.com").unwrap(), owner]);
+    let silent = Silent::new();
+    let rest = RestClient::builder(silent.url(), "id", "secret")
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let err = rest.request_campaign(&request).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert_eq!(err.delivery(), Delivery::NotSent);
+    assert!(err.to_string().contains("LEADOWNEREMAIL"), "{err}");
+    assert!(rest.plan(&request).is_err(), "the dry run says so too");
+    assert!(
+        !silent.accepted(),
+        "nothing was sent, not even a token request"
+    );
+
+    // Fallback(SOAP -> REST) with SOAP down: REST refuses, sends nothing.
+    let sandbox = Sandbox::start().unwrap();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/soap/mktows/2_9", listener.local_addr().unwrap())
+    };
+    let soap_down = marketo_campaign::SoapClient::builder(
+        closed,
+        sandbox.soap_user_id(),
+        sandbox.soap_encryption_key(),
+    )
+    .retry(marketo_campaign::RetryPolicy::never())
+    .build()
+    .unwrap();
+    let fallback = Fallback::new(soap_down, rest);
+    let err = fallback.request_campaign(&request).unwrap_err();
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    assert!(!silent.accepted(), "nothing went over REST");
+
+    // Fallback(REST -> SOAP): the key stays on SOAP, which serves it.
+    let fallback = Fallback::new(
+        sandbox.rest_client().unwrap(),
+        sandbox.soap_client().unwrap(),
+    );
+    let outcome = fallback.request_campaign(&request).unwrap();
+    assert_eq!(outcome.chunks()[0].backend(), "soap");
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].api, "soap");
+    // Both default leads have that owner: SOAP names the lowest id.
+    assert_eq!(journal[0].lead_ids, [1002200]);
+}
+
+#[test]
+fn a_lead_with_several_cookies_is_found_by_each_of_them() {
+    let mut data = SandboxData::default();
+    data.leads.push(SandboxLead {
+        id: 30,
+        cookie: Some("id:561-HYG-937&token:_mch-a-1,id:561-HYG-937&token:_mch-a-2".into()),
+        ..SandboxLead::default()
+    });
+    data.leads.push(SandboxLead {
+        id: 31,
+        cookie: Some("id:561-HYG-937&token:_mch-b-1".into()),
+        ..SandboxLead::default()
+    });
+    let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
+    let cookie = |v: &str| LeadKey::new(LeadKeyType::Cookie, v).unwrap();
+    let request = by_id([
+        cookie("id:561-HYG-937&token:_mch-a-2"),
+        cookie("id:561-HYG-937&token:_mch-b-1"),
+        cookie("id:561-HYG-937&token:_mch-a-1"),
+    ]);
+    let outcome = sandbox
+        .rest_client()
+        .unwrap()
+        .request_campaign(&request)
+        .unwrap();
+    assert!(
+        outcome.is_complete(),
+        "{:?}",
+        outcome.chunks()[0].unmatched()
+    );
+    // Lead 30, named by both its cookies, runs once.
+    assert_eq!(ran(&sandbox), [30, 31]);
+    // SOAP finds it by either cookie as well.
+    for value in [
+        "id:561-HYG-937&token:_mch-a-1",
+        "id:561-HYG-937&token:_mch-a-2",
+    ] {
+        sandbox.clear_journal();
+        sandbox
+            .soap_client()
+            .unwrap()
+            .request_campaign(&by_id([cookie(value)]))
+            .unwrap();
+        assert_eq!(ran(&sandbox), [30], "{value}");
+    }
 }

@@ -762,22 +762,25 @@ fn leads_json_answers_every_filter_type() {
     data.leads.push(SandboxLead {
         id: 7,
         email: Some("Seven@Example.com".into()),
-        lead_owner_email: Some("OWNER@company.com".into()),
+        cookie: Some("c-seven-1, c-seven-2".into()),
+        sfdc_account_id: Some("0015000000XyZaAAAV".into()),
         ..SandboxLead::default()
     });
     let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
     let token = token(&sandbox);
     let lead = &SandboxData::default().leads[0];
-    let cases: [(&str, &str, &[u64]); 9] = [
+    let cases: [(&str, &str, &[u64]); 10] = [
         ("id", "1002200", &[1002200]),
         ("email", "LEAD@Company.COM", &[1002200]),
         ("cookies", lead.cookie.as_deref().unwrap(), &[1002200]),
+        // A lead's cookies field holds several: each finds it.
+        ("cookies", "c-seven-1", &[7]),
+        ("cookies", "c-seven-2", &[7]),
         (
-            "leadOwnerEmail",
-            "owner@COMPANY.com",
+            "sfdcAccountId",
+            "0015000000XyZaAAAV",
             &[7, 1002200, 1002201],
         ),
-        ("sfdcAccountId", "0015000000XyZaAAAV", &[1002200, 1002201]),
         ("sfdcContactId", "0035000000UvWxYAAV", &[1002201]),
         ("sfdcLeadId", "00Q5000000FgHiJEAV", &[1002200]),
         ("sfdcLeadOwnerId", "0055000000KlMnOAAV", &[1002200, 1002201]),
@@ -826,6 +829,47 @@ fn leads_json_answers_every_filter_type() {
             json!({"id": 1002201, "email": "anotherlead@company.com", "sfdcLeadId": "00Q5000000ZaBcDEAV"}),
         ]
     );
+    // Ids batch like any value; unknown ones find nothing.
+    let answer = get(
+        &sandbox,
+        "/rest/v1/leads.json",
+        &[
+            ("filterType", "id"),
+            ("filterValues", "1002201,7,42,7"),
+            ("fields", "id"),
+        ],
+        Some(&token),
+    );
+    assert_eq!(result(&answer), &[json!({"id": 7}), json!({"id": 1002201})]);
+    // Cookies batch too; the answer shows the whole field.
+    let answer = get(
+        &sandbox,
+        "/rest/v1/leads.json",
+        &[
+            ("filterType", "cookies"),
+            (
+                "filterValues",
+                &format!("c-seven-2,{}", lead.cookie.as_deref().unwrap()),
+            ),
+            ("fields", "id,cookies"),
+        ],
+        Some(&token),
+    );
+    assert_eq!(
+        result(&answer),
+        &[
+            json!({"id": 7, "cookies": "c-seven-1, c-seven-2"}),
+            json!({"id": 1002200, "cookies": lead.cookie.as_deref().unwrap()}),
+        ]
+    );
+    // A documented filter type the sandbox's leads have no value for.
+    let answer = get(
+        &sandbox,
+        "/rest/v1/leads.json",
+        &[("filterType", "twitterId"), ("filterValues", "x")],
+        Some(&token),
+    );
+    assert!(ids(&answer).is_empty(), "{answer}");
     assert!(sandbox.journal().is_empty());
 }
 
@@ -836,8 +880,6 @@ fn leads_json_checks_its_parameters() {
     let path = "/rest/v1/leads.json";
     for query in [
         &[("filterValues", "a@b.c")][..],
-        &[("filterType", "Email"), ("filterValues", "a@b.c")],
-        &[("filterType", "firstName"), ("filterValues", "a")],
         &[("filterType", "email")],
         &[("filterType", "email"), ("filterValues", "")],
     ] {
@@ -846,6 +888,22 @@ fn leads_json_checks_its_parameters() {
         assert!(
             error_message(&answer).contains("filter"),
             "{query:?}: {answer}"
+        );
+    }
+    // Only the filter types Marketo documents: leadOwnerEmail is a lead
+    // field, but not one leads.json filters on. Marketo answers 1011.
+    for filter_type in ["leadOwnerEmail", "Email", "firstName", "ID"] {
+        let answer = get(
+            &sandbox,
+            path,
+            &[("filterType", filter_type), ("filterValues", "a@b.c")],
+            Some(&token),
+        );
+        assert_eq!(error_code(&answer), "1011", "{filter_type}: {answer}");
+        assert!(
+            error_message(&answer)
+                .starts_with(&format!("Lookup field '{filter_type}' not supported")),
+            "{answer}"
         );
     }
     // 300 values pass; 301 do not.
@@ -871,6 +929,25 @@ fn leads_json_checks_its_parameters() {
         error_message(&answer),
         "filterValues exceeds the limit of 300"
     );
+    // The same limit for ids.
+    let ids_list: Vec<String> = (1..=301).map(|i| i.to_string()).collect();
+    let answer = get(
+        &sandbox,
+        path,
+        &[
+            ("filterType", "id"),
+            ("filterValues", &ids_list[..300].join(",")),
+        ],
+        Some(&token),
+    );
+    assert!(ids(&answer).is_empty(), "{answer}");
+    let answer = get(
+        &sandbox,
+        path,
+        &[("filterType", "id"), ("filterValues", &ids_list.join(","))],
+        Some(&token),
+    );
+    assert_eq!(error_code(&answer), "1003");
     // A request target longer than 8192 bytes is refused by HTTP.
     let long = format!(
         "{}{path}?filterType=email&filterValues={}",

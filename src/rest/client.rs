@@ -9,9 +9,9 @@ use chrono::SecondsFormat;
 
 use crate::error::{Error, RestCode};
 use crate::plan::PlannedRequest;
-use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType};
-use crate::requester::{send_in_chunks, CampaignRequester, ChunkAccepted, Outcome};
-use crate::rest::lookup::{plan_lead_queries, resolve, LeadIds};
+use crate::request::{CampaignRequest, CampaignTarget, LeadKey};
+use crate::requester::{send_in_chunks, AmbiguousKey, CampaignRequester, ChunkAccepted, Outcome};
+use crate::rest::lookup::{check_expressible, plan_lead_queries, resolve, LeadIds, Resolved};
 use crate::rest::token::TokenCache;
 use crate::rest::wire::{
     self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
@@ -26,8 +26,11 @@ pub const MAX_TOKENS_PER_CALL: usize = 100;
 /// A client for Marketo's REST API.
 ///
 /// Triggers campaigns by id for lead ids (`trigger.json`), looking up
-/// campaign names and non-`IDNUM` lead keys first, so every request SOAP can
-/// express works here too. Cheap to clone; clones share the connection pool,
+/// campaign names and lead keys first (`IDNUM` keys are checked too), so
+/// requests SOAP can express work here too, with the same meaning: a key
+/// names one lead. Keys that name none, or several, are reported and run
+/// nothing; `LEADOWNEREMAIL` keys, which REST cannot look up, are refused
+/// before sending. Cheap to clone; clones share the connection pool,
 /// the access token and the campaign look-up cache.
 ///
 /// ```no_run
@@ -248,76 +251,50 @@ impl RestClient {
 
     /// The HTTP requests [`request_campaign`](CampaignRequester::request_campaign)
     /// would send that can be known without a network: the token request
-    /// (secret redacted), the look-ups, and, when the campaign is given by id
-    /// and every lead by `IDNUM`, each trigger call with its exact body.
-    /// Trigger calls that depend on look-up answers are left out.
+    /// (secret redacted), the campaign look-up (by name) and the lead
+    /// look-ups. Every lead key is looked up first, `IDNUM` included (an
+    /// unknown id is then reported by key instead of failing its chunk), so
+    /// which leads each trigger call carries depends on the look-ups'
+    /// answers: trigger calls are not planned. A request REST cannot express
+    /// (a `LEADOWNEREMAIL` key, too many tokens) is refused here as it would
+    /// be when sent.
     pub fn plan(&self, request: &CampaignRequest) -> Result<Vec<PlannedRequest>, Error> {
         let tokens = request_tokens(request.target());
         Self::check_tokens(tokens.len())?;
-        let json_headers = |with_body: bool| {
-            let mut headers = BTreeMap::from([
-                ("Accept".to_owned(), "application/json".to_owned()),
-                ("Authorization".to_owned(), "Bearer [redacted]".to_owned()),
-            ]);
-            if with_body {
-                headers.insert("Content-Type".to_owned(), "application/json".to_owned());
-            }
-            headers
-        };
+        check_expressible(request.leads())?;
+        let get_headers = BTreeMap::from([
+            ("Accept".to_owned(), "application/json".to_owned()),
+            ("Authorization".to_owned(), "Bearer [redacted]".to_owned()),
+        ]);
         let mut plans = vec![PlannedRequest {
             method: "GET",
             url: self.tokens.redacted_url(),
             headers: BTreeMap::from([("Accept".to_owned(), "application/json".to_owned())]),
             body: String::new(),
         }];
-        let campaign_id = match request.target() {
-            CampaignTarget::Id(id) => Some(*id),
-            CampaignTarget::Named {
-                campaign, program, ..
-            } => {
-                plans.push(PlannedRequest {
-                    method: "GET",
-                    url: format!(
-                        "{}{}",
-                        self.endpoint,
-                        super::lookup::campaigns_path(campaign, program)
-                    ),
-                    headers: json_headers(false),
-                    body: String::new(),
-                });
-                None
-            }
-        };
+        if let CampaignTarget::Named {
+            campaign, program, ..
+        } = request.target()
+        {
+            plans.push(PlannedRequest {
+                method: "GET",
+                url: format!(
+                    "{}{}",
+                    self.endpoint,
+                    super::lookup::campaigns_path(campaign, program)
+                ),
+                headers: get_headers.clone(),
+                body: String::new(),
+            });
+        }
         let (queries, _) = plan_lead_queries(self.endpoint.len(), request.leads());
         for query in &queries {
             plans.push(PlannedRequest {
                 method: "GET",
                 url: format!("{}{}", self.endpoint, query.path(None)),
-                headers: json_headers(false),
+                headers: get_headers.clone(),
                 body: String::new(),
             });
-        }
-        let all_ids = request
-            .leads()
-            .iter()
-            .all(|k| k.key_type() == LeadKeyType::Idnum);
-        if let (Some(campaign_id), true) = (campaign_id, all_ids) {
-            let ids = LeadIds::new();
-            let mut served = HashSet::with_capacity(request.leads().len());
-            for leads in request.chunks() {
-                let (body, _) = trigger_body(&ids, leads, &tokens, &mut served)?;
-                if let Some(body) = body {
-                    plans.push(PlannedRequest {
-                        method: "POST",
-                        url: format!(
-                            "{}/rest/v1/campaigns/{campaign_id}/trigger.json",
-                            self.endpoint
-                        ),
-                        headers: json_headers(true),
-                        body,
-                    });
-                }
-            }
         }
         Ok(plans)
     }
@@ -355,29 +332,41 @@ fn request_tokens(target: &CampaignTarget) -> Vec<TokenRef<'_>> {
     }
 }
 
-/// The trigger body for one chunk: its resolved, not yet served lead ids
-/// (None when there is none), and the keys that matched no lead.
+/// The trigger body for one chunk (None when no lead of it is to run) and
+/// what the chunk reports: keys that named no single lead, and among them
+/// those that matched several. A key matching several leads runs none of
+/// them: REST cannot tell which one SOAP would have named, and running a
+/// campaign for a lead the caller did not mean cannot be undone, while the
+/// caller can resend the lead it means by `IDNUM`. Each lead runs once per
+/// request (`served`).
 fn trigger_body(
     ids: &LeadIds,
     leads: &[LeadKey],
     tokens: &[TokenRef<'_>],
     served: &mut HashSet<u32>,
-) -> Result<(Option<String>, Vec<LeadKey>), Error> {
+) -> Result<(Option<String>, ChunkAccepted), Error> {
     let mut lead_ids = Vec::with_capacity(leads.len());
-    let mut unmatched = Vec::new();
+    let mut report = ChunkAccepted::default();
     for key in leads {
         match resolve(ids, key) {
             // A lead named twice in one request runs once.
-            Some(id) => {
+            Resolved::One(id) => {
                 if served.insert(id) {
                     lead_ids.push(LeadId { id });
                 }
             }
-            None => unmatched.push(key.clone()),
+            Resolved::None => report.unmatched.push(key.clone()),
+            Resolved::Several(several) => {
+                report.unmatched.push(key.clone());
+                report.ambiguous.push(AmbiguousKey {
+                    key: key.clone(),
+                    lead_ids: several.to_vec(),
+                });
+            }
         }
     }
     if lead_ids.is_empty() {
-        return Ok((None, unmatched));
+        return Ok((None, report));
     }
     let body = TriggerBody {
         input: TriggerInput {
@@ -393,7 +382,7 @@ fn trigger_body(
     };
     let json = serde_json::to_string(&body)
         .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
-    Ok((Some(json), unmatched))
+    Ok((Some(json), report))
 }
 
 /// A `success:true` answer may still carry records with `status:"skipped"`
@@ -436,14 +425,21 @@ impl fmt::Display for RestClient {
 }
 
 impl CampaignRequester for RestClient {
-    /// Looks up the campaign (by name) and the leads (non-`IDNUM` keys), then
-    /// triggers chunk by chunk. Look-up failures happen before any trigger:
-    /// nothing ran. Keys that match no lead are reported in the chunk's
-    /// [`unmatched`](crate::ChunkReport::unmatched); a lead named by several
-    /// keys runs once.
+    /// Looks up the campaign (by name) and every lead key (`IDNUM` too,
+    /// with `filterType=id`), then triggers chunk by chunk. Look-up
+    /// failures happen before any trigger: nothing ran. Keys that match no
+    /// lead are reported in the chunk's
+    /// [`unmatched`](crate::ChunkReport::unmatched) and the chunk's other
+    /// leads run; a key that matches several leads runs none of them and is
+    /// also reported, with their ids, in
+    /// [`ambiguous`](crate::ChunkReport::ambiguous); a lead named by several
+    /// keys runs once. A key type REST cannot look up (`LEADOWNEREMAIL`:
+    /// Marketo documents no such filter) refuses the whole request before
+    /// anything is sent ([`Error::InvalidInput`], *not sent*).
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         let tokens = request_tokens(request.target());
         Self::check_tokens(tokens.len())?;
+        check_expressible(request.leads())?;
         let campaign_id = self.campaign_id(request.target())?;
         let (queries, inexpressible) = plan_lead_queries(self.endpoint.len(), request.leads());
         if !inexpressible.is_empty() {
@@ -456,7 +452,7 @@ impl CampaignRequester for RestClient {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
         let mut served = HashSet::with_capacity(request.leads().len());
         send_in_chunks(request, "rest", |_, leads| {
-            let (body, unmatched) = trigger_body(&ids, leads, &tokens, &mut served)?;
+            let (body, report) = trigger_body(&ids, leads, &tokens, &mut served)?;
             if let Some(body) = body {
                 log::debug!(
                     "{self}: trigger campaign {campaign_id} for a chunk of {}",
@@ -465,7 +461,7 @@ impl CampaignRequester for RestClient {
                 let page = self.call::<serde_json::Value>("POST", &path, Some(body.as_bytes()))?;
                 check_skipped(&page.result)?;
             }
-            Ok(ChunkAccepted { unmatched })
+            Ok(report)
         })
     }
 }

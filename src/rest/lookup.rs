@@ -1,7 +1,7 @@
 //! Look-ups that let SOAP-shaped requests run over REST: campaign name +
 //! program name → campaign id, lead keys → lead ids.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde::Deserialize;
@@ -33,13 +33,16 @@ pub(crate) fn encode(s: &str) -> String {
     out
 }
 
-/// The REST lead field a SOAP key type is looked up by. `IDNUM` needs none.
-pub(crate) fn rest_field(key_type: LeadKeyType) -> Option<&'static str> {
+/// The `filterType` of `GET /rest/v1/leads.json` a SOAP key type is looked
+/// up by, among those Marketo documents (`cookies`, `email`, `id`, the
+/// `sfdc…` ids, …). `LEADOWNEREMAIL` has none: Marketo documents no
+/// `leadOwnerEmail` filter type, so such a key cannot be served over REST.
+pub(crate) fn filter_type(key_type: LeadKeyType) -> Option<&'static str> {
     Some(match key_type {
-        LeadKeyType::Idnum => return None,
+        LeadKeyType::Idnum => "id",
         LeadKeyType::Cookie => "cookies",
         LeadKeyType::Email => "email",
-        LeadKeyType::LeadOwnerEmail => "leadOwnerEmail",
+        LeadKeyType::LeadOwnerEmail => return None,
         LeadKeyType::SfdcAccountId => "sfdcAccountId",
         LeadKeyType::SfdcContactId => "sfdcContactId",
         LeadKeyType::SfdcLeadId => "sfdcLeadId",
@@ -48,12 +51,45 @@ pub(crate) fn rest_field(key_type: LeadKeyType) -> Option<&'static str> {
     })
 }
 
+/// Refuses, before anything is sent, a request holding a key type REST
+/// cannot look up (see [`filter_type`]): *not sent*, so
+/// [`Fallback`](crate::Fallback) with REST first serves it over SOAP.
+pub(crate) fn check_expressible(leads: &[LeadKey]) -> Result<(), Error> {
+    let mut cannot = leads
+        .iter()
+        .enumerate()
+        .filter(|(_, key)| filter_type(key.key_type()).is_none());
+    let Some((position, first)) = cannot.next() else {
+        return Ok(());
+    };
+    let more = cannot.count();
+    // The value is not quoted: it may be long, and it is the caller's data.
+    Err(Error::invalid(
+        format!("lead key {} ({})", position + 1, first.key_type()),
+        format!(
+            "Marketo's REST API documents no way to look up a lead by {} (no such leads.json filterType){}; send it over SOAP, or name the lead by IDNUM or EMAIL",
+            first.key_type(),
+            if more == 0 {
+                String::new()
+            } else {
+                format!(", nor the {more} other such key(s) of this request")
+            }
+        ),
+    ))
+}
+
 /// How values compare: emails without ASCII case, as Marketo does.
 fn normalize(key_type: LeadKeyType, value: &str) -> String {
     match key_type {
         LeadKeyType::Email | LeadKeyType::LeadOwnerEmail => value.trim().to_ascii_lowercase(),
         _ => value.to_owned(),
     }
+}
+
+/// The cookies of a `cookies` field: Marketo keeps several there, separated
+/// by commas.
+fn cookies(field: &str) -> impl Iterator<Item = &str> {
+    field.split(',').map(str::trim).filter(|c| !c.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -76,12 +112,15 @@ pub(crate) struct LeadQuery {
 impl LeadQuery {
     /// `/rest/v1/leads.json?filterType=..&filterValues=..&fields=id,..`
     pub(crate) fn path(&self, page: Option<&str>) -> String {
-        let field = rest_field(self.key_type).unwrap_or("id");
+        let filter = filter_type(self.key_type).unwrap_or("id");
         let values: Vec<String> = self.values.iter().map(|v| encode(v)).collect();
         let mut path = format!(
-            "/rest/v1/leads.json?filterType={field}&filterValues={}&fields=id,{field}",
+            "/rest/v1/leads.json?filterType={filter}&filterValues={}&fields=id",
             values.join(",")
         );
+        if filter != "id" {
+            let _ = write!(path, ",{filter}");
+        }
         if let Some(page) = page {
             let _ = write!(path, "&nextPageToken={}", encode(page));
         }
@@ -89,19 +128,22 @@ impl LeadQuery {
     }
 }
 
-/// Groups the keys that need a look-up into queries of at most 300 values
-/// whose URL stays under [`MAX_URL_BYTES`]. Duplicate values are asked once.
-/// Values holding a comma, or too long for a URL of their own, cannot be
-/// looked up: they are returned apart, to be reported unmatched.
+/// Groups the keys into look-ups of at most 300 values whose URL stays
+/// under [`MAX_URL_BYTES`], one key type per look-up; `IDNUM` keys are
+/// checked too (`filterType=id`), so an unknown id is reported by key.
+/// Duplicate values are asked once. Values holding a comma, too long for a
+/// URL of their own, or of a type REST cannot look up (refused earlier by
+/// [`check_expressible`]) are returned apart, to be reported unmatched.
 pub(crate) fn plan_lead_queries<'k>(
     base_len: usize,
     keys: impl IntoIterator<Item = &'k LeadKey>,
 ) -> (Vec<LeadQuery>, Vec<&'k LeadKey>) {
     let mut by_type: HashMap<LeadKeyType, Vec<String>> = HashMap::new();
-    let mut seen: HashMap<(LeadKeyType, String), ()> = HashMap::new();
+    let mut seen: HashSet<(LeadKeyType, String)> = HashSet::new();
     let mut inexpressible = Vec::new();
     for key in keys {
-        if key.key_type() == LeadKeyType::Idnum {
+        if filter_type(key.key_type()).is_none() {
+            inexpressible.push(key);
             continue;
         }
         // A comma would split the value in `filterValues`; a value too long
@@ -117,8 +159,7 @@ pub(crate) fn plan_lead_queries<'k>(
             inexpressible.push(key);
             continue;
         }
-        let norm = normalize(key.key_type(), key.value());
-        if seen.insert((key.key_type(), norm), ()).is_none() {
+        if seen.insert((key.key_type(), normalize(key.key_type(), key.value()))) {
             by_type
                 .entry(key.key_type())
                 .or_default()
@@ -129,13 +170,6 @@ pub(crate) fn plan_lead_queries<'k>(
     let mut types: Vec<_> = by_type.into_iter().collect();
     types.sort_by_key(|(t, _)| *t);
     for (key_type, values) in types {
-        // Cookies are matched one at a time: Marketo's `cookies` field may
-        // hold several, so a batched answer could not be mapped back.
-        let max_values = if key_type == LeadKeyType::Cookie {
-            1
-        } else {
-            MAX_FILTER_VALUES
-        };
         let empty = LeadQuery {
             key_type,
             values: Vec::new(),
@@ -145,7 +179,7 @@ pub(crate) fn plan_lead_queries<'k>(
         for value in values {
             let added = encode(&value).len() + 1;
             if !current.values.is_empty()
-                && (current.values.len() >= max_values || url_len + added > MAX_URL_BYTES)
+                && (current.values.len() >= MAX_FILTER_VALUES || url_len + added > MAX_URL_BYTES)
             {
                 queries.push(std::mem::replace(&mut current, empty.clone()));
                 url_len = base_len + current.path(None).len();
@@ -160,16 +194,31 @@ pub(crate) fn plan_lead_queries<'k>(
     (queries, inexpressible)
 }
 
-/// Lead ids by (key type, normalized value).
-pub(crate) type LeadIds = HashMap<(LeadKeyType, String), u32>;
+/// The ids of the leads each looked-up value matched, lowest first, by
+/// (key type, normalized value). Values that matched nothing are absent.
+pub(crate) type LeadIds = HashMap<(LeadKeyType, String), Vec<u32>>;
 
-/// The id a key resolves to, from its value (IDNUM) or the look-ups.
-pub(crate) fn resolve(ids: &LeadIds, key: &LeadKey) -> Option<u32> {
-    if key.key_type() == LeadKeyType::Idnum {
-        return crate::request::parse_positive_id(key.value());
+/// What a key resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resolved<'a> {
+    /// Exactly one lead.
+    One(u32),
+    /// No lead (or the key could not be looked up).
+    None,
+    /// Several leads, lowest id first.
+    Several(&'a [u32]),
+}
+
+/// What `key` resolved to, from the look-ups' answers.
+pub(crate) fn resolve<'a>(ids: &'a LeadIds, key: &LeadKey) -> Resolved<'a> {
+    match ids
+        .get(&(key.key_type(), normalize(key.key_type(), key.value())))
+        .map(Vec::as_slice)
+    {
+        None | Some([]) => Resolved::None,
+        Some([one]) => Resolved::One(*one),
+        Some(several) => Resolved::Several(several),
     }
-    ids.get(&(key.key_type(), normalize(key.key_type(), key.value())))
-        .copied()
 }
 
 /// `campaigns.json` filtered by name and program. Both filters take
@@ -252,13 +301,23 @@ impl RestClient {
         }
     }
 
-    /// Runs `queries` and maps every value found to its lead. When a value
-    /// matches several leads, the first (lowest id) is used, as Marketo's
-    /// SOAP API picks one lead per key.
+    /// Runs `queries` and maps every value asked for to the leads it
+    /// matched, all of them: a value that matched several leads is
+    /// [ambiguous](Resolved::Several), never settled by a guess. A record is
+    /// mapped back by its filter field (for `id`, the record's id; for
+    /// `cookies`, any one of its comma-separated cookies); a record that
+    /// cannot be mapped back to a value asked for is ignored, so its key
+    /// stays unmatched and is reported.
     pub(crate) fn lookup_leads(&self, queries: &[LeadQuery]) -> Result<LeadIds, Error> {
         let mut ids = LeadIds::new();
         for query in queries {
-            let field = rest_field(query.key_type).unwrap_or("id");
+            let key_type = query.key_type;
+            let asked: HashSet<String> = query
+                .values
+                .iter()
+                .map(|v| normalize(key_type, v))
+                .collect();
+            let filter = filter_type(key_type).unwrap_or("id");
             let mut page: Option<String> = None;
             for _ in 0..MAX_PAGES {
                 let answer = self.api_get::<serde_json::Value>(&query.path(page.as_deref()))?;
@@ -270,19 +329,35 @@ impl RestClient {
                     else {
                         continue;
                     };
-                    let value = match (
-                        record.get(field).and_then(|v| v.as_str()),
-                        query.values.as_slice(),
-                    ) {
-                        (Some(value), _) => value.to_owned(),
-                        // A single value needs no field to map back.
-                        (None, [only]) => only.clone(),
-                        (None, _) => continue,
+                    let field = if key_type == LeadKeyType::Idnum {
+                        Some(id.to_string())
+                    } else {
+                        record
+                            .get(filter)
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned)
                     };
-                    let entry = ids
-                        .entry((query.key_type, normalize(query.key_type, &value)))
-                        .or_insert(id);
-                    *entry = (*entry).min(id);
+                    let mut matched: Vec<String> = match field {
+                        Some(field) => {
+                            let mut values = vec![normalize(key_type, &field)];
+                            if key_type == LeadKeyType::Cookie {
+                                values.extend(cookies(&field).map(str::to_owned));
+                            }
+                            values.retain(|v| asked.contains(v));
+                            values
+                        }
+                        // A single value needs no field to map back.
+                        None if asked.len() == 1 => asked.iter().cloned().collect(),
+                        None => Vec::new(),
+                    };
+                    matched.sort_unstable();
+                    matched.dedup();
+                    for value in matched {
+                        let leads = ids.entry((key_type, value)).or_default();
+                        if let Err(at) = leads.binary_search(&id) {
+                            leads.insert(at, id);
+                        }
+                    }
                 }
                 page = answer.next_page_token;
                 if page.is_none() {
@@ -316,7 +391,12 @@ mod tests {
         let (queries, odd) = plan_lead_queries(40, &keys);
         assert!(odd.is_empty());
         let sizes: Vec<usize> = queries.iter().map(|q| q.values.len()).collect();
-        assert_eq!(sizes, [300, 300, 100]);
+        // The id is checked too, in a look-up of its own type.
+        assert_eq!(sizes, [1, 300, 300, 100]);
+        assert_eq!(
+            queries[0].path(None),
+            "/rest/v1/leads.json?filterType=id&filterValues=5&fields=id"
+        );
         let long: Vec<LeadKey> = (0..300)
             .map(|i| LeadKey::email(format!("{}{i}@example.com", "x".repeat(60))).unwrap())
             .collect();
@@ -363,10 +443,55 @@ mod tests {
         ];
         let (queries, odd) = plan_lead_queries(0, &keys);
         assert_eq!(odd.len(), 1);
-        assert_eq!(queries.len(), 2);
+        // Cookies are mapped back by value, so they batch like the rest.
+        assert_eq!(queries.len(), 1);
         assert_eq!(
             queries[0].path(None),
-            "/rest/v1/leads.json?filterType=cookies&filterValues=c1&fields=id,cookies"
+            "/rest/v1/leads.json?filterType=cookies&filterValues=c1,c2&fields=id,cookies"
         );
+    }
+
+    #[test]
+    fn only_documented_filter_types_are_used() {
+        // The filterType list of `GET /rest/v1/leads.json` in Marketo's
+        // swagger-mapi.json (custom fields aside).
+        let documented = [
+            "cookies",
+            "email",
+            "facebookId",
+            "id",
+            "leadPartitionId",
+            "linkedInId",
+            "sfdcAccountId",
+            "sfdcContactId",
+            "sfdcLeadId",
+            "sfdcLeadOwnerId",
+            "sfdcOpptyId",
+            "twitterId",
+        ];
+        for key_type in LeadKeyType::ALL {
+            match filter_type(key_type) {
+                Some(filter) => assert!(documented.contains(&filter), "{filter}"),
+                None => assert_eq!(key_type, LeadKeyType::LeadOwnerEmail),
+            }
+        }
+        let owner = LeadKey::new(LeadKeyType::LeadOwnerEmail, "o@x.com").unwrap();
+        let err = check_expressible(&[LeadKey::id(1).unwrap(), owner.clone(), owner]).unwrap_err();
+        assert_eq!(err.delivery(), crate::Delivery::NotSent);
+        assert!(matches!(err, Error::InvalidInput { .. }));
+        assert!(err.to_string().contains("LEADOWNEREMAIL"), "{err}");
+        assert!(check_expressible(&[LeadKey::id(1).unwrap()]).is_ok());
+    }
+
+    #[test]
+    fn resolves_one_none_or_several() {
+        let mut ids = LeadIds::new();
+        ids.insert((LeadKeyType::Email, "a@x.com".into()), vec![4]);
+        ids.insert((LeadKeyType::Email, "b@x.com".into()), vec![4, 9]);
+        let email = |v: &str| LeadKey::email(v).unwrap();
+        assert_eq!(resolve(&ids, &email("A@X.com")), Resolved::One(4));
+        assert_eq!(resolve(&ids, &email("b@x.com")), Resolved::Several(&[4, 9]));
+        assert_eq!(resolve(&ids, &email("c@x.com")), Resolved::None);
+        assert_eq!(resolve(&ids, &LeadKey::id(4).unwrap()), Resolved::None);
     }
 }

@@ -34,7 +34,10 @@ pub struct SandboxLead {
     pub id: u32,
     /// `EMAIL`.
     pub email: Option<String>,
-    /// `COOKIE` (Munchkin cookie).
+    /// `COOKIE`: the lead's Munchkin cookies, several separated by commas
+    /// as in Marketo's `cookies` field. A `COOKIE` key (or a
+    /// `filterType=cookies` value) finds the lead by any one of them, or
+    /// by the whole field.
     pub cookie: Option<String>,
     /// `LEADOWNEREMAIL`.
     pub lead_owner_email: Option<String>,
@@ -52,7 +55,22 @@ pub struct SandboxLead {
 
 impl SandboxLead {
     /// Whether this lead answers to the key `key_type:value`. Emails compare
-    /// without regard to ASCII case, as Marketo does.
+    /// without regard to ASCII case, as Marketo does; a cookie matches any
+    /// one of the lead's comma-separated cookies, or the whole field.
+    ///
+    /// When several leads answer to one key, the sandbox's SOAP API runs
+    /// the campaign for the lowest id of them (the first one `leads.json`
+    /// lists); `RestClient` runs none of them and reports the key as
+    /// [ambiguous](crate::ChunkReport::ambiguous).
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::SandboxLead;
+    /// use marketo_campaign::LeadKeyType;
+    /// let lead = SandboxLead { id: 7, cookie: Some("id:1&token:a, id:1&token:b".into()), ..SandboxLead::default() };
+    /// assert!(lead.matches(LeadKeyType::Cookie, "id:1&token:b"));
+    /// assert!(lead.matches(LeadKeyType::Idnum, "7"));
+    /// assert!(!lead.matches(LeadKeyType::Cookie, "id:1"));
+    /// ```
     pub fn matches(&self, key_type: LeadKeyType, value: &str) -> bool {
         let field = match key_type {
             LeadKeyType::Idnum => return value.trim().parse::<u32>().ok() == Some(self.id),
@@ -68,7 +86,11 @@ impl SandboxLead {
                     .as_deref()
                     .is_some_and(|e| e.eq_ignore_ascii_case(value.trim()))
             }
-            LeadKeyType::Cookie => &self.cookie,
+            LeadKeyType::Cookie => {
+                return self.cookie.as_deref().is_some_and(|field| {
+                    field == value || crate::sandbox::leads::cookies(field).any(|c| c == value)
+                })
+            }
             LeadKeyType::SfdcAccountId => &self.sfdc_account_id,
             LeadKeyType::SfdcContactId => &self.sfdc_contact_id,
             LeadKeyType::SfdcLeadId => &self.sfdc_lead_id,

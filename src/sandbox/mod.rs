@@ -439,10 +439,10 @@ impl State {
         }
     }
 
-    /// The id of the lead answering to `key_type:value`, if any (the first
-    /// one in data order when several do).
+    /// The id of the lead answering to `key_type:value`, if any (the lowest
+    /// id when several do: see `leads.rs`).
     pub(crate) fn find_lead(&self, key_type: LeadKeyType, value: &str) -> Option<u32> {
-        self.leads.find_first(key_type, value)
+        self.leads.find_one(key_type, value)
     }
 
     /// Lead `id`.

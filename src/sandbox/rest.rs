@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use chrono::DateTime;
 use serde_json::{json, Map, Value};
 
-use crate::request::{LeadKeyType, MAX_LEADS_PER_CALL};
+use crate::request::MAX_LEADS_PER_CALL;
 use crate::sandbox::data::SandboxCampaign;
 use crate::sandbox::identity::TokenStatus;
 use crate::sandbox::journal::{JournalEntry, JournalToken};
-use crate::sandbox::leads::{self, from_rest_name, rest_name};
+use crate::sandbox::leads::{self, from_rest_name, Filter};
 use crate::sandbox::limits::Refused;
 use crate::sandbox::query::Params;
 use crate::sandbox::State;
@@ -205,25 +205,30 @@ fn campaigns(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
 }
 
 /// `GET /rest/v1/leads.json?filterType=..&filterValues=..&fields=..`.
+///
+/// `filterType` must be one Marketo documents ([`leads::FILTER_TYPES`]:
+/// `id`, `email`, `cookies`, the `sfdc…` ids, …; exact spelling). Any other
+/// name, `leadOwnerEmail` included, is refused with 1011 "Lookup field '…'
+/// not supported", as Marketo answers it; a missing one with 1003. At most
+/// 300 `filterValues` (1003). `id` values find the lead of that id;
+/// `cookies` values find a lead by any one of its comma-separated cookies.
 /// Without `fields`, each lead has `id` and `email`. Fields a lead has no
-/// value for, and names that are not lead fields, are left out.
+/// value for, and names that are not lead fields, are left out. Leads come
+/// in id order, each once.
 fn leads(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
-    let known = || {
-        LeadKeyType::ALL
-            .iter()
-            .map(|&k| rest_name(k))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let known = || leads::FILTER_TYPES.join(", ");
     let filter_type = params
         .get("filterType")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid(format!("filterType is required: one of {}", known())))?;
-    let key_type = from_rest_name(filter_type).ok_or_else(|| {
-        invalid(format!(
-            "Invalid filterType '{filter_type}': use one of {}",
-            known()
-        ))
+    let filter = leads::filter_type(filter_type).ok_or_else(|| {
+        fail(
+            1011,
+            format!(
+                "Lookup field '{filter_type}' not supported: use one of {}",
+                known()
+            ),
+        )
     })?;
     let values = params
         .list("filterValues")
@@ -234,10 +239,13 @@ fn leads(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
         )));
     }
     let fields = params.list("fields").unwrap_or_else(|| vec!["email"]);
-    let ids: BTreeSet<u32> = values
-        .iter()
-        .flat_map(|value| state.leads.find_all(key_type, value))
-        .collect();
+    let ids: BTreeSet<u32> = match filter {
+        Filter::Key(key_type) => values
+            .iter()
+            .flat_map(|value| state.leads.find_all(key_type, value))
+            .collect(),
+        Filter::Empty => BTreeSet::new(),
+    };
     Ok(ids
         .into_iter()
         .filter_map(|id| state.lead(id))

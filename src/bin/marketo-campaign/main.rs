@@ -512,6 +512,10 @@ fn chunk_json(outcome: &Outcome) -> Vec<serde_json::Value> {
                 "error": error,
                 "delivery": delivery,
                 "unmatched": chunk.unmatched().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "ambiguous": chunk.ambiguous().iter().map(|a| serde_json::json!({
+                    "key": a.key().to_string(),
+                    "lead_ids": a.lead_ids(),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect()
