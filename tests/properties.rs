@@ -947,6 +947,9 @@ fn identity_server(identity: Arc<Mutex<Vec<u8>>>) -> (Hostile, Arc<AtomicU64>) {
     let server = Hostile::start(move |request| {
         let body = if request.url().starts_with("/identity/oauth/token") {
             identity.lock().unwrap().clone()
+        } else if request.url().starts_with("/rest/v1/leads.json") {
+            // The IDNUM look-up of `one_lead_request`.
+            br#"{"requestId":"1#1","success":true,"result":[{"id":1002200}]}"#.to_vec()
         } else {
             if request.url().ends_with("/trigger.json") {
                 counted.fetch_add(1, Ordering::SeqCst);
