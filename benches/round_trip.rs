@@ -85,7 +85,7 @@ impl Fixture {
             .build()
             .expect("a REST client for the sandbox");
         let leads = (1..=LEADS).map(|id| LeadKey::id(id).expect("valid bench lead id"));
-        let request = CampaignRequest::new(CampaignTarget::Id(CAMPAIGN_ID), leads)
+        let request = CampaignRequest::new(CampaignTarget::id(CAMPAIGN_ID), leads)
             .expect("valid bench request");
         Fixture {
             sandbox,

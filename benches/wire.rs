@@ -44,7 +44,7 @@ fn email_request() -> CampaignRequest {
         };
         LeadKey::email(address).expect("valid bench lead key")
     });
-    CampaignRequest::new(CampaignTarget::Id(CAMPAIGN_ID), leads).expect("valid bench request")
+    CampaignRequest::new(CampaignTarget::id(CAMPAIGN_ID), leads).expect("valid bench request")
 }
 
 /// The baseline's escaping: one `replace` per special character.
@@ -66,7 +66,7 @@ fn naive_envelope(
 ) -> Vec<u8> {
     let timestamp = w3c_timestamp(now, zone);
     let signature = request_signature(key, &timestamp, user_id);
-    let CampaignTarget::Id(campaign_id) = request.target() else {
+    let Some(campaign_id) = request.target().campaign_id() else {
         unreachable!("the bench request names its campaign by id")
     };
     let mut xml = String::new();

@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let summary = run_bulk(
             requester,
-            &CampaignTarget::Id(4496),
+            &CampaignTarget::id(4496),
             Source::Mktows,
             keys(email),
             &BulkOptions::new()

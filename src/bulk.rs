@@ -144,7 +144,7 @@ type Batch = Vec<(usize, Vec<LeadKey>)>;
 /// let stub = StubRequester::new();
 /// let leads = (1..=250).map(LeadKey::id);
 /// let mut seen = Vec::new();
-/// let summary = run_bulk(&stub, &CampaignTarget::Id(4496), Source::Mktows, leads, &BulkOptions::new(),
+/// let summary = run_bulk(&stub, &CampaignTarget::id(4496), Source::Mktows, leads, &BulkOptions::new(),
 ///     |chunk| seen.push((chunk.index(), chunk.leads().len())))?;
 /// assert_eq!(summary.accepted, 3);
 /// seen.sort();
@@ -213,7 +213,7 @@ where
 /// let record = Mutex::new(Vec::new());
 /// let summary = run_bulk_with(
 ///     &stub,
-///     &CampaignTarget::Id(4496),
+///     &CampaignTarget::id(4496),
 ///     Source::Mktows,
 ///     (1..=250).map(LeadKey::id),
 ///     &BulkOptions::new().workers(1),
@@ -234,7 +234,7 @@ where
 /// let stub = StubRequester::new();
 /// let err = run_bulk_with(
 ///     &stub,
-///     &CampaignTarget::Id(4496),
+///     &CampaignTarget::id(4496),
 ///     Source::Mktows,
 ///     (1..=250).map(LeadKey::id),
 ///     &BulkOptions::new().workers(1),
@@ -359,8 +359,12 @@ pub fn chunk_digest(leads: &[LeadKey]) -> String {
 /// assert_eq!(request_digest(&ab, Source::Mktows), request_digest(&ba, Source::Mktows));
 /// assert_ne!(request_digest(&ab, Source::Mktows), request_digest(&ab, Source::Sales));
 /// assert_ne!(
-///     request_digest(&CampaignTarget::Id(1), Source::Mktows),
-///     request_digest(&CampaignTarget::Id(2), Source::Mktows),
+///     request_digest(&CampaignTarget::id(1), Source::Mktows),
+///     request_digest(&CampaignTarget::id(2), Source::Mktows),
+/// );
+/// assert_ne!(
+///     request_digest(&CampaignTarget::id(1), Source::Mktows),
+///     request_digest(&CampaignTarget::id_with_tokens(1, [ProgramToken::new("{{my.A}}", "1")?]), Source::Mktows),
 /// );
 /// # Ok::<(), marketo_campaign::Error>(())
 /// ```
@@ -372,26 +376,24 @@ pub fn request_digest(target: &CampaignTarget, source: Source) -> String {
     };
     field(b"marketo-campaign request 1");
     match target {
-        CampaignTarget::Id(id) => {
+        CampaignTarget::Id { id, .. } => {
             field(b"id");
             field(id.to_string().as_bytes());
         }
         CampaignTarget::Named {
-            campaign,
-            program,
-            tokens,
+            campaign, program, ..
         } => {
             field(b"named");
             field(campaign.as_bytes());
             field(program.as_bytes());
-            let mut tokens: Vec<_> = tokens.iter().collect();
-            tokens.sort_by(|a, b| a.name().cmp(b.name()).then(a.value().cmp(b.value())));
-            field(tokens.len().to_string().as_bytes());
-            for token in tokens {
-                field(token.name().as_bytes());
-                field(token.value().as_bytes());
-            }
         }
+    }
+    let mut tokens: Vec<_> = target.tokens().iter().collect();
+    tokens.sort_by(|a, b| a.name().cmp(b.name()).then(a.value().cmp(b.value())));
+    field(tokens.len().to_string().as_bytes());
+    for token in tokens {
+        field(token.name().as_bytes());
+        field(token.value().as_bytes());
     }
     field(source.as_str().as_bytes());
     hex::encode(hasher.finalize())
@@ -587,7 +589,7 @@ mod tests {
             let mut seen = Vec::new();
             let summary = run_bulk(
                 &stub,
-                &CampaignTarget::Id(1),
+                &CampaignTarget::id(1),
                 Source::Mktows,
                 ids(1050),
                 &BulkOptions::new()
@@ -620,7 +622,7 @@ mod tests {
         });
         let summary = run_bulk(
             &stub,
-            &CampaignTarget::Id(1),
+            &CampaignTarget::id(1),
             Source::Mktows,
             ids(100_000),
             &BulkOptions::new().workers(2),
@@ -666,7 +668,7 @@ mod tests {
             let mut reported = Vec::new();
             let summary = run_bulk_with(
                 &checking,
-                &CampaignTarget::Id(1),
+                &CampaignTarget::id(1),
                 Source::Mktows,
                 ids(1050),
                 &BulkOptions::new()
@@ -702,7 +704,7 @@ mod tests {
             let mut reports: Vec<(usize, bool)> = Vec::new();
             let err = run_bulk_with(
                 &stub,
-                &CampaignTarget::Id(1),
+                &CampaignTarget::id(1),
                 Source::Mktows,
                 ids(100_000),
                 &BulkOptions::new()
@@ -751,9 +753,9 @@ mod tests {
             )
         };
         let digests = [
-            request_digest(&CampaignTarget::Id(12), Source::Mktows),
-            request_digest(&CampaignTarget::Id(1), Source::Mktows),
-            request_digest(&CampaignTarget::Id(12), Source::Sales),
+            request_digest(&CampaignTarget::id(12), Source::Mktows),
+            request_digest(&CampaignTarget::id(1), Source::Mktows),
+            request_digest(&CampaignTarget::id(12), Source::Sales),
             named("ab", "c", vec![]),
             named("a", "bc", vec![]),
             named("12", "", vec![]),
@@ -794,7 +796,7 @@ mod tests {
         let mut reported = 0;
         let err = run_bulk(
             &stub,
-            &CampaignTarget::Id(1),
+            &CampaignTarget::id(1),
             Source::Mktows,
             leads,
             &BulkOptions::new(),

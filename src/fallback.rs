@@ -37,7 +37,7 @@ use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 ///
 /// let sandbox = Sandbox::start_with(SandboxConfig::new().soap_retired(Some(410)))?;
 /// let client = Fallback::new(sandbox.soap_client()?, sandbox.rest_client()?);
-/// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("lead@company.com")?])?;
 /// let outcome = client.request_campaign(&request)?;
 /// assert_eq!(outcome.chunks()[0].backend(), "rest");
 /// assert!(client.primary_retired());
@@ -265,7 +265,7 @@ mod tests {
 
     fn request(n: u32) -> CampaignRequest {
         CampaignRequest::new(
-            CampaignTarget::Id(1),
+            CampaignTarget::id(1),
             (1..=n).map(|i| LeadKey::id(i).unwrap()),
         )
         .unwrap()

@@ -22,7 +22,7 @@
 //!
 //! let sandbox = Sandbox::start()?;
 //! let client = sandbox.soap_client()?;
-//! let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+//! let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("lead@company.com")?])?;
 //! let outcome = client.request_campaign(&request)?;
 //! assert!(outcome.is_complete());
 //! assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);

@@ -361,15 +361,38 @@ impl FromStr for ProgramToken {
     }
 }
 
-/// Which campaign to run: SOAP's two legal parameter sets.
+/// Which campaign to run: by id (with program tokens, possibly none), or by
+/// name within a program (with program tokens).
 ///
-/// `requestCampaign` takes either `campaignId` alone, or `campaignName` +
-/// `programName` + `programTokenList` (which may be empty). Any other mix is a
-/// bad-parameter fault (20110); as an enum, it cannot be built.
+/// SOAP's `requestCampaign` is narrower: `campaignId` alone, or
+/// `campaignName` + `programName` + `programTokenList` (which may be empty).
+/// So [`SoapClient`](crate::SoapClient) refuses an id *with* tokens as
+/// [not sent](crate::Delivery::NotSent) (it cannot express it), and
+/// [`Fallback`](crate::Fallback) or `--backend auto` serve it over REST,
+/// whose `trigger.json` takes an id with tokens. No other mix can be built.
+///
+/// ```
+/// use marketo_campaign::{CampaignTarget, ProgramToken};
+/// // Marketo's REST tutorial: campaign 1234 with three My Tokens.
+/// let target = CampaignTarget::id_with_tokens(1234, [
+///     ProgramToken::new("{{my.WebinarTitle}}", "Migrating off SOAP")?,
+///     ProgramToken::new("{{my.JoinLink}}", "https://example.com/join")?,
+/// ]);
+/// assert_eq!(target.campaign_id(), Some(1234));
+/// assert_eq!(target.tokens().len(), 2);
+/// assert_eq!(CampaignTarget::id(4496).tokens(), &[]);
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CampaignTarget {
-    /// A campaign by its id. Program tokens cannot be passed this way.
-    Id(u32),
+    /// A campaign by its id, with program tokens (possibly none; SOAP can
+    /// send none).
+    Id {
+        /// The Smart Campaign's id.
+        id: u32,
+        /// Program tokens for this run; may be empty.
+        tokens: Vec<ProgramToken>,
+    },
     /// A campaign by name within a program, with program tokens.
     Named {
         /// The Smart Campaign's name.
@@ -382,6 +405,23 @@ pub enum CampaignTarget {
 }
 
 impl CampaignTarget {
+    /// A campaign by id, without tokens: SOAP's `campaignId` alone.
+    pub fn id(id: u32) -> Self {
+        CampaignTarget::Id {
+            id,
+            tokens: Vec::new(),
+        }
+    }
+
+    /// A campaign by id with program tokens (REST's `trigger.json` with
+    /// `tokens`; SOAP cannot send it).
+    pub fn id_with_tokens(id: u32, tokens: impl IntoIterator<Item = ProgramToken>) -> Self {
+        CampaignTarget::Id {
+            id,
+            tokens: tokens.into_iter().collect(),
+        }
+    }
+
     /// A named target with its tokens.
     pub fn named(
         campaign: impl Into<String>,
@@ -395,9 +435,24 @@ impl CampaignTarget {
         }
     }
 
+    /// The program tokens of this run, in the order given.
+    pub fn tokens(&self) -> &[ProgramToken] {
+        match self {
+            CampaignTarget::Id { tokens, .. } | CampaignTarget::Named { tokens, .. } => tokens,
+        }
+    }
+
+    /// The campaign id, when the target names one.
+    pub fn campaign_id(&self) -> Option<u32> {
+        match self {
+            CampaignTarget::Id { id, .. } => Some(*id),
+            CampaignTarget::Named { .. } => None,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         match self {
-            CampaignTarget::Id(id) => {
+            CampaignTarget::Id { id, .. } => {
                 if *id == 0 || *id > i32::MAX as u32 {
                     return Err(Error::invalid(
                         "campaign id",
@@ -406,9 +461,7 @@ impl CampaignTarget {
                 }
             }
             CampaignTarget::Named {
-                campaign,
-                program,
-                tokens,
+                campaign, program, ..
             } => {
                 for (field, value) in [("campaign name", campaign), ("program name", program)] {
                     if value.trim().is_empty() {
@@ -416,14 +469,15 @@ impl CampaignTarget {
                     }
                     check_xml_text(value).map_err(|reason| Error::invalid(field, reason))?;
                 }
-                for (i, token) in tokens.iter().enumerate() {
-                    if tokens[..i].iter().any(|t| t.name == token.name) {
-                        return Err(Error::invalid(
-                            format!("token {:?}", token.name),
-                            "it is given twice",
-                        ));
-                    }
-                }
+            }
+        }
+        let tokens = self.tokens();
+        for (i, token) in tokens.iter().enumerate() {
+            if tokens[..i].iter().any(|t| t.name == token.name) {
+                return Err(Error::invalid(
+                    format!("token {:?}", token.name),
+                    "it is given twice",
+                ));
             }
         }
         Ok(())
@@ -433,7 +487,10 @@ impl CampaignTarget {
 impl fmt::Display for CampaignTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CampaignTarget::Id(id) => write!(f, "campaign {id}"),
+            CampaignTarget::Id { id, tokens } if tokens.is_empty() => write!(f, "campaign {id}"),
+            CampaignTarget::Id { id, tokens } => {
+                write!(f, "campaign {id} with {} token(s)", tokens.len())
+            }
             CampaignTarget::Named {
                 campaign, program, ..
             } => write!(f, "campaign {campaign:?} in program {program:?}"),
@@ -445,7 +502,7 @@ impl fmt::Display for CampaignTarget {
 ///
 /// ```
 /// use marketo_campaign::{CampaignRequest, CampaignTarget, LeadKey, ProgramToken, Source};
-/// let by_id = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let by_id = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("lead@company.com")?])?;
 /// assert_eq!(by_id.leads().len(), 1);
 ///
 /// let named = CampaignRequest::new(
@@ -456,7 +513,7 @@ impl fmt::Display for CampaignTarget {
 /// assert_eq!(named.source(), Source::Sales);
 ///
 /// // No leads: refused before anything is sent.
-/// assert!(CampaignRequest::new(CampaignTarget::Id(4496), []).is_err());
+/// assert!(CampaignRequest::new(CampaignTarget::id(4496), []).is_err());
 /// # Ok::<(), marketo_campaign::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -693,7 +750,7 @@ mod tests {
     #[test]
     fn requests_validate_targets() {
         let lead = || vec![LeadKey::id(1).unwrap()];
-        assert!(CampaignRequest::new(CampaignTarget::Id(0), lead()).is_err());
+        assert!(CampaignRequest::new(CampaignTarget::id(0), lead()).is_err());
         assert!(CampaignRequest::new(CampaignTarget::named("", "P", []), lead()).is_err());
         assert!(CampaignRequest::new(CampaignTarget::named("C", " ", []), lead()).is_err());
         let t = ProgramToken::new("{{my.A}}", "1").unwrap();
@@ -706,7 +763,7 @@ mod tests {
     #[test]
     fn chunks_of_one_hundred() {
         let leads = (1..=250).map(|i| LeadKey::id(i).unwrap());
-        let req = CampaignRequest::new(CampaignTarget::Id(1), leads).unwrap();
+        let req = CampaignRequest::new(CampaignTarget::id(1), leads).unwrap();
         let sizes: Vec<usize> = req.chunks().map(<[_]>::len).collect();
         assert_eq!(sizes, [100, 100, 50]);
     }

@@ -29,7 +29,7 @@ use crate::request::{CampaignRequest, LeadKey, MAX_LEADS_PER_CALL};
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, StubRequester};
 ///
 /// fn notify(client: &dyn CampaignRequester, email: &str) -> Result<(), marketo_campaign::Error> {
-///     let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email(email)?])?;
+///     let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email(email)?])?;
 ///     client.request_campaign(&request)?;
 ///     Ok(())
 /// }
@@ -170,7 +170,7 @@ impl ChunkReport {
     /// // Salesforce id.
     /// let sandbox = Sandbox::start()?;
     /// let key: LeadKey = "SFDCLEADOWNERID:0055000000KlMnOAAV".parse()?;
-    /// let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.clone()])?;
+    /// let request = CampaignRequest::new(CampaignTarget::id(4496), [key.clone()])?;
     /// let outcome = sandbox.rest_client()?.request_campaign(&request)?;
     /// let ambiguous = &outcome.chunks()[0].ambiguous()[0];
     /// assert_eq!(ambiguous.key(), &key);
@@ -341,7 +341,7 @@ pub(crate) fn send_in_chunks(
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Error, LeadKey, StubRequester};
 ///
 /// let stub = StubRequester::failing(Error::Config("offline".into()));
-/// let request = CampaignRequest::new(CampaignTarget::Id(1), [LeadKey::id(7)?])?;
+/// let request = CampaignRequest::new(CampaignTarget::id(1), [LeadKey::id(7)?])?;
 /// assert!(stub.request_campaign(&request).is_err());
 /// assert_eq!(stub.requests().len(), 1);
 /// # Ok::<(), Error>(())
@@ -402,7 +402,7 @@ mod tests {
 
     fn request(n: u32) -> CampaignRequest {
         CampaignRequest::new(
-            CampaignTarget::Id(1),
+            CampaignTarget::id(1),
             (1..=n).map(|i| LeadKey::id(i).unwrap()),
         )
         .unwrap()

@@ -45,12 +45,9 @@ impl ScheduleRequest {
         self.run_at
     }
 
-    /// The program tokens (empty for a target by id).
+    /// The program tokens.
     pub fn tokens(&self) -> &[ProgramToken] {
-        match &self.target {
-            CampaignTarget::Named { tokens, .. } => tokens,
-            CampaignTarget::Id(_) => &[],
-        }
+        self.target.tokens()
     }
 }
 

@@ -802,3 +802,63 @@ fn json_lists_a_key_matching_several_leads_with_their_ids() {
     assert_eq!(journal.as_array().unwrap().len(), 1);
     assert_eq!(journal[0]["lead_ids"], serde_json::json!([1002200]));
 }
+
+/// Marketo's REST tutorial: campaign 1234, lead 1002200, three My Tokens.
+/// REST and auto run it over REST; SOAP cannot express an id with tokens
+/// and refuses it before sending (issue 9).
+#[test]
+fn campaign_id_with_tokens_runs_over_rest_and_auto_and_soap_refuses_it() {
+    let sandbox = SandboxProcess::start(&[]);
+    let tokens = [
+        ("{{my.WebinarTitle}}", "Migrating off SOAP"),
+        ("{{my.JoinLink}}", "https://example.com/join?a=1&b=\"2\""),
+        ("{{my.WebinarImage}}", "https://example.com/i.png"),
+    ];
+    let args = |backend: &'static str| {
+        let mut args = vec![
+            "request".to_owned(),
+            "--json".to_owned(),
+            "--backend".to_owned(),
+            backend.to_owned(),
+            "--campaign-id".to_owned(),
+            "1234".to_owned(),
+            "--lead".to_owned(),
+            "IDNUM:1002200".to_owned(),
+        ];
+        for (name, value) in tokens {
+            args.push("--token".to_owned());
+            args.push(format!("{name}={value}"));
+        }
+        args
+    };
+    let expected_tokens: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+        .collect();
+    for (n, backend) in ["rest", "auto"].into_iter().enumerate() {
+        let args = args(backend);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+        assert_eq!(code, 0, "{backend}: {stdout}{stderr}");
+        let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(outcome["chunks"][0]["backend"], "rest", "{backend}");
+        let journal = sandbox.journal();
+        let runs = journal.as_array().unwrap();
+        assert_eq!(runs.len(), n + 1, "{backend}: {journal}");
+        let run = &runs[n];
+        assert_eq!(run["api"], "rest");
+        assert_eq!(run["campaign_id"], 1234);
+        assert_eq!(run["lead_ids"], serde_json::json!([1002200]));
+        assert_eq!(run["tokens"], serde_json::json!(expected_tokens));
+    }
+    let args = args("soap");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.contains("campaign id alone"), "{stdout}");
+    assert_eq!(
+        sandbox.journal().as_array().unwrap().len(),
+        2,
+        "SOAP sent nothing"
+    );
+}

@@ -121,7 +121,7 @@ fn send(sandbox: &Sandbox, client: Client, request: &CampaignRequest) -> Result<
 /// Leads `first..first + count` by id, for campaign 4496.
 fn by_id(first: u32, count: u32) -> CampaignRequest {
     CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (first..first + count).map(|i| LeadKey::id(i).unwrap()),
     )
     .unwrap()
@@ -1084,7 +1084,7 @@ fn many_chunks_with_faults_sprinkled_in() {
         let mut rounds = 0;
         while !pending.is_empty() && rounds < 30 {
             rounds += 1;
-            let request = CampaignRequest::new(CampaignTarget::Id(4496), pending.clone()).unwrap();
+            let request = CampaignRequest::new(CampaignTarget::id(4496), pending.clone()).unwrap();
             let result = requester.request_campaign(&request);
             // Duplicates are counted once, at the end.
             let (_, problems) = check(&sandbox, &result, &request);

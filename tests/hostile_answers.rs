@@ -42,7 +42,7 @@ fn a_token_that_lives_forever_does_not_panic() {
             .build()
             .unwrap();
         let request =
-            CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1002200).unwrap()])
+            CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()])
                 .unwrap();
         // Twice: the second call reads the cached token's expiry.
         for _ in 0..2 {

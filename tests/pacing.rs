@@ -10,7 +10,7 @@ use marketo_campaign::{
 
 fn request(first: u32, count: u32) -> CampaignRequest {
     CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (first..first + count).map(|i| LeadKey::id(i).unwrap()),
     )
     .unwrap()

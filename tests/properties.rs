@@ -333,7 +333,7 @@ fn build(i: usize, case: &Case, data: &SandboxData, api: Api) -> Built {
                 }
             }
             let id = CAMPAIGN_BASE + i as u32;
-            let request = CampaignRequest::new(CampaignTarget::Id(id), keys.clone()).unwrap();
+            let request = CampaignRequest::new(CampaignTarget::id(id), keys.clone()).unwrap();
             (request, vec![id], Vec::new())
         }
     };
@@ -642,7 +642,7 @@ fn rest_reports_overlong_lead_keys_instead_of_failing_the_request() {
     });
     let sandbox = sandbox_for(data);
     let request = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         [
             LeadKey::id(1002200).unwrap(),
             LeadKey::new(LeadKeyType::Cookie, long).unwrap(),
@@ -691,7 +691,7 @@ fn idnum_with_a_plus_sign_is_refused_or_canonical() {
         Err(err) => assert_refused(&err, "+1002200"),
         Ok(key) => {
             let sandbox = sandbox_for(SandboxData::default());
-            let request = CampaignRequest::new(CampaignTarget::Id(4496), [key]).unwrap();
+            let request = CampaignRequest::new(CampaignTarget::id(4496), [key]).unwrap();
             soap_client(&sandbox).request_campaign(&request).unwrap();
         }
     }
@@ -800,7 +800,7 @@ fn answer(request: tiny_http::Request, status: u16, content_type: &str, body: Ve
 }
 
 fn one_lead_request() -> CampaignRequest {
-    CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1002200).unwrap()]).unwrap()
+    CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()]).unwrap()
 }
 
 const SOAP_HEAD: &str = concat!(

@@ -60,7 +60,7 @@ fn rest_client(base: &str) -> RestClient {
 }
 
 fn request() -> CampaignRequest {
-    CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1002200).unwrap()]).unwrap()
+    CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()]).unwrap()
 }
 
 /// Every way an error is shown.

@@ -82,7 +82,7 @@ fn every_soap_key_type_resolves_over_rest() {
     for key in keys {
         let key = key.unwrap();
         sandbox.clear_journal();
-        let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.clone()]).unwrap();
+        let request = CampaignRequest::new(CampaignTarget::id(4496), [key.clone()]).unwrap();
         let outcome = client.request_campaign(&request).unwrap();
         assert!(outcome.is_complete(), "{key}");
         assert_eq!(sandbox.journal()[0].lead_ids, [lead.id], "{key}");
@@ -101,7 +101,7 @@ fn every_soap_key_type_resolves_over_rest() {
     ] {
         let key = key.unwrap();
         sandbox.clear_journal();
-        let request = CampaignRequest::new(CampaignTarget::Id(4496), [key.clone()]).unwrap();
+        let request = CampaignRequest::new(CampaignTarget::id(4496), [key.clone()]).unwrap();
         let outcome = client.request_campaign(&request).unwrap();
         assert!(sandbox.journal().is_empty(), "{key}");
         let ambiguous: Vec<_> = outcome.ambiguous().collect();
@@ -115,7 +115,7 @@ fn every_soap_key_type_resolves_over_rest() {
         lead.lead_owner_email.clone().unwrap(),
     )
     .unwrap();
-    let request = CampaignRequest::new(CampaignTarget::Id(4496), [owner]).unwrap();
+    let request = CampaignRequest::new(CampaignTarget::id(4496), [owner]).unwrap();
     let err = client.request_campaign(&request).unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
@@ -158,7 +158,7 @@ fn a_lead_named_twice_runs_once() {
     // Lead 1 by id in the first chunk and by email in the second.
     let mut leads: Vec<LeadKey> = (1..=120).map(|i| LeadKey::id(i).unwrap()).collect();
     leads.push(LeadKey::email("lead1@example.com").unwrap());
-    let request = CampaignRequest::new(CampaignTarget::Id(4496), leads).unwrap();
+    let request = CampaignRequest::new(CampaignTarget::id(4496), leads).unwrap();
     client.request_campaign(&request).unwrap();
     let served: Vec<u32> = sandbox
         .journal()
@@ -250,7 +250,7 @@ fn soap_retired_mid_run_hands_the_rest_to_rest() {
         sandbox.rest_client().unwrap(),
     );
     let request = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (1..=1000).map(|i| LeadKey::id(i).unwrap()),
     )
     .unwrap();
@@ -302,7 +302,7 @@ fn token_expiring_mid_run_is_renewed_without_losing_or_repeating_a_chunk() {
     .unwrap();
     let client = sandbox.rest_client().unwrap();
     let request = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (1..=1000).map(|i| LeadKey::id(i).unwrap()),
     )
     .unwrap();
@@ -337,7 +337,7 @@ fn short_lived_tokens_are_renewed_before_expiry() {
     for _ in 0..2 {
         sandbox.clear_journal();
         let request = CampaignRequest::new(
-            CampaignTarget::Id(4496),
+            CampaignTarget::id(4496),
             (1..=300).map(|i| LeadKey::id(i).unwrap()),
         )
         .unwrap();
@@ -388,7 +388,7 @@ fn rest_refusals_map_to_codes() {
     let sandbox = Sandbox::start().unwrap();
     let client = sandbox.rest_client().unwrap();
     let by_id =
-        |id| CampaignRequest::new(CampaignTarget::Id(id), [LeadKey::id(1002200).unwrap()]).unwrap();
+        |id| CampaignRequest::new(CampaignTarget::id(id), [LeadKey::id(1002200).unwrap()]).unwrap();
     let err = client.request_campaign(&by_id(5000)).unwrap_err();
     assert_eq!(err.rest_code(), Some(RestCode::InvalidValue));
     assert_eq!(err.delivery(), Delivery::Refused);
@@ -398,7 +398,7 @@ fn rest_refusals_map_to_codes() {
     // reported by key, not refused with 1004.
     let outcome = client
         .request_campaign(
-            &CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(42).unwrap()]).unwrap(),
+            &CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(42).unwrap()]).unwrap(),
         )
         .unwrap();
     assert_eq!(
@@ -432,7 +432,7 @@ fn bad_client_secret_is_an_auth_error_without_the_secret() {
         .unwrap();
     let err = client
         .request_campaign(
-            &CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1002200).unwrap()])
+            &CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()])
                 .unwrap(),
         )
         .unwrap_err();
@@ -477,7 +477,7 @@ fn schedules_over_rest_and_soap() {
     assert_eq!(journal[1].tokens[0].value, "December");
 
     // By id: REST can, SOAP cannot, and Fallback carries it over.
-    let by_id = ScheduleRequest::new(CampaignTarget::Id(5000), None).unwrap();
+    let by_id = ScheduleRequest::new(CampaignTarget::id(5000), None).unwrap();
     assert!(soap.schedule_campaign(&by_id).is_err());
     let both = Fallback::new(soap, rest);
     assert_eq!(both.schedule_campaign(&by_id).unwrap().backend(), "rest");
@@ -496,7 +496,7 @@ fn ran(sandbox: &Sandbox) -> Vec<u32> {
 }
 
 fn by_id(leads: impl IntoIterator<Item = LeadKey>) -> CampaignRequest {
-    CampaignRequest::new(CampaignTarget::Id(4496), leads).unwrap()
+    CampaignRequest::new(CampaignTarget::id(4496), leads).unwrap()
 }
 
 #[test]
@@ -746,4 +746,38 @@ fn a_lead_with_several_cookies_is_found_by_each_of_them() {
             .unwrap();
         assert_eq!(ran(&sandbox), [30], "{value}");
     }
+}
+
+/// An id with tokens: SOAP refuses it before sending (not sent), Fallback
+/// serves it over REST without retiring SOAP, REST journals exactly it.
+#[test]
+fn an_id_with_tokens_is_refused_by_soap_and_served_by_fallback_over_rest() {
+    use marketo_campaign::{Delivery, Fallback, ProgramToken};
+    let sandbox = marketo_campaign::sandbox::Sandbox::start().unwrap();
+    let request = CampaignRequest::new(
+        CampaignTarget::id_with_tokens(
+            1234,
+            [ProgramToken::new("{{my.WebinarTitle}}", "Migrating off SOAP").unwrap()],
+        ),
+        [LeadKey::id(1002200).unwrap()],
+    )
+    .unwrap();
+    let soap = sandbox.soap_client().unwrap();
+    let err = soap.request_campaign(&request).unwrap_err();
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert!(soap.plan(&request).is_err());
+    assert!(sandbox.journal().is_empty());
+    let fallback = Fallback::new(soap, sandbox.rest_client().unwrap());
+    let outcome = fallback.request_campaign(&request).unwrap();
+    assert_eq!(outcome.chunks()[0].backend(), "rest");
+    assert!(
+        !fallback.primary_retired(),
+        "SOAP is not gone, it cannot say this"
+    );
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].campaign_id, 1234);
+    assert_eq!(journal[0].lead_ids, [1002200]);
+    assert_eq!(journal[0].tokens.len(), 1);
 }

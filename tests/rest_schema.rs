@@ -126,7 +126,7 @@ fn trigger_bodies(request: &CampaignRequest) -> Vec<Value> {
 fn idnum_trigger_bodies_validate() {
     let spec: Value = serde_json::from_str(SPEC).unwrap();
     let by_id = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (1..=250).map(|i| LeadKey::id(i).unwrap()),
     )
     .unwrap();

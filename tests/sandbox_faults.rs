@@ -38,7 +38,7 @@ fn agent() -> ureq::Agent {
 
 fn request() -> CampaignRequest {
     CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         [LeadKey::email("lead@company.com").unwrap()],
     )
     .unwrap()

@@ -249,7 +249,7 @@ fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> T {
 }
 
 fn request(lead: &str) -> CampaignRequest {
-    CampaignRequest::new(CampaignTarget::Id(4496), [lead.parse::<LeadKey>().unwrap()]).unwrap()
+    CampaignRequest::new(CampaignTarget::id(4496), [lead.parse::<LeadKey>().unwrap()]).unwrap()
 }
 
 fn named_request() -> CampaignRequest {
@@ -317,7 +317,7 @@ fn clients_errors_outcomes_logs_and_plans_show_no_secret() {
     assert!(result.as_ref().unwrap().is_complete());
     see("soap outcome", shown_result(&result));
     let many = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (1..=150).map(|i| LeadKey::id(i).unwrap()),
     )
     .unwrap();

@@ -12,7 +12,7 @@ use marketo_campaign::{
 
 fn by_id(id: u32, leads: &[&str]) -> CampaignRequest {
     CampaignRequest::new(
-        CampaignTarget::Id(id),
+        CampaignTarget::id(id),
         leads.iter().map(|l| l.parse::<LeadKey>().unwrap()),
     )
     .unwrap()
@@ -260,7 +260,7 @@ fn client_chunks_101_and_more_leads_so_none_is_ignored() {
     .unwrap();
     let client = sandbox.soap_client().unwrap();
     let request = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (1..=250).map(|id| LeadKey::email(format!("lead{id}@example.com")).unwrap()),
     )
     .unwrap();
@@ -283,7 +283,7 @@ fn failure_midway_reports_each_chunk() {
     .unwrap();
     let client = sandbox.soap_client().unwrap();
     let request = CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         (1..=320).map(|id| LeadKey::id(id).unwrap()),
     )
     .unwrap();

@@ -200,7 +200,7 @@ fn envelope(request: &CampaignRequest) -> String {
 
 fn by_id_request() -> CampaignRequest {
     CampaignRequest::new(
-        CampaignTarget::Id(4496),
+        CampaignTarget::id(4496),
         [LeadKey::email("lead@company.com").unwrap()],
     )
     .unwrap()
@@ -429,7 +429,7 @@ fn values_that_need_escaping_validate_and_survive() {
 fn two_hundred_fifty_leads_make_three_valid_envelopes() {
     let ws = Workspace::new("two_hundred_fifty_leads_make_three_valid_envelopes");
     let leads = (1..=250).map(|i| LeadKey::email(format!("lead{i}@company.com")).unwrap());
-    let request = CampaignRequest::new(CampaignTarget::Id(4496), leads).unwrap();
+    let request = CampaignRequest::new(CampaignTarget::id(4496), leads).unwrap();
     let all = envelopes(&request);
     let sizes: Vec<usize> = all
         .iter()

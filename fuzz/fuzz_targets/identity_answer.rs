@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     });
     let client = fake::client();
     let lead = LeadKey::id(1002200).expect("a valid id");
-    let request = CampaignRequest::new(CampaignTarget::Id(4496), [lead]).expect("a valid request");
+    let request = CampaignRequest::new(CampaignTarget::id(4496), [lead]).expect("a valid request");
     // Twice: the second call reads the token cache.
     for call in 0..2 {
         let before = fake::triggers();

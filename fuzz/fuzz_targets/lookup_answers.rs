@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let target = if pick & 0x40 != 0 {
         CampaignTarget::named("Send Webinar Reminder", "Webinars", [])
     } else {
-        CampaignTarget::Id(4496)
+        CampaignTarget::id(4496)
     };
     let keys = [
         (LeadKeyType::Email, "lead@company.com"),

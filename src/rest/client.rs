@@ -37,7 +37,7 @@ pub const MAX_TOKENS_PER_CALL: usize = 100;
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, RestClient};
 ///
 /// let client = RestClient::builder("https://123-ABC-456.mktorest.com", "client-id", "client-secret").build()?;
-/// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("lead@company.com")?])?;
 /// let outcome = client.request_campaign(&request)?;
 /// for key in outcome.unmatched() {
 ///     eprintln!("no such lead: {key}");
@@ -232,7 +232,7 @@ impl RestClient {
 
     fn campaign_id(&self, target: &CampaignTarget) -> Result<u32, Error> {
         match target {
-            CampaignTarget::Id(id) => Ok(*id),
+            CampaignTarget::Id { id, .. } => Ok(*id),
             CampaignTarget::Named {
                 campaign, program, ..
             } => self.lookup_campaign(campaign, program),
@@ -326,10 +326,7 @@ fn read_failed(path: &str, err: Error) -> Error {
 }
 
 fn request_tokens(target: &CampaignTarget) -> Vec<TokenRef<'_>> {
-    match target {
-        CampaignTarget::Named { tokens, .. } => TokenRef::all(tokens),
-        CampaignTarget::Id(_) => Vec::new(),
-    }
+    TokenRef::all(target.tokens())
 }
 
 /// The trigger body for one chunk (None when no lead of it is to run) and

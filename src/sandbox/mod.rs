@@ -103,7 +103,7 @@
 //! let sandbox = Sandbox::start_with(
 //!     SandboxConfig::new().faults([FaultRule::on_call(Fault::ResetMidResponse, 1).api(Api::Soap)]),
 //! )?;
-//! let request = CampaignRequest::new(CampaignTarget::Id(4496), ["EMAIL:lead@company.com".parse()?])?;
+//! let request = CampaignRequest::new(CampaignTarget::id(4496), ["EMAIL:lead@company.com".parse()?])?;
 //! let err = sandbox.soap_client()?.request_campaign(&request).unwrap_err();
 //! assert_eq!(err.delivery(), Delivery::Unknown);
 //! assert_eq!(sandbox.journal().len(), 1);

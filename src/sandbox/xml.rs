@@ -308,7 +308,7 @@ mod proptests {
                 }
             }
             let target = match case.campaign_id {
-                Some(id) => CampaignTarget::Id(id),
+                Some(id) => CampaignTarget::id(id),
                 None => CampaignTarget::named(case.campaign.as_str(), case.program.as_str(), tokens.clone()),
             };
             let duplicate = tokens
@@ -480,7 +480,7 @@ mod proptests {
         let lead = &data.leads[0];
         let requests = [
             CampaignRequest::new(
-                CampaignTarget::Id(4496),
+                CampaignTarget::id(4496),
                 [
                     LeadKey::email("lead@company.com").unwrap(),
                     LeadKey::id(1002201).unwrap(),

@@ -45,7 +45,7 @@ pub const DEFAULT_TIMEZONE: Tz = chrono_tz::America::Los_Angeles;
 ///     "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66",
 /// )
 /// .build()?;
-/// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::email("lead@company.com")?])?;
+/// let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("lead@company.com")?])?;
 /// let outcome = client.request_campaign(&request)?;
 /// assert!(outcome.is_complete());
 /// # Ok::<(), marketo_campaign::Error>(())
@@ -208,12 +208,13 @@ impl SoapClient {
     /// let client = SoapClient::builder("https://123-ABC-456.mktoapi.com/soap/mktows/2_9", "user", "key")
     ///     .clock(FixedClock::parse("2010-04-09T14:04:54-07:00")?)
     ///     .build()?;
-    /// let request = CampaignRequest::new(CampaignTarget::Id(4496), [LeadKey::id(1)?])?;
+    /// let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1)?])?;
     /// let body = client.envelope(&request, request.leads())?;
     /// assert!(body.starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
     /// # Ok::<(), marketo_campaign::Error>(())
     /// ```
     pub fn envelope(&self, request: &CampaignRequest, leads: &[LeadKey]) -> Result<Vec<u8>, Error> {
+        expressible(request)?;
         if leads.len() > crate::MAX_LEADS_PER_CALL {
             return Err(Error::invalid(
                 "lead list",
@@ -273,8 +274,23 @@ impl fmt::Display for SoapClient {
     }
 }
 
+/// SOAP's `requestCampaign` takes `campaignId` alone, or name + program +
+/// tokens: an id with tokens cannot be sent (REST can).
+fn expressible(request: &CampaignRequest) -> Result<(), Error> {
+    match request.target() {
+        CampaignTarget::Id { tokens, .. } if !tokens.is_empty() => Err(Error::invalid(
+            "program tokens",
+            "SOAP requestCampaign takes a campaign id alone; to pass tokens, name the campaign and its program, or send over REST (--backend rest or auto)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl CampaignRequester for SoapClient {
+    /// Refuses a campaign id with tokens as not sent (SOAP cannot express
+    /// it; [`Fallback`](crate::Fallback) then serves it over REST).
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
+        expressible(request)?;
         send_in_chunks(request, "soap", |_, leads| self.send_chunk(request, leads))
     }
 }

@@ -126,7 +126,7 @@ pub(crate) fn write_request_campaign(
     xml.envelope(auth, |xml| {
         xml.start("ns1:paramsRequestCampaign")?;
         xml.text_element("source", request.source().as_str())?;
-        if let CampaignTarget::Id(id) = request.target() {
+        if let CampaignTarget::Id { id, .. } = request.target() {
             xml.text_element("campaignId", &id.to_string())?;
         }
         xml.start("leadList")?;
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn by_id_envelope_is_exact() {
         let request = CampaignRequest::new(
-            CampaignTarget::Id(4496),
+            CampaignTarget::id(4496),
             [LeadKey::email("lead@company.com").unwrap()],
         )
         .unwrap();
@@ -444,10 +444,7 @@ mod proptests {
             write_request_campaign(&mut xa, &AUTH, &ra, ra.leads()).unwrap();
             write_request_campaign(&mut xb, &AUTH, &rb, rb.leads()).unwrap();
             prop_assert_eq!(structure(&xa), structure(&xb));
-            let tokens: Vec<ProgramToken> = match ra.target() {
-                CampaignTarget::Named { tokens, .. } => tokens.clone(),
-                CampaignTarget::Id(_) => Vec::new(),
-            };
+            let tokens: Vec<ProgramToken> = ra.target().tokens().to_vec();
             let (mut sa, mut sb) = (Vec::new(), Vec::new());
             let params = |program, campaign, run_at| ScheduleParams { program, campaign, run_at, tokens: &tokens };
             write_schedule_campaign(&mut sa, &AUTH, &params(&a.0, &a.1, Some(&b.0))).unwrap();

@@ -116,8 +116,10 @@ enum Backend {
 #[command(group(ArgGroup::new("target").required(true).args(["campaign_id", "campaign_name"])))]
 #[command(group(ArgGroup::new("leads_input").required(true).args(["lead", "leads_file"]).multiple(true)))]
 struct RequestArgs {
-    /// The campaign's id.
-    #[arg(long, value_name = "ID", conflicts_with_all = ["program_name", "token"])]
+    /// The campaign's id. With --token, only REST can send it (SOAP's
+    /// requestCampaign takes an id alone): --backend auto sends it over REST,
+    /// --backend soap refuses it (exit 2, nothing sent).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["program_name"])]
     campaign_id: Option<u32>,
     /// The campaign's name (with --program-name).
     #[arg(long, value_name = "NAME", requires = "program_name")]
@@ -125,8 +127,9 @@ struct RequestArgs {
     /// The name of the program that holds the campaign.
     #[arg(long, value_name = "NAME", requires = "campaign_name")]
     program_name: Option<String>,
-    /// A program token for this run, '{{my.Name}}=value'. Repeatable.
-    #[arg(long, value_name = "'{{my.X}}=V'", requires = "campaign_name")]
+    /// A program token for this run, '{{my.Name}}=value'. Repeatable. With
+    /// --campaign-name, or with --campaign-id over REST.
+    #[arg(long, value_name = "'{{my.X}}=V'")]
     token: Vec<String>,
     /// A lead, TYPE:VALUE (IDNUM, COOKIE, EMAIL, LEADOWNEREMAIL, SFDCACCOUNTID,
     /// SFDCCONTACTID, SFDCLEADID, SFDCLEADOWNERID, SFDCOPPTYID). Repeatable.
@@ -267,16 +270,16 @@ fn delivery_code(delivery: Delivery) -> u8 {
 }
 
 fn build_target(args: &RequestArgs) -> Result<(CampaignTarget, Source), Error> {
+    let tokens = args
+        .token
+        .iter()
+        .map(|t| t.parse::<ProgramToken>())
+        .collect::<Result<Vec<_>, _>>()?;
     let target = match (&args.campaign_id, &args.campaign_name, &args.program_name) {
-        (Some(id), None, None) => CampaignTarget::Id(*id),
-        (None, Some(campaign), Some(program)) => CampaignTarget::named(
-            campaign.as_str(),
-            program.as_str(),
-            args.token
-                .iter()
-                .map(|t| t.parse::<ProgramToken>())
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        (Some(id), None, None) => CampaignTarget::id_with_tokens(*id, tokens),
+        (None, Some(campaign), Some(program)) => {
+            CampaignTarget::named(campaign.as_str(), program.as_str(), tokens)
+        }
         _ => {
             return Err(Error::InvalidInput {
                 field: "campaign".into(),
@@ -313,12 +316,17 @@ impl Client {
         }
     }
 
-    /// What a dry run shows: the requests of the backend tried first.
+    /// What a dry run shows: the requests of the backend tried first, or,
+    /// when it cannot express the request (SOAP and an id with tokens),
+    /// those of the backend `Fallback` hands it to.
     fn plan(&self, request: &CampaignRequest) -> Result<Vec<PlannedRequest>, Error> {
         match self {
             Client::Soap(c) => c.plan(request),
             Client::Rest(c) => c.plan(request),
-            Client::Auto(c) => c.primary().plan(request),
+            Client::Auto(c) => match c.primary().plan(request) {
+                Err(e) if e.delivery() == Delivery::NotSent => c.secondary().plan(request),
+                plans => plans,
+            },
         }
     }
 }
