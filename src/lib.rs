@@ -62,7 +62,8 @@ pub use request::{
     CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source, MAX_LEADS_PER_CALL,
 };
 pub use requester::{
-    AmbiguousKey, CampaignRequester, ChunkReport, ChunkStatus, Outcome, StubRequester,
+    send_in_chunks, AmbiguousKey, CampaignRequester, ChunkAccepted, ChunkReport, ChunkStatus,
+    Outcome, StubCall, StubRequester,
 };
 pub use rest::{RestClient, RestClientBuilder};
 pub use retry::RetryPolicy;

@@ -566,7 +566,23 @@ impl CampaignRequest {
 
     /// The leads in chunks of at most [`MAX_LEADS_PER_CALL`], in order.
     pub fn chunks(&self) -> std::slice::Chunks<'_, LeadKey> {
-        self.leads.chunks(MAX_LEADS_PER_CALL)
+        self.chunks_of(MAX_LEADS_PER_CALL)
+    }
+
+    /// The leads in chunks of at most `max_leads_per_call` (taken as 1 when
+    /// 0), in order: how a backend that declares that
+    /// [size](crate::CampaignRequester::max_leads_per_call) splits this
+    /// request.
+    ///
+    /// ```
+    /// use marketo_campaign::{CampaignRequest, CampaignTarget, LeadKey};
+    /// let request = CampaignRequest::new(CampaignTarget::id(1), (1..=45).map(|i| LeadKey::id(i).unwrap()))?;
+    /// let sizes: Vec<usize> = request.chunks_of(20).map(<[_]>::len).collect();
+    /// assert_eq!(sizes, [20, 20, 5]);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn chunks_of(&self, max_leads_per_call: usize) -> std::slice::Chunks<'_, LeadKey> {
+        self.leads.chunks(max_leads_per_call.max(1))
     }
 
     /// The same target and source for a subset of the leads (used to send
@@ -766,5 +782,8 @@ mod tests {
         let req = CampaignRequest::new(CampaignTarget::id(1), leads).unwrap();
         let sizes: Vec<usize> = req.chunks().map(<[_]>::len).collect();
         assert_eq!(sizes, [100, 100, 50]);
+        let sizes: Vec<usize> = req.chunks_of(20).map(<[_]>::len).collect();
+        assert_eq!(sizes, [20; 12].into_iter().chain([10]).collect::<Vec<_>>());
+        assert_eq!(req.chunks_of(0).len(), 250, "a size of 0 is taken as 1");
     }
 }

@@ -1,5 +1,6 @@
 //! The shared trait, what a request's outcome reports, and a recording stub.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -7,6 +8,7 @@ use crate::error::Error;
 use crate::request::{CampaignRequest, LeadKey, MAX_LEADS_PER_CALL};
 
 /// Anything that can request a Smart Campaign: [`SoapClient`](crate::SoapClient),
+/// [`RestClient`](crate::RestClient), [`Fallback`](crate::Fallback),
 /// [`StubRequester`], and your own types.
 ///
 /// Calls block. Implementations are `Send + Sync`, so one client can be shared
@@ -15,15 +17,29 @@ use crate::request::{CampaignRequest, LeadKey, MAX_LEADS_PER_CALL};
 ///
 /// ## Contract
 ///
+/// A backend sends a request's leads in chunks of at most
+/// [`max_leads_per_call`](CampaignRequester::max_leads_per_call), in order,
+/// and stops at the first chunk that fails:
+///
 /// - `Ok(outcome)`: every chunk was accepted. Keys the backend could not
-///   match to exactly one Marketo lead are listed in [`Outcome::unmatched`],
-///   never dropped; those that matched several are also in
-///   [`Outcome::ambiguous`], with the leads they matched.
-/// - `Err(e)` for a request of one chunk: that chunk failed; `e.delivery()`
-///   says whether the campaign may have run.
+///   match to exactly one lead are listed in [`Outcome::unmatched`],
+///   never dropped, and the campaign did not run for them; those that
+///   matched several are also in [`Outcome::ambiguous`], with the leads
+///   they matched.
+/// - `Err(e)` for a request of one chunk, or for a request that failed as a
+///   whole before any chunk was sent (a look-up, a request the backend
+///   cannot express): `e.delivery()` says whether the campaign may have run.
 /// - `Err(Error::Incomplete(outcome))` for a request of several chunks: the
 ///   outcome lists the accepted chunks, the failed one with its error, and the
 ///   ones not attempted.
+///
+/// In every case: the outcome's chunks hold the request's leads, in order,
+/// each once; an accepted chunk ran for each of its leads but the unmatched
+/// ones; a chunk not attempted, or failed with a [`Delivery`](crate::Delivery)
+/// of `NotSent` or `Refused`, ran for none; and no lead runs twice because
+/// of one request. [`send_in_chunks`] builds such results for you, and the
+/// `conformance` module (feature `conformance`) checks a backend keeps to
+/// all of this.
 ///
 /// ```
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, StubRequester};
@@ -41,25 +57,49 @@ use crate::request::{CampaignRequest, LeadKey, MAX_LEADS_PER_CALL};
 /// ```
 pub trait CampaignRequester: Send + Sync + fmt::Debug + fmt::Display {
     /// Runs the request's campaign for its leads, in chunks of at most
-    /// [`MAX_LEADS_PER_CALL`](crate::MAX_LEADS_PER_CALL).
+    /// [`max_leads_per_call`](CampaignRequester::max_leads_per_call).
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error>;
+
+    /// The most leads one call of this backend carries: it splits larger
+    /// requests into chunks of this size, and bulk runs
+    /// ([`run_bulk`](crate::run_bulk)) form their chunks with it. Default:
+    /// [`MAX_LEADS_PER_CALL`] (100, Marketo's limit); Adobe Journey
+    /// Optimizer takes 20 recipients a call. At least 1.
+    fn max_leads_per_call(&self) -> usize {
+        MAX_LEADS_PER_CALL
+    }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl<T: CampaignRequester + ?Sized> CampaignRequester for &T {
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         (**self).request_campaign(request)
     }
+
+    fn max_leads_per_call(&self) -> usize {
+        (**self).max_leads_per_call()
+    }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl<T: CampaignRequester + ?Sized> CampaignRequester for Box<T> {
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         (**self).request_campaign(request)
     }
+
+    fn max_leads_per_call(&self) -> usize {
+        (**self).max_leads_per_call()
+    }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl<T: CampaignRequester + ?Sized> CampaignRequester for Arc<T> {
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         (**self).request_campaign(request)
+    }
+
+    fn max_leads_per_call(&self) -> usize {
+        (**self).max_leads_per_call()
     }
 }
 
@@ -93,6 +133,22 @@ pub struct AmbiguousKey {
 }
 
 impl AmbiguousKey {
+    /// `key`, which matched the leads `lead_ids` (sorted, each once; a key
+    /// is ambiguous when it matched at least two).
+    ///
+    /// ```
+    /// use marketo_campaign::{AmbiguousKey, LeadKey};
+    /// let key = AmbiguousKey::new(LeadKey::email("shared@company.com")?, [1002201, 1002200]);
+    /// assert_eq!(key.lead_ids(), [1002200, 1002201]);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn new(key: LeadKey, lead_ids: impl IntoIterator<Item = u32>) -> Self {
+        let mut lead_ids: Vec<u32> = lead_ids.into_iter().collect();
+        lead_ids.sort_unstable();
+        lead_ids.dedup();
+        AmbiguousKey { key, lead_ids }
+    }
+
     /// The key, as given in the request.
     pub fn key(&self) -> &LeadKey {
         &self.key
@@ -117,6 +173,12 @@ impl fmt::Display for AmbiguousKey {
 
 /// One chunk of a request: its leads, the backend that handled it, and what
 /// happened.
+///
+/// Your own backend builds them with [`accepted`](ChunkReport::accepted),
+/// [`failed`](ChunkReport::failed) and
+/// [`not_attempted`](ChunkReport::not_attempted), and collects them into an
+/// [`Outcome`], which numbers them in order (or lets [`send_in_chunks`] do
+/// all of it).
 #[derive(Debug, Clone)]
 pub struct ChunkReport {
     pub(crate) index: usize,
@@ -128,7 +190,86 @@ pub struct ChunkReport {
 }
 
 impl ChunkReport {
-    /// The chunk's position in the request, from 0.
+    /// A chunk `backend` (a short name such as `soap`, `rest`, `csv`)
+    /// accepted: the campaign runs for each of `leads` but those given to
+    /// [`with_unmatched`](ChunkReport::with_unmatched).
+    ///
+    /// ```
+    /// use marketo_campaign::{ChunkReport, LeadKey, Outcome};
+    /// let known = LeadKey::id(1002200)?;
+    /// let unknown = LeadKey::email("nobody@company.com")?;
+    /// let chunk = ChunkReport::accepted([known, unknown.clone()], "csv").with_unmatched([unknown]);
+    /// let outcome = Outcome::new([chunk]);
+    /// assert_eq!(outcome.chunks()[0].index(), 0);
+    /// assert_eq!(outcome.unmatched().count(), 1);
+    /// assert!(!outcome.is_complete());
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn accepted(leads: impl Into<Vec<LeadKey>>, backend: impl Into<String>) -> Self {
+        ChunkReport {
+            backend: backend.into(),
+            status: ChunkStatus::Accepted,
+            ..ChunkReport::not_attempted(leads)
+        }
+    }
+
+    /// A chunk whose call to `backend` failed with `error`; the error's
+    /// [`delivery`](Error::delivery) says whether the campaign may have run
+    /// for its leads.
+    pub fn failed(
+        leads: impl Into<Vec<LeadKey>>,
+        backend: impl Into<String>,
+        error: Error,
+    ) -> Self {
+        ChunkReport {
+            backend: backend.into(),
+            status: ChunkStatus::Failed(error),
+            ..ChunkReport::not_attempted(leads)
+        }
+    }
+
+    /// A chunk not sent (because an earlier one failed): the campaign did
+    /// not run for its leads, which are safe to send again.
+    pub fn not_attempted(leads: impl Into<Vec<LeadKey>>) -> Self {
+        ChunkReport {
+            index: 0,
+            leads: leads.into(),
+            backend: String::new(),
+            status: ChunkStatus::NotAttempted,
+            unmatched: Vec::new(),
+            ambiguous: Vec::new(),
+        }
+    }
+
+    /// The same report with `keys` added to its
+    /// [`unmatched`](ChunkReport::unmatched) ones: keys of this chunk
+    /// (each one of its [`leads`](ChunkReport::leads)) that named no single
+    /// lead, for which the campaign did not run.
+    pub fn with_unmatched(mut self, keys: impl IntoIterator<Item = LeadKey>) -> Self {
+        for key in keys {
+            if !self.unmatched.contains(&key) {
+                self.unmatched.push(key);
+            }
+        }
+        self
+    }
+
+    /// The same report with `keys` added to its
+    /// [`ambiguous`](ChunkReport::ambiguous) ones, and their keys to its
+    /// [`unmatched`](ChunkReport::unmatched) ones (an ambiguous key is an
+    /// unmatched one).
+    pub fn with_ambiguous(mut self, keys: impl IntoIterator<Item = AmbiguousKey>) -> Self {
+        for key in keys {
+            if !self.unmatched.contains(&key.key) {
+                self.unmatched.push(key.key.clone());
+            }
+            self.ambiguous.push(key);
+        }
+        self
+    }
+
+    /// The chunk's position in the request, from 0 (in a bulk run, in the
+    /// whole input). A report's position in an [`Outcome`] is its index.
     pub fn index(&self) -> usize {
         self.index
     }
@@ -190,15 +331,11 @@ impl ChunkReport {
 }
 
 impl ChunkReport {
-    /// A chunk not (yet) sent.
-    pub(crate) fn not_attempted(index: usize, leads: Vec<LeadKey>) -> Self {
+    /// A chunk not (yet) sent, at `index`.
+    pub(crate) fn not_attempted_at(index: usize, leads: Vec<LeadKey>) -> Self {
         ChunkReport {
             index,
-            leads,
-            backend: String::new(),
-            status: ChunkStatus::NotAttempted,
-            unmatched: Vec::new(),
-            ambiguous: Vec::new(),
+            ..ChunkReport::not_attempted(leads)
         }
     }
 }
@@ -214,7 +351,7 @@ pub(crate) fn failed_as_whole(
     chunks
         .into_iter()
         .map(|(index, leads)| {
-            let mut report = ChunkReport::not_attempted(index, leads);
+            let mut report = ChunkReport::not_attempted_at(index, leads);
             if let Some(err) = err.take() {
                 report.status = ChunkStatus::Failed(err);
             }
@@ -224,12 +361,65 @@ pub(crate) fn failed_as_whole(
 }
 
 /// The outcome of a request: one report per chunk, in order.
+///
+/// Built from chunk reports with [`Outcome::new`] (or `collect()`), which
+/// numbers them from 0 in the order given, so their indexes are always in
+/// order.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     chunks: Vec<ChunkReport>,
 }
 
+impl FromIterator<ChunkReport> for Outcome {
+    fn from_iter<I: IntoIterator<Item = ChunkReport>>(chunks: I) -> Self {
+        let mut outcome = Outcome::default();
+        for chunk in chunks {
+            outcome.push(chunk);
+        }
+        outcome
+    }
+}
+
 impl Outcome {
+    /// The outcome made of `chunks`, in request order: each report's
+    /// [`index`](ChunkReport::index) becomes its position.
+    pub fn new(chunks: impl IntoIterator<Item = ChunkReport>) -> Self {
+        chunks.into_iter().collect()
+    }
+
+    /// The result a [`CampaignRequester`] returns for this outcome, as its
+    /// contract says: `Ok` when no chunk failed; the failed chunk's own
+    /// error when the outcome is that one chunk; otherwise
+    /// [`Error::Incomplete`].
+    ///
+    /// ```
+    /// use marketo_campaign::{ChunkReport, Error, LeadKey, Outcome};
+    /// let one = Outcome::new([ChunkReport::failed([LeadKey::id(1)?], "csv", Error::Config("disk full".into()))]);
+    /// assert!(matches!(one.into_result(), Err(Error::Config(_))));
+    /// let two = Outcome::new([
+    ///     ChunkReport::accepted([LeadKey::id(1)?], "csv"),
+    ///     ChunkReport::failed([LeadKey::id(2)?], "csv", Error::Config("disk full".into())),
+    /// ]);
+    /// let err = two.into_result().unwrap_err();
+    /// assert_eq!(err.outcome().map(|o| o.accepted_chunks()), Some(1));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn into_result(mut self) -> Result<Outcome, Error> {
+        if self.first_failure().is_none() {
+            return Ok(self);
+        }
+        if self.chunks.len() == 1 {
+            if let Some(ChunkReport {
+                status: ChunkStatus::Failed(err),
+                ..
+            }) = self.chunks.pop()
+            {
+                return Err(err);
+            }
+        }
+        Err(Error::Incomplete(Box::new(self)))
+    }
+
     /// The chunk reports, in request order.
     pub fn chunks(&self) -> &[ChunkReport] {
         &self.chunks
@@ -277,65 +467,131 @@ impl Outcome {
             .flat_map(|c| c.leads.iter())
     }
 
-    pub(crate) fn push(&mut self, report: ChunkReport) {
+    /// Appends `report`, numbered by its position.
+    pub(crate) fn push(&mut self, mut report: ChunkReport) {
+        report.index = self.chunks.len();
         self.chunks.push(report);
     }
 }
 
-/// What a backend learned from sending one chunk successfully.
-#[derive(Debug, Default)]
-pub(crate) struct ChunkAccepted {
+/// What a backend learned from a chunk it sent and had accepted: the keys
+/// of the chunk that named no single lead. The success value of
+/// [`send_in_chunks`]' closure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkAccepted {
     /// Keys that named no single lead (the ambiguous ones included).
     pub(crate) unmatched: Vec<LeadKey>,
     /// Keys that matched several leads.
     pub(crate) ambiguous: Vec<AmbiguousKey>,
 }
 
-/// Sends `request` chunk by chunk through `send` (given each chunk's offset
-/// in the request and its leads), stopping at the first failure, and builds
-/// the outcome according to the trait's contract.
-pub(crate) fn send_in_chunks(
+impl ChunkAccepted {
+    /// Every key of the chunk named one lead (and the campaign ran for each).
+    pub fn new() -> Self {
+        ChunkAccepted::default()
+    }
+
+    /// The same, with `keys` named no lead (see
+    /// [`ChunkReport::with_unmatched`]).
+    pub fn with_unmatched(mut self, keys: impl IntoIterator<Item = LeadKey>) -> Self {
+        for key in keys {
+            if !self.unmatched.contains(&key) {
+                self.unmatched.push(key);
+            }
+        }
+        self
+    }
+
+    /// The same, with `keys` matched several leads (see
+    /// [`ChunkReport::with_ambiguous`]); they count as unmatched too.
+    pub fn with_ambiguous(mut self, keys: impl IntoIterator<Item = AmbiguousKey>) -> Self {
+        for key in keys {
+            if !self.unmatched.contains(&key.key) {
+                self.unmatched.push(key.key.clone());
+            }
+            self.ambiguous.push(key);
+        }
+        self
+    }
+}
+
+/// Sends `request` in chunks of at most `max_leads_per_call` leads (taken
+/// as 1 when 0), one call of `send` per chunk, in order, and builds the
+/// result exactly as the crate's own backends do (see the
+/// [contract](CampaignRequester#contract)).
+///
+/// `send(index, leads)` gets the chunk's index (from 0) and its leads, and
+/// returns what it learned, or the call's error. The first error stops the
+/// request: the chunk is reported failed with it (under `backend`, e.g.
+/// `ajo`), the chunks after it not attempted, and the whole comes back as
+/// [`Error::Incomplete`] (or as the error itself when the request was one
+/// chunk). Log lines name `backend`.
+///
+/// ```
+/// use marketo_campaign::{
+///     send_in_chunks, CampaignRequest, CampaignTarget, ChunkAccepted, Delivery, Error, LeadKey,
+/// };
+/// let request = CampaignRequest::new(CampaignTarget::id(7), (1..=45).map(|i| LeadKey::id(i).unwrap()))?;
+/// let mut sent = Vec::new();
+/// let err = send_in_chunks(&request, 20, "toy", |index, leads| {
+///     if index == 1 {
+///         return Err(Error::Transport { delivery: Delivery::NotSent, message: "refused".into() });
+///     }
+///     sent.extend_from_slice(leads);
+///     Ok(ChunkAccepted::new())
+/// })
+/// .unwrap_err();
+/// let outcome = err.outcome().expect("part-way");
+/// assert_eq!(sent.len(), 20);
+/// assert_eq!(outcome.chunks().len(), 3);
+/// assert_eq!(outcome.chunks()[0].backend(), "toy");
+/// assert_eq!(outcome.not_attempted().count(), 5);
+/// assert_eq!(err.delivery(), Delivery::NotSent);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn send_in_chunks(
     request: &CampaignRequest,
+    max_leads_per_call: usize,
     backend: &str,
     mut send: impl FnMut(usize, &[LeadKey]) -> Result<ChunkAccepted, Error>,
 ) -> Result<Outcome, Error> {
     let mut outcome = Outcome::default();
     let mut failed = false;
-    let total = request.chunks().len();
-    for (index, leads) in request.chunks().enumerate() {
-        let mut report = ChunkReport::not_attempted(index, leads.to_vec());
-        if !failed {
-            report.backend = backend.to_owned();
-            match send(index * MAX_LEADS_PER_CALL, leads) {
-                Ok(accepted) => {
-                    report.status = ChunkStatus::Accepted;
-                    report.unmatched = accepted.unmatched;
-                    report.ambiguous = accepted.ambiguous;
-                }
+    let total = request.chunks_of(max_leads_per_call).len();
+    for (index, leads) in request.chunks_of(max_leads_per_call).enumerate() {
+        let report = if failed {
+            ChunkReport::not_attempted(leads)
+        } else {
+            match send(index, leads) {
+                Ok(accepted) => ChunkReport {
+                    unmatched: accepted.unmatched,
+                    ambiguous: accepted.ambiguous,
+                    ..ChunkReport::accepted(leads, backend)
+                },
                 Err(err) => {
                     if total == 1 {
                         return Err(err);
                     }
                     log::warn!("{backend}: chunk {index} of {total} failed: {err}");
                     failed = true;
-                    report.status = ChunkStatus::Failed(err);
+                    ChunkReport::failed(leads, backend, err)
                 }
             }
-        }
+        };
         outcome.push(report);
     }
-    if failed {
-        Err(Error::Incomplete(Box::new(outcome)))
-    } else {
-        Ok(outcome)
-    }
+    outcome.into_result()
 }
 
 /// A requester that records every request and sends nothing: use it to test
 /// your own code without a server.
 ///
 /// By default every chunk is accepted. [`StubRequester::failing`] makes every
-/// call fail with a given error instead.
+/// call fail with a given error instead; [`fail_call`](StubRequester::fail_call)
+/// makes one call fail. It splits requests into chunks of 100 leads, or of
+/// the size given to
+/// [`with_max_leads_per_call`](StubRequester::with_max_leads_per_call), and
+/// records each chunk's call ([`calls`](StubRequester::calls)).
 ///
 /// ```
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Error, LeadKey, StubRequester};
@@ -346,14 +602,53 @@ pub(crate) fn send_in_chunks(
 /// assert_eq!(stub.requests().len(), 1);
 /// # Ok::<(), Error>(())
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct StubRequester {
-    requests: Arc<Mutex<Vec<CampaignRequest>>>,
+    state: Arc<Mutex<StubState>>,
     failure: Option<Error>,
+    max_leads: usize,
+}
+
+/// What a stub and its clones share.
+#[derive(Debug, Default)]
+struct StubState {
+    requests: Vec<CampaignRequest>,
+    calls: Vec<StubCall>,
+    /// Planned failures, by call number (from 1).
+    planned: BTreeMap<usize, Error>,
+}
+
+/// One call a [`StubRequester`] received: one chunk of a request.
+#[derive(Debug, Clone)]
+pub struct StubCall {
+    leads: Vec<LeadKey>,
+    error: Option<Error>,
+}
+
+impl StubCall {
+    /// The chunk's leads, in request order.
+    pub fn leads(&self) -> &[LeadKey] {
+        &self.leads
+    }
+
+    /// The error the call failed with, or `None` when it was accepted.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+}
+
+impl Default for StubRequester {
+    fn default() -> Self {
+        StubRequester {
+            state: Arc::default(),
+            failure: None,
+            max_leads: MAX_LEADS_PER_CALL,
+        }
+    }
 }
 
 impl StubRequester {
-    /// A stub that accepts everything.
+    /// A stub that accepts everything, in chunks of 100 leads.
     pub fn new() -> Self {
         StubRequester::default()
     }
@@ -366,12 +661,56 @@ impl StubRequester {
         }
     }
 
+    /// The same stub, splitting requests into chunks of at most `max`
+    /// leads (at least 1) and declaring that size
+    /// ([`CampaignRequester::max_leads_per_call`]). Default: 100.
+    ///
+    /// ```
+    /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, StubRequester};
+    /// let ajo_like = StubRequester::new().with_max_leads_per_call(20);
+    /// let request = CampaignRequest::new(CampaignTarget::id(1), (1..=45).map(|i| LeadKey::id(i).unwrap()))?;
+    /// let outcome = ajo_like.request_campaign(&request)?;
+    /// assert_eq!(outcome.chunks().len(), 3);
+    /// assert_eq!(ajo_like.calls()[2].leads().len(), 5);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn with_max_leads_per_call(mut self, max: usize) -> Self {
+        self.max_leads = max.max(1);
+        self
+    }
+
+    /// Makes the `n`th call (counted from 1 over the life of this stub and
+    /// its clones, as [`calls`](StubRequester::calls) lists them) fail with
+    /// `error`.
+    ///
+    /// ```
+    /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, LeadKey, StubRequester};
+    /// let stub = StubRequester::new();
+    /// stub.fail_call(2, Error::Transport { delivery: Delivery::Unknown, message: "reset".into() });
+    /// let request = CampaignRequest::new(CampaignTarget::id(1), (1..=250).map(|i| LeadKey::id(i).unwrap()))?;
+    /// let err = stub.request_campaign(&request).unwrap_err();
+    /// assert_eq!(err.outcome().map(|o| o.accepted_chunks()), Some(1));
+    /// assert_eq!(stub.calls().len(), 2, "the third chunk was not attempted");
+    /// assert!(stub.calls()[1].error().is_some());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn fail_call(&self, n: usize, error: Error) {
+        self.state().planned.insert(n, error);
+    }
+
     /// The requests received so far, in order. Clones share the record.
     pub fn requests(&self) -> Vec<CampaignRequest> {
-        self.requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.state().requests.clone()
+    }
+
+    /// The calls made so far, one per chunk sent, in order. Clones share
+    /// the record.
+    pub fn calls(&self) -> Vec<StubCall> {
+        self.state().calls.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, StubState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -383,14 +722,24 @@ impl fmt::Display for StubRequester {
 
 impl CampaignRequester for StubRequester {
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
-        self.requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(request.clone());
-        send_in_chunks(request, "stub", |_, _| match &self.failure {
-            Some(err) => Err(err.clone()),
-            None => Ok(ChunkAccepted::default()),
+        self.state().requests.push(request.clone());
+        send_in_chunks(request, self.max_leads, "stub", |_, leads| {
+            let mut state = self.state();
+            let n = state.calls.len() + 1;
+            let error = state.planned.remove(&n).or_else(|| self.failure.clone());
+            state.calls.push(StubCall {
+                leads: leads.to_vec(),
+                error: error.clone(),
+            });
+            match error {
+                Some(err) => Err(err),
+                None => Ok(ChunkAccepted::default()),
+            }
         })
+    }
+
+    fn max_leads_per_call(&self) -> usize {
+        self.max_leads
     }
 }
 
@@ -411,7 +760,7 @@ mod tests {
     #[test]
     fn failure_midway_reports_every_chunk() {
         let mut calls = 0;
-        let err = send_in_chunks(&request(350), "test", |_, _| {
+        let err = send_in_chunks(&request(350), MAX_LEADS_PER_CALL, "test", |_, _| {
             calls += 1;
             if calls == 2 {
                 Err(Error::Transport {
@@ -434,9 +783,77 @@ mod tests {
     }
 
     #[test]
+    fn an_outcome_numbers_its_chunks_in_order() {
+        let key = |i| LeadKey::id(i).unwrap();
+        let outcome: Outcome = [
+            ChunkReport::accepted([key(1)], "toy"),
+            ChunkReport::failed([key(2)], "toy", Error::Config("x".into())),
+            ChunkReport::not_attempted([key(3)]),
+        ]
+        .into_iter()
+        .collect();
+        let indexes: Vec<usize> = outcome.chunks().iter().map(ChunkReport::index).collect();
+        assert_eq!(indexes, [0, 1, 2]);
+        assert_eq!(outcome.first_failure().map(|(i, _)| i), Some(1));
+        assert_eq!(outcome.chunks()[2].backend(), "");
+        let err = outcome.into_result().unwrap_err();
+        assert_eq!(err.outcome().unwrap().not_attempted().count(), 1);
+        let ok = Outcome::new([ChunkReport::accepted([key(1)], "toy")]);
+        assert!(ok.into_result().unwrap().is_complete());
+    }
+
+    #[test]
+    fn an_ambiguous_key_is_unmatched_too_and_listed_once() {
+        let shared = LeadKey::email("shared@company.com").unwrap();
+        let chunk = ChunkReport::accepted([shared.clone(), LeadKey::id(1).unwrap()], "toy")
+            .with_unmatched([shared.clone()])
+            .with_ambiguous([AmbiguousKey::new(shared.clone(), [9, 3, 9])]);
+        assert_eq!(chunk.unmatched(), std::slice::from_ref(&shared));
+        assert_eq!(chunk.ambiguous()[0].lead_ids(), [3, 9]);
+        let accepted =
+            ChunkAccepted::new().with_ambiguous([AmbiguousKey::new(shared.clone(), [1, 2])]);
+        assert_eq!(accepted.unmatched, [shared]);
+    }
+
+    #[test]
+    fn the_stub_chunks_by_its_size_and_fails_the_calls_it_is_told_to() {
+        let stub = StubRequester::new().with_max_leads_per_call(20);
+        assert_eq!(stub.max_leads_per_call(), 20);
+        assert_eq!(
+            <&StubRequester as CampaignRequester>::max_leads_per_call(&&stub),
+            20,
+            "references forward the size"
+        );
+        assert_eq!(Arc::new(stub.clone()).max_leads_per_call(), 20);
+        let boxed: Box<dyn CampaignRequester> = Box::new(stub.clone());
+        assert_eq!(boxed.max_leads_per_call(), 20);
+        assert_eq!(
+            StubRequester::new()
+                .with_max_leads_per_call(0)
+                .max_leads_per_call(),
+            1
+        );
+        let outcome = stub.request_campaign(&request(45)).unwrap();
+        let sizes: Vec<usize> = outcome.chunks().iter().map(|c| c.leads().len()).collect();
+        assert_eq!(sizes, [20, 20, 5]);
+        stub.fail_call(5, Error::Config("x".into()));
+        let err = stub.request_campaign(&request(45)).unwrap_err();
+        let outcome = err.outcome().unwrap();
+        assert_eq!(outcome.accepted_chunks(), 1);
+        assert_eq!(outcome.first_failure().unwrap().0, 1);
+        let calls = stub.calls();
+        assert_eq!(calls.len(), 5);
+        assert!(calls[4].error().is_some() && calls[3].error().is_none());
+        assert_eq!(calls[4].leads(), &request(45).leads()[20..40]);
+        assert_eq!(stub.requests().len(), 2);
+    }
+
+    #[test]
     fn single_chunk_failure_is_the_plain_error() {
-        let err =
-            send_in_chunks(&request(3), "test", |_, _| Err(Error::Config("x".into()))).unwrap_err();
+        let err = send_in_chunks(&request(3), MAX_LEADS_PER_CALL, "test", |_, _| {
+            Err(Error::Config("x".into()))
+        })
+        .unwrap_err();
         assert!(matches!(err, Error::Config(_)));
     }
 }

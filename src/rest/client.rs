@@ -448,7 +448,7 @@ impl CampaignRequester for RestClient {
         let ids = self.lookup_leads(&queries)?;
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
         let mut served = HashSet::with_capacity(request.leads().len());
-        send_in_chunks(request, "rest", |_, leads| {
+        send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
             let (body, report) = trigger_body(&ids, leads, &tokens, &mut served)?;
             if let Some(body) = body {
                 log::debug!(
@@ -460,6 +460,11 @@ impl CampaignRequester for RestClient {
             }
             Ok(report)
         })
+    }
+
+    /// 100: `trigger.json` takes at most 100 leads.
+    fn max_leads_per_call(&self) -> usize {
+        crate::MAX_LEADS_PER_CALL
     }
 }
 

@@ -291,7 +291,15 @@ impl CampaignRequester for SoapClient {
     /// it; [`Fallback`](crate::Fallback) then serves it over REST).
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         expressible(request)?;
-        send_in_chunks(request, "soap", |_, leads| self.send_chunk(request, leads))
+        send_in_chunks(request, self.max_leads_per_call(), "soap", |_, leads| {
+            self.send_chunk(request, leads)
+        })
+    }
+
+    /// 100: Marketo's `requestCampaign` reads 100 lead keys and silently
+    /// ignores the rest.
+    fn max_leads_per_call(&self) -> usize {
+        crate::MAX_LEADS_PER_CALL
     }
 }
 
