@@ -150,38 +150,28 @@ impl<P: fmt::Display, S: fmt::Display> fmt::Display for Fallback<P, S> {
     }
 }
 
-/// The primary's accepted chunks, then the secondary's result for the rest,
-/// re-indexed to follow them.
+/// The primary's accepted chunks, then the secondary's result for the rest
+/// (`remaining`, which the secondary chunks by its own size), numbered to
+/// follow them.
 fn merge(
     primary: &Outcome,
     secondary: Result<Outcome, Error>,
     remaining: &[LeadKey],
+    secondary_size: usize,
 ) -> Result<Outcome, Error> {
-    let mut merged = Outcome::default();
-    for chunk in primary.chunks().iter().filter(|c| c.is_accepted()) {
-        merged.push(chunk.clone());
-    }
-    let offset = merged.chunks().len();
+    let accepted = primary.chunks().iter().filter(|c| c.is_accepted()).cloned();
     let (second, failed) = match secondary {
         Ok(outcome) => (outcome, false),
         Err(Error::Incomplete(outcome)) => (*outcome, true),
         Err(err) => {
-            let mut outcome = Outcome::default();
             let chunks = remaining
-                .chunks(crate::MAX_LEADS_PER_CALL)
+                .chunks(secondary_size.max(1))
                 .map(<[LeadKey]>::to_vec)
                 .enumerate();
-            for report in failed_as_whole(err, chunks) {
-                outcome.push(report);
-            }
-            (outcome, true)
+            (Outcome::new(failed_as_whole(err, chunks)), true)
         }
     };
-    for chunk in second.chunks() {
-        let mut chunk = chunk.clone();
-        chunk.index += offset;
-        merged.push(chunk);
-    }
+    let merged = Outcome::new(accepted.chain(second.chunks().iter().cloned()));
     if failed {
         Err(Error::Incomplete(Box::new(merged)))
     } else {
@@ -189,7 +179,14 @@ fn merge(
     }
 }
 
+#[deny(clippy::missing_trait_methods)]
 impl<P: CampaignRequester, S: CampaignRequester> CampaignRequester for Fallback<P, S> {
+    /// When the primary fails part-way and may fall back, the leads of its
+    /// failed chunk and of those after it go to the secondary, which
+    /// chunks them by its own size: the outcome holds the primary's
+    /// accepted chunks, then the secondary's, numbered in order, each
+    /// naming the backend that served it. The primary's accepted chunks are
+    /// never sent again.
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         if self.primary_retired() {
             return self.secondary.request_campaign(request);
@@ -224,9 +221,25 @@ impl<P: CampaignRequester, S: CampaignRequester> CampaignRequester for Fallback<
                     .flat_map(|c| c.leads().iter().cloned())
                     .collect();
                 let rest = request.with_leads(remaining.iter().cloned())?;
-                merge(outcome, self.secondary.request_campaign(&rest), &remaining)
+                merge(
+                    outcome,
+                    self.secondary.request_campaign(&rest),
+                    &remaining,
+                    self.secondary.max_leads_per_call(),
+                )
             }
             _ => self.secondary.request_campaign(request),
+        }
+    }
+
+    /// The size of the backend the next request goes to first: the
+    /// primary's, or the secondary's while the primary is retired. After a
+    /// fall-back part-way, the secondary's chunks may be of another size.
+    fn max_leads_per_call(&self) -> usize {
+        if self.primary_retired() {
+            self.secondary.max_leads_per_call()
+        } else {
+            self.primary.max_leads_per_call()
         }
     }
 }
@@ -315,6 +328,138 @@ mod tests {
             body: String::new(),
         };
         assert_eq!(verdict(&gateway, false), Verdict::Stop);
+    }
+
+    fn not_sent() -> Error {
+        Error::Transport {
+            delivery: Delivery::NotSent,
+            message: "refused".into(),
+        }
+    }
+
+    /// (backend size, lead count) of each chunk, and whether accepted.
+    fn shape(outcome: &Outcome) -> Vec<(usize, usize, bool)> {
+        outcome
+            .chunks()
+            .iter()
+            .map(|c| (c.index(), c.leads().len(), c.is_accepted()))
+            .collect()
+    }
+
+    #[test]
+    fn the_rest_goes_to_a_secondary_of_another_size_rechunked_by_its_size() {
+        let request = request(250);
+        // A primary of 20 fails its second call: 230 leads go to a
+        // secondary of 100.
+        let (primary, secondary) = (
+            StubRequester::new().with_max_leads_per_call(20),
+            StubRequester::new(),
+        );
+        primary.fail_call(2, not_sent());
+        let fallback = Fallback::new(primary.clone(), secondary.clone());
+        assert_eq!(fallback.max_leads_per_call(), 20);
+        let outcome = fallback.request_campaign(&request).unwrap();
+        assert_eq!(
+            shape(&outcome),
+            [(0, 20, true), (1, 100, true), (2, 100, true), (3, 30, true)]
+        );
+        assert_eq!(secondary.requests()[0].leads(), &request.leads()[20..]);
+        let served: Vec<LeadKey> = primary.calls()[..1]
+            .iter()
+            .chain(&secondary.calls())
+            .flat_map(|c| c.leads().to_vec())
+            .collect();
+        assert_eq!(served, request.leads(), "every lead once, in order");
+
+        // A primary of 100 fails its second call: 150 leads go to a
+        // secondary of 20, whose third call is refused.
+        let (primary, secondary) = (
+            StubRequester::new(),
+            StubRequester::new().with_max_leads_per_call(20),
+        );
+        primary.fail_call(2, not_sent());
+        secondary.fail_call(
+            3,
+            Error::SoapFault {
+                code: SoapCode::AccessDenied,
+                message: "Access denied".into(),
+            },
+        );
+        let fallback = Fallback::new(primary.clone(), secondary.clone());
+        let err = fallback.request_campaign(&request).unwrap_err();
+        assert_eq!(err.delivery(), Delivery::Refused);
+        let outcome = err.outcome().unwrap();
+        let mut expected = vec![(0, 100, true), (1, 20, true), (2, 20, true), (3, 20, false)];
+        expected.extend((4..8).map(|i| (i, 20, false)));
+        expected.push((8, 10, false));
+        assert_eq!(shape(outcome), expected);
+        assert_eq!(outcome.first_failure().unwrap().0, 3);
+        assert_eq!(outcome.not_attempted().count(), 90);
+        let leads: Vec<LeadKey> = outcome
+            .chunks()
+            .iter()
+            .flat_map(|c| c.leads().to_vec())
+            .collect();
+        assert_eq!(leads, request.leads());
+    }
+
+    /// A backend of 20 that refuses every request as a whole.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    impl fmt::Display for Unreachable {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Unreachable")
+        }
+    }
+
+    impl CampaignRequester for Unreachable {
+        fn request_campaign(&self, _: &CampaignRequest) -> Result<Outcome, Error> {
+            Err(Error::Config("no credentials".into()))
+        }
+
+        fn max_leads_per_call(&self) -> usize {
+            20
+        }
+    }
+
+    #[test]
+    fn a_secondary_failing_as_a_whole_is_reported_by_its_chunks() {
+        let primary = StubRequester::new();
+        primary.fail_call(2, not_sent());
+        let fallback = Fallback::new(primary, Unreachable);
+        let err = fallback.request_campaign(&request(150)).unwrap_err();
+        let outcome = err.outcome().unwrap();
+        assert_eq!(
+            shape(outcome),
+            [
+                (0, 100, true),
+                (1, 20, false),
+                (2, 20, false),
+                (3, 10, false)
+            ]
+        );
+        assert!(matches!(
+            outcome.first_failure(),
+            Some((1, Error::Config(_)))
+        ));
+        assert_eq!(outcome.not_attempted().count(), 30);
+    }
+
+    #[test]
+    fn a_retired_primary_hands_over_its_size() {
+        let fallback = Fallback::new(
+            StubRequester::failing(Error::HttpStatus {
+                status: 410,
+                body: String::new(),
+            }),
+            StubRequester::new().with_max_leads_per_call(20),
+        );
+        assert_eq!(fallback.max_leads_per_call(), 100);
+        let outcome = fallback.request_campaign(&request(30)).unwrap();
+        assert_eq!(shape(&outcome), [(0, 20, true), (1, 10, true)]);
+        assert!(fallback.primary_retired());
+        assert_eq!(fallback.max_leads_per_call(), 20);
     }
 
     #[test]
