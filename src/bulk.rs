@@ -1,5 +1,6 @@
-//! Bulk runs: leads streamed from any source, sent in chunks of 100 by
-//! several workers within the client's rate limit, reported chunk by chunk.
+//! Bulk runs: leads streamed from any source, sent in chunks of the
+//! requester's size by several workers within the client's rate limit,
+//! reported chunk by chunk.
 
 use std::collections::HashSet;
 
@@ -9,7 +10,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Delivery, Error, RestCode, SoapCode};
-use crate::request::{CampaignRequest, CampaignTarget, LeadKey, Source, MAX_LEADS_PER_CALL};
+use crate::request::{CampaignRequest, CampaignTarget, LeadKey, Source};
 use crate::requester::{failed_as_whole, CampaignRequester, ChunkReport, ChunkStatus, Outcome};
 
 /// How a bulk run goes. Every setter documents its default.
@@ -50,9 +51,9 @@ impl BulkOptions {
         self
     }
 
-    /// Chunks of 100 leads handed to the requester in one request (default
-    /// one). Use 3 with [`RestClient`](crate::RestClient): its lead look-ups
-    /// take 300 values, so one look-up serves three triggers.
+    /// Chunks handed to the requester in one request (default one). Use 3
+    /// with [`RestClient`](crate::RestClient): its lead look-ups take 300
+    /// values, so one look-up serves three triggers of 100.
     pub fn chunks_per_request(mut self, chunks: usize) -> Self {
         self.chunks_per_request = chunks.max(1);
         self
@@ -125,7 +126,9 @@ fn lead_level(err: &Error) -> bool {
 /// One request's worth of chunks: their indexes and leads.
 type Batch = Vec<(usize, Vec<LeadKey>)>;
 
-/// Sends `leads` to `requester` for `target`, in chunks of 100.
+/// Sends `leads` to `requester` for `target`, in chunks of the requester's
+/// [`max_leads_per_call`](CampaignRequester::max_leads_per_call) (read once,
+/// when the run starts).
 ///
 /// Leads are read as they are needed: memory holds a few requests' worth,
 /// however long the input. `on_chunk` is called once per chunk, in the order
@@ -177,6 +180,14 @@ where
 
 /// [`run_bulk`], with a hook called before each chunk is sent: the way to
 /// keep a write-ahead record of a run.
+///
+/// A requester whose outcome chunks a request differently than the run
+/// did (a [`Fallback`](crate::Fallback) whose secondary has another size
+/// and served part of it) is reported by the run's chunks: a chunk all of
+/// whose leads were accepted is accepted, one none of whose leads was is
+/// failed or not attempted as they were, and one only part of whose leads
+/// were accepted is failed with a delivery of
+/// [unknown](crate::Delivery::Unknown), so that it is never resent whole.
 ///
 /// `before_send(index, leads)` is called for every chunk that is about to
 /// be sent, with the chunk's index in the input (from 0) and its leads,
@@ -285,7 +296,8 @@ where
         }
         drop(done_tx);
         let reporter = s.spawn(move || report(done_rx, on_chunk));
-        let input = produce(leads, options, &stop, &mut summary, |batch| {
+        let size = requester.max_leads_per_call().max(1);
+        let input = produce(leads, size, options, &stop, &mut summary, |batch| {
             work_tx.send(batch).is_ok()
         });
         drop(work_tx);
@@ -399,10 +411,12 @@ pub fn request_digest(target: &CampaignTarget, source: Source) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Reads the input into batches and hands them over; counts leads and
-/// skipped chunks. Stops at the first bad lead or when told to.
+/// Reads the input into batches of chunks of `size` leads and hands them
+/// over; counts leads and skipped chunks. Stops at the first bad lead or
+/// when told to.
 fn produce<I>(
     leads: I,
+    size: usize,
     options: &BulkOptions,
     stop: &AtomicBool,
     summary: &mut BulkSummary,
@@ -412,11 +426,11 @@ where
     I: IntoIterator<Item = Result<LeadKey, Error>>,
 {
     let mut batch: Batch = Vec::with_capacity(options.chunks_per_request);
-    let mut chunk: Vec<LeadKey> = Vec::with_capacity(MAX_LEADS_PER_CALL);
+    let mut chunk: Vec<LeadKey> = Vec::with_capacity(size);
     let mut index = 0usize;
     let mut flush_chunk =
         |chunk: &mut Vec<LeadKey>, batch: &mut Batch, summary: &mut BulkSummary| {
-            let leads = std::mem::replace(chunk, Vec::with_capacity(MAX_LEADS_PER_CALL));
+            let leads = std::mem::replace(chunk, Vec::with_capacity(size));
             if options.skip.contains(&index) {
                 summary.skipped += 1;
             } else {
@@ -430,7 +444,7 @@ where
         }
         chunk.push(lead?);
         summary.leads += 1;
-        if chunk.len() == MAX_LEADS_PER_CALL {
+        if chunk.len() == size {
             flush_chunk(&mut chunk, &mut batch, summary);
             if batch.len() == options.chunks_per_request && !send(std::mem::take(&mut batch)) {
                 return Ok(());
@@ -521,7 +535,7 @@ where
 fn not_attempted(batch: Batch) -> Vec<ChunkReport> {
     batch
         .into_iter()
-        .map(|(index, leads)| ChunkReport::not_attempted(index, leads))
+        .map(|(index, leads)| ChunkReport::not_attempted_at(index, leads))
         .collect()
 }
 
@@ -532,35 +546,133 @@ fn reports_of(result: Result<Outcome, Error>, batch: Batch) -> Vec<ChunkReport> 
         Err(Error::Incomplete(outcome)) => *outcome,
         Err(err) => return failed_as_whole(err, batch),
     };
-    if outcome.chunks().len() == batch.len() {
-        outcome.chunks().to_vec()
-    } else {
-        // A requester that chunked differently: report the batch as a whole.
-        let accepted = outcome.is_complete();
-        batch
-            .into_iter()
-            .map(|(index, leads)| ChunkReport {
-                index,
-                leads,
-                backend: outcome
-                    .chunks()
-                    .first()
-                    .map(|c| c.backend().to_owned())
-                    .unwrap_or_default(),
-                status: if accepted {
-                    ChunkStatus::Accepted
-                } else {
-                    ChunkStatus::Failed(Error::Protocol {
-                        status: 0,
-                        reason: "the requester chunked the batch differently".into(),
-                        body: String::new(),
-                    })
-                },
-                unmatched: Vec::new(),
-                ambiguous: Vec::new(),
-            })
-            .collect()
+    let aligned = outcome.chunks().len() == batch.len()
+        && outcome
+            .chunks()
+            .iter()
+            .zip(&batch)
+            .all(|(chunk, (_, leads))| chunk.leads() == leads.as_slice());
+    if aligned {
+        return outcome.chunks().to_vec();
     }
+    let sent: Vec<&LeadKey> = batch.iter().flat_map(|(_, leads)| leads).collect();
+    let returned: Vec<&LeadKey> = outcome.chunks().iter().flat_map(|c| c.leads()).collect();
+    if sent == returned {
+        return regroup(&outcome, batch);
+    }
+    // A requester whose outcome does not hold the leads it was given, in
+    // order: nothing can be said per chunk.
+    let accepted = outcome.is_complete();
+    let backend = outcome
+        .chunks()
+        .first()
+        .map(|c| c.backend().to_owned())
+        .unwrap_or_default();
+    batch
+        .into_iter()
+        .map(|(index, leads)| ChunkReport {
+            index,
+            backend: backend.clone(),
+            status: if accepted {
+                ChunkStatus::Accepted
+            } else {
+                ChunkStatus::Failed(Error::Protocol {
+                    status: 0,
+                    reason: "the requester's outcome does not list the leads it was given".into(),
+                    body: String::new(),
+                })
+            },
+            ..ChunkReport::not_attempted(leads)
+        })
+        .collect()
+}
+
+/// The batch's chunks reported from an outcome that chunked the same leads
+/// (in the same order) differently: each batch chunk takes the status of
+/// the outcome chunks that hold its leads, and a chunk only part of whose
+/// leads were accepted fails with an unknown delivery (it must not be sent
+/// again whole). Each unmatched key goes to the first batch chunk that
+/// holds it among the leads of its outcome chunk.
+fn regroup(outcome: &Outcome, batch: Batch) -> Vec<ChunkReport> {
+    // Where each outcome chunk starts among the leads.
+    let mut spans = Vec::with_capacity(outcome.chunks().len());
+    let mut at = 0;
+    for chunk in outcome.chunks() {
+        spans.push((at, at + chunk.leads().len(), chunk));
+        at += chunk.leads().len();
+    }
+    let mut unmatched_taken: Vec<Vec<bool>> = outcome
+        .chunks()
+        .iter()
+        .map(|c| vec![false; c.unmatched().len()])
+        .collect();
+    let mut ambiguous_taken: Vec<Vec<bool>> = outcome
+        .chunks()
+        .iter()
+        .map(|c| vec![false; c.ambiguous().len()])
+        .collect();
+    let mut start = 0;
+    let mut reports = Vec::with_capacity(batch.len());
+    for (index, leads) in batch {
+        let end = start + leads.len();
+        let mut report = ChunkReport::not_attempted_at(index, leads);
+        let overlapping: Vec<(usize, usize, usize, &ChunkReport)> = spans
+            .iter()
+            .enumerate()
+            .filter(|(_, (s, e, _))| *s < end && start < *e)
+            .map(|(i, (s, e, c))| (i, *s, *e, *c))
+            .collect();
+        let mut backends: Vec<&str> = Vec::new();
+        for (_, _, _, chunk) in &overlapping {
+            if !chunk.backend().is_empty() && !backends.contains(&chunk.backend()) {
+                backends.push(chunk.backend());
+            }
+        }
+        report.backend = backends.join("+");
+        let accepted = overlapping.iter().filter(|(.., c)| c.is_accepted()).count();
+        let failure = overlapping.iter().find_map(|(.., c)| match c.status() {
+            ChunkStatus::Failed(err) => Some(err),
+            _ => None,
+        });
+        if accepted == overlapping.len() {
+            report.status = ChunkStatus::Accepted;
+        } else if accepted > 0 {
+            report.status = ChunkStatus::Failed(Error::Protocol {
+                status: 0,
+                reason: format!(
+                    "the requester served this chunk in parts: {accepted} of {} part(s) were accepted, the others {}; the campaign ran for some of its leads, so it must not be sent again whole",
+                    overlapping.len(),
+                    match failure {
+                        Some(err) => format!("failed ({err})"),
+                        None => "were not attempted".to_owned(),
+                    }
+                ),
+                body: String::new(),
+            });
+        } else if let Some(err) = failure {
+            report.status = ChunkStatus::Failed(err.clone());
+        }
+        // Keys of the outcome that fall in this chunk's part of each
+        // overlapping outcome chunk.
+        for (i, s, _, chunk) in &overlapping {
+            let part = &chunk.leads()[start.saturating_sub(*s)..(end - s).min(chunk.leads().len())];
+            for (k, key) in chunk.unmatched().iter().enumerate() {
+                if !unmatched_taken[*i][k] && part.contains(key) {
+                    unmatched_taken[*i][k] = true;
+                    report.unmatched.push(key.clone());
+                }
+            }
+            for (k, key) in chunk.ambiguous().iter().enumerate() {
+                if !ambiguous_taken[*i][k] && part.contains(key.key()) {
+                    ambiguous_taken[*i][k] = true;
+                    report.ambiguous.push(key.clone());
+                }
+            }
+        }
+        reports.push(report);
+        start = end;
+    }
+    reports
 }
 
 fn report(done: Receiver<ChunkReport>, mut on_chunk: impl FnMut(&ChunkReport)) -> BulkSummary {
@@ -575,7 +687,7 @@ fn report(done: Receiver<ChunkReport>, mut on_chunk: impl FnMut(&ChunkReport)) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::ProgramToken;
+    use crate::request::{ProgramToken, MAX_LEADS_PER_CALL};
     use crate::requester::StubRequester;
 
     fn ids(n: u32) -> impl Iterator<Item = Result<LeadKey, Error>> {
@@ -612,6 +724,168 @@ mod tests {
             let sent: usize = stub.requests().iter().map(|r| r.leads().len()).sum();
             assert_eq!(sent, 850);
         }
+    }
+
+    #[test]
+    fn chunks_are_of_the_requesters_size() {
+        for per_request in [1, 3] {
+            let stub = StubRequester::new().with_max_leads_per_call(20);
+            let mut seen = Vec::new();
+            let summary = run_bulk(
+                &stub,
+                &CampaignTarget::id(1),
+                Source::Mktows,
+                ids(250),
+                &BulkOptions::new()
+                    .workers(3)
+                    .chunks_per_request(per_request),
+                |c| seen.push((c.index(), c.leads().len(), c.is_accepted())),
+            )
+            .unwrap();
+            seen.sort();
+            let expected: Vec<(usize, usize, bool)> = (0..13)
+                .map(|i| (i, if i == 12 { 10 } else { 20 }, true))
+                .collect();
+            assert_eq!(seen, expected);
+            assert_eq!(summary.accepted, 13);
+            assert!(stub.calls().iter().all(|c| c.leads().len() <= 20));
+            let largest = stub.requests().iter().map(|r| r.leads().len()).max();
+            assert_eq!(largest, Some(20 * per_request));
+        }
+    }
+
+    fn refused() -> Error {
+        Error::SoapFault {
+            code: SoapCode::AccessDenied,
+            message: "Access denied".into(),
+        }
+    }
+
+    fn not_sent() -> Error {
+        Error::Transport {
+            delivery: Delivery::NotSent,
+            message: "refused".into(),
+        }
+    }
+
+    #[test]
+    fn a_chunk_served_in_parts_by_a_fallback_is_never_reported_safe_to_resend() {
+        // The primary (100) is not reachable for the first chunk; the
+        // secondary (20) takes it in five calls, and refuses the third.
+        let primary = StubRequester::new();
+        primary.fail_call(1, not_sent());
+        let secondary = StubRequester::new().with_max_leads_per_call(20);
+        secondary.fail_call(3, refused());
+        let fallback = crate::Fallback::new(primary, secondary.clone());
+        let mut reports = Vec::new();
+        let summary = run_bulk(
+            &fallback,
+            &CampaignTarget::id(1),
+            Source::Mktows,
+            ids(100),
+            &BulkOptions::new().workers(1),
+            |c| reports.push(c.clone()),
+        )
+        .unwrap();
+        assert_eq!(reports.len(), 1);
+        let ChunkStatus::Failed(err) = reports[0].status() else {
+            panic!("{:?}", reports[0]);
+        };
+        assert_eq!(
+            err.delivery(),
+            Delivery::Unknown,
+            "40 of its leads ran: resending it whole would run them twice"
+        );
+        assert_eq!(reports[0].leads().len(), 100);
+        assert_eq!(reports[0].backend(), "stub");
+        assert_eq!(summary.worst, Some(Delivery::Unknown));
+        let ran: usize = secondary
+            .calls()
+            .iter()
+            .filter(|c| c.error().is_none())
+            .map(|c| c.leads().len())
+            .sum();
+        assert_eq!(ran, 40);
+
+        // Refused before any of its leads ran: reported as refused.
+        let primary = StubRequester::new();
+        primary.fail_call(1, not_sent());
+        let secondary = StubRequester::new().with_max_leads_per_call(20);
+        secondary.fail_call(1, refused());
+        let fallback = crate::Fallback::new(primary, secondary);
+        let mut reports = Vec::new();
+        run_bulk(
+            &fallback,
+            &CampaignTarget::id(1),
+            Source::Mktows,
+            ids(100),
+            &BulkOptions::new().workers(1),
+            |c| reports.push(c.clone()),
+        )
+        .unwrap();
+        let ChunkStatus::Failed(err) = reports[0].status() else {
+            panic!("{:?}", reports[0]);
+        };
+        assert_eq!(err.delivery(), Delivery::Refused);
+    }
+
+    #[test]
+    fn chunks_a_secondary_serves_across_are_reported_by_the_runs_chunks() {
+        // Primary of 20 (three chunks a request), unreachable on its second
+        // call: the secondary (100) takes chunks 1 and 2 in one call.
+        let primary = StubRequester::new().with_max_leads_per_call(20);
+        primary.fail_call(2, not_sent());
+        let secondary = StubRequester::new();
+        let fallback = crate::Fallback::new(primary, secondary.clone());
+        let mut seen = Vec::new();
+        let summary = run_bulk(
+            &fallback,
+            &CampaignTarget::id(1),
+            Source::Mktows,
+            ids(60),
+            &BulkOptions::new().workers(1).chunks_per_request(3),
+            |c| {
+                seen.push((
+                    c.index(),
+                    c.leads()[0].value().to_owned(),
+                    c.leads().len(),
+                    c.is_accepted(),
+                ))
+            },
+        )
+        .unwrap();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                (0, "1".to_owned(), 20, true),
+                (1, "21".to_owned(), 20, true),
+                (2, "41".to_owned(), 20, true)
+            ]
+        );
+        assert!(summary.is_complete());
+        assert_eq!(secondary.calls().len(), 1);
+        assert_eq!(secondary.calls()[0].leads().len(), 40);
+    }
+
+    #[test]
+    fn unmatched_keys_follow_their_leads_when_regrouped() {
+        let key = |i| LeadKey::id(i).unwrap();
+        let outcome = Outcome::new([
+            ChunkReport::accepted((1..=30).map(key).collect::<Vec<_>>(), "wide")
+                .with_unmatched([key(5), key(25)]),
+            ChunkReport::accepted((31..=40).map(key).collect::<Vec<_>>(), "wide")
+                .with_unmatched([key(31)]),
+        ]);
+        let batch: Batch = vec![
+            (7, (1..=20).map(key).collect()),
+            (8, (21..=40).map(key).collect()),
+        ];
+        let reports = regroup(&outcome, batch);
+        assert_eq!(reports[0].index(), 7);
+        assert_eq!(reports[0].unmatched(), [key(5)]);
+        assert_eq!(reports[1].unmatched(), [key(25), key(31)]);
+        assert!(reports.iter().all(ChunkReport::is_accepted));
     }
 
     #[test]
