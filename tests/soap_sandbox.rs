@@ -1,5 +1,6 @@
 //! The real SoapClient against the sandbox over loopback: journal entries,
 //! faults, chunking, hostile values, and the exact bytes on the wire.
+#![cfg(feature = "sandbox")]
 
 use std::time::Duration;
 
