@@ -36,6 +36,7 @@ mod bulk;
 mod clock;
 mod error;
 mod fallback;
+mod lead_fields;
 mod limiter;
 mod plan;
 mod redact;
@@ -73,6 +74,7 @@ pub use retry::RetryPolicy;
 pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 pub use secret::Secret;
 pub use soap::{SoapClient, SoapClientBuilder};
+pub use transport::HttpConfig;
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`); not a
 /// public API.

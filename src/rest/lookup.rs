@@ -33,22 +33,10 @@ pub(crate) fn encode(s: &str) -> String {
     out
 }
 
-/// The `filterType` of `GET /rest/v1/leads.json` a SOAP key type is looked
-/// up by, among those Marketo documents (`cookies`, `email`, `id`, the
-/// `sfdc…` ids, …). `LEADOWNEREMAIL` has none: Marketo documents no
-/// `leadOwnerEmail` filter type, so such a key cannot be served over REST.
+/// The `filterType` a SOAP key type is looked up by: the one table on
+/// [`LeadKeyType::rest_filter_type`].
 pub(crate) fn filter_type(key_type: LeadKeyType) -> Option<&'static str> {
-    Some(match key_type {
-        LeadKeyType::Idnum => "id",
-        LeadKeyType::Cookie => "cookies",
-        LeadKeyType::Email => "email",
-        LeadKeyType::LeadOwnerEmail => return None,
-        LeadKeyType::SfdcAccountId => "sfdcAccountId",
-        LeadKeyType::SfdcContactId => "sfdcContactId",
-        LeadKeyType::SfdcLeadId => "sfdcLeadId",
-        LeadKeyType::SfdcLeadOwnerId => "sfdcLeadOwnerId",
-        LeadKeyType::SfdcOpptyId => "sfdcOpptyId",
-    })
+    key_type.rest_filter_type()
 }
 
 /// Refuses, before anything is sent, a request holding a key type REST
