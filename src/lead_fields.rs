@@ -30,6 +30,23 @@ const TABLE: [(LeadKeyType, &str, Option<&str>); 9] = [
     (LeadKeyType::SfdcOpptyId, "sfdcOpptyId", Some("sfdcOpptyId")),
 ];
 
+/// The `filterType`s Marketo documents for `GET /rest/v1/leads.json`
+/// (swagger-mapi.json; custom fields aside).
+pub(crate) const DOCUMENTED_FILTER_TYPES: [&str; 12] = [
+    "cookies",
+    "email",
+    "facebookId",
+    "id",
+    "leadPartitionId",
+    "linkedInId",
+    "sfdcAccountId",
+    "sfdcContactId",
+    "sfdcLeadId",
+    "sfdcLeadOwnerId",
+    "sfdcOpptyId",
+    "twitterId",
+];
+
 impl LeadKeyType {
     fn row(self) -> &'static (LeadKeyType, &'static str, Option<&'static str>) {
         // The table lists every type once, in any order.
@@ -70,6 +87,15 @@ impl LeadKeyType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_documented_filter_types_are_used() {
+        for key_type in LeadKeyType::ALL {
+            if let Some(filter) = key_type.rest_filter_type() {
+                assert!(DOCUMENTED_FILTER_TYPES.contains(&filter), "{filter}");
+            }
+        }
+    }
 
     #[test]
     fn every_key_type_has_one_row() {

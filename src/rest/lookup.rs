@@ -441,25 +441,12 @@ mod tests {
 
     #[test]
     fn only_documented_filter_types_are_used() {
-        // The filterType list of `GET /rest/v1/leads.json` in Marketo's
-        // swagger-mapi.json (custom fields aside).
-        let documented = [
-            "cookies",
-            "email",
-            "facebookId",
-            "id",
-            "leadPartitionId",
-            "linkedInId",
-            "sfdcAccountId",
-            "sfdcContactId",
-            "sfdcLeadId",
-            "sfdcLeadOwnerId",
-            "sfdcOpptyId",
-            "twitterId",
-        ];
         for key_type in LeadKeyType::ALL {
             match filter_type(key_type) {
-                Some(filter) => assert!(documented.contains(&filter), "{filter}"),
+                Some(filter) => assert!(
+                    crate::lead_fields::DOCUMENTED_FILTER_TYPES.contains(&filter),
+                    "{filter}"
+                ),
                 None => assert_eq!(key_type, LeadKeyType::LeadOwnerEmail),
             }
         }

@@ -145,20 +145,7 @@ pub(crate) fn from_rest_name(name: &str) -> Option<LeadKeyType> {
 
 /// The `filterType`s Marketo documents for `GET /rest/v1/leads.json`
 /// (besides custom fields, which the sandbox has none of).
-pub(crate) const FILTER_TYPES: [&str; 12] = [
-    "cookies",
-    "email",
-    "facebookId",
-    "id",
-    "leadPartitionId",
-    "linkedInId",
-    "sfdcAccountId",
-    "sfdcContactId",
-    "sfdcLeadId",
-    "sfdcLeadOwnerId",
-    "sfdcOpptyId",
-    "twitterId",
-];
+pub(crate) use crate::lead_fields::DOCUMENTED_FILTER_TYPES as FILTER_TYPES;
 
 /// What a `filterType` filters on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
