@@ -157,6 +157,9 @@ const RULES: &[Rule] = &[
     rule("REST 603, 605, 607, 609, 610, 612, 614, 616, and 1xxx (1003, 1004, 1013, ...)", Delivery::Refused, Action::Stop, "documented as rejected before processing"),
     rule("trigger/schedule: REST 604, 608, 611 and undocumented codes", Delivery::Unknown, Action::Stop, "a request that ran too long, an outage, an unhandled exception: Marketo does not say nothing ran"),
     rule("several chunks, none reported failed", Delivery::Unknown, Action::Stop, "nothing proves which part ran"),
+    rule("a backend of your own: not sent", Delivery::NotSent, Action::Stop, "as the backend states; only a backend knows whether its failure passes"),
+    rule("a backend of your own: refused", Delivery::Refused, Action::Stop, "as the backend states"),
+    rule("a backend of your own: unknown", Delivery::Unknown, Action::Stop, "as the backend states"),
 ];
 
 /// A Marketo SOAP service exception code (`detail/serviceException/code`).
@@ -430,6 +433,19 @@ pub enum Error {
         /// The start of the body, at most 512 bytes.
         body: String,
     },
+    /// A backend of your own (a [`CampaignRequester`](crate::CampaignRequester)
+    /// you wrote) failed: its error is kept as the [`source`](std::error::Error::source),
+    /// with the delivery the backend states. Build it with
+    /// [`Error::backend`].
+    #[error("{backend}: {source} ({delivery})")]
+    Backend {
+        /// The backend's name, as its chunk reports give it.
+        backend: String,
+        /// Whether the campaign may have run, as the backend knows it.
+        delivery: Delivery,
+        /// The backend's own error.
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// A request of several chunks failed part-way: the outcome tells which
     /// chunks were accepted, which one failed (with its error) and which were
     /// not attempted.
@@ -563,6 +579,11 @@ impl Error {
                 Some((_, err)) => err.classify(),
                 None => c(19),
             },
+            Error::Backend { delivery, .. } => match delivery {
+                Delivery::NotSent => c(20),
+                Delivery::Refused => c(21),
+                Delivery::Unknown => c(22),
+            },
         }
     }
 
@@ -587,6 +608,30 @@ impl Error {
         match self {
             Error::Incomplete(outcome) => Some(outcome),
             _ => None,
+        }
+    }
+
+    /// The error of a backend of your own: `source` is kept (see
+    /// [`std::error::Error::source`]); `delivery` is what the backend knows
+    /// of the call — say [`Delivery::Unknown`] whenever the request may have
+    /// reached a server that runs campaigns.
+    ///
+    /// ```
+    /// use marketo_campaign::{Delivery, Error};
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    /// let err = Error::backend("my-crm", Delivery::NotSent, io);
+    /// assert_eq!(err.delivery(), Delivery::NotSent);
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// ```
+    pub fn backend(
+        backend: impl Into<String>,
+        delivery: Delivery,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Backend {
+            backend: backend.into(),
+            delivery,
+            source: std::sync::Arc::from(source.into()),
         }
     }
 
@@ -713,6 +758,9 @@ mod tests {
             (rest(611), 18, Unknown, Stop),
             (rest(0), 18, Unknown, Stop),
             (Error::Incomplete(Box::default()), 19, Unknown, Stop),
+            (Error::backend("b", NotSent, "x"), 20, NotSent, Stop),
+            (Error::backend("b", Refused, "x"), 21, Refused, Stop),
+            (Error::backend("b", Unknown, "x"), 22, Unknown, Stop),
         ];
         let mut reached = vec![false; RULES.len()];
         for (err, row, delivery, action) in cases {

@@ -11,8 +11,9 @@
 //! - [`SoapClient`]: signs (HMAC-SHA1) and posts `paramsRequestCampaign`
 //!   envelopes, 100 leads a call.
 //! - [`StubRequester`]: records requests, for your own tests.
-//! - [`sandbox`]: an offline Marketo on loopback that checks signatures and
-//!   parameter rules and journals every campaign run.
+//! - `sandbox` (feature `sandbox`, on by default): an offline Marketo on
+//!   loopback that checks signatures and parameter rules and journals every
+//!   campaign run.
 //! - [`Error`]: every failure says whether the campaign may have run
 //!   ([`Delivery`]).
 //!
@@ -35,13 +36,16 @@ mod bulk;
 mod clock;
 mod error;
 mod fallback;
+mod lead_fields;
 mod limiter;
 mod plan;
 mod redact;
+mod report;
 mod request;
 mod requester;
 pub mod rest;
 mod retry;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod schedule;
 mod secret;
@@ -58,6 +62,7 @@ pub use error::{
 pub use fallback::Fallback;
 pub use limiter::RateLimit;
 pub use plan::PlannedRequest;
+pub use report::exit;
 pub use request::{
     CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken, Source, MAX_LEADS_PER_CALL,
 };
@@ -70,6 +75,7 @@ pub use retry::RetryPolicy;
 pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 pub use secret::Secret;
 pub use soap::{SoapClient, SoapClientBuilder};
+pub use transport::HttpConfig;
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`); not a
 /// public API.
@@ -88,6 +94,7 @@ pub mod fuzzing {
 
     /// The sandbox's envelope reader and rules on an arbitrary request body:
     /// the HTTP status it would answer.
+    #[cfg(feature = "sandbox")]
     pub fn sandbox_envelope(body: &[u8]) -> u16 {
         crate::sandbox::fuzz_soap(body)
     }

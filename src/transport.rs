@@ -18,37 +18,125 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default cap on a response body: Marketo's answers are a few kilobytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
-/// Settings common to every backend's calls.
+/// How a client makes its HTTP calls: timeouts, the answer size cap, the
+/// retry policy, client-side pacing, and optionally your own
+/// [`ureq::Agent`]. One value, handed to either client's builder with
+/// `http_config` (the builders' own setters of the same names are
+/// shortcuts to these). Every setter documents its default.
+///
+/// ```
+/// use std::time::Duration;
+/// use marketo_campaign::{HttpConfig, RateLimit, RestClient, RetryPolicy};
+/// let config = HttpConfig::default()
+///     .timeout(Duration::from_secs(30))
+///     .retry(RetryPolicy::default().max_attempts(3))
+///     .rate_limit(Some(RateLimit::default()));
+/// let client = RestClient::builder("https://123-ABC-456.mktorest.com", "id", "secret")
+///     .http_config(config)
+///     .build()?;
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct HttpSettings {
+pub struct HttpConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) timeout: Duration,
     pub(crate) max_response_bytes: u64,
     pub(crate) allow_plain_http: bool,
     pub(crate) retry: RetryPolicy,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) agent: Option<Agent>,
 }
 
-impl Default for HttpSettings {
+impl Default for HttpConfig {
+    /// Connect timeout 10 s, whole-call timeout 60 s, answers up to 1 MiB,
+    /// `https://` only (plain `http://` on loopback), [`RetryPolicy::default`],
+    /// [`RateLimit::default`] (Marketo's 100 calls per 20 s, 10 in flight),
+    /// an agent of the client's own.
     fn default() -> Self {
-        HttpSettings {
+        HttpConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             allow_plain_http: false,
             retry: RetryPolicy::default(),
             rate_limit: Some(RateLimit::default()),
+            agent: None,
         }
     }
 }
 
-/// The setters of [`HttpSettings`], shared by the client builders (each has
-/// a field `http: HttpSettings`).
+impl HttpConfig {
+    /// Time allowed to open a connection. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one whole call, from connect to the last byte of
+    /// the answer. Default: 60 s. A call that times out after sending has
+    /// an unknown outcome.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Largest answer accepted, in bytes. Default: 1 MiB.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// When to repeat a failed call. Default: [`RetryPolicy::default`]
+    /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Client-side pacing of API calls, shared by the client's clones;
+    /// `None` sends as fast as asked. Default: Marketo's limits, 100 calls
+    /// per 20 s and 10 in flight.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// Allows a plain `http://` endpoint that is not on loopback.
+    /// Default: off, because credentials and lead data would cross the
+    /// network in clear text.
+    pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
+        self.allow_plain_http = allow;
+        self
+    }
+
+    /// Sends through your own agent (its proxy, TLS roots, connection pool,
+    /// resolver) instead of one the client builds. Default: none, the
+    /// client builds its own from the settings above.
+    ///
+    /// Whatever the agent's configuration, each call is made with HTTP
+    /// statuses read as answers (a SOAP fault comes on HTTP 500), no
+    /// redirects (a redirected POST would lose its body), and this config's
+    /// timeouts; the size cap applies as set here.
+    pub fn agent(mut self, agent: Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+}
+
+/// The setters of [`HttpConfig`] on the client builders (each has a field
+/// `http: HttpConfig`), as shortcuts, plus `http_config` to hand a whole one.
 macro_rules! http_setters {
     () => {
+        /// All HTTP settings at once (replaces any set before).
+        /// Default: [`HttpConfig::default`](crate::HttpConfig).
+        pub fn http_config(mut self, config: crate::HttpConfig) -> Self {
+            self.http = config;
+            self
+        }
+
         /// Time allowed to open a connection. Default: 10 s.
         pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.http.connect_timeout = timeout;
+            self.http = self.http.connect_timeout(timeout);
             self
         }
 
@@ -56,20 +144,20 @@ macro_rules! http_setters {
         /// the answer. Default: 60 s. A call that times out after sending has
         /// an unknown outcome.
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
-            self.http.timeout = timeout;
+            self.http = self.http.timeout(timeout);
             self
         }
 
         /// Largest answer accepted, in bytes. Default: 1 MiB.
         pub fn max_response_bytes(mut self, bytes: u64) -> Self {
-            self.http.max_response_bytes = bytes;
+            self.http = self.http.max_response_bytes(bytes);
             self
         }
 
         /// When to repeat a failed call. Default: [`RetryPolicy::default`](crate::RetryPolicy::default)
         /// (only calls that certainly did not run, 5 attempts, 2-minute budget).
         pub fn retry(mut self, policy: crate::RetryPolicy) -> Self {
-            self.http.retry = policy;
+            self.http = self.http.retry(policy);
             self
         }
 
@@ -77,7 +165,7 @@ macro_rules! http_setters {
         /// `None` sends as fast as asked. Default: Marketo's limits, 100 calls
         /// per 20 s and 10 in flight.
         pub fn rate_limit(mut self, limit: Option<crate::RateLimit>) -> Self {
-            self.http.rate_limit = limit;
+            self.http = self.http.rate_limit(limit);
             self
         }
 
@@ -85,7 +173,7 @@ macro_rules! http_setters {
         /// Default: off, because credentials and lead data would cross the
         /// network in clear text.
         pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
-            self.http.allow_plain_http = allow;
+            self.http = self.http.danger_allow_plain_http(allow);
             self
         }
     };
@@ -110,7 +198,7 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    pub(crate) fn new(settings: &HttpSettings) -> Self {
+    pub(crate) fn new(settings: &HttpConfig) -> Self {
         Caller {
             http: Http::new(settings),
             retry: settings.retry.clone(),
@@ -167,28 +255,58 @@ pub(crate) struct HttpResponse {
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
     agent: Agent,
+    /// The caller's own agent: each request overrides what must hold.
+    foreign: bool,
+    timeout: Duration,
+    connect_timeout: Duration,
     max_response_bytes: u64,
 }
 
 impl Http {
-    pub(crate) fn new(settings: &HttpSettings) -> Self {
-        let config = Agent::config_builder()
-            .timeout_connect(Some(settings.connect_timeout))
-            .timeout_global(Some(settings.timeout))
-            // SOAP faults come with HTTP 500: read the body, do not error.
-            .http_status_as_error(false)
-            // A redirected POST would lose its body or change its method.
-            .max_redirects(0)
-            .user_agent(concat!("marketo-campaign/", env!("CARGO_PKG_VERSION")))
-            .build();
+    pub(crate) fn new(settings: &HttpConfig) -> Self {
+        let (agent, foreign) = match &settings.agent {
+            Some(agent) => (agent.clone(), true),
+            None => {
+                let config = Agent::config_builder()
+                    .timeout_connect(Some(settings.connect_timeout))
+                    .timeout_global(Some(settings.timeout))
+                    // SOAP faults come with HTTP 500: read the body, do not error.
+                    .http_status_as_error(false)
+                    // A redirected POST would lose its body or change its method.
+                    .max_redirects(0)
+                    .user_agent(concat!("marketo-campaign/", env!("CARGO_PKG_VERSION")))
+                    .build();
+                let agent = Agent::with_parts(
+                    config,
+                    ureq::unversioned::transport::DefaultConnector::new(),
+                    LiteralFirstResolver::default(),
+                );
+                (agent, false)
+            }
+        };
         Http {
-            agent: Agent::with_parts(
-                config,
-                ureq::unversioned::transport::DefaultConnector::new(),
-                LiteralFirstResolver::default(),
-            ),
+            agent,
+            foreign,
+            timeout: settings.timeout,
+            connect_timeout: settings.connect_timeout,
             max_response_bytes: settings.max_response_bytes,
         }
+    }
+
+    /// A caller's agent keeps its pool, proxy and TLS, but answers are
+    /// read whatever their status, redirects are not followed, and this
+    /// client's timeouts apply.
+    fn overridden<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        if !self.foreign {
+            return request;
+        }
+        request
+            .config()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.timeout))
+            .build()
     }
 
     /// POSTs `body` and reads the answer.
@@ -198,7 +316,7 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<HttpResponse, Error> {
-        let mut request = self.agent.post(url);
+        let mut request = self.overridden(self.agent.post(url));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -208,7 +326,7 @@ impl Http {
 
     /// GETs `url` and reads the answer.
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, Error> {
-        let mut request = self.agent.get(url);
+        let mut request = self.overridden(self.agent.get(url));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

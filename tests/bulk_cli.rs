@@ -1,4 +1,5 @@
 //! `request --leads-file`: streaming, validation, CSV, resume.
+#![cfg(feature = "sandbox")]
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

@@ -1,5 +1,6 @@
 //! Bulk runs' write-ahead record and `--resume`, against an in-process
 //! sandbox with faults, the CLI run as a child process (and killed).
+#![cfg(feature = "sandbox")]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

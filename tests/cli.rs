@@ -1,4 +1,5 @@
 //! The command line, run as a process: output, exit codes, secrets.
+#![cfg(feature = "sandbox")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};

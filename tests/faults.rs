@@ -25,6 +25,7 @@
 //! (gateway 5xx with or without a body, a fault inside one, a fault on 200,
 //! REST 604/608/611, a reset, a cut answer, a timeout) is `Unknown` and is
 //! neither repeated nor sent again through Fallback's secondary.
+#![cfg(feature = "sandbox")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

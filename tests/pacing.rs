@@ -1,4 +1,5 @@
 //! Client-side pacing and retries against the sandbox's enforced limits.
+#![cfg(feature = "sandbox")]
 
 use std::time::{Duration, Instant};
 

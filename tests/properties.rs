@@ -12,6 +12,7 @@
 //! The sandbox's data must hold the generated values, so the cases are
 //! generated up front with proptest's deterministic runner and one sandbox
 //! serves them all.
+#![cfg(feature = "sandbox")]
 
 use std::io::Read;
 use std::net::SocketAddr;

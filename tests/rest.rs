@@ -1,4 +1,5 @@
 //! The real RestClient and Fallback against the sandbox over loopback.
+#![cfg(feature = "sandbox")]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

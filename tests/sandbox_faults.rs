@@ -5,6 +5,7 @@
 //!
 //! Every wait is bounded: sockets and agents have timeouts, polls have
 //! deadlines.
+#![cfg(feature = "sandbox")]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,6 +1,7 @@
 //! The sandbox's REST API, identity service, limits and SOAP retirement,
 //! driven over HTTP with ureq. Every test checks the HTTP answers and what
 //! the journal says ran.
+#![cfg(feature = "sandbox")]
 
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;

@@ -6,6 +6,7 @@
 //! (the crate's, the sandbox's, ureq's); a panic hook records every panic.
 //! The tokens are read from the sandbox's identity service with a raw
 //! socket, so that fetching them logs nothing.
+#![cfg(feature = "sandbox")]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,5 +1,6 @@
 //! The real SoapClient against the sandbox over loopback: journal entries,
 //! faults, chunking, hostile values, and the exact bytes on the wire.
+#![cfg(feature = "sandbox")]
 
 use std::time::Duration;
 
@@ -424,4 +425,42 @@ fn exact_bytes_on_the_wire() {
         body,
         include_str!("fixtures/request_campaign_by_id.xml").trim_end()
     );
+}
+
+/// A caller's own `ureq::Agent` (here one that turns 4xx/5xx into errors
+/// and follows redirects) still has SOAP faults read from HTTP 500 bodies:
+/// each call overrides what must hold (issue 9, a lean library).
+#[test]
+fn a_callers_own_agent_reads_faults_on_http_500() {
+    use marketo_campaign::{HttpConfig, RetryPolicy, SoapCode};
+    let sandbox = Sandbox::start().unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(true)
+        .max_redirects(5)
+        .build()
+        .into();
+    let client = sandbox
+        .soap_client_builder()
+        .http_config(
+            HttpConfig::default()
+                .agent(agent)
+                .retry(RetryPolicy::never())
+                .rate_limit(None),
+        )
+        .build()
+        .unwrap();
+    let request = CampaignRequest::new(
+        CampaignTarget::id(4496),
+        [LeadKey::email("nobody@company.com").unwrap()],
+    )
+    .unwrap();
+    let err = client.request_campaign(&request).unwrap_err();
+    assert_eq!(err.soap_code(), Some(SoapCode::LeadNotFound), "{err}");
+    let ok = CampaignRequest::new(
+        CampaignTarget::id(4496),
+        [LeadKey::email("lead@company.com").unwrap()],
+    )
+    .unwrap();
+    assert!(client.request_campaign(&ok).unwrap().is_complete());
+    assert_eq!(sandbox.journal().len(), 1);
 }

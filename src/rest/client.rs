@@ -18,7 +18,7 @@ use crate::rest::wire::{
 };
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
-use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpSettings};
+use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpConfig};
 
 /// Marketo takes at most this many tokens in one trigger or schedule call.
 pub const MAX_TOKENS_PER_CALL: usize = 100;
@@ -60,7 +60,7 @@ pub struct RestClientBuilder {
     client_id: String,
     client_secret: Secret,
     renew_margin: Duration,
-    http: HttpSettings,
+    http: HttpConfig,
 }
 
 impl RestClientBuilder {
@@ -136,7 +136,7 @@ impl RestClient {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             renew_margin: Duration::from_secs(60),
-            http: HttpSettings::default(),
+            http: HttpConfig::default(),
         }
     }
 

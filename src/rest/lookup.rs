@@ -33,22 +33,10 @@ pub(crate) fn encode(s: &str) -> String {
     out
 }
 
-/// The `filterType` of `GET /rest/v1/leads.json` a SOAP key type is looked
-/// up by, among those Marketo documents (`cookies`, `email`, `id`, the
-/// `sfdc…` ids, …). `LEADOWNEREMAIL` has none: Marketo documents no
-/// `leadOwnerEmail` filter type, so such a key cannot be served over REST.
+/// The `filterType` a SOAP key type is looked up by: the one table on
+/// [`LeadKeyType::rest_filter_type`].
 pub(crate) fn filter_type(key_type: LeadKeyType) -> Option<&'static str> {
-    Some(match key_type {
-        LeadKeyType::Idnum => "id",
-        LeadKeyType::Cookie => "cookies",
-        LeadKeyType::Email => "email",
-        LeadKeyType::LeadOwnerEmail => return None,
-        LeadKeyType::SfdcAccountId => "sfdcAccountId",
-        LeadKeyType::SfdcContactId => "sfdcContactId",
-        LeadKeyType::SfdcLeadId => "sfdcLeadId",
-        LeadKeyType::SfdcLeadOwnerId => "sfdcLeadOwnerId",
-        LeadKeyType::SfdcOpptyId => "sfdcOpptyId",
-    })
+    key_type.rest_filter_type()
 }
 
 /// Refuses, before anything is sent, a request holding a key type REST
@@ -453,25 +441,12 @@ mod tests {
 
     #[test]
     fn only_documented_filter_types_are_used() {
-        // The filterType list of `GET /rest/v1/leads.json` in Marketo's
-        // swagger-mapi.json (custom fields aside).
-        let documented = [
-            "cookies",
-            "email",
-            "facebookId",
-            "id",
-            "leadPartitionId",
-            "linkedInId",
-            "sfdcAccountId",
-            "sfdcContactId",
-            "sfdcLeadId",
-            "sfdcLeadOwnerId",
-            "sfdcOpptyId",
-            "twitterId",
-        ];
         for key_type in LeadKeyType::ALL {
             match filter_type(key_type) {
-                Some(filter) => assert!(documented.contains(&filter), "{filter}"),
+                Some(filter) => assert!(
+                    crate::lead_fields::DOCUMENTED_FILTER_TYPES.contains(&filter),
+                    "{filter}"
+                ),
                 None => assert_eq!(key_type, LeadKeyType::LeadOwnerEmail),
             }
         }

@@ -246,7 +246,7 @@ mod tests {
             expires_at: Instant::now() + Duration::from_secs(3600),
         });
         // Renewing fails (nothing listens on port 9), but nothing panics.
-        let http = Http::new(&crate::transport::HttpSettings::default());
+        let http = Http::new(&crate::transport::HttpConfig::default());
         assert!(cache.get(&http).is_err());
     }
 }

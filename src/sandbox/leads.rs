@@ -137,44 +137,15 @@ pub(crate) fn field(lead: &SandboxLead, key_type: LeadKeyType) -> Option<&str> {
     }
 }
 
-/// The REST field name of a key type, e.g. `sfdcLeadId`.
-pub(crate) fn rest_name(key_type: LeadKeyType) -> &'static str {
-    match key_type {
-        LeadKeyType::Idnum => "id",
-        LeadKeyType::Email => "email",
-        LeadKeyType::Cookie => "cookies",
-        LeadKeyType::LeadOwnerEmail => "leadOwnerEmail",
-        LeadKeyType::SfdcAccountId => "sfdcAccountId",
-        LeadKeyType::SfdcContactId => "sfdcContactId",
-        LeadKeyType::SfdcLeadId => "sfdcLeadId",
-        LeadKeyType::SfdcLeadOwnerId => "sfdcLeadOwnerId",
-        LeadKeyType::SfdcOpptyId => "sfdcOpptyId",
-    }
-}
-
-/// The key type of a REST field name (exact spelling).
+/// The key type of a REST field name (exact spelling): the one table on
+/// [`LeadKeyType::from_rest_field`].
 pub(crate) fn from_rest_name(name: &str) -> Option<LeadKeyType> {
-    LeadKeyType::ALL
-        .into_iter()
-        .find(|&key_type| rest_name(key_type) == name)
+    LeadKeyType::from_rest_field(name)
 }
 
 /// The `filterType`s Marketo documents for `GET /rest/v1/leads.json`
 /// (besides custom fields, which the sandbox has none of).
-pub(crate) const FILTER_TYPES: [&str; 12] = [
-    "cookies",
-    "email",
-    "facebookId",
-    "id",
-    "leadPartitionId",
-    "linkedInId",
-    "sfdcAccountId",
-    "sfdcContactId",
-    "sfdcLeadId",
-    "sfdcLeadOwnerId",
-    "sfdcOpptyId",
-    "twitterId",
-];
+pub(crate) use crate::lead_fields::DOCUMENTED_FILTER_TYPES as FILTER_TYPES;
 
 /// What a `filterType` filters on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +276,7 @@ mod tests {
     #[test]
     fn rest_names_round_trip() {
         for key_type in LeadKeyType::ALL {
-            assert_eq!(from_rest_name(rest_name(key_type)), Some(key_type));
+            assert_eq!(from_rest_name(key_type.rest_field()), Some(key_type));
         }
         assert_eq!(from_rest_name("Email"), None);
     }

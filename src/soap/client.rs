@@ -19,7 +19,7 @@ use crate::soap::envelope::{
 };
 use crate::soap::response::read_response;
 use crate::soap::signature::{request_signature, w3c_timestamp};
-use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpSettings};
+use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpConfig};
 
 /// The `SOAPAction` header of `requestCampaign`.
 pub const SOAP_ACTION_REQUEST_CAMPAIGN: &str = "\"http://www.marketo.com/mktows/requestCampaign\"";
@@ -68,7 +68,7 @@ pub struct SoapClientBuilder {
     encryption_key: Secret,
     timezone: Tz,
     clock: Arc<dyn Clock>,
-    http: HttpSettings,
+    http: HttpConfig,
 }
 
 impl SoapClientBuilder {
@@ -146,7 +146,7 @@ impl SoapClient {
             encryption_key: encryption_key.into(),
             timezone: DEFAULT_TIMEZONE,
             clock: Arc::new(SystemClock),
-            http: HttpSettings::default(),
+            http: HttpConfig::default(),
         }
     }
 

@@ -12,8 +12,8 @@ use marketo_campaign::{
 };
 
 use crate::{
-    build_target, delivery_code, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID,
-    EXIT_OK, EXIT_REFUSED, EXIT_UNKNOWN,
+    build_target, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID, EXIT_OK,
+    EXIT_REFUSED, EXIT_UNKNOWN,
 };
 
 /// How lines of a leads file become lead keys.
@@ -1054,7 +1054,7 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         EXIT_UNKNOWN
     } else {
         match tally.worst {
-            Some(delivery) => delivery_code(delivery),
+            Some(delivery) => delivery.exit_code(),
             None => EXIT_REFUSED,
         }
     })

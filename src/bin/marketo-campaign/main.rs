@@ -16,16 +16,11 @@ use marketo_campaign::{
     RestClientBuilder, SoapClient, SoapClientBuilder, Source,
 };
 
-/// Exit status: every chunk accepted, every lead served.
-const EXIT_OK: u8 = 0;
-/// Exit status: bad input or configuration; nothing was sent.
-const EXIT_INVALID: u8 = 2;
-/// Exit status: the server refused (some of) the request; the refused part did not run.
-const EXIT_REFUSED: u8 = 3;
-/// Exit status: the outcome of (some of) the request is unknown; it may have run.
-const EXIT_UNKNOWN: u8 = 4;
-/// Exit status: the server could not be reached; nothing was sent.
-const EXIT_NOT_SENT: u8 = 5;
+// The exit statuses live in the library (`marketo_campaign::exit`), beside
+// the classification they follow.
+use marketo_campaign::exit::{
+    INVALID as EXIT_INVALID, OK as EXIT_OK, REFUSED as EXIT_REFUSED, UNKNOWN as EXIT_UNKNOWN,
+};
 
 const AFTER_HELP: &str = "\
 Exit status:
@@ -252,21 +247,7 @@ fn fail(err: &Error) -> u8 {
 }
 
 fn exit_code(err: &Error) -> u8 {
-    match err {
-        Error::InvalidInput { .. } | Error::Config(_) => EXIT_INVALID,
-        Error::Incomplete(outcome) if outcome.accepted_chunks() > 0 => {
-            delivery_code(err.delivery())
-        }
-        _ => delivery_code(err.delivery()),
-    }
-}
-
-fn delivery_code(delivery: Delivery) -> u8 {
-    match delivery {
-        Delivery::NotSent => EXIT_NOT_SENT,
-        Delivery::Refused => EXIT_REFUSED,
-        Delivery::Unknown => EXIT_UNKNOWN,
-    }
+    err.exit_code()
 }
 
 fn build_target(args: &RequestArgs) -> Result<(CampaignTarget, Source), Error> {
@@ -459,9 +440,8 @@ fn single(args: &RequestArgs, client: &Client, request: &CampaignRequest) -> u8 
     let requester = client.requester();
     let result = requester.request_campaign(request);
     let code = match &result {
-        Ok(outcome) if outcome.is_complete() => EXIT_OK,
-        Ok(_) => EXIT_REFUSED,
-        Err(e) => exit_code(e),
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => e.exit_code(),
     };
     if args.json {
         println!("{}", outcome_json(&requester.to_string(), request, &result));
@@ -497,60 +477,36 @@ fn print_plans(plans: &[PlannedRequest], json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// A chunk's `status`, `error` and `delivery`, as the JSON outputs show them.
+/// A chunk's `status`, `error` and `delivery`, as the JSON outputs show them
+/// (the library's JSON form of a chunk).
 fn chunk_status(chunk: &ChunkReport) -> (&'static str, Option<String>, Option<&'static str>) {
-    match chunk.status() {
-        ChunkStatus::Accepted => ("accepted", None, None),
-        ChunkStatus::Failed(e) => ("failed", Some(e.to_string()), Some(e.delivery().as_str())),
-        _ => ("not_attempted", None, Some(Delivery::NotSent.as_str())),
-    }
+    let error = match chunk.status() {
+        ChunkStatus::Failed(e) => Some(e.to_string()),
+        _ => None,
+    };
+    (
+        chunk.status().as_str(),
+        error,
+        chunk.delivery().map(Delivery::as_str),
+    )
 }
 
-fn chunk_json(outcome: &Outcome) -> Vec<serde_json::Value> {
-    outcome
-        .chunks()
-        .iter()
-        .map(|chunk| {
-            let (status, error, delivery) = chunk_status(chunk);
-            serde_json::json!({
-                "index": chunk.index(),
-                "backend": chunk.backend(),
-                "leads": chunk.leads().iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "status": status,
-                "error": error,
-                "delivery": delivery,
-                "unmatched": chunk.unmatched().iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "ambiguous": chunk.ambiguous().iter().map(|a| serde_json::json!({
-                    "key": a.key().to_string(),
-                    "lead_ids": a.lead_ids(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
-}
-
+/// The outcome's JSON form (the library's), with the client and target.
 fn outcome_json(
     client: &str,
     request: &CampaignRequest,
     result: &Result<Outcome, Error>,
 ) -> serde_json::Value {
-    match result {
-        Ok(outcome) => serde_json::json!({
-            "client": client,
-            "target": request.target().to_string(),
-            "complete": outcome.is_complete(),
-            "chunks": chunk_json(outcome),
-        }),
-        Err(err) => serde_json::json!({
-            "client": client,
-            "target": request.target().to_string(),
-            "complete": false,
-            "error": err.to_string(),
-            "delivery": err.delivery().as_str(),
-            "soap_code": err.soap_code().map(|c| c.code()),
-            "chunks": err.outcome().map(chunk_json).unwrap_or_default(),
-        }),
+    let mut json = match result {
+        Ok(outcome) => serde_json::to_value(outcome),
+        Err(err) => serde_json::to_value(err),
     }
+    .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+    if let Some(map) = json.as_object_mut() {
+        map.insert("client".into(), client.into());
+        map.insert("target".into(), request.target().to_string().into());
+    }
+    json
 }
 
 fn print_human(client: &str, request: &CampaignRequest, result: &Result<Outcome, Error>) {
