@@ -34,6 +34,8 @@
 
 mod bulk;
 mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod fallback;
 mod lead_fields;

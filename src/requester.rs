@@ -698,6 +698,12 @@ impl StubRequester {
         self.state().planned.insert(n, error);
     }
 
+    /// Forgets the failures planned with
+    /// [`fail_call`](StubRequester::fail_call) that have not struck yet.
+    pub fn clear_failures(&self) {
+        self.state().planned.clear();
+    }
+
     /// The requests received so far, in order. Clones share the record.
     pub fn requests(&self) -> Vec<CampaignRequest> {
         self.state().requests.clone()
