@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use marketo_campaign::sandbox::{JournalToken, Sandbox, SandboxConfig, SandboxData, SandboxLead};
 use marketo_campaign::{
-    CampaignRequest, CampaignRequester, CampaignTarget, ChunkStatus, Clock, Delivery, Error,
-    FixedClock, LeadKey, LeadKeyType, ProgramToken, SoapClient, SoapCode, SystemClock,
+    CampaignRequest, CampaignRequester, CampaignTarget, Clock, Delivery, Error, FixedClock,
+    LeadKey, LeadKeyType, ProgramToken, SoapClient, SoapCode, SystemClock,
 };
 
 fn by_id(id: u32, leads: &[&str]) -> CampaignRequest {
@@ -253,62 +253,10 @@ fn sandbox_ignores_keys_past_100_like_marketo() {
     assert!(!journal[0].lead_ids.contains(&101));
 }
 
-#[test]
-fn client_chunks_101_and_more_leads_so_none_is_ignored() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 250)),
-    )
-    .unwrap();
-    let client = sandbox.soap_client().unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        (1..=250).map(|id| LeadKey::email(format!("lead{id}@example.com")).unwrap()),
-    )
-    .unwrap();
-    let outcome = client.request_campaign(&request).unwrap();
-    let sizes: Vec<usize> = outcome.chunks().iter().map(|c| c.leads().len()).collect();
-    assert_eq!(sizes, [100, 100, 50]);
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 3);
-    let served: Vec<u32> = journal.iter().flat_map(|e| e.lead_ids.clone()).collect();
-    assert_eq!(served, (1..=250).collect::<Vec<_>>());
-    assert!(journal.iter().all(|e| e.ignored_keys == 0));
-}
-
-#[test]
-fn failure_midway_reports_each_chunk() {
-    // Leads 1..=150 exist; 151 does not, so the second chunk is refused.
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 150)),
-    )
-    .unwrap();
-    let client = sandbox.soap_client().unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        (1..=320).map(|id| LeadKey::id(id).unwrap()),
-    )
-    .unwrap();
-    let err = client.request_campaign(&request).unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Refused);
-    let outcome = err.outcome().expect("an incomplete outcome");
-    let statuses: Vec<&str> = outcome
-        .chunks()
-        .iter()
-        .map(|c| match c.status() {
-            ChunkStatus::Accepted => "accepted",
-            ChunkStatus::Failed(_) => "failed",
-            ChunkStatus::NotAttempted => "not_attempted",
-            _ => "other",
-        })
-        .collect();
-    assert_eq!(
-        statuses,
-        ["accepted", "failed", "not_attempted", "not_attempted"]
-    );
-    assert_eq!(outcome.not_attempted().count(), 120);
-    assert_eq!(sandbox.journal().len(), 1);
-    assert_eq!(sandbox.journal()[0].lead_ids, (1..=100).collect::<Vec<_>>());
-}
+// Chunking at 100 (no lead ignored past Marketo's limit) and part-way
+// failures (accepted, failed, not attempted, consistent with the journal)
+// are checked for SoapClient, RestClient and Fallback alike by the
+// conformance suite: tests/conformance.rs.
 
 #[test]
 fn hostile_values_round_trip_through_the_wire() {
