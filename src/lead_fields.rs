@@ -32,6 +32,7 @@ const TABLE: [(LeadKeyType, &str, Option<&str>); 9] = [
 
 /// The `filterType`s Marketo documents for `GET /rest/v1/leads.json`
 /// (swagger-mapi.json; custom fields aside).
+#[cfg(any(test, feature = "sandbox"))]
 pub(crate) const DOCUMENTED_FILTER_TYPES: [&str; 12] = [
     "cookies",
     "email",

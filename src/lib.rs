@@ -89,6 +89,11 @@ pub mod fuzzing {
         crate::soap::response::read_response(status, body, "successRequestCampaign")
     }
 
+    /// The identity answer reader on an arbitrary answer: the token's life.
+    pub fn identity_answer(status: u16, body: &[u8]) -> Result<std::time::Duration, crate::Error> {
+        crate::rest::read_token_answer(status, body, "client-secret").map(|(_, life)| life)
+    }
+
     /// The REST response reader on an arbitrary answer.
     pub fn rest_response(status: u16, body: &[u8]) -> Result<usize, crate::Error> {
         crate::rest::wire::read::<serde_json::Value>(status, body).map(|page| page.result.len())
