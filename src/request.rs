@@ -121,6 +121,25 @@ impl LeadKeyType {
     }
 }
 
+impl LeadKeyType {
+    /// The type whose wire name is exactly `s` (upper case, as written
+    /// nearly always): one comparison instead of a case-insensitive scan.
+    fn from_wire_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "IDNUM" => LeadKeyType::Idnum,
+            "COOKIE" => LeadKeyType::Cookie,
+            "EMAIL" => LeadKeyType::Email,
+            "LEADOWNEREMAIL" => LeadKeyType::LeadOwnerEmail,
+            "SFDCACCOUNTID" => LeadKeyType::SfdcAccountId,
+            "SFDCCONTACTID" => LeadKeyType::SfdcContactId,
+            "SFDCLEADID" => LeadKeyType::SfdcLeadId,
+            "SFDCLEADOWNERID" => LeadKeyType::SfdcLeadOwnerId,
+            "SFDCOPPTYID" => LeadKeyType::SfdcOpptyId,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for LeadKeyType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -132,6 +151,9 @@ impl FromStr for LeadKeyType {
 
     /// Parses a wire name, ignoring ASCII case.
     fn from_str(s: &str) -> Result<Self, Error> {
+        if let Some(key_type) = LeadKeyType::from_wire_name(s) {
+            return Ok(key_type);
+        }
         LeadKeyType::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
@@ -170,15 +192,20 @@ impl LeadKey {
     /// [`max_value_chars`](LeadKeyType::max_value_chars), and an `IDNUM`
     /// must be a positive 32-bit integer.
     pub fn new(key_type: LeadKeyType, value: impl Into<String>) -> Result<Self, Error> {
-        let value = value.into();
-        let field = || format!("lead key {key_type}:{}", shown(&value));
+        LeadKey::checked(key_type, &value.into())
+    }
+
+    /// [`new`](LeadKey::new) from a borrowed value: the key's only
+    /// allocation is its shared value.
+    fn checked(key_type: LeadKeyType, value: &str) -> Result<Self, Error> {
+        let field = || format!("lead key {key_type}:{}", shown(value));
         if value.trim().is_empty() {
             return Err(Error::invalid(field(), "the value is empty"));
         }
-        check_length(&value, key_type.max_value_chars(), key_type.limit_source())
+        check_length(value, key_type.max_value_chars(), key_type.limit_source())
             .map_err(|reason| Error::invalid(field(), reason))?;
-        check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
-        if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
+        check_xml_text(value).map_err(|reason| Error::invalid(field(), reason))?;
+        if key_type == LeadKeyType::Idnum && parse_positive_id(value).is_none() {
             return Err(Error::invalid(
                 field(),
                 "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
@@ -192,7 +219,16 @@ impl LeadKey {
 
     /// A Marketo lead id key (`IDNUM`).
     pub fn id(id: u32) -> Result<Self, Error> {
-        LeadKey::new(LeadKeyType::Idnum, id.to_string())
+        if id == 0 || id > i32::MAX as u32 {
+            // Refused with the same words as the text "0" or "3000000000".
+            return LeadKey::checked(LeadKeyType::Idnum, &id.to_string());
+        }
+        // In range: its digits are a valid IDNUM, nothing to check or parse.
+        let mut digits = [0u8; 10];
+        Ok(LeadKey {
+            key_type: LeadKeyType::Idnum,
+            value: decimal(id, &mut digits).into(),
+        })
     }
 
     /// An `EMAIL` key.
@@ -228,7 +264,7 @@ impl FromStr for LeadKey {
                 "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
             )
         })?;
-        LeadKey::new(kind.trim().parse()?, value)
+        LeadKey::checked(kind.trim().parse()?, value)
     }
 }
 
@@ -619,8 +655,31 @@ fn check_length(value: &str, max: usize, why: &str) -> Result<(), String> {
     }
 }
 
+/// `n` in decimal, written into `digits`.
+fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &str {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&digits[at..]).unwrap_or_else(|_| unreachable!("ASCII digits"))
+}
+
 /// Checks that `s` only holds characters XML 1.0 can carry (`Char` production).
 pub(crate) fn check_xml_text(s: &str) -> Result<(), String> {
+    // A `str` holds no surrogates, so the only scalar values outside `Char`
+    // are the C0 controls other than tab, LF and CR, and U+FFFE and U+FFFF
+    // (UTF-8 `EF BF BE`, `EF BF BF`). Text with no byte below 0x20 but
+    // those three, and no 0xEF, is clean without decoding a character.
+    if s.bytes()
+        .all(|b| (b >= 0x20 && b != 0xEF) || matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(());
+    }
     match s.chars().find(|&c| !is_xml_char(c)) {
         None => Ok(()),
         Some(c) => Err(format!(
@@ -766,5 +825,215 @@ mod tests {
         let req = CampaignRequest::new(CampaignTarget::id(1), leads).unwrap();
         let sizes: Vec<usize> = req.chunks().map(<[_]>::len).collect();
         assert_eq!(sizes, [100, 100, 50]);
+    }
+}
+
+/// The fast paths (upper-case type names, one allocation per key, ids
+/// written without being parsed back, ASCII text checked without decoding)
+/// against lead keys built as they were before: same keys, same errors.
+#[cfg(test)]
+mod same_keys_as_before {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::test_support::hostile;
+
+    /// Lead key parsing before the fast paths, verbatim but for returning
+    /// the key's parts and the error's text.
+    mod reference {
+        use super::super::{parse_positive_id, shown};
+        use crate::{Error, LeadKeyType};
+
+        fn limit_source(key_type: LeadKeyType) -> &'static str {
+            key_type.limit_source()
+        }
+
+        pub fn parse_type(s: &str) -> Result<LeadKeyType, Error> {
+            LeadKeyType::ALL
+                .into_iter()
+                .find(|t| t.as_str().eq_ignore_ascii_case(s))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "lead key type",
+                        format!(
+                            "{s:?} is not one of {}",
+                            LeadKeyType::ALL.map(|t| t.as_str()).join(", ")
+                        ),
+                    )
+                })
+        }
+
+        pub fn new(
+            key_type: LeadKeyType,
+            value: impl Into<String>,
+        ) -> Result<(LeadKeyType, String), Error> {
+            let value = value.into();
+            let field = || format!("lead key {key_type}:{}", shown(&value));
+            if value.trim().is_empty() {
+                return Err(Error::invalid(field(), "the value is empty"));
+            }
+            check_length(&value, key_type.max_value_chars(), limit_source(key_type))
+                .map_err(|reason| Error::invalid(field(), reason))?;
+            check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
+            if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
+                return Err(Error::invalid(
+                    field(),
+                    "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
+                ));
+            }
+            Ok((key_type, value))
+        }
+
+        pub fn id(id: u32) -> Result<(LeadKeyType, String), Error> {
+            new(LeadKeyType::Idnum, id.to_string())
+        }
+
+        pub fn parse(s: &str) -> Result<(LeadKeyType, String), Error> {
+            let (kind, value) = s.split_once(':').ok_or_else(|| {
+                Error::invalid(
+                    format!("lead {}", shown(s)),
+                    "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
+                )
+            })?;
+            new(parse_type(kind.trim())?, value)
+        }
+
+        fn check_length(value: &str, max: usize, why: &str) -> Result<(), String> {
+            if value.len() <= max {
+                return Ok(());
+            }
+            match value.chars().count() {
+                chars if chars <= max => Ok(()),
+                chars => Err(format!(
+                    "it has {chars} characters, more than {max} ({why})"
+                )),
+            }
+        }
+
+        pub fn check_xml_text(s: &str) -> Result<(), String> {
+            match s.chars().find(|&c| !is_xml_char(c)) {
+                None => Ok(()),
+                Some(c) => Err(format!(
+                    "it holds U+{:04X}, which XML 1.0 cannot carry",
+                    c as u32
+                )),
+            }
+        }
+
+        fn is_xml_char(c: char) -> bool {
+            matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+        }
+    }
+
+    type Parts = Result<(LeadKeyType, String), String>;
+
+    fn parts(key: Result<LeadKey, Error>) -> Parts {
+        key.map(|k| (k.key_type(), k.value().to_owned()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn reference_parts(key: Result<(LeadKeyType, String), Error>) -> Parts {
+        key.map_err(|e| e.to_string())
+    }
+
+    /// A type name as a caller may write it: any case, padded, or wrong.
+    fn type_name() -> impl Strategy<Value = String> {
+        let name = (0..LeadKeyType::ALL.len(), any::<u64>()).prop_map(|(i, case)| {
+            LeadKeyType::ALL[i]
+                .as_str()
+                .chars()
+                .enumerate()
+                .map(|(j, c)| {
+                    if case >> (j % 64) & 1 == 1 {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+        });
+        prop_oneof![
+            4 => name.clone(),
+            1 => name.clone().prop_map(|n| format!(" {n}\t")),
+            1 => name.prop_map(|n| format!("{n}X")),
+            1 => hostile(),
+        ]
+    }
+
+    /// Values that pass and values that fail each check.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => hostile(),
+            2 => "[1-9][0-9]{0,10}",
+            1 => "[0+ -]?[0-9]{1,12}",
+            1 => "[a-z.]{1,20}@[a-z]{1,10}\\.com",
+            1 => "[ \t\r\n]{0,3}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parsed_keys_are_as_before(kind in type_name(), value in value(), colon in any::<bool>()) {
+            let raw = if colon { format!("{kind}:{value}") } else { format!("{kind}{value}") };
+            prop_assert_eq!(parts(raw.parse()), reference_parts(reference::parse(&raw)));
+        }
+
+        #[test]
+        fn new_keys_are_as_before(t in 0..LeadKeyType::ALL.len(), value in value()) {
+            let key_type = LeadKeyType::ALL[t];
+            prop_assert_eq!(
+                parts(LeadKey::new(key_type, value.as_str())),
+                reference_parts(reference::new(key_type, value.as_str()))
+            );
+        }
+
+        #[test]
+        fn id_keys_are_as_before(id in prop_oneof![
+            any::<u32>(),
+            Just(0u32), Just(1), Just(9), Just(10), Just(i32::MAX as u32),
+            Just(i32::MAX as u32 + 1), Just(u32::MAX),
+        ]) {
+            prop_assert_eq!(parts(LeadKey::id(id)), reference_parts(reference::id(id)));
+        }
+
+        #[test]
+        fn type_names_parse_as_before(kind in type_name()) {
+            prop_assert_eq!(
+                kind.parse::<LeadKeyType>().map_err(|e| e.to_string()),
+                reference::parse_type(&kind).map_err(|e| e.to_string())
+            );
+        }
+
+        #[test]
+        fn xml_text_check_is_as_before(s in prop_oneof![hostile(), any::<String>()]) {
+            prop_assert_eq!(check_xml_text(&s), reference::check_xml_text(&s));
+        }
+    }
+
+    #[test]
+    fn xml_text_check_at_its_edges() {
+        for s in [
+            "\u{FFFD}",
+            "\u{FFFE}",
+            "\u{FFFF}",
+            "\u{EFFF}",
+            "\u{F000}",
+            "\u{1F}",
+            "\u{7F}",
+            "\u{80}",
+            "\u{9F}",
+            "a\u{0}",
+            "\t\n\r",
+            "\u{10FFFF}",
+            "ï",
+            "",
+        ] {
+            assert_eq!(check_xml_text(s), reference::check_xml_text(s), "{s:?}");
+        }
+        assert!(check_xml_text("a\u{FFFE}").is_err());
+        assert!(check_xml_text("\u{EFBF}").is_ok());
     }
 }
