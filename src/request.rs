@@ -125,18 +125,21 @@ impl LeadKeyType {
     /// The type whose wire name is exactly `s` (upper case, as written
     /// nearly always): one comparison instead of a case-insensitive scan.
     fn from_wire_name(s: &str) -> Option<Self> {
-        Some(match s {
-            "IDNUM" => LeadKeyType::Idnum,
-            "COOKIE" => LeadKeyType::Cookie,
-            "EMAIL" => LeadKeyType::Email,
-            "LEADOWNEREMAIL" => LeadKeyType::LeadOwnerEmail,
-            "SFDCACCOUNTID" => LeadKeyType::SfdcAccountId,
-            "SFDCCONTACTID" => LeadKeyType::SfdcContactId,
-            "SFDCLEADID" => LeadKeyType::SfdcLeadId,
-            "SFDCLEADOWNERID" => LeadKeyType::SfdcLeadOwnerId,
-            "SFDCOPPTYID" => LeadKeyType::SfdcOpptyId,
+        // By length, then one fixed-size compare per candidate.
+        let is = |name: &str| s.as_bytes() == name.as_bytes();
+        let key_type = match s.len() {
+            5 if is("EMAIL") => LeadKeyType::Email,
+            5 if is("IDNUM") => LeadKeyType::Idnum,
+            6 if is("COOKIE") => LeadKeyType::Cookie,
+            10 if is("SFDCLEADID") => LeadKeyType::SfdcLeadId,
+            11 if is("SFDCOPPTYID") => LeadKeyType::SfdcOpptyId,
+            13 if is("SFDCACCOUNTID") => LeadKeyType::SfdcAccountId,
+            13 if is("SFDCCONTACTID") => LeadKeyType::SfdcContactId,
+            14 if is("LEADOWNEREMAIL") => LeadKeyType::LeadOwnerEmail,
+            15 if is("SFDCLEADOWNERID") => LeadKeyType::SfdcLeadOwnerId,
             _ => return None,
-        })
+        };
+        Some(key_type)
     }
 }
 
@@ -179,11 +182,54 @@ impl FromStr for LeadKeyType {
 /// assert!(LeadKey::new(LeadKeyType::Email, "  ").is_err());
 /// # Ok::<(), marketo_campaign::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LeadKey {
-    key_type: LeadKeyType,
-    /// Shared: chunk reports and retries clone keys without copying them.
-    value: std::sync::Arc<str>,
+#[derive(Clone)]
+pub struct LeadKey(Repr);
+
+/// The longest value a key holds in place, in bytes: 29 keeps a key at 32
+/// bytes, and covers ids, Salesforce ids and most email addresses.
+const INLINE: usize = 24;
+
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct InlineBytes([u8; INLINE]);
+
+/// A key's type and value. Short values live in the key itself, so
+/// building one allocates nothing and a clone is a copy; longer ones are
+/// shared, so chunk reports and retries clone keys without copying them.
+#[derive(Clone)]
+enum Repr {
+    /// A value of at most [`INLINE`] bytes: `bytes[..len]`, the rest zero.
+    Inline {
+        key_type: LeadKeyType,
+        len: u8,
+        bytes: InlineBytes,
+    },
+    /// A longer value.
+    Shared {
+        key_type: LeadKeyType,
+        value: std::sync::Arc<str>,
+    },
+}
+
+impl Repr {
+    /// `value`, in place when it fits.
+    fn new(key_type: LeadKeyType, value: &str) -> Self {
+        match u8::try_from(value.len()) {
+            Ok(len) if value.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..value.len()].copy_from_slice(value.as_bytes());
+                Repr::Inline {
+                    key_type,
+                    len,
+                    bytes: InlineBytes(bytes),
+                }
+            }
+            _ => Repr::Shared {
+                key_type,
+                value: value.into(),
+            },
+        }
+    }
 }
 
 impl LeadKey {
@@ -195,11 +241,13 @@ impl LeadKey {
         LeadKey::checked(key_type, &value.into())
     }
 
-    /// [`new`](LeadKey::new) from a borrowed value: the key's only
-    /// allocation is its shared value.
+    /// [`new`](LeadKey::new) from a borrowed value: no allocation for a
+    /// value that fits in the key, one for a longer one.
     fn checked(key_type: LeadKeyType, value: &str) -> Result<Self, Error> {
         let field = || format!("lead key {key_type}:{}", shown(value));
-        if value.trim().is_empty() {
+        // Blank: `trim()` would leave nothing; this stops at the first
+        // non-blank character instead of trimming both ends.
+        if value.chars().all(char::is_whitespace) {
             return Err(Error::invalid(field(), "the value is empty"));
         }
         check_length(value, key_type.max_value_chars(), key_type.limit_source())
@@ -211,10 +259,7 @@ impl LeadKey {
                 "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
             ));
         }
-        Ok(LeadKey {
-            key_type,
-            value: value.into(),
-        })
+        Ok(LeadKey(Repr::new(key_type, value)))
     }
 
     /// A Marketo lead id key (`IDNUM`).
@@ -225,10 +270,10 @@ impl LeadKey {
         }
         // In range: its digits are a valid IDNUM, nothing to check or parse.
         let mut digits = [0u8; 10];
-        Ok(LeadKey {
-            key_type: LeadKeyType::Idnum,
-            value: decimal(id, &mut digits).into(),
-        })
+        Ok(LeadKey(Repr::new(
+            LeadKeyType::Idnum,
+            decimal(id, &mut digits),
+        )))
     }
 
     /// An `EMAIL` key.
@@ -237,19 +282,53 @@ impl LeadKey {
     }
 
     /// The key's type.
+    #[inline]
     pub fn key_type(&self) -> LeadKeyType {
-        self.key_type
+        match &self.0 {
+            Repr::Inline { key_type, .. } | Repr::Shared { key_type, .. } => *key_type,
+        }
     }
 
     /// The key's value, as given.
+    #[inline]
     pub fn value(&self) -> &str {
-        &self.value
+        match &self.0 {
+            Repr::Inline { len, bytes, .. } => std::str::from_utf8(&bytes.0[..usize::from(*len)])
+                .unwrap_or_else(|_| unreachable!("the bytes of a str, copied whole")),
+            Repr::Shared { value, .. } => value,
+        }
+    }
+}
+
+// By type and value, as the derived impls of `{ key_type, value: Arc<str> }`
+// were; where the value is kept does not matter.
+impl PartialEq for LeadKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_type() == other.key_type() && self.value() == other.value()
+    }
+}
+
+impl Eq for LeadKey {}
+
+impl std::hash::Hash for LeadKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key_type().hash(state);
+        self.value().hash(state);
+    }
+}
+
+impl fmt::Debug for LeadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeadKey")
+            .field("key_type", &self.key_type())
+            .field("value", &self.value())
+            .finish()
     }
 }
 
 impl fmt::Display for LeadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.key_type, self.value)
+        write!(f, "{}:{}", self.key_type(), self.value())
     }
 }
 
@@ -258,13 +337,20 @@ impl FromStr for LeadKey {
 
     /// Parses `TYPE:VALUE`, e.g. `EMAIL:lead@company.com` or `IDNUM:1002200`.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let (kind, value) = s.split_once(':').ok_or_else(|| {
-            Error::invalid(
+        // The first `:` (ASCII, so its first byte), as `split_once` finds it;
+        // the type name before it is short, a byte loop beats `memchr`.
+        let Some(colon) = s.bytes().position(|b| b == b':') else {
+            return Err(Error::invalid(
                 format!("lead {}", shown(s)),
                 "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
-            )
-        })?;
-        LeadKey::checked(kind.trim().parse()?, value)
+            ));
+        };
+        let (kind, value) = (&s[..colon], &s[colon + 1..]);
+        let key_type = match LeadKeyType::from_wire_name(kind) {
+            Some(key_type) => key_type,
+            None => kind.trim().parse()?,
+        };
+        LeadKey::checked(key_type, value)
     }
 }
 
@@ -617,11 +703,18 @@ impl CampaignRequest {
 /// refused: SOAP compares them as text, REST as numbers, so `+7` or `007`
 /// would name different leads on the two APIs.
 pub(crate) fn parse_positive_id(s: &str) -> Option<u32> {
-    if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
+    // At most 10 digits (i32::MAX has 10), so the sum cannot overflow.
+    if s.is_empty() || s.len() > 10 || s.starts_with('0') {
         return None;
     }
-    let id: u32 = s.parse().ok()?;
-    (id <= i32::MAX as u32).then_some(id)
+    let mut id: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        id = id * 10 + u64::from(b - b'0');
+    }
+    u32::try_from(id).ok().filter(|&id| id <= i32::MAX as u32)
 }
 
 /// Longest part of a value quoted in an error message.
@@ -655,6 +748,20 @@ fn check_length(value: &str, max: usize, why: &str) -> Result<(), String> {
     }
 }
 
+/// Whether any byte of `bytes` is a `hit`: without a branch per byte, 16
+/// bytes at a time (the compiler makes each block a few vector compares),
+/// the last block overlapping the one before; short text byte by byte.
+#[inline]
+fn any_byte(bytes: &[u8], hit: impl Fn(u8) -> bool) -> bool {
+    let any = |bytes: &[u8]| bytes.iter().fold(false, |any, &b| any | hit(b));
+    if bytes.len() < 16 {
+        return any(bytes);
+    }
+    let block = |at: usize| any(&bytes[at..at + 16]);
+    // Whole blocks, then the last 16 bytes (overlapping the last block).
+    (0..bytes.len() / 16).any(|i| block(16 * i)) || block(bytes.len() - 16)
+}
+
 /// `n` in decimal, written into `digits`.
 fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &str {
     let mut at = digits.len();
@@ -675,9 +782,8 @@ pub(crate) fn check_xml_text(s: &str) -> Result<(), String> {
     // are the C0 controls other than tab, LF and CR, and U+FFFE and U+FFFF
     // (UTF-8 `EF BF BE`, `EF BF BF`). Text with no byte below 0x20 but
     // those three, and no 0xEF, is clean without decoding a character.
-    if s.bytes()
-        .all(|b| (b >= 0x20 && b != 0xEF) || matches!(b, b'\t' | b'\n' | b'\r'))
-    {
+    let suspect = |b: u8| ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF);
+    if !any_byte(s.as_bytes(), suspect) {
         return Ok(());
     }
     match s.chars().find(|&c| !is_xml_char(c)) {
@@ -1010,6 +1116,59 @@ mod same_keys_as_before {
         #[test]
         fn xml_text_check_is_as_before(s in prop_oneof![hostile(), any::<String>()]) {
             prop_assert_eq!(check_xml_text(&s), reference::check_xml_text(&s));
+        }
+    }
+
+    #[test]
+    fn short_values_live_in_the_key_and_long_ones_are_shared() {
+        assert_eq!(std::mem::size_of::<LeadKey>(), 32);
+        for len in [1, INLINE - 1, INLINE, INLINE + 1, 255] {
+            for value in ["c".repeat(len), format!("{}é", "c".repeat(len - 1))] {
+                let key = LeadKey::new(LeadKeyType::Cookie, value.as_str()).unwrap();
+                assert_eq!(key.value(), value);
+                assert_eq!(key.key_type(), LeadKeyType::Cookie);
+                let inline = matches!(key.0, Repr::Inline { .. });
+                assert_eq!(inline, value.len() <= INLINE, "{} bytes", value.len());
+                let copy = key.clone();
+                assert_eq!(copy, key);
+                // A clone of a long key shares its value, not a copy.
+                assert_eq!(copy.value().as_ptr() == key.value().as_ptr(), !inline);
+                assert_eq!(
+                    format!("{copy:?}"),
+                    format!("LeadKey {{ key_type: Cookie, value: {value:?} }}")
+                );
+                assert_ne!(
+                    copy,
+                    LeadKey::new(LeadKeyType::Email, value.as_str()).unwrap()
+                );
+            }
+        }
+        let hash = |key: &LeadKey| {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+        };
+        let id = LeadKey::id(1002200).unwrap();
+        assert_eq!(hash(&id), hash(&"IDNUM:1002200".parse().unwrap()));
+        assert_eq!(id.to_string(), "IDNUM:1002200");
+    }
+
+    /// The block-wise scan sees a bad character at every position of the
+    /// blocks and of the padded rest.
+    #[test]
+    fn xml_text_check_finds_a_bad_character_anywhere() {
+        for len in 1..40 {
+            for at in 0..len {
+                for bad in ['\u{0}', '\u{1F}', '\u{FFFE}', '\u{FFFF}', '\t', '\u{EFFF}'] {
+                    let mut text: Vec<char> = "a".repeat(len).chars().collect();
+                    text[at] = bad;
+                    let text: String = text.into_iter().collect();
+                    assert_eq!(
+                        check_xml_text(&text),
+                        reference::check_xml_text(&text),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 
