@@ -18,8 +18,8 @@ use marketo_campaign::soap::{
     SOAP_ENV_NS,
 };
 use marketo_campaign::{
-    CampaignRequest, CampaignTarget, Clock, FixedClock, LeadKey, ProgramToken, RetryPolicy,
-    SoapClient,
+    CampaignRequest, CampaignTarget, Clock, FixedClock, LeadKey, LeadKeyType, ProgramToken,
+    RetryPolicy, SoapClient,
 };
 
 /// Marketo's published signature example.

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 // The writer's domain types: `write.rs` takes them from this module, so that
 // the bench can include it with the crate's public types instead.
-use crate::request::{CampaignRequest, CampaignTarget, LeadKey, ProgramToken};
+use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken};
 
 #[cfg(test)]
 mod quick_xml_writer;
@@ -343,7 +343,7 @@ mod same_bytes_as_quick_xml {
 
     use super::quick_xml_writer as reference;
     use super::*;
-    use crate::request::{LeadKeyType, Source};
+    use crate::request::Source;
     use crate::test_support::{hostile, xml_piece};
 
     /// Text a validated request can hold: XML 1.0 characters, hostile ones
@@ -494,6 +494,28 @@ mod same_bytes_as_quick_xml {
                 String::from_utf8_lossy(&ours),
                 String::from_utf8_lossy(&theirs)
             );
+        }
+    }
+
+    /// The block-wise scan sees a special byte at every position of the
+    /// blocks and of the padded rest.
+    #[test]
+    fn escaping_finds_a_special_byte_anywhere() {
+        for len in 1..50 {
+            for at in 0..len {
+                for special in ['&', '<', '>', '\r'] {
+                    let mut text: Vec<char> = "é".repeat(len).chars().collect();
+                    text[at] = special;
+                    let text: String = text.into_iter().collect();
+                    let mut ours = Vec::new();
+                    write::push_escaped(&mut ours, &text);
+                    assert_eq!(
+                        String::from_utf8(ours).unwrap(),
+                        reference::escape_text(&text),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 
