@@ -185,10 +185,14 @@ impl FromStr for LeadKeyType {
 #[derive(Clone)]
 pub struct LeadKey(Repr);
 
-/// The longest value a key holds in place, in bytes: 29 keeps a key at 32
-/// bytes, and covers ids, Salesforce ids and most email addresses.
+/// The longest value a key holds in place, in bytes: ids, Salesforce ids
+/// and short email addresses. With the type and length in front, a key
+/// stays 32 bytes.
 const INLINE: usize = 24;
 
+/// The bytes of a value held in place, word-aligned: reading them back
+/// as a `str` (which, without `unsafe`, checks them again) then goes a
+/// word at a time.
 #[derive(Clone, Copy)]
 #[repr(align(8))]
 struct InlineBytes([u8; INLINE]);
