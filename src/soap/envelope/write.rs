@@ -5,9 +5,9 @@
 //! two on hostile values), at a fraction of the cost.
 //!
 //! It takes the domain types from its parent module (`CampaignRequest`,
-//! `CampaignTarget`, `LeadKey`, `ProgramToken`, all public) and uses no
-//! `crate::` paths, so `benches/wire.rs` includes this same file with
-//! `#[path]` to time the writer alone.
+//! `CampaignTarget`, `LeadKey`, `LeadKeyType`, `ProgramToken`, all public)
+//! and uses no `crate::` paths, so `benches/wire.rs` includes this same
+//! file with `#[path]` to time the writer alone.
 
 use std::io;
 
