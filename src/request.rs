@@ -121,6 +121,28 @@ impl LeadKeyType {
     }
 }
 
+impl LeadKeyType {
+    /// The type whose wire name is exactly `s` (upper case, as written
+    /// nearly always): one comparison instead of a case-insensitive scan.
+    fn from_wire_name(s: &str) -> Option<Self> {
+        // By length, then one fixed-size compare per candidate.
+        let is = |name: &str| s.as_bytes() == name.as_bytes();
+        let key_type = match s.len() {
+            5 if is("EMAIL") => LeadKeyType::Email,
+            5 if is("IDNUM") => LeadKeyType::Idnum,
+            6 if is("COOKIE") => LeadKeyType::Cookie,
+            10 if is("SFDCLEADID") => LeadKeyType::SfdcLeadId,
+            11 if is("SFDCOPPTYID") => LeadKeyType::SfdcOpptyId,
+            13 if is("SFDCACCOUNTID") => LeadKeyType::SfdcAccountId,
+            13 if is("SFDCCONTACTID") => LeadKeyType::SfdcContactId,
+            14 if is("LEADOWNEREMAIL") => LeadKeyType::LeadOwnerEmail,
+            15 if is("SFDCLEADOWNERID") => LeadKeyType::SfdcLeadOwnerId,
+            _ => return None,
+        };
+        Some(key_type)
+    }
+}
+
 impl fmt::Display for LeadKeyType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -132,6 +154,9 @@ impl FromStr for LeadKeyType {
 
     /// Parses a wire name, ignoring ASCII case.
     fn from_str(s: &str) -> Result<Self, Error> {
+        if let Some(key_type) = LeadKeyType::from_wire_name(s) {
+            return Ok(key_type);
+        }
         LeadKeyType::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
@@ -157,11 +182,58 @@ impl FromStr for LeadKeyType {
 /// assert!(LeadKey::new(LeadKeyType::Email, "  ").is_err());
 /// # Ok::<(), marketo_campaign::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LeadKey {
-    key_type: LeadKeyType,
-    /// Shared: chunk reports and retries clone keys without copying them.
-    value: std::sync::Arc<str>,
+#[derive(Clone)]
+pub struct LeadKey(Repr);
+
+/// The longest value a key holds in place, in bytes: ids, Salesforce ids
+/// and short email addresses. With the type and length in front, a key
+/// stays 32 bytes.
+const INLINE: usize = 24;
+
+/// The bytes of a value held in place, word-aligned: reading them back
+/// as a `str` (which, without `unsafe`, checks them again) then goes a
+/// word at a time.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct InlineBytes([u8; INLINE]);
+
+/// A key's type and value. Short values live in the key itself, so
+/// building one allocates nothing and a clone is a copy; longer ones are
+/// shared, so chunk reports and retries clone keys without copying them.
+#[derive(Clone)]
+enum Repr {
+    /// A value of at most [`INLINE`] bytes: `bytes[..len]`, the rest zero.
+    Inline {
+        key_type: LeadKeyType,
+        len: u8,
+        bytes: InlineBytes,
+    },
+    /// A longer value.
+    Shared {
+        key_type: LeadKeyType,
+        value: std::sync::Arc<str>,
+    },
+}
+
+impl Repr {
+    /// `value`, in place when it fits.
+    fn new(key_type: LeadKeyType, value: &str) -> Self {
+        match u8::try_from(value.len()) {
+            Ok(len) if value.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..value.len()].copy_from_slice(value.as_bytes());
+                Repr::Inline {
+                    key_type,
+                    len,
+                    bytes: InlineBytes(bytes),
+                }
+            }
+            _ => Repr::Shared {
+                key_type,
+                value: value.into(),
+            },
+        }
+    }
 }
 
 impl LeadKey {
@@ -170,29 +242,42 @@ impl LeadKey {
     /// [`max_value_chars`](LeadKeyType::max_value_chars), and an `IDNUM`
     /// must be a positive 32-bit integer.
     pub fn new(key_type: LeadKeyType, value: impl Into<String>) -> Result<Self, Error> {
-        let value = value.into();
-        let field = || format!("lead key {key_type}:{}", shown(&value));
-        if value.trim().is_empty() {
+        LeadKey::checked(key_type, &value.into())
+    }
+
+    /// [`new`](LeadKey::new) from a borrowed value: no allocation for a
+    /// value that fits in the key, one for a longer one.
+    fn checked(key_type: LeadKeyType, value: &str) -> Result<Self, Error> {
+        let field = || format!("lead key {key_type}:{}", shown(value));
+        // Blank: `trim()` would leave nothing; this stops at the first
+        // non-blank character instead of trimming both ends.
+        if value.chars().all(char::is_whitespace) {
             return Err(Error::invalid(field(), "the value is empty"));
         }
-        check_length(&value, key_type.max_value_chars(), key_type.limit_source())
+        check_length(value, key_type.max_value_chars(), key_type.limit_source())
             .map_err(|reason| Error::invalid(field(), reason))?;
-        check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
-        if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
+        check_xml_text(value).map_err(|reason| Error::invalid(field(), reason))?;
+        if key_type == LeadKeyType::Idnum && parse_positive_id(value).is_none() {
             return Err(Error::invalid(
                 field(),
                 "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
             ));
         }
-        Ok(LeadKey {
-            key_type,
-            value: value.into(),
-        })
+        Ok(LeadKey(Repr::new(key_type, value)))
     }
 
     /// A Marketo lead id key (`IDNUM`).
     pub fn id(id: u32) -> Result<Self, Error> {
-        LeadKey::new(LeadKeyType::Idnum, id.to_string())
+        if id == 0 || id > i32::MAX as u32 {
+            // Refused with the same words as the text "0" or "3000000000".
+            return LeadKey::checked(LeadKeyType::Idnum, &id.to_string());
+        }
+        // In range: its digits are a valid IDNUM, nothing to check or parse.
+        let mut digits = [0u8; 10];
+        Ok(LeadKey(Repr::new(
+            LeadKeyType::Idnum,
+            decimal(id, &mut digits),
+        )))
     }
 
     /// An `EMAIL` key.
@@ -201,19 +286,53 @@ impl LeadKey {
     }
 
     /// The key's type.
+    #[inline]
     pub fn key_type(&self) -> LeadKeyType {
-        self.key_type
+        match &self.0 {
+            Repr::Inline { key_type, .. } | Repr::Shared { key_type, .. } => *key_type,
+        }
     }
 
     /// The key's value, as given.
+    #[inline]
     pub fn value(&self) -> &str {
-        &self.value
+        match &self.0 {
+            Repr::Inline { len, bytes, .. } => std::str::from_utf8(&bytes.0[..usize::from(*len)])
+                .unwrap_or_else(|_| unreachable!("the bytes of a str, copied whole")),
+            Repr::Shared { value, .. } => value,
+        }
+    }
+}
+
+// By type and value, as the derived impls of `{ key_type, value: Arc<str> }`
+// were; where the value is kept does not matter.
+impl PartialEq for LeadKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_type() == other.key_type() && self.value() == other.value()
+    }
+}
+
+impl Eq for LeadKey {}
+
+impl std::hash::Hash for LeadKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key_type().hash(state);
+        self.value().hash(state);
+    }
+}
+
+impl fmt::Debug for LeadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeadKey")
+            .field("key_type", &self.key_type())
+            .field("value", &self.value())
+            .finish()
     }
 }
 
 impl fmt::Display for LeadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.key_type, self.value)
+        write!(f, "{}:{}", self.key_type(), self.value())
     }
 }
 
@@ -222,13 +341,20 @@ impl FromStr for LeadKey {
 
     /// Parses `TYPE:VALUE`, e.g. `EMAIL:lead@company.com` or `IDNUM:1002200`.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let (kind, value) = s.split_once(':').ok_or_else(|| {
-            Error::invalid(
+        // The first `:` (ASCII, so its first byte), as `split_once` finds it;
+        // the type name before it is short, a byte loop beats `memchr`.
+        let Some(colon) = s.bytes().position(|b| b == b':') else {
+            return Err(Error::invalid(
                 format!("lead {}", shown(s)),
                 "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
-            )
-        })?;
-        LeadKey::new(kind.trim().parse()?, value)
+            ));
+        };
+        let (kind, value) = (&s[..colon], &s[colon + 1..]);
+        let key_type = match LeadKeyType::from_wire_name(kind) {
+            Some(key_type) => key_type,
+            None => kind.trim().parse()?,
+        };
+        LeadKey::checked(key_type, value)
     }
 }
 
@@ -597,11 +723,18 @@ impl CampaignRequest {
 /// refused: SOAP compares them as text, REST as numbers, so `+7` or `007`
 /// would name different leads on the two APIs.
 pub(crate) fn parse_positive_id(s: &str) -> Option<u32> {
-    if s.is_empty() || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
+    // At most 10 digits (i32::MAX has 10), so the sum cannot overflow.
+    if s.is_empty() || s.len() > 10 || s.starts_with('0') {
         return None;
     }
-    let id: u32 = s.parse().ok()?;
-    (id <= i32::MAX as u32).then_some(id)
+    let mut id: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        id = id * 10 + u64::from(b - b'0');
+    }
+    u32::try_from(id).ok().filter(|&id| id <= i32::MAX as u32)
 }
 
 /// Longest part of a value quoted in an error message.
@@ -635,8 +768,44 @@ fn check_length(value: &str, max: usize, why: &str) -> Result<(), String> {
     }
 }
 
+/// Whether any byte of `bytes` is a `hit`: without a branch per byte, 16
+/// bytes at a time (the compiler makes each block a few vector compares),
+/// the last block overlapping the one before; short text byte by byte.
+#[inline]
+fn any_byte(bytes: &[u8], hit: impl Fn(u8) -> bool) -> bool {
+    let any = |bytes: &[u8]| bytes.iter().fold(false, |any, &b| any | hit(b));
+    if bytes.len() < 16 {
+        return any(bytes);
+    }
+    let block = |at: usize| any(&bytes[at..at + 16]);
+    // Whole blocks, then the last 16 bytes (overlapping the last block).
+    (0..bytes.len() / 16).any(|i| block(16 * i)) || block(bytes.len() - 16)
+}
+
+/// `n` in decimal, written into `digits`.
+fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &str {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&digits[at..]).unwrap_or_else(|_| unreachable!("ASCII digits"))
+}
+
 /// Checks that `s` only holds characters XML 1.0 can carry (`Char` production).
 pub(crate) fn check_xml_text(s: &str) -> Result<(), String> {
+    // A `str` holds no surrogates, so the only scalar values outside `Char`
+    // are the C0 controls other than tab, LF and CR, and U+FFFE and U+FFFF
+    // (UTF-8 `EF BF BE`, `EF BF BF`). Text with no byte below 0x20 but
+    // those three, and no 0xEF, is clean without decoding a character.
+    let suspect = |b: u8| ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF);
+    if !any_byte(s.as_bytes(), suspect) {
+        return Ok(());
+    }
     match s.chars().find(|&c| !is_xml_char(c)) {
         None => Ok(()),
         Some(c) => Err(format!(
@@ -785,5 +954,268 @@ mod tests {
         let sizes: Vec<usize> = req.chunks_of(20).map(<[_]>::len).collect();
         assert_eq!(sizes, [20; 12].into_iter().chain([10]).collect::<Vec<_>>());
         assert_eq!(req.chunks_of(0).len(), 250, "a size of 0 is taken as 1");
+    }
+}
+
+/// The fast paths (upper-case type names, one allocation per key, ids
+/// written without being parsed back, ASCII text checked without decoding)
+/// against lead keys built as they were before: same keys, same errors.
+#[cfg(test)]
+mod same_keys_as_before {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::test_support::hostile;
+
+    /// Lead key parsing before the fast paths, verbatim but for returning
+    /// the key's parts and the error's text.
+    mod reference {
+        use super::super::{parse_positive_id, shown};
+        use crate::{Error, LeadKeyType};
+
+        fn limit_source(key_type: LeadKeyType) -> &'static str {
+            key_type.limit_source()
+        }
+
+        pub fn parse_type(s: &str) -> Result<LeadKeyType, Error> {
+            LeadKeyType::ALL
+                .into_iter()
+                .find(|t| t.as_str().eq_ignore_ascii_case(s))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "lead key type",
+                        format!(
+                            "{s:?} is not one of {}",
+                            LeadKeyType::ALL.map(|t| t.as_str()).join(", ")
+                        ),
+                    )
+                })
+        }
+
+        pub fn new(
+            key_type: LeadKeyType,
+            value: impl Into<String>,
+        ) -> Result<(LeadKeyType, String), Error> {
+            let value = value.into();
+            let field = || format!("lead key {key_type}:{}", shown(&value));
+            if value.trim().is_empty() {
+                return Err(Error::invalid(field(), "the value is empty"));
+            }
+            check_length(&value, key_type.max_value_chars(), limit_source(key_type))
+                .map_err(|reason| Error::invalid(field(), reason))?;
+            check_xml_text(&value).map_err(|reason| Error::invalid(field(), reason))?;
+            if key_type == LeadKeyType::Idnum && parse_positive_id(&value).is_none() {
+                return Err(Error::invalid(
+                    field(),
+                    "an IDNUM must be a positive integer written with digits only, e.g. 1002200",
+                ));
+            }
+            Ok((key_type, value))
+        }
+
+        pub fn id(id: u32) -> Result<(LeadKeyType, String), Error> {
+            new(LeadKeyType::Idnum, id.to_string())
+        }
+
+        pub fn parse(s: &str) -> Result<(LeadKeyType, String), Error> {
+            let (kind, value) = s.split_once(':').ok_or_else(|| {
+                Error::invalid(
+                    format!("lead {}", shown(s)),
+                    "expected TYPE:VALUE, e.g. EMAIL:lead@company.com",
+                )
+            })?;
+            new(parse_type(kind.trim())?, value)
+        }
+
+        fn check_length(value: &str, max: usize, why: &str) -> Result<(), String> {
+            if value.len() <= max {
+                return Ok(());
+            }
+            match value.chars().count() {
+                chars if chars <= max => Ok(()),
+                chars => Err(format!(
+                    "it has {chars} characters, more than {max} ({why})"
+                )),
+            }
+        }
+
+        pub fn check_xml_text(s: &str) -> Result<(), String> {
+            match s.chars().find(|&c| !is_xml_char(c)) {
+                None => Ok(()),
+                Some(c) => Err(format!(
+                    "it holds U+{:04X}, which XML 1.0 cannot carry",
+                    c as u32
+                )),
+            }
+        }
+
+        fn is_xml_char(c: char) -> bool {
+            matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+        }
+    }
+
+    type Parts = Result<(LeadKeyType, String), String>;
+
+    fn parts(key: Result<LeadKey, Error>) -> Parts {
+        key.map(|k| (k.key_type(), k.value().to_owned()))
+            .map_err(|e| e.to_string())
+    }
+
+    fn reference_parts(key: Result<(LeadKeyType, String), Error>) -> Parts {
+        key.map_err(|e| e.to_string())
+    }
+
+    /// A type name as a caller may write it: any case, padded, or wrong.
+    fn type_name() -> impl Strategy<Value = String> {
+        let name = (0..LeadKeyType::ALL.len(), any::<u64>()).prop_map(|(i, case)| {
+            LeadKeyType::ALL[i]
+                .as_str()
+                .chars()
+                .enumerate()
+                .map(|(j, c)| {
+                    if case >> (j % 64) & 1 == 1 {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+        });
+        prop_oneof![
+            4 => name.clone(),
+            1 => name.clone().prop_map(|n| format!(" {n}\t")),
+            1 => name.prop_map(|n| format!("{n}X")),
+            1 => hostile(),
+        ]
+    }
+
+    /// Values that pass and values that fail each check.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            2 => hostile(),
+            2 => "[1-9][0-9]{0,10}",
+            1 => "[0+ -]?[0-9]{1,12}",
+            1 => "[a-z.]{1,20}@[a-z]{1,10}\\.com",
+            1 => "[ \t\r\n]{0,3}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parsed_keys_are_as_before(kind in type_name(), value in value(), colon in any::<bool>()) {
+            let raw = if colon { format!("{kind}:{value}") } else { format!("{kind}{value}") };
+            prop_assert_eq!(parts(raw.parse()), reference_parts(reference::parse(&raw)));
+        }
+
+        #[test]
+        fn new_keys_are_as_before(t in 0..LeadKeyType::ALL.len(), value in value()) {
+            let key_type = LeadKeyType::ALL[t];
+            prop_assert_eq!(
+                parts(LeadKey::new(key_type, value.as_str())),
+                reference_parts(reference::new(key_type, value.as_str()))
+            );
+        }
+
+        #[test]
+        fn id_keys_are_as_before(id in prop_oneof![
+            any::<u32>(),
+            Just(0u32), Just(1), Just(9), Just(10), Just(i32::MAX as u32),
+            Just(i32::MAX as u32 + 1), Just(u32::MAX),
+        ]) {
+            prop_assert_eq!(parts(LeadKey::id(id)), reference_parts(reference::id(id)));
+        }
+
+        #[test]
+        fn type_names_parse_as_before(kind in type_name()) {
+            prop_assert_eq!(
+                kind.parse::<LeadKeyType>().map_err(|e| e.to_string()),
+                reference::parse_type(&kind).map_err(|e| e.to_string())
+            );
+        }
+
+        #[test]
+        fn xml_text_check_is_as_before(s in prop_oneof![hostile(), any::<String>()]) {
+            prop_assert_eq!(check_xml_text(&s), reference::check_xml_text(&s));
+        }
+    }
+
+    #[test]
+    fn short_values_live_in_the_key_and_long_ones_are_shared() {
+        assert_eq!(std::mem::size_of::<LeadKey>(), 32);
+        for len in [1, INLINE - 1, INLINE, INLINE + 1, 255] {
+            for value in ["c".repeat(len), format!("{}é", "c".repeat(len - 1))] {
+                let key = LeadKey::new(LeadKeyType::Cookie, value.as_str()).unwrap();
+                assert_eq!(key.value(), value);
+                assert_eq!(key.key_type(), LeadKeyType::Cookie);
+                let inline = matches!(key.0, Repr::Inline { .. });
+                assert_eq!(inline, value.len() <= INLINE, "{} bytes", value.len());
+                let copy = key.clone();
+                assert_eq!(copy, key);
+                // A clone of a long key shares its value, not a copy.
+                assert_eq!(copy.value().as_ptr() == key.value().as_ptr(), !inline);
+                assert_eq!(
+                    format!("{copy:?}"),
+                    format!("LeadKey {{ key_type: Cookie, value: {value:?} }}")
+                );
+                assert_ne!(
+                    copy,
+                    LeadKey::new(LeadKeyType::Email, value.as_str()).unwrap()
+                );
+            }
+        }
+        let hash = |key: &LeadKey| {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+        };
+        let id = LeadKey::id(1002200).unwrap();
+        assert_eq!(hash(&id), hash(&"IDNUM:1002200".parse().unwrap()));
+        assert_eq!(id.to_string(), "IDNUM:1002200");
+    }
+
+    /// The block-wise scan sees a bad character at every position of the
+    /// blocks and of the padded rest.
+    #[test]
+    fn xml_text_check_finds_a_bad_character_anywhere() {
+        for len in 1..40 {
+            for at in 0..len {
+                for bad in ['\u{0}', '\u{1F}', '\u{FFFE}', '\u{FFFF}', '\t', '\u{EFFF}'] {
+                    let mut text: Vec<char> = "a".repeat(len).chars().collect();
+                    text[at] = bad;
+                    let text: String = text.into_iter().collect();
+                    assert_eq!(
+                        check_xml_text(&text),
+                        reference::check_xml_text(&text),
+                        "{text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn xml_text_check_at_its_edges() {
+        for s in [
+            "\u{FFFD}",
+            "\u{FFFE}",
+            "\u{FFFF}",
+            "\u{EFFF}",
+            "\u{F000}",
+            "\u{1F}",
+            "\u{7F}",
+            "\u{80}",
+            "\u{9F}",
+            "a\u{0}",
+            "\t\n\r",
+            "\u{10FFFF}",
+            "ï",
+            "",
+        ] {
+            assert_eq!(check_xml_text(s), reference::check_xml_text(s), "{s:?}");
+        }
+        assert!(check_xml_text("a\u{FFFE}").is_err());
+        assert!(check_xml_text("\u{EFBF}").is_ok());
     }
 }

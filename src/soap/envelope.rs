@@ -1,39 +1,33 @@
-//! The request envelope writer (quick-xml `Writer`, no indentation).
+//! The request envelope writer.
 //!
 //! Prefixes follow Marketo's documentation: `SOAP-ENV` for the envelope,
 //! `ns1` for `http://www.marketo.com/mktows/`. The WSDL declares no
 //! `elementFormDefault`, so the children of `ns1:AuthenticationHeader` and
 //! `ns1:paramsRequestCampaign` are unqualified, in schema order.
+//!
+//! The envelopes are written directly as bytes (`envelope/write.rs`);
+//! quick-xml's per-event `Writer`, which wrote them before, stays as the
+//! test reference (`envelope/quick_xml_writer.rs`) that the direct writer
+//! must match byte for byte.
 
 use std::borrow::Cow;
-use std::io;
 
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::Writer;
+// The writer's domain types: `write.rs` takes them from this module, so that
+// the bench can include it with the crate's public types instead.
+use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken};
 
-use crate::request::{CampaignRequest, CampaignTarget, LeadKey, ProgramToken};
+#[cfg(test)]
+mod quick_xml_writer;
+mod write;
+
+pub(crate) use write::{
+    write_request_campaign, write_schedule_campaign, AuthHeader, ScheduleParams,
+};
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// Marketo's mktows namespace.
 pub const MKTOWS_NS: &str = "http://www.marketo.com/mktows/";
-
-/// The values of `ns1:AuthenticationHeader`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct AuthHeader<'a> {
-    pub(crate) user_id: &'a str,
-    pub(crate) signature: &'a str,
-    pub(crate) timestamp: &'a str,
-}
-
-/// What a `scheduleCampaign` call carries.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ScheduleParams<'a> {
-    pub(crate) program: &'a str,
-    pub(crate) campaign: &'a str,
-    pub(crate) run_at: Option<&'a str>,
-    pub(crate) tokens: &'a [ProgramToken],
-}
 
 /// Escapes element text: `&`, `<`, `>`, and `\r` (as `&#13;`, so that the
 /// receiving parser's end-of-line normalisation cannot change the value).
@@ -54,120 +48,6 @@ pub(crate) fn escape_text(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
-}
-
-struct Xml<'w>(Writer<&'w mut Vec<u8>>);
-
-impl Xml<'_> {
-    fn start(&mut self, name: &str) -> io::Result<()> {
-        self.0.write_event(Event::Start(BytesStart::new(name)))
-    }
-
-    fn end(&mut self, name: &str) -> io::Result<()> {
-        self.0.write_event(Event::End(BytesEnd::new(name)))
-    }
-
-    fn text_element(&mut self, name: &str, text: &str) -> io::Result<()> {
-        self.start(name)?;
-        self.0
-            .write_event(Event::Text(BytesText::from_escaped(escape_text(text))))?;
-        self.end(name)
-    }
-
-    fn envelope(
-        &mut self,
-        auth: &AuthHeader<'_>,
-        body: impl FnOnce(&mut Self) -> io::Result<()>,
-    ) -> io::Result<()> {
-        self.0
-            .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-        let envelope = BytesStart::new("SOAP-ENV:Envelope")
-            .with_attributes([("xmlns:SOAP-ENV", SOAP_ENV_NS), ("xmlns:ns1", MKTOWS_NS)]);
-        self.0.write_event(Event::Start(envelope))?;
-        self.start("SOAP-ENV:Header")?;
-        self.start("ns1:AuthenticationHeader")?;
-        self.text_element("mktowsUserId", auth.user_id)?;
-        self.text_element("requestSignature", auth.signature)?;
-        self.text_element("requestTimestamp", auth.timestamp)?;
-        self.end("ns1:AuthenticationHeader")?;
-        self.end("SOAP-ENV:Header")?;
-        self.start("SOAP-ENV:Body")?;
-        body(self)?;
-        self.end("SOAP-ENV:Body")?;
-        self.end("SOAP-ENV:Envelope")
-    }
-
-    fn tokens(&mut self, tokens: &[ProgramToken]) -> io::Result<()> {
-        if tokens.is_empty() {
-            return self
-                .0
-                .write_event(Event::Empty(BytesStart::new("programTokenList")));
-        }
-        self.start("programTokenList")?;
-        for token in tokens {
-            self.start("attrib")?;
-            self.text_element("name", token.name())?;
-            self.text_element("value", token.value())?;
-            self.end("attrib")?;
-        }
-        self.end("programTokenList")
-    }
-}
-
-/// Writes a complete `requestCampaign` envelope for `leads` (one chunk of
-/// `request`) into `out`.
-pub(crate) fn write_request_campaign(
-    out: &mut Vec<u8>,
-    auth: &AuthHeader<'_>,
-    request: &CampaignRequest,
-    leads: &[LeadKey],
-) -> io::Result<()> {
-    let mut xml = Xml(Writer::new(out));
-    xml.envelope(auth, |xml| {
-        xml.start("ns1:paramsRequestCampaign")?;
-        xml.text_element("source", request.source().as_str())?;
-        if let CampaignTarget::Id { id, .. } = request.target() {
-            xml.text_element("campaignId", &id.to_string())?;
-        }
-        xml.start("leadList")?;
-        for key in leads {
-            xml.start("leadKey")?;
-            xml.text_element("keyType", key.key_type().as_str())?;
-            xml.text_element("keyValue", key.value())?;
-            xml.end("leadKey")?;
-        }
-        xml.end("leadList")?;
-        if let CampaignTarget::Named {
-            campaign,
-            program,
-            tokens,
-        } = request.target()
-        {
-            xml.text_element("programName", program)?;
-            xml.text_element("campaignName", campaign)?;
-            xml.tokens(tokens)?;
-        }
-        xml.end("ns1:paramsRequestCampaign")
-    })
-}
-
-/// Writes a complete `scheduleCampaign` envelope into `out`.
-pub(crate) fn write_schedule_campaign(
-    out: &mut Vec<u8>,
-    auth: &AuthHeader<'_>,
-    params: &ScheduleParams<'_>,
-) -> io::Result<()> {
-    let mut xml = Xml(Writer::new(out));
-    xml.envelope(auth, |xml| {
-        xml.start("ns1:paramsScheduleCampaign")?;
-        xml.text_element("programName", params.program)?;
-        xml.text_element("campaignName", params.campaign)?;
-        if let Some(run_at) = params.run_at {
-            xml.text_element("campaignRunAt", run_at)?;
-        }
-        xml.tokens(params.tokens)?;
-        xml.end("ns1:paramsScheduleCampaign")
-    })
 }
 
 #[cfg(test)]
@@ -451,5 +331,206 @@ mod proptests {
             write_schedule_campaign(&mut sb, &AUTH, &params(&b.1, &b.0, Some(&a.1))).unwrap();
             prop_assert_eq!(structure(&sa), structure(&sb));
         }
+    }
+}
+
+/// The direct writer against the quick-xml `Writer` it replaced: the same
+/// bytes for every input, hostile values included.
+#[cfg(test)]
+mod same_bytes_as_quick_xml {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::quick_xml_writer as reference;
+    use super::*;
+    use crate::request::Source;
+    use crate::test_support::{hostile, xml_piece};
+
+    /// Text a validated request can hold: XML 1.0 characters, hostile ones
+    /// included, now and then very long.
+    fn xml_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => vec(xml_piece(), 0..10).prop_map(|p| p.concat()),
+            1 => vec(xml_piece(), 1..4).prop_map(|p| crate::test_support::long(&p.concat())),
+        ]
+    }
+
+    fn target() -> impl Strategy<Value = CampaignTarget> {
+        let tokens = vec((xml_value(), xml_value()), 0..4).prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, (name, value))| {
+                    let inner: String = name
+                        .chars()
+                        .filter(|c| !matches!(c, '{' | '}') && !c.is_control())
+                        .collect();
+                    ProgramToken::new(format!("{{{{my.T{i}{inner}}}}}"), value).ok()
+                })
+                .collect::<Vec<_>>()
+        });
+        prop_oneof![
+            (1..=i32::MAX as u32).prop_map(CampaignTarget::id),
+            (xml_value(), xml_value(), tokens).prop_map(|(campaign, program, tokens)| {
+                CampaignTarget::named(format!("c{campaign}"), format!("p{program}"), tokens)
+            }),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = CampaignRequest> {
+        let key = (0..LeadKeyType::ALL.len(), xml_value(), 1..=i32::MAX as u32).prop_map(
+            |(t, value, id)| match LeadKeyType::ALL[t] {
+                LeadKeyType::Idnum => LeadKey::id(id),
+                other => LeadKey::new(other, value).or_else(|_| LeadKey::id(id)),
+            },
+        );
+        (target(), vec(key, 0..12), any::<bool>()).prop_map(|(target, keys, sales)| {
+            let mut leads: Vec<LeadKey> = keys.into_iter().filter_map(Result::ok).collect();
+            if leads.is_empty() {
+                leads.push(LeadKey::id(1).unwrap());
+            }
+            let source = if sales { Source::Sales } else { Source::Mktows };
+            CampaignRequest::new(target, leads)
+                .expect("generated targets and leads are valid")
+                .with_source(source)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn request_campaign_bytes_are_identical(
+            auth in (hostile(), hostile(), hostile()),
+            request in request(),
+            skip in 0usize..3,
+        ) {
+            let auth = AuthHeader { user_id: &auth.0, signature: &auth.1, timestamp: &auth.2 };
+            let leads = &request.leads()[skip.min(request.leads().len() - 1)..];
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_request_campaign(&mut ours, &auth, &request, leads).unwrap();
+            reference::write_request_campaign(&mut theirs, &auth, &request, leads).unwrap();
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+        }
+
+        #[test]
+        fn schedule_campaign_bytes_are_identical(
+            auth in (hostile(), hostile(), hostile()),
+            names in (hostile(), hostile(), proptest::option::of(hostile())),
+            target in target(),
+        ) {
+            let auth = AuthHeader { user_id: &auth.0, signature: &auth.1, timestamp: &auth.2 };
+            let params = ScheduleParams {
+                program: &names.0,
+                campaign: &names.1,
+                run_at: names.2.as_deref(),
+                tokens: target.tokens(),
+            };
+            // Starting with some bytes in the buffer: both append.
+            let (mut ours, mut theirs) = (b"x".to_vec(), b"x".to_vec());
+            write_schedule_campaign(&mut ours, &auth, &params).unwrap();
+            reference::write_schedule_campaign(&mut theirs, &auth, &params).unwrap();
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+        }
+
+        #[test]
+        fn escaping_is_identical(s in hostile()) {
+            let mut ours = Vec::new();
+            write::push_escaped(&mut ours, &s);
+            prop_assert_eq!(&String::from_utf8(ours).unwrap(), &reference::escape_text(&s));
+            prop_assert_eq!(escape_text(&s), reference::escape_text(&s));
+        }
+    }
+
+    /// Every path of both writers at once, on fixed values: named target
+    /// with and without tokens, every key type, every escaped character.
+    #[test]
+    fn every_element_and_escape_matches() {
+        let auth = AuthHeader {
+            user_id: "u&<>\r\n\"'",
+            signature: "",
+            timestamp: "2010-04-09T14:04:54-07:00",
+        };
+        let leads: Vec<LeadKey> = LeadKeyType::ALL
+            .into_iter()
+            .map(|t| match t {
+                LeadKeyType::Idnum => LeadKey::id(2_147_483_647).unwrap(),
+                t => LeadKey::new(t, "a&b<c>d\re\"f'g").unwrap(),
+            })
+            .collect();
+        let token = ProgramToken::new("{{my.<&>}}", "\r\n&amp;").unwrap();
+        for target in [
+            CampaignTarget::id(7),
+            CampaignTarget::named("c&", "p<", []),
+            CampaignTarget::named("c", "p", [token.clone()]),
+        ] {
+            let request = CampaignRequest::new(target, leads.clone()).unwrap();
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_request_campaign(&mut ours, &auth, &request, request.leads()).unwrap();
+            reference::write_request_campaign(&mut theirs, &auth, &request, request.leads())
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+            // An empty chunk: the writers agree on it too.
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_request_campaign(&mut ours, &auth, &request, &[]).unwrap();
+            reference::write_request_campaign(&mut theirs, &auth, &request, &[]).unwrap();
+            assert_eq!(ours, theirs);
+        }
+        let tokens = [token];
+        for (run_at, tokens) in [(None, &tokens[..0]), (Some("r&"), &tokens[..])] {
+            let params = ScheduleParams {
+                program: "p",
+                campaign: "c",
+                run_at,
+                tokens,
+            };
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_schedule_campaign(&mut ours, &auth, &params).unwrap();
+            reference::write_schedule_campaign(&mut theirs, &auth, &params).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+        }
+    }
+
+    /// The block-wise scan sees a special byte at every position of the
+    /// blocks and of the padded rest.
+    #[test]
+    fn escaping_finds_a_special_byte_anywhere() {
+        for len in 1..50 {
+            for at in 0..len {
+                for special in ['&', '<', '>', '\r'] {
+                    let mut text: Vec<char> = "é".repeat(len).chars().collect();
+                    text[at] = special;
+                    let text: String = text.into_iter().collect();
+                    let mut ours = Vec::new();
+                    write::push_escaped(&mut ours, &text);
+                    assert_eq!(
+                        String::from_utf8(ours).unwrap(),
+                        reference::escape_text(&text),
+                        "{text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_literal_head_names_both_namespaces() {
+        let mut out = Vec::new();
+        let request = CampaignRequest::new(CampaignTarget::id(1), [LeadKey::id(1).unwrap()]);
+        let auth = AuthHeader {
+            user_id: "u",
+            signature: "s",
+            timestamp: "t",
+        };
+        write_request_campaign(&mut out, &auth, &request.unwrap(), &[]).unwrap();
+        let xml = String::from_utf8(out).unwrap();
+        assert!(xml.contains(&format!(r#"xmlns:SOAP-ENV="{SOAP_ENV_NS}""#)));
+        assert!(xml.contains(&format!(r#"xmlns:ns1="{MKTOWS_NS}""#)));
     }
 }

@@ -1,6 +1,6 @@
 //! The `AuthenticationHeader` signature: HMAC-SHA1 over timestamp + user id.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Offset, Timelike, Utc};
 use chrono_tz::Tz;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -15,10 +15,39 @@ use sha1::Sha1;
 /// assert_eq!(w3c_timestamp(t, chrono_tz::America::Los_Angeles), "2010-04-09T14:04:54-07:00");
 /// ```
 pub fn w3c_timestamp(time: DateTime<Utc>, zone: Tz) -> String {
-    time.with_timezone(&zone)
-        .format("%Y-%m-%dT%H:%M:%S%:z")
-        .to_string()
+    let local = time.with_timezone(&zone);
+    let offset = local.offset().fix().local_minus_utc();
+    let t = local.naive_local();
+    // Written by hand: chrono's `format` parses its pattern on every call.
+    // Years outside 0..=9999, offsets with seconds (local mean time before
+    // standard zones) and leap seconds are left to chrono, whose output
+    // this matches byte for byte everywhere else.
+    if !(0..=9999).contains(&t.year()) || offset % 60 != 0 || t.nanosecond() >= 1_000_000_000 {
+        return local.format(W3C_FORMAT).to_string();
+    }
+    let minutes = offset.unsigned_abs() / 60;
+    let sign = if offset < 0 { '-' } else { '+' };
+    let mut out = String::with_capacity(25);
+    for (separator, value, width) in [
+        (None, t.year().unsigned_abs(), 4),
+        (Some('-'), t.month(), 2),
+        (Some('-'), t.day(), 2),
+        (Some('T'), t.hour(), 2),
+        (Some(':'), t.minute(), 2),
+        (Some(':'), t.second(), 2),
+        (Some(sign), minutes / 60, 2),
+        (Some(':'), minutes % 60, 2),
+    ] {
+        out.extend(separator);
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    out
 }
+
+/// `requestTimestamp`'s format, in chrono's terms.
+const W3C_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%:z";
 
 /// The `requestSignature`: lowercase hex of HMAC-SHA1 keyed with the
 /// encryption key, over `timestamp` followed by `user_id`.
@@ -38,7 +67,13 @@ pub fn request_signature(encryption_key: &str, timestamp: &str, user_id: &str) -
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(timestamp.as_bytes());
     mac.update(user_id.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(40);
+    for byte in mac.finalize().into_bytes() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xF)]));
+    }
+    hex
 }
 
 /// Checks a signature in constant time (used by the sandbox).
@@ -88,6 +123,67 @@ mod tests {
             "ffbff4d4bef354807481e66dc7540f7890523a88"
         ));
         assert!(!verify_signature(KEY, &ts, USER, "not hex"));
+    }
+
+    proptest::proptest! {
+        /// The hand-written format is chrono's, byte for byte: any instant
+        /// chrono holds (years far outside 0..=9999, leap seconds), any zone
+        /// (historic offsets in seconds included).
+        #[test]
+        fn timestamps_are_chronos_format(
+            secs in proptest::prop_oneof![
+                -62_135_596_800i64..253_402_300_800, // years 1..=9999
+                1_000_000_000i64..2_000_000_000,
+                -8_000_000_000_000i64..8_000_000_000_000,
+            ],
+            nanos in proptest::prop_oneof![0u32..1_000_000_000, 1_000_000_000u32..2_000_000_000],
+            zone in proptest::sample::select(&chrono_tz::TZ_VARIANTS[..]),
+        ) {
+            // A leap second exists only at :59 UTC.
+            let nanos = if (secs + 1).rem_euclid(60) == 0 { nanos } else { nanos % 1_000_000_000 };
+            let Some(time) = DateTime::from_timestamp(secs, nanos) else {
+                return Ok(());
+            };
+            // Local years out of range panic in chrono itself; stay inside.
+            if !(-200_000..=200_000).contains(&time.year()) {
+                return Ok(());
+            }
+            let chrono = time.with_timezone(&zone).format(W3C_FORMAT).to_string();
+            proptest::prop_assert_eq!(w3c_timestamp(time, zone), chrono);
+        }
+    }
+
+    #[test]
+    fn timestamps_at_the_edges_are_chronos_format() {
+        let zones = [
+            chrono_tz::UTC,
+            chrono_tz::America::Los_Angeles,
+            chrono_tz::Asia::Kathmandu,
+            chrono_tz::America::St_Johns,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Pacific::Pago_Pago,
+        ];
+        let times = [
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1850, 6, 1, 12, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 12, 31, 23, 59, 59).unwrap(),
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(), // leap second
+        ];
+        for zone in zones {
+            for time in times {
+                let chrono = time.with_timezone(&zone).format(W3C_FORMAT).to_string();
+                assert_eq!(w3c_timestamp(time, zone), chrono, "{time:?} in {zone}");
+            }
+        }
+        // Local mean time, an offset in seconds: left to chrono.
+        let lmt = Utc.with_ymd_and_hms(1850, 6, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            w3c_timestamp(lmt, chrono_tz::America::Los_Angeles),
+            "1850-06-01T04:07:02-07:53"
+        );
     }
 
     #[test]
