@@ -132,7 +132,6 @@ mod net;
 mod query;
 mod rest;
 mod soap;
-mod xml;
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -396,7 +395,8 @@ pub(crate) struct State {
     program_ids: HashMap<String, u32>,
     journal: Journal,
     clock: Arc<dyn Clock>,
-    max_clock_skew: chrono::Duration,
+    /// Checks SOAP signatures and timestamps against `clock`.
+    soap_auth: crate::soap::Authenticator,
     tokens: Tokens,
     rest_limits: Limiter,
     soap_limits: Limiter,
@@ -419,13 +419,18 @@ impl State {
         let limiter = || Limiter::new(config.rate_calls, config.rate_window, config.max_concurrent);
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u8(0);
+        let soap_auth = crate::soap::Authenticator::new(
+            config.data.soap_user_id.as_str(),
+            config.data.soap_encryption_key.as_bytes(),
+        )
+        .max_clock_skew(config.max_clock_skew)
+        .shared_clock(Arc::clone(&config.clock));
         State {
             leads: LeadIndex::new(&config.data.leads),
             program_ids,
             journal: Journal::default(),
             clock: config.clock,
-            max_clock_skew: chrono::Duration::from_std(config.max_clock_skew)
-                .unwrap_or(chrono::Duration::MAX),
+            soap_auth,
             tokens: Tokens::new(config.token_lifetime),
             rest_limits: limiter(),
             soap_limits: limiter(),
