@@ -6,7 +6,9 @@
 //! timestamp's age (fault 20016), the parameter rules (20110), unknown or
 //! batch campaigns (20113) and unknown leads (20103). Like Marketo, it
 //! silently ignores lead keys past the 100th. It also serves
-//! `scheduleCampaign`.
+//! `scheduleCampaign`, and the WSDL at `/soap/mktows/2_9?WSDL` (any case;
+//! its `soap:address` names the sandbox, from the request's `Host`), so
+//! that WSDL-driven clients find it.
 //!
 //! It speaks Marketo's REST API under [`Sandbox::rest_endpoint`] and its
 //! identity service under [`Sandbox::identity_endpoint`]:
@@ -87,8 +89,9 @@
 //! fault that does not run answers (or drops) the call unexamined: nothing
 //! is checked, counted toward the limits, or journaled.
 //!
-//! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`),
-//! REST (everything under `/rest/`) and identity (`/identity/oauth/token`).
+//! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`;
+//! a `?WSDL` fetch is not a call and is never faulted), REST (everything
+//! under `/rest/`) and identity (`/identity/oauth/token`).
 //! Rules for [`Api::Any`] match SOAP and REST calls; identity calls are
 //! faulted only by rules for [`Api::Identity`]. A rule can also keep to one
 //! HTTP method or path prefix ([`FaultRule::method`],
@@ -822,6 +825,10 @@ fn route(net: &Net, request: &Head, body: &[u8]) -> Answer {
     if path == SOAP_PATH {
         if let Some(status) = state.soap_retired() {
             return text(status, retired_text(status));
+        }
+        if soap::asks_for_wsdl(request) {
+            let wsdl = soap::wsdl(request.header("Host"), net.addr(net.soap_port()));
+            return Answer::new(200, soap::XML, wsdl);
         }
     }
     match (method, path) {

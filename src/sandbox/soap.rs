@@ -4,7 +4,10 @@
 //! authentication every call passes the SOAP rate limit (fault 20023) and
 //! concurrency limit (fault 20024).
 
+use std::net::SocketAddr;
+
 use crate::error::SoapCode;
+use crate::sandbox::http::Head;
 use crate::sandbox::journal::{JournalEntry, JournalToken};
 use crate::sandbox::limits::Refused;
 use crate::sandbox::State;
@@ -33,6 +36,40 @@ pub(crate) fn success(operation: &str) -> Answer {
         SUCCESS_REQUEST_CAMPAIGN
     };
     (200, body.to_owned())
+}
+
+/// Whether `head` asks for the WSDL: `GET` (or `HEAD`) of the SOAP
+/// endpoint with the query `?WSDL`, in any case (also `?wsdl=…`,
+/// `?wsdl&…`), as Marketo's Java sample and WSDL-driven clients ask.
+pub(crate) fn asks_for_wsdl(head: &Head) -> bool {
+    let Some((path, query)) = head.target.split_once('?') else {
+        return false;
+    };
+    matches!(head.method.as_str(), "GET" | "HEAD")
+        && path == super::SOAP_PATH
+        && query
+            .split(['&', '='])
+            .next()
+            .is_some_and(|name| name.eq_ignore_ascii_case("wsdl"))
+}
+
+/// The WSDL, its `soap:address` naming this endpoint: at the `Host` the
+/// client used when it is a plain host (and port), else at `bound` (the
+/// SOAP port's address).
+pub(crate) fn wsdl(host: Option<&str>, bound: Option<SocketAddr>) -> String {
+    let plain = |host: &&str| {
+        !host.is_empty()
+            && host.len() <= 255
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+    };
+    let authority = match (host.filter(plain), bound) {
+        (Some(host), _) => host.to_owned(),
+        (None, Some(addr)) => addr.to_string(),
+        (None, None) => "127.0.0.1".to_owned(),
+    };
+    crate::soap::wsdl(&format!("http://{authority}{}", super::SOAP_PATH))
 }
 
 /// Handles one POST to the SOAP endpoint.
