@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 secs="${1:-300}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(soap_response rest_response sandbox_envelope identity_answer identity_reader lookup_answers)
+[ ${#targets[@]} -gt 0 ] || targets=(soap_response rest_response sandbox_envelope soap_envelope identity_answer identity_reader lookup_answers)
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
     case "$target" in

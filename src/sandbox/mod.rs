@@ -6,7 +6,9 @@
 //! timestamp's age (fault 20016), the parameter rules (20110), unknown or
 //! batch campaigns (20113) and unknown leads (20103). Like Marketo, it
 //! silently ignores lead keys past the 100th. It also serves
-//! `scheduleCampaign`.
+//! `scheduleCampaign`, and the WSDL at `/soap/mktows/2_9?WSDL` (any case;
+//! its `soap:address` names the sandbox, from the request's `Host`), so
+//! that WSDL-driven clients find it.
 //!
 //! It speaks Marketo's REST API under [`Sandbox::rest_endpoint`] and its
 //! identity service under [`Sandbox::identity_endpoint`]:
@@ -87,8 +89,9 @@
 //! fault that does not run answers (or drops) the call unexamined: nothing
 //! is checked, counted toward the limits, or journaled.
 //!
-//! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`),
-//! REST (everything under `/rest/`) and identity (`/identity/oauth/token`).
+//! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`;
+//! a `?WSDL` fetch is not a call and is never faulted), REST (everything
+//! under `/rest/`) and identity (`/identity/oauth/token`).
 //! Rules for [`Api::Any`] match SOAP and REST calls; identity calls are
 //! faulted only by rules for [`Api::Identity`]. A rule can also keep to one
 //! HTTP method or path prefix ([`FaultRule::method`],
@@ -132,7 +135,6 @@ mod net;
 mod query;
 mod rest;
 mod soap;
-mod xml;
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -396,7 +398,8 @@ pub(crate) struct State {
     program_ids: HashMap<String, u32>,
     journal: Journal,
     clock: Arc<dyn Clock>,
-    max_clock_skew: chrono::Duration,
+    /// Checks SOAP signatures and timestamps against `clock`.
+    soap_auth: crate::soap::Authenticator,
     tokens: Tokens,
     rest_limits: Limiter,
     soap_limits: Limiter,
@@ -419,13 +422,18 @@ impl State {
         let limiter = || Limiter::new(config.rate_calls, config.rate_window, config.max_concurrent);
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u8(0);
+        let soap_auth = crate::soap::Authenticator::new(
+            config.data.soap_user_id.as_str(),
+            config.data.soap_encryption_key.as_bytes(),
+        )
+        .max_clock_skew(config.max_clock_skew)
+        .shared_clock(Arc::clone(&config.clock));
         State {
             leads: LeadIndex::new(&config.data.leads),
             program_ids,
             journal: Journal::default(),
             clock: config.clock,
-            max_clock_skew: chrono::Duration::from_std(config.max_clock_skew)
-                .unwrap_or(chrono::Duration::MAX),
+            soap_auth,
             tokens: Tokens::new(config.token_lifetime),
             rest_limits: limiter(),
             soap_limits: limiter(),
@@ -817,6 +825,10 @@ fn route(net: &Net, request: &Head, body: &[u8]) -> Answer {
     if path == SOAP_PATH {
         if let Some(status) = state.soap_retired() {
             return text(status, retired_text(status));
+        }
+        if soap::asks_for_wsdl(request) {
+            let wsdl = soap::wsdl(request.header("Host"), net.addr(net.soap_port()));
+            return Answer::new(200, soap::XML, wsdl);
         }
     }
     match (method, path) {

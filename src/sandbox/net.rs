@@ -591,7 +591,8 @@ impl Net {
             Err(ReadError::Io(_)) => return Next::Close,
         };
         let path = head.path();
-        let api = api_of(path);
+        // Fetching the WSDL is not an API call: not counted, never faulted.
+        let api = api_of(path).filter(|_| !soap::asks_for_wsdl(head));
         let strike = api.map(|api| {
             self.state.faults.on_call(&Call {
                 api,

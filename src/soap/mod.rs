@@ -1,11 +1,45 @@
-//! Marketo's SOAP API: signature, envelope writer, response reader, client.
+//! Marketo's SOAP API: signature, envelope writer, response reader, client,
+//! and the server side (read an envelope, verify it, write the answer).
 //!
 //! The wire format follows Marketo's WSDL (`wsdl/marketo-campaign.wsdl` in
-//! this crate), document/literal, namespace `http://www.marketo.com/mktows/`.
+//! this crate, [`WSDL`]), document/literal, namespace
+//! `http://www.marketo.com/mktows/`.
+//!
+//! # Server side
+//!
+//! For a server that speaks Marketo's SOAP API (the sandbox, a SOAP→REST
+//! bridge): [`read_envelope`] reads a request into an [`Envelope`] — its
+//! [`AuthenticationHeader`] and its [`Operation`] (`requestCampaign`,
+//! `scheduleCampaign`, `getCampaignsForSource`) — or a [`Fault`];
+//! [`Authenticator`] checks the signature and timestamp (faults 20014,
+//! 20016); [`SUCCESS_REQUEST_CAMPAIGN`], [`SUCCESS_SCHEDULE_CAMPAIGN`] and
+//! [`Fault::to_xml`] are the answers; [`wsdl`] is the WSDL to serve at
+//! `<endpoint>?WSDL`.
+//!
+//! ```
+//! use marketo_campaign::soap::{read_envelope, Authenticator, Fault, Operation, SUCCESS_REQUEST_CAMPAIGN};
+//!
+//! /// The answer to one POST: the body to send with HTTP 200, or the fault
+//! /// to send with HTTP 500.
+//! fn serve(auth: &Authenticator, soap_action: Option<&str>, body: &[u8]) -> Result<&'static str, Fault> {
+//!     let envelope = read_envelope(body)?;
+//!     envelope.check_soap_action(soap_action)?;
+//!     auth.verify(envelope.auth())?;
+//!     match envelope.into_operation()? {
+//!         Operation::RequestCampaign(call) => {
+//!             let request = call.to_request()?; // a validated CampaignRequest
+//!             let _ = request; // ... run it ...
+//!             Ok(SUCCESS_REQUEST_CAMPAIGN)
+//!         }
+//!         _ => Err(Fault::unsupported_operation("this one")),
+//!     }
+//! }
+//! ```
 
 mod client;
 pub(crate) mod envelope;
 pub(crate) mod response;
+mod server;
 mod signature;
 
 pub use client::{
@@ -13,8 +47,21 @@ pub use client::{
     SOAP_ACTION_SCHEDULE_CAMPAIGN,
 };
 pub use envelope::{MKTOWS_NS, SOAP_ENV_NS};
-pub(crate) use signature::verify_signature;
+pub use server::{
+    read_envelope, read_envelope_with, wsdl, AuthenticationHeader, Authenticator, Envelope, Fault,
+    GetCampaignsForSource, Operation, ReadLimits, ReceivedLeadKey, ReceivedToken, RequestCampaign,
+    ScheduleCampaign, CONTENT_TYPE, DEFAULT_MAX_CLOCK_SKEW, SUCCESS_REQUEST_CAMPAIGN,
+    SUCCESS_SCHEDULE_CAMPAIGN, WSDL,
+};
 pub use signature::{request_signature, w3c_timestamp};
+
+/// The sandbox's SOAP reader from before the server codec (a tree, then a
+/// walk): the baseline `benches/codec.rs` measures against. Not an API.
+#[cfg(feature = "bench-baseline")]
+#[doc(hidden)]
+pub fn baseline_read_request_campaign(body: &[u8]) -> Result<usize, String> {
+    server::baseline::read(body)
+}
 
 /// Reads Marketo's answer to `requestCampaign` (any HTTP status, the body as
 /// received): `Ok` only for `successRequestCampaign/result/success = true`;

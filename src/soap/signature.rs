@@ -76,23 +76,6 @@ pub fn request_signature(encryption_key: &str, timestamp: &str, user_id: &str) -
     hex
 }
 
-/// Checks a signature in constant time (used by the sandbox).
-pub(crate) fn verify_signature(
-    encryption_key: &str,
-    timestamp: &str,
-    user_id: &str,
-    signature: &str,
-) -> bool {
-    let Ok(expected) = hex::decode(signature) else {
-        return false;
-    };
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(encryption_key.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(timestamp.as_bytes());
-    mac.update(user_id.as_bytes());
-    mac.verify_slice(&expected).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,19 +93,6 @@ mod tests {
             request_signature(KEY, &ts, USER),
             "ffbff4d4bef354807481e66dc7540f7890523a87"
         );
-        assert!(verify_signature(
-            KEY,
-            &ts,
-            USER,
-            "ffbff4d4bef354807481e66dc7540f7890523a87"
-        ));
-        assert!(!verify_signature(
-            KEY,
-            &ts,
-            USER,
-            "ffbff4d4bef354807481e66dc7540f7890523a88"
-        ));
-        assert!(!verify_signature(KEY, &ts, USER, "not hex"));
     }
 
     proptest::proptest! {
