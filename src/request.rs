@@ -247,7 +247,7 @@ impl LeadKey {
 
     /// [`new`](LeadKey::new) from a borrowed value: no allocation for a
     /// value that fits in the key, one for a longer one.
-    fn checked(key_type: LeadKeyType, value: &str) -> Result<Self, Error> {
+    pub(crate) fn checked(key_type: LeadKeyType, value: &str) -> Result<Self, Error> {
         let field = || format!("lead key {key_type}:{}", shown(value));
         // Blank: `trim()` would leave nothing; this stops at the first
         // non-blank character instead of trimming both ends.

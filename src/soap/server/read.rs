@@ -330,7 +330,7 @@ impl RequestCampaign<'_> {
             .leads
             .iter()
             .map(|key| {
-                LeadKey::new(key.key_type, key.value.as_ref()).map_err(|_| {
+                LeadKey::checked(key.key_type, key.value.as_ref()).map_err(|_| {
                     Fault::new(
                         SoapCode::LeadNotFound,
                         format!("Lead not found: {}:{}", key.key_type, clipped(&key.value)),
