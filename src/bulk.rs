@@ -765,6 +765,7 @@ mod tests {
         Error::Transport {
             delivery: Delivery::NotSent,
             message: "refused".into(),
+            source: None,
         }
     }
 

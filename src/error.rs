@@ -373,6 +373,9 @@ pub enum Error {
         delivery: Delivery,
         /// What failed, without secrets.
         message: String,
+        /// The HTTP stack's own error (a `ureq::Error`), when there is one:
+        /// [`std::error::Error::source`] returns it.
+        source: Option<Cause>,
     },
     /// Marketo answered with its SOAP fault on HTTP 500 (or an HTTP 4xx).
     /// The campaign did not run. (A fault on another status, such as one a
@@ -444,13 +447,54 @@ pub enum Error {
         /// Whether the campaign may have run, as the backend knows it.
         delivery: Delivery,
         /// The backend's own error.
-        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+        source: Cause,
     },
     /// A request of several chunks failed part-way: the outcome tells which
     /// chunks were accepted, which one failed (with its error) and which were
     /// not attempted.
     #[error("request incomplete: {}", incomplete_summary(.0))]
     Incomplete(Box<Outcome>),
+}
+
+/// The error that caused an [`Error`], shared so that `Error` stays
+/// `Clone`. [`std::error::Error::source`] returns the error itself (it
+/// derefs to it), so `downcast_ref` finds its type.
+///
+/// ```
+/// use marketo_campaign::{Delivery, Error};
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+/// let err = Error::backend("csv-log", Delivery::NotSent, io);
+/// let cause = std::error::Error::source(&err).unwrap();
+/// assert!(cause.downcast_ref::<std::io::Error>().is_some());
+/// ```
+#[derive(Clone)]
+pub struct Cause(pub(crate) std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Wraps an error.
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(std::sync::Arc::new(err))
+    }
+}
+
+impl std::ops::Deref for Cause {
+    type Target = dyn std::error::Error + Send + Sync;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
 }
 
 /// An error's description without the delivery its `Display` states (for
@@ -631,7 +675,7 @@ impl Error {
         Error::Backend {
             backend: backend.into(),
             delivery,
-            source: std::sync::Arc::from(source.into()),
+            source: Cause(std::sync::Arc::from(source.into())),
         }
     }
 
@@ -707,6 +751,7 @@ mod tests {
         let transport = |delivery| Error::Transport {
             delivery,
             message: String::new(),
+            source: None,
         };
         let read = |source| Error::ReadFailed {
             call: "lead look-up".into(),
@@ -818,6 +863,7 @@ mod tests {
             source: Box::new(Error::Transport {
                 delivery: Delivery::Unknown,
                 message: "connection reset".into(),
+                source: None,
             }),
         };
         let shown = err.to_string();

@@ -294,6 +294,7 @@ mod tests {
         let refused = Error::Transport {
             delivery: Delivery::NotSent,
             message: "refused".into(),
+            source: None,
         };
         assert_eq!(
             verdict(&refused, false),
@@ -302,6 +303,7 @@ mod tests {
         let unknown = Error::Transport {
             delivery: Delivery::Unknown,
             message: "timeout".into(),
+            source: None,
         };
         assert_eq!(verdict(&unknown, false), Verdict::Stop);
         assert_eq!(verdict(&unknown, true), Verdict::Fallback { retire: false });
@@ -334,6 +336,7 @@ mod tests {
         Error::Transport {
             delivery: Delivery::NotSent,
             message: "refused".into(),
+            source: None,
         }
     }
 
@@ -483,6 +486,7 @@ mod tests {
             StubRequester::failing(Error::Transport {
                 delivery: Delivery::Unknown,
                 message: "reset".into(),
+                source: None,
             }),
             secondary.clone(),
         );

@@ -220,6 +220,7 @@ mod tests {
         let unknown = Error::Transport {
             delivery: Delivery::Unknown,
             message: "reset".into(),
+            source: None,
         };
         assert_eq!(unknown.exit_code(), exit::UNKNOWN);
         let json = serde_json::to_value(&unknown).unwrap();

@@ -535,7 +535,7 @@ impl ChunkAccepted {
 /// let mut sent = Vec::new();
 /// let err = send_in_chunks(&request, 20, "toy", |index, leads| {
 ///     if index == 1 {
-///         return Err(Error::Transport { delivery: Delivery::NotSent, message: "refused".into() });
+///         return Err(Error::Transport { delivery: Delivery::NotSent, message: "refused".into(), source: None });
 ///     }
 ///     sent.extend_from_slice(leads);
 ///     Ok(ChunkAccepted::new())
@@ -686,7 +686,7 @@ impl StubRequester {
     /// ```
     /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, LeadKey, StubRequester};
     /// let stub = StubRequester::new();
-    /// stub.fail_call(2, Error::Transport { delivery: Delivery::Unknown, message: "reset".into() });
+    /// stub.fail_call(2, Error::Transport { delivery: Delivery::Unknown, message: "reset".into(), source: None });
     /// let request = CampaignRequest::new(CampaignTarget::id(1), (1..=250).map(|i| LeadKey::id(i).unwrap()))?;
     /// let err = stub.request_campaign(&request).unwrap_err();
     /// assert_eq!(err.outcome().map(|o| o.accepted_chunks()), Some(1));
@@ -772,6 +772,7 @@ mod tests {
                 Err(Error::Transport {
                     delivery: Delivery::Unknown,
                     message: "reset".into(),
+                    source: None,
                 })
             } else {
                 Ok(ChunkAccepted::default())

@@ -214,6 +214,7 @@ mod tests {
                 source: Box::new(Error::Transport {
                     delivery: Delivery::Unknown,
                     message: "reset".into(),
+                    source: None,
                 }),
             },
             Error::SoapFault {
@@ -231,6 +232,7 @@ mod tests {
             Error::Transport {
                 delivery: Delivery::NotSent,
                 message: String::new(),
+                source: None,
             },
         ] {
             assert!(policy.is_retryable(&err), "{err}");
@@ -264,6 +266,7 @@ mod tests {
             Error::Transport {
                 delivery: Delivery::Unknown,
                 message: String::new(),
+                source: None,
             },
             Error::Protocol {
                 status: 502,
@@ -285,6 +288,7 @@ mod tests {
         let unknown = Error::Transport {
             delivery: Delivery::Unknown,
             message: String::new(),
+            source: None,
         };
         assert!(policy.clone().retry_unknown(true).is_retryable(&unknown));
     }

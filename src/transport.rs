@@ -412,6 +412,7 @@ fn classify(err: ureq::Error, reading_body: bool) -> Error {
             Delivery::Unknown
         },
         message,
+        source: Some(crate::error::Cause::new(err)),
     }
 }
 

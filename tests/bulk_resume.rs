@@ -304,10 +304,11 @@ fn a_record_that_cannot_be_written_sends_nothing() {
 #[test]
 fn a_record_write_failure_mid_run_stops_the_run() {
     let dir = Dir::new("pipe");
-    // Chunk 1's answer comes after 1 s, while the reader goes away.
+    // Chunk 1's answer comes after 5 s, while the reader goes away (long
+    // enough for a loaded machine: the reader must be gone before it).
     let sandbox = sandbox(
         1000,
-        vec![FaultRule::on_call(Fault::Delay(Duration::from_secs(1)), 2).api(Api::Soap)],
+        vec![FaultRule::on_call(Fault::Delay(Duration::from_secs(5)), 2).api(Api::Soap)],
     );
     let leads = ids_file(&dir, 1000);
     let mut child = cli(&sandbox, &["--leads-file", &leads])

@@ -51,3 +51,26 @@ fn a_token_that_lives_forever_does_not_panic() {
         }
     }
 }
+
+/// A transport failure keeps the HTTP stack's own error as its source.
+#[test]
+fn a_transport_error_keeps_its_cause() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let client = marketo_campaign::SoapClient::builder(
+        format!("http://127.0.0.1:{port}/soap/mktows/2_9"),
+        "user",
+        "key",
+    )
+    .rate_limit(None)
+    .retry(RetryPolicy::never())
+    .build()
+    .unwrap();
+    let request =
+        CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()]).unwrap();
+    let err = client.request_campaign(&request).unwrap_err();
+    assert_eq!(err.delivery(), marketo_campaign::Delivery::NotSent, "{err}");
+    let cause = std::error::Error::source(&err).expect("the ureq error is kept");
+    assert!(cause.downcast_ref::<ureq::Error>().is_some(), "{cause:?}");
+}

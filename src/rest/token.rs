@@ -188,11 +188,16 @@ pub(crate) fn read_token_answer(
 /// the client secret (the URL carries it).
 fn redact_error(err: Error, secret: &str) -> Error {
     match err {
-        Error::Transport { delivery, message } => Error::ReadFailed {
+        // The HTTP stack's error may quote the URL, which carries the
+        // secret: it is not kept.
+        Error::Transport {
+            delivery, message, ..
+        } => Error::ReadFailed {
             call: "token request".into(),
             source: Box::new(Error::Transport {
                 delivery,
                 message: redact::quote_with(message.as_bytes(), usize::MAX, &[secret]),
+                source: None,
             }),
         },
         other => other,
