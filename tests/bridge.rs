@@ -13,7 +13,7 @@ use marketo_campaign::sandbox::{Api, Fault as SandboxFault, FaultRule, JournalEn
 use marketo_campaign::soap::{request_signature, w3c_timestamp, Authenticator, DEFAULT_TIMEZONE};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Clock, Error, FixedClock, LeadKey,
-    ProgramToken, SoapClient, SoapCode, SystemClock,
+    ProgramToken, RetryPolicy, SoapClient, SoapCode, SystemClock,
 };
 
 /// A sandbox and a bridge in front of its REST side.
@@ -267,7 +267,18 @@ fn an_unknown_outcome_says_may_have_run_and_is_not_retried() {
 
 #[test]
 fn rate_limits_at_rest_become_20023() {
-    let (sandbox, server) = setup();
+    // Without retries: the bridge's REST client would otherwise wait out
+    // the limit within its retry budget.
+    let sandbox = Sandbox::start().unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let rest = sandbox
+        .rest_client_builder()
+        .retry(RetryPolicy::never())
+        .build()
+        .unwrap();
+    let server = Bridge::rest(rest, auth)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
     sandbox
         .inject(
             FaultRule::always(SandboxFault::RestError(606))
@@ -441,7 +452,7 @@ fn a_non_loopback_address_needs_consent() {
 }
 
 /// Runs an unmodified third-party SOAP client script against the bridge.
-fn external_client(tool: &str, probe: &[&str], script: &str) {
+fn external_client(tool: &str, probe: &[&str], script: &str, expected: &[&str]) {
     let required = std::env::var("MC_REQUIRE_CLIENTS").is_ok_and(|v| v == "1");
     let available = Command::new(tool)
         .args(probe)
@@ -473,6 +484,9 @@ fn external_client(tool: &str, probe: &[&str], script: &str) {
     // unknown lead (and expects fault 20103).
     assert!(stdout.contains("success: true"), "{stdout}\n{stderr}");
     assert!(stdout.contains("fault: 20103"), "{stdout}\n{stderr}");
+    for line in expected {
+        assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
+    }
     assert_eq!(rest_runs(&sandbox.journal()), [(4496, vec![1002200])]);
 }
 
@@ -485,10 +499,17 @@ fn php_soapclient_unmodified_through_the_bridge() {
             "new SoapClient(null, ['location' => 'http://x', 'uri' => 'u']);",
         ],
         "request_campaign.php",
+        &[],
     );
 }
 
 #[test]
 fn python_zeep_unmodified_through_the_bridge() {
-    external_client("python3", &["-c", "import zeep"], "request_campaign.py");
+    external_client(
+        "python3",
+        &["-c", "import zeep"],
+        "request_campaign.py",
+        // getCampaignsForSource, by exact name.
+        &["campaigns: 1 [4496]"],
+    );
 }

@@ -325,8 +325,10 @@ impl<R: CampaignRequester> Bridge<R> {
         campaign: &mut String,
         leads: &mut usize,
     ) -> Result<String, Fault> {
-        let mut limits = ReadLimits::default();
-        limits.max_bytes = self.max_body;
+        let limits = ReadLimits {
+            max_bytes: self.max_body,
+            ..ReadLimits::default()
+        };
         let envelope = read_envelope_with(request.body, &limits)?;
         operation.clear();
         operation.push_str(envelope.operation_name());

@@ -30,6 +30,11 @@ def request(email):
     )
 
 
+found = client.service.getCampaignsForSource(
+    source="MKTOWS", name="Request Campaign Demo", exactName=True, _soapheaders=[auth_header()]
+)
+print("campaigns:", found.returnCount, [c.id for c in found.campaignRecordList.campaignRecord])
+
 result = request("lead@company.com")
 # zeep unwraps a one-field result: successRequestCampaign/result/success.
 success = result if isinstance(result, bool) else result.success
