@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use marketo_campaign::bridge::{Bridge, RunningBridge};
-use marketo_campaign::sandbox::{Api, Fault as SandboxFault, FaultRule, JournalEntry, Sandbox};
+use marketo_campaign::sandbox::{
+    Api, Fault as SandboxFault, FaultRule, JournalEntry, Sandbox, SandboxConfig, SandboxData,
+};
 use marketo_campaign::soap::{request_signature, w3c_timestamp, Authenticator, DEFAULT_TIMEZONE};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Clock, Error, FixedClock, LeadKey,
@@ -224,6 +226,39 @@ fn run_matched_leads_runs_the_others() {
     .unwrap();
     client.request_campaign(&request).unwrap();
     assert_eq!(rest_runs(&sandbox.journal()), [(4496, vec![1002200])]);
+}
+
+#[test]
+fn more_than_100_keys_are_all_served() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 250)),
+    )
+    .unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let server = Bridge::rest(sandbox.rest_client().unwrap(), auth)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    let keys: String = (1..=250)
+        .map(|n| {
+            format!("<leadKey><keyType>EMAIL</keyType><keyValue>lead{n}@example.com</keyValue></leadKey>")
+        })
+        .collect();
+    let key = sandbox.soap_encryption_key().to_owned();
+    let (status, body) = post_signed(
+        &sandbox,
+        &server,
+        &key,
+        "paramsRequestCampaign",
+        &format!("<source>MKTOWS</source><campaignId>4496</campaignId><leadList>{keys}</leadList>"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let runs = rest_runs(&sandbox.journal());
+    let served: Vec<u32> = runs.iter().flat_map(|(_, ids)| ids.clone()).collect();
+    assert_eq!(served, (1..=250).collect::<Vec<u32>>());
+    assert_eq!(
+        runs.iter().map(|(_, ids)| ids.len()).collect::<Vec<_>>(),
+        [100, 100, 50]
+    );
 }
 
 #[test]

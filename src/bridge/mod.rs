@@ -15,8 +15,8 @@
 //! key is looked up before anything runs, and a key that names no single
 //! lead fails the call with 20103 naming it (unless
 //! [`run_matched_leads`](Bridge::run_matched_leads) is set). Requests of
-//! more than 100 keys: Marketo ignored keys past the 100th; the bridge's
-//! reader keeps Marketo's rule for now (see the README). A backend error
+//! more than 100 keys: Marketo ignored keys past the 100th silently; the
+//! bridge serves them all (in calls of 100 to REST). A backend error
 //! becomes the fault legacy code expects (see the README's table); an
 //! *unknown* outcome is fault 20011 saying that the campaign may have run
 //! and not to resend.
@@ -327,6 +327,8 @@ impl<R: CampaignRequester> Bridge<R> {
     ) -> Result<String, Fault> {
         let limits = ReadLimits {
             max_bytes: self.max_body,
+            // Marketo ignored keys past the 100th; the bridge serves them all.
+            max_lead_keys: usize::MAX,
             ..ReadLimits::default()
         };
         let envelope = read_envelope_with(request.body, &limits)?;
