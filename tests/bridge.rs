@@ -548,3 +548,52 @@ fn python_zeep_unmodified_through_the_bridge() {
         &["campaigns: 1 [4496]"],
     );
 }
+
+#[test]
+fn the_cli_bridge_with_its_sandbox_serves_a_soap_client() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marketo-campaign"))
+        .args(["bridge", "--sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let start: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let endpoint = start["bridge_endpoint"].as_str().unwrap().to_owned();
+    let (status, wsdl) = get(start["wsdl"].as_str().unwrap());
+    assert_eq!(status, 200);
+    assert!(
+        wsdl.contains(&format!(r#"location="{endpoint}""#)),
+        "{wsdl}"
+    );
+    let client = SoapClient::builder(
+        &endpoint,
+        start["soap_user_id"].as_str().unwrap(),
+        start["soap_encryption_key"].as_str().unwrap(),
+    )
+    .build()
+    .unwrap();
+    let request =
+        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+    let result = client.request_campaign(&request);
+    let (_, journal) = get(start["journal"].as_str().unwrap());
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    result.unwrap();
+    let journal: Vec<JournalEntry> = serde_json::from_str(&journal).unwrap();
+    assert_eq!(rest_runs(&journal), [(4496, vec![1002200])]);
+    // One log line for the call, without the key or the signature.
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("operation=requestCampaign campaign=\"4496\" leads=1 result=success"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(start["soap_encryption_key"].as_str().unwrap()),
+        "{log}"
+    );
+}

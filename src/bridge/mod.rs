@@ -294,10 +294,19 @@ impl<R: CampaignRequester> Bridge<R> {
 
     fn soap_call(&self, request: &HttpRequest<'_>) -> Answer {
         let started = Instant::now();
-        let mut operation = String::from("unreadable");
-        let mut campaign = String::new();
-        let mut leads = 0;
-        let result = self.serve_soap(request, &mut operation, &mut campaign, &mut leads);
+        let mut call = CallLog {
+            operation: String::from("unreadable"),
+            campaign: String::new(),
+            leads: 0,
+            backend: "none",
+        };
+        let result = self.serve_soap(request, &mut call);
+        let CallLog {
+            operation,
+            campaign,
+            leads,
+            backend,
+        } = call;
         let elapsed = started.elapsed();
         let (answer, outcome, code) = match result {
             Ok(body) => (Answer::soap(body), "success", 0),
@@ -311,20 +320,14 @@ impl<R: CampaignRequester> Bridge<R> {
         self.metrics.record(&operation, &result_label, elapsed);
         // One line per call; never a key, a signature or a token.
         log::info!(
-            "bridge call operation={operation} campaign={campaign:?} leads={leads} result={outcome} code={code} dry_run={} latency_ms={:.1}",
+            "bridge call operation={operation} campaign={campaign:?} leads={leads} result={outcome} code={code} backend={backend} dry_run={} latency_ms={:.1}",
             self.dry_run,
             elapsed.as_secs_f64() * 1000.0
         );
         answer
     }
 
-    fn serve_soap(
-        &self,
-        request: &HttpRequest<'_>,
-        operation: &mut String,
-        campaign: &mut String,
-        leads: &mut usize,
-    ) -> Result<String, Fault> {
+    fn serve_soap(&self, request: &HttpRequest<'_>, log: &mut CallLog) -> Result<String, Fault> {
         let limits = ReadLimits {
             max_bytes: self.max_body,
             // Marketo ignored keys past the 100th; the bridge serves them all.
@@ -332,29 +335,33 @@ impl<R: CampaignRequester> Bridge<R> {
             ..ReadLimits::default()
         };
         let envelope = read_envelope_with(request.body, &limits)?;
-        operation.clear();
-        operation.push_str(envelope.operation_name());
+        log.operation.clear();
+        log.operation.push_str(envelope.operation_name());
         envelope.check_soap_action(request.soap_action)?;
         self.auth.verify(envelope.auth())?;
         match envelope.into_operation()? {
             Operation::RequestCampaign(call) => {
-                *campaign = describe_campaign(&call);
-                *leads = call.lead_keys().len();
-                self.request_campaign(&call)
+                log.campaign = describe_campaign(&call);
+                log.leads = call.lead_keys().len();
+                self.request_campaign(&call, log)
             }
             Operation::ScheduleCampaign(call) => {
-                *campaign = format!("{:?} in {:?}", call.campaign_name(), call.program_name());
-                self.schedule_campaign(&call)
+                log.campaign = format!("{:?} in {:?}", call.campaign_name(), call.program_name());
+                self.schedule_campaign(&call, log)
             }
-            Operation::GetCampaignsForSource(call) => self.campaigns_for_source(&call),
+            Operation::GetCampaignsForSource(call) => self.campaigns_for_source(&call, log),
         }
     }
 
-    fn request_campaign(&self, call: &RequestCampaign<'_>) -> Result<String, Fault> {
+    fn request_campaign(
+        &self,
+        call: &RequestCampaign<'_>,
+        log: &mut CallLog,
+    ) -> Result<String, Fault> {
         let request = call.to_request()?;
         if self.dry_run {
             if let Some(rest) = &self.rest {
-                for plan in rest.plan(&request).map_err(|e| faults::fault_for(&e))? {
+                for plan in rest.plan(&request).map_err(|e| log.failed(&e))? {
                     log::info!("bridge dry run: would send {} {}", plan.method, plan.url);
                 }
             }
@@ -368,7 +375,7 @@ impl<R: CampaignRequester> Bridge<R> {
         if let (Some(rest), false) = (&self.rest, self.run_matched) {
             let unmatched = rest
                 .unmatched_leads(request.leads())
-                .map_err(|e| faults::fault_for(&e))?;
+                .map_err(|e| log.failed(&e))?;
             if let Some(first) = unmatched.first() {
                 return Err(lead_not_found(first, unmatched.len()));
             }
@@ -376,7 +383,8 @@ impl<R: CampaignRequester> Bridge<R> {
         let outcome = self
             .requester
             .request_campaign(&request)
-            .map_err(|e| faults::fault_for(&e))?;
+            .map_err(|e| log.failed(&e))?;
+        log.backend = "accepted";
         let unmatched: Vec<&LeadKey> = outcome.unmatched().collect();
         if let Some(first) = unmatched.first() {
             if self.run_matched {
@@ -397,7 +405,11 @@ impl<R: CampaignRequester> Bridge<R> {
         Ok(SUCCESS_REQUEST_CAMPAIGN.to_owned())
     }
 
-    fn schedule_campaign(&self, call: &ScheduleCampaign<'_>) -> Result<String, Fault> {
+    fn schedule_campaign(
+        &self,
+        call: &ScheduleCampaign<'_>,
+        log: &mut CallLog,
+    ) -> Result<String, Fault> {
         let Some(rest) = &self.rest else {
             return Err(Fault::unsupported_operation("scheduleCampaign"));
         };
@@ -414,17 +426,21 @@ impl<R: CampaignRequester> Bridge<R> {
             return Ok(SUCCESS_SCHEDULE_CAMPAIGN.to_owned());
         }
         rest.schedule_campaign(&request)
-            .map_err(|e| faults::fault_for(&e))?;
+            .map_err(|e| log.failed(&e))?;
+        log.backend = "accepted";
         Ok(SUCCESS_SCHEDULE_CAMPAIGN.to_owned())
     }
 
-    fn campaigns_for_source(&self, call: &GetCampaignsForSource<'_>) -> Result<String, Fault> {
+    fn campaigns_for_source(
+        &self,
+        call: &GetCampaignsForSource<'_>,
+        log: &mut CallLog,
+    ) -> Result<String, Fault> {
         let Some(rest) = &self.rest else {
             return Err(Fault::unsupported_operation("getCampaignsForSource"));
         };
-        let campaigns = rest
-            .requestable_campaigns()
-            .map_err(|e| faults::fault_for(&e))?;
+        let campaigns = rest.requestable_campaigns().map_err(|e| log.failed(&e))?;
+        log.backend = "accepted";
         let wanted = call.name().map(str::to_lowercase);
         let exact = call.exact_name().unwrap_or(false);
         let mut records = String::new();
@@ -508,6 +524,24 @@ pub fn authenticator_from_file(path: &std::path::Path) -> Result<Authenticator, 
         });
     }
     auth.ok_or_else(|| Error::Config(format!("{} names no SOAP user", path.display())))
+}
+
+/// What the call log line says about a call.
+struct CallLog {
+    operation: String,
+    campaign: String,
+    leads: usize,
+    /// `none` (not called), `accepted`, or the failed call's delivery
+    /// (`not_sent`, `refused`, `unknown`).
+    backend: &'static str,
+}
+
+impl CallLog {
+    /// The fault for a backend error, noting its delivery.
+    fn failed(&mut self, err: &Error) -> Fault {
+        self.backend = err.delivery().as_str();
+        faults::fault_for(err)
+    }
 }
 
 fn lead_not_found(first: &LeadKey, count: usize) -> Fault {

@@ -101,6 +101,10 @@ struct BridgeArgs {
     /// (default: fault 20103 and nothing runs, as SOAP).
     #[arg(long)]
     run_matched_leads: bool,
+    /// Longest a call may spend waiting out REST rate and concurrency limits
+    /// (retries included); past it the caller gets fault 20023 / 20024.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    wait_budget: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -288,9 +292,11 @@ fn bridge(args: &BridgeArgs) -> u8 {
         )),
         (None, None) => authenticator_from_env(),
     };
+    let retry = marketo_campaign::RetryPolicy::default()
+        .budget(std::time::Duration::from_secs(args.wait_budget));
     let rest = match &sandbox {
-        Some(sandbox) => sandbox.rest_client(),
-        None => RestClientBuilder::from_env().and_then(RestClientBuilder::build),
+        Some(sandbox) => sandbox.rest_client_builder().retry(retry).build(),
+        None => RestClientBuilder::from_env().and_then(|b| b.retry(retry).build()),
     };
     let (auth, rest) = match (auth, rest) {
         (Ok(auth), Ok(rest)) => (auth, rest),
