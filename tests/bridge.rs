@@ -597,3 +597,54 @@ fn the_cli_bridge_with_its_sandbox_serves_a_soap_client() {
         "{log}"
     );
 }
+
+#[test]
+fn sigterm_finishes_the_call_in_hand_then_exits_0() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marketo-campaign"))
+        .args(["bridge", "--sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let start: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let journal = start["journal"].as_str().unwrap();
+    let sandbox_base = journal.trim_end_matches("/sandbox/journal");
+    // The trigger runs, then its answer takes 1.5 s.
+    let mut response = agent()
+        .post(&format!("{sandbox_base}/sandbox/faults"))
+        .header("Content-Type", "application/json")
+        .send(r#"{"fault":{"kind":"delay","ms":1500},"api":"rest","path_prefix":"/rest/v1/campaigns/4496/trigger"}"#)
+        .unwrap();
+    assert!(response.status().is_success());
+    let _ = response.body_mut().read_to_string();
+    let client = SoapClient::builder(
+        start["bridge_endpoint"].as_str().unwrap(),
+        start["soap_user_id"].as_str().unwrap(),
+        start["soap_encryption_key"].as_str().unwrap(),
+    )
+    .build()
+    .unwrap();
+    let call = std::thread::spawn(move || {
+        let request =
+            CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+        client.request_campaign(&request)
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let result = call.join().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(result.is_ok(), "{result:?}\n{log}");
+    assert!(output.status.success(), "{:?}\n{log}", output.status);
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("result=success"), "{log}");
+}

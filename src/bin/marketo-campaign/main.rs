@@ -342,7 +342,19 @@ fn bridge(args: &BridgeArgs) -> u8 {
     }
     println!("{line}");
     let _ = std::io::stdout().flush();
-    server.wait();
+    // SIGTERM / Ctrl-C: stop taking calls, finish the calls in hand, exit 0.
+    let (stop, stopped) = std::sync::mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    }) {
+        eprintln!("warning: cannot handle SIGTERM ({e}); serving until killed");
+        server.wait();
+        return EXIT_OK;
+    }
+    let _ = stopped.recv();
+    log::info!("bridge: shutting down; finishing the calls in hand");
+    server.shutdown();
+    log::info!("bridge: stopped");
     EXIT_OK
 }
 
