@@ -628,6 +628,93 @@ mod tests {
         assert!(!plain_host("evil.com/\"><x"));
     }
 
+    use crate::requester::StubRequester;
+    use crate::soap::{request_signature, w3c_timestamp, DEFAULT_TIMEZONE};
+    use crate::{Clock, Delivery, SystemClock};
+
+    const USER: &str = "bigcorp1_461839624B16E06BA2D663";
+    const KEY: &str = "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66";
+
+    fn request_campaign_body(key: &str) -> String {
+        let timestamp = w3c_timestamp(SystemClock.now(), DEFAULT_TIMEZONE);
+        let signature = request_signature(key, &timestamp, USER);
+        format!(
+            r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/"><SOAP-ENV:Header><ns1:AuthenticationHeader><mktowsUserId>{USER}</mktowsUserId><requestSignature>{signature}</requestSignature><requestTimestamp>{timestamp}</requestTimestamp></ns1:AuthenticationHeader></SOAP-ENV:Header><SOAP-ENV:Body><ns1:paramsRequestCampaign><source>MKTOWS</source><campaignId>4496</campaignId><leadList><leadKey><keyType>IDNUM</keyType><keyValue>7</keyValue></leadKey></leadList></ns1:paramsRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"#
+        )
+    }
+
+    fn post<'a>(body: &'a str) -> HttpRequest<'a> {
+        HttpRequest {
+            method: "POST",
+            url: "/soap/mktows/2_9",
+            host: Some("127.0.0.1:1"),
+            soap_action: Some("\"http://www.marketo.com/mktows/requestCampaign\""),
+            body: body.as_bytes(),
+        }
+    }
+
+    #[test]
+    fn any_requester_behind_the_bridge() {
+        let bridge = Bridge::new(StubRequester::new(), Authenticator::new(USER, KEY));
+        let body = request_campaign_body(KEY);
+        let answer = bridge.answer(&post(&body));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body, SUCCESS_REQUEST_CAMPAIGN);
+        let calls = bridge.requester.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].leads()[0].to_string(), "IDNUM:7");
+
+        // A wrong key: 20014, the requester not called.
+        let body = request_campaign_body("wrong");
+        let answer = bridge.answer(&post(&body));
+        assert_eq!(answer.status, 500);
+        assert!(
+            answer.body.contains("<code>20014</code>"),
+            "{}",
+            answer.body
+        );
+        assert_eq!(bridge.requester.calls().len(), 1);
+    }
+
+    #[test]
+    fn a_backend_of_unknown_outcome_is_a_may_have_run_fault() {
+        let failing = StubRequester::failing(Error::Transport {
+            delivery: Delivery::Unknown,
+            message: "reset after sending".into(),
+        });
+        let bridge = Bridge::new(failing, Authenticator::new(USER, KEY));
+        let body = request_campaign_body(KEY);
+        let answer = bridge.answer(&post(&body));
+        assert_eq!(answer.status, 500);
+        assert!(
+            answer.body.contains("<code>20011</code>"),
+            "{}",
+            answer.body
+        );
+        assert!(answer.body.contains("may have run"), "{}", answer.body);
+        assert_eq!(bridge.requester.calls().len(), 1, "not repeated");
+    }
+
+    #[test]
+    fn users_file_errors_never_quote_a_line() {
+        let dir = std::env::temp_dir().join(format!("mc-bridge-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good");
+        std::fs::write(&good, "# users\n\nuser1 key1\nuser2   key2\n").unwrap();
+        let auth = authenticator_from_file(&good).unwrap();
+        assert!(format!("{auth:?}").contains("user2"));
+        assert!(!format!("{auth:?}").contains("key2"));
+        let bad = dir.join("bad");
+        std::fs::write(&bad, "user1 key1\nuser2 secret-key extra\n").unwrap();
+        let err = authenticator_from_file(&bad).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("secret-key"), "{err}");
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "# nobody\n").unwrap();
+        assert!(authenticator_from_file(&empty).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn run_at_with_or_without_zone() {
         let with = parse_run_at("2026-08-01T10:00:00-07:00").unwrap();
