@@ -216,6 +216,32 @@ fn an_unknown_lead_is_20103_naming_it_and_runs_nothing() {
 }
 
 #[test]
+fn any_requester_with_rest_look_ups_keeps_the_unknown_lead_rule() {
+    // Bridge::new (a requester of one's own) + lookups: look up, then run.
+    let sandbox = Sandbox::start().unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let rest = sandbox.rest_client().unwrap();
+    let server = Bridge::new(rest.clone(), auth)
+        .lookups(rest)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    let client = client(&sandbox, &server);
+    let unknown = CampaignRequest::new(
+        CampaignTarget::id(4496),
+        [email("lead@company.com"), email("nobody@example.com")],
+    )
+    .unwrap();
+    let (code, message) = soap_fault(client.request_campaign(&unknown));
+    assert_eq!(code, SoapCode::LeadNotFound);
+    assert!(message.contains("EMAIL:nobody@example.com"), "{message}");
+    assert!(sandbox.journal().is_empty());
+    let known =
+        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+    client.request_campaign(&known).unwrap();
+    assert_eq!(rest_runs(&sandbox.journal()), [(4496, vec![1002200])]);
+}
+
+#[test]
 fn run_matched_leads_runs_the_others() {
     let (sandbox, server) = setup_with(|b| b.run_matched_leads(true));
     let client = client(&sandbox, &server);
@@ -647,4 +673,66 @@ fn sigterm_finishes_the_call_in_hand_then_exits_0() {
     assert!(output.status.success(), "{:?}\n{log}", output.status);
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("result=success"), "{log}");
+}
+
+/// The bridge's cost per call, paired against a direct `RestClient` call to
+/// the same sandbox (limits off). Not a pass/fail test: run it with
+/// `cargo test --release --test bridge overhead -- --ignored --nocapture`
+/// (pinned to one CPU for stable figures: `taskset -c 0 …`).
+#[test]
+#[ignore]
+fn overhead_against_a_direct_rest_call() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .rate_limit(1_000_000, Duration::from_secs(1))
+            .max_concurrent(1000),
+    )
+    .unwrap();
+    let rest = sandbox
+        .rest_client_builder()
+        .rate_limit(None)
+        .build()
+        .unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let server = Bridge::rest(rest.clone(), auth)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    let soap = client(&sandbox, &server);
+    let request =
+        CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()]).unwrap();
+    let time = |f: &dyn Fn()| {
+        let start = std::time::Instant::now();
+        f();
+        start.elapsed()
+    };
+    let (mut direct, mut bridged) = (Vec::new(), Vec::new());
+    for i in 0..600 {
+        let d = || {
+            rest.request_campaign(&request).unwrap();
+        };
+        let b = || {
+            soap.request_campaign(&request).unwrap();
+        };
+        if i % 2 == 0 {
+            direct.push(time(&d));
+            bridged.push(time(&b));
+        } else {
+            bridged.push(time(&b));
+            direct.push(time(&d));
+        }
+        if i % 100 == 0 {
+            sandbox.clear_journal();
+        }
+    }
+    // Warm-up left out.
+    let median = |v: &mut Vec<Duration>| {
+        v.drain(..100);
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (d, b) = (median(&mut direct), median(&mut bridged));
+    println!(
+        "direct REST {d:?}, SOAP via the bridge {b:?}: overhead {:.0}%",
+        (b.as_secs_f64() / d.as_secs_f64() - 1.0) * 100.0
+    );
 }

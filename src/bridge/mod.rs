@@ -184,6 +184,8 @@ impl Metrics {
 pub struct Bridge<R> {
     requester: R,
     rest: Option<RestClient>,
+    /// The requester is `rest` itself ([`Bridge::rest`]): look up once.
+    direct: bool,
     auth: Authenticator,
     run_matched: bool,
     dry_run: bool,
@@ -196,7 +198,9 @@ impl Bridge<RestClient> {
     /// A bridge that serves every operation through `rest`, accepting the
     /// SOAP users `auth` knows.
     pub fn rest(rest: RestClient, auth: Authenticator) -> Self {
-        Bridge::new(rest.clone(), auth).lookups(rest)
+        let mut bridge = Bridge::new(rest.clone(), auth).lookups(rest);
+        bridge.direct = true;
+        bridge
     }
 }
 
@@ -209,6 +213,7 @@ impl<R: CampaignRequester> Bridge<R> {
         Bridge {
             requester,
             rest: None,
+            direct: false,
             auth,
             run_matched: false,
             dry_run: false,
@@ -371,6 +376,22 @@ impl<R: CampaignRequester> Bridge<R> {
                 request.leads().len()
             );
             return Ok(SUCCESS_REQUEST_CAMPAIGN.to_owned());
+        }
+        if let (Some(rest), true, false) = (&self.rest, self.direct, self.run_matched) {
+            // One look-up for the check and the trigger.
+            return match rest
+                .request_campaign_all_or_nothing(&request)
+                .map_err(|e| log.failed(&e))?
+            {
+                Err(unmatched) => Err(match unmatched.first() {
+                    Some(first) => lead_not_found(first, unmatched.len()),
+                    None => Fault::new(SoapCode::LeadNotFound, "Lead not found"),
+                }),
+                Ok(_) => {
+                    log.backend = "accepted";
+                    Ok(SUCCESS_REQUEST_CAMPAIGN.to_owned())
+                }
+            };
         }
         if let (Some(rest), false) = (&self.rest, self.run_matched) {
             let unmatched = rest

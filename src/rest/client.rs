@@ -502,10 +502,55 @@ impl CampaignRequester for RestClient {
             );
         }
         let ids = self.lookup_leads(&queries)?;
+        self.trigger_resolved(request, campaign_id, &ids, &tokens)
+    }
+
+    /// 100: `trigger.json` takes at most 100 leads.
+    fn max_leads_per_call(&self) -> usize {
+        crate::MAX_LEADS_PER_CALL
+    }
+}
+
+impl RestClient {
+    /// [`request_campaign`](CampaignRequester::request_campaign) with SOAP's
+    /// rule for unknown leads, looking up once: when a key names no single
+    /// lead, nothing is triggered and those keys are returned (`Ok(Err)`).
+    #[cfg(feature = "bridge")]
+    pub(crate) fn request_campaign_all_or_nothing(
+        &self,
+        request: &CampaignRequest,
+    ) -> Result<Result<Outcome, Vec<LeadKey>>, Error> {
+        let tokens = request_tokens(request.target());
+        Self::check_tokens(tokens.len())?;
+        check_expressible(request.leads())?;
+        let campaign_id = self.campaign_id(request.target())?;
+        let (queries, _) = plan_lead_queries(self.endpoint.len(), request.leads());
+        let ids = self.lookup_leads(&queries)?;
+        let unmatched: Vec<LeadKey> = request
+            .leads()
+            .iter()
+            .filter(|key| !matches!(resolve(&ids, key), Resolved::One(_)))
+            .cloned()
+            .collect();
+        if !unmatched.is_empty() {
+            return Ok(Err(unmatched));
+        }
+        self.trigger_resolved(request, campaign_id, &ids, &tokens)
+            .map(Ok)
+    }
+
+    /// Triggers `campaign_id` chunk by chunk for the leads `ids` resolved.
+    fn trigger_resolved(
+        &self,
+        request: &CampaignRequest,
+        campaign_id: u32,
+        ids: &LeadIds,
+        tokens: &[TokenRef<'_>],
+    ) -> Result<Outcome, Error> {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
         let mut served = HashSet::with_capacity(request.leads().len());
         send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
-            let (body, report) = trigger_body(&ids, leads, &tokens, &mut served)?;
+            let (body, report) = trigger_body(ids, leads, tokens, &mut served)?;
             if let Some(body) = body {
                 log::debug!(
                     "{self}: trigger campaign {campaign_id} for a chunk of {}",
@@ -516,11 +561,6 @@ impl CampaignRequester for RestClient {
             }
             Ok(report)
         })
-    }
-
-    /// 100: `trigger.json` takes at most 100 leads.
-    fn max_leads_per_call(&self) -> usize {
-        crate::MAX_LEADS_PER_CALL
     }
 }
 
