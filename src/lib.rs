@@ -32,6 +32,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 mod bulk;
 mod clock;
 #[cfg(feature = "conformance")]

@@ -249,6 +249,62 @@ impl RestClient {
         Ok(())
     }
 
+    /// Looks up `leads` (`leads.json`, 300 values a call, `IDNUM` checked
+    /// too) and returns the keys that name no single lead (none, or
+    /// several), in the order given. Triggers nothing: a failed look-up is
+    /// [`Error::ReadFailed`]; a key type REST cannot look up
+    /// (`LEADOWNEREMAIL`) is [`Error::InvalidInput`]. The SOAP bridge uses
+    /// it to keep SOAP's all-or-nothing rule for unknown leads.
+    pub fn unmatched_leads(&self, leads: &[LeadKey]) -> Result<Vec<LeadKey>, Error> {
+        check_expressible(leads)?;
+        let (queries, _) = plan_lead_queries(self.endpoint.len(), leads);
+        let ids = self.lookup_leads(&queries)?;
+        Ok(leads
+            .iter()
+            .filter(|key| !matches!(resolve(&ids, key), Resolved::One(_)))
+            .cloned()
+            .collect())
+    }
+
+    /// Every trigger campaign (`campaigns.json`, all pages): id, name and
+    /// description, for the SOAP bridge's `getCampaignsForSource`.
+    #[cfg(feature = "bridge")]
+    pub(crate) fn requestable_campaigns(&self) -> Result<Vec<(u32, String, String)>, Error> {
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..100 {
+            let path = match &page {
+                Some(token) => format!(
+                    "/rest/v1/campaigns.json?nextPageToken={}",
+                    super::lookup::encode(token)
+                ),
+                None => "/rest/v1/campaigns.json".to_owned(),
+            };
+            let answer = self.api_get::<serde_json::Value>(&path)?;
+            for record in &answer.result {
+                let text = |field: &str| {
+                    record
+                        .get(field)
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let id = record
+                    .get("id")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|id| u32::try_from(id).ok());
+                if let (Some(id), "trigger") = (id, text("type").as_str()) {
+                    out.push((id, text("name"), text("description")));
+                }
+            }
+            page = answer.next_page_token;
+            if page.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// The HTTP requests [`request_campaign`](CampaignRequester::request_campaign)
     /// would send that can be known without a network: the token request
     /// (secret redacted), the campaign look-up (by name) and the lead
@@ -446,10 +502,55 @@ impl CampaignRequester for RestClient {
             );
         }
         let ids = self.lookup_leads(&queries)?;
+        self.trigger_resolved(request, campaign_id, &ids, &tokens)
+    }
+
+    /// 100: `trigger.json` takes at most 100 leads.
+    fn max_leads_per_call(&self) -> usize {
+        crate::MAX_LEADS_PER_CALL
+    }
+}
+
+impl RestClient {
+    /// [`request_campaign`](CampaignRequester::request_campaign) with SOAP's
+    /// rule for unknown leads, looking up once: when a key names no single
+    /// lead, nothing is triggered and those keys are returned (`Ok(Err)`).
+    #[cfg(feature = "bridge")]
+    pub(crate) fn request_campaign_all_or_nothing(
+        &self,
+        request: &CampaignRequest,
+    ) -> Result<Result<Outcome, Vec<LeadKey>>, Error> {
+        let tokens = request_tokens(request.target());
+        Self::check_tokens(tokens.len())?;
+        check_expressible(request.leads())?;
+        let campaign_id = self.campaign_id(request.target())?;
+        let (queries, _) = plan_lead_queries(self.endpoint.len(), request.leads());
+        let ids = self.lookup_leads(&queries)?;
+        let unmatched: Vec<LeadKey> = request
+            .leads()
+            .iter()
+            .filter(|key| !matches!(resolve(&ids, key), Resolved::One(_)))
+            .cloned()
+            .collect();
+        if !unmatched.is_empty() {
+            return Ok(Err(unmatched));
+        }
+        self.trigger_resolved(request, campaign_id, &ids, &tokens)
+            .map(Ok)
+    }
+
+    /// Triggers `campaign_id` chunk by chunk for the leads `ids` resolved.
+    fn trigger_resolved(
+        &self,
+        request: &CampaignRequest,
+        campaign_id: u32,
+        ids: &LeadIds,
+        tokens: &[TokenRef<'_>],
+    ) -> Result<Outcome, Error> {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
         let mut served = HashSet::with_capacity(request.leads().len());
         send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
-            let (body, report) = trigger_body(&ids, leads, &tokens, &mut served)?;
+            let (body, report) = trigger_body(ids, leads, tokens, &mut served)?;
             if let Some(body) = body {
                 log::debug!(
                     "{self}: trigger campaign {campaign_id} for a chunk of {}",
@@ -460,11 +561,6 @@ impl CampaignRequester for RestClient {
             }
             Ok(report)
         })
-    }
-
-    /// 100: `trigger.json` takes at most 100 leads.
-    fn max_leads_per_call(&self) -> usize {
-        crate::MAX_LEADS_PER_CALL
     }
 }
 

@@ -66,6 +66,45 @@ enum Command {
     /// Prints one JSON line with the endpoints and the credentials it accepts,
     /// then serves. The campaign runs are journaled at GET /sandbox/journal.
     Sandbox(SandboxArgs),
+    /// Serve Marketo's SOAP API to legacy integrations, over REST.
+    ///
+    /// Accepts the SOAP users of MARKETO_SOAP_USER_ID / MARKETO_SOAP_ENCRYPTION_KEY
+    /// (or --users-file), calls Marketo with MARKETO_REST_ENDPOINT /
+    /// MARKETO_CLIENT_ID / MARKETO_CLIENT_SECRET. Prints one JSON line with its
+    /// endpoint, then serves; one log line per call on stderr.
+    Bridge(BridgeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BridgeArgs {
+    /// Address to listen on: a loopback address unless --allow-non-loopback.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The bridge's public base URL, for the WSDL's soap:address (default:
+    /// from the request's Host header).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Let --listen name a non-loopback address (put TLS in front of it).
+    #[arg(long)]
+    allow_non_loopback: bool,
+    /// Answer success without calling Marketo; log the calls it would make.
+    #[arg(long)]
+    dry_run: bool,
+    /// Start the embedded sandbox and forward to its REST side (its SOAP
+    /// credentials are the ones accepted).
+    #[arg(long)]
+    sandbox: bool,
+    /// File of SOAP users to accept: one `USER_ID ENCRYPTION_KEY` a line.
+    #[arg(long, value_name = "PATH")]
+    users_file: Option<PathBuf>,
+    /// Run the campaign for the leads found even when some keys name no lead
+    /// (default: fault 20103 and nothing runs, as SOAP).
+    #[arg(long)]
+    run_matched_leads: bool,
+    /// Longest a call may spend waiting out REST rate and concurrency limits
+    /// (retries included); past it the caller gets fault 20023 / 20024.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    wait_budget: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -209,7 +248,114 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Request(args) => ExitCode::from(request(&args)),
         Command::Sandbox(args) => ExitCode::from(sandbox(&args)),
+        Command::Bridge(args) => ExitCode::from(bridge(&args)),
     }
+}
+
+/// Writes `info` and above to stderr, one line each (the bridge's call log).
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{} {}", record.level(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn bridge(args: &BridgeArgs) -> u8 {
+    use marketo_campaign::bridge::{authenticator_from_env, authenticator_from_file, Bridge};
+    use marketo_campaign::soap::Authenticator;
+
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    let sandbox = if args.sandbox {
+        match Sandbox::start() {
+            Ok(sandbox) => Some(sandbox),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        None
+    };
+    let auth = match (&args.users_file, &sandbox) {
+        (Some(path), _) => authenticator_from_file(path),
+        (None, Some(sandbox)) => Ok(Authenticator::new(
+            sandbox.soap_user_id(),
+            sandbox.soap_encryption_key(),
+        )),
+        (None, None) => authenticator_from_env(),
+    };
+    let retry = marketo_campaign::RetryPolicy::default()
+        .budget(std::time::Duration::from_secs(args.wait_budget));
+    let rest = match &sandbox {
+        Some(sandbox) => sandbox.rest_client_builder().retry(retry).build(),
+        None => RestClientBuilder::from_env().and_then(|b| b.retry(retry).build()),
+    };
+    let (auth, rest) = match (auth, rest) {
+        (Ok(auth), Ok(rest)) => (auth, rest),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    let mut bridge = Bridge::rest(rest, auth)
+        .dry_run(args.dry_run)
+        .run_matched_leads(args.run_matched_leads);
+    if let Some(url) = &args.public_url {
+        bridge = bridge.public_url(url);
+    }
+    let server = match bridge.serve(args.listen, args.allow_non_loopback) {
+        Ok(server) => server,
+        Err(e) => return fail(&e),
+    };
+    let endpoint = match &args.public_url {
+        Some(url) if url.contains("/soap/mktows/") => url.clone(),
+        Some(url) => format!("{}/soap/mktows/2_9", url.trim_end_matches('/')),
+        None => server.endpoint(),
+    };
+    let mut line = serde_json::json!({
+        "bridge_endpoint": endpoint,
+        "wsdl": format!("{endpoint}?WSDL"),
+        "health": format!("http://{}/healthz", server.addr()),
+        "metrics": format!("http://{}/metrics", server.addr()),
+        "dry_run": args.dry_run,
+    });
+    if let (Some(sandbox), Some(map)) = (&sandbox, line.as_object_mut()) {
+        // The sandbox's own demo credentials, as `sandbox` prints them.
+        map.insert("soap_user_id".into(), sandbox.soap_user_id().into());
+        map.insert(
+            "soap_encryption_key".into(),
+            sandbox.soap_encryption_key().into(),
+        );
+        map.insert(
+            "sandbox_rest_endpoint".into(),
+            sandbox.rest_endpoint().into(),
+        );
+        map.insert(
+            "journal".into(),
+            format!("{}/sandbox/journal", sandbox.base_url()).into(),
+        );
+    }
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+    // SIGTERM / Ctrl-C: stop taking calls, finish the calls in hand, exit 0.
+    let (stop, stopped) = std::sync::mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    }) {
+        eprintln!("warning: cannot handle SIGTERM ({e}); serving until killed");
+        server.wait();
+        return EXIT_OK;
+    }
+    let _ = stopped.recv();
+    log::info!("bridge: shutting down; finishing the calls in hand");
+    server.shutdown();
+    log::info!("bridge: stopped");
+    EXIT_OK
 }
 
 fn sandbox(args: &SandboxArgs) -> u8 {

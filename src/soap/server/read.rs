@@ -33,6 +33,11 @@ pub struct ReadLimits {
     pub max_depth: usize,
     /// Most elements in the document. Default: 20,000.
     pub max_elements: usize,
+    /// Lead keys of a `requestCampaign` kept; the rest are counted in
+    /// [`ignored_keys`](RequestCampaign::ignored_keys). Default:
+    /// [`MAX_LEADS_PER_CALL`], as Marketo (a server that serves them all,
+    /// as the bridge does, sets `usize::MAX`).
+    pub max_lead_keys: usize,
 }
 
 impl Default for ReadLimits {
@@ -41,6 +46,7 @@ impl Default for ReadLimits {
             max_bytes: 4 << 20,
             max_depth: 16,
             max_elements: 20_000,
+            max_lead_keys: MAX_LEADS_PER_CALL,
         }
     }
 }
@@ -473,7 +479,7 @@ pub fn read_envelope_with<'a>(body: &'a [u8], limits: &ReadLimits) -> Result<Env
         .next_child("Envelope")?
         .filter(|b| b.is(Ns::Soap, "Body"))
         .ok_or_else(shape)?;
-    let (operation_name, operation) = read_body(&mut x, &body, doc.len())?;
+    let (operation_name, operation) = read_body(&mut x, &body, doc.len(), limits.max_lead_keys)?;
     if x.next_child("Envelope")?.is_some() {
         return Err(shape());
     }
@@ -664,7 +670,12 @@ fn operation_name(element: &str) -> Cow<'_, str> {
 
 type Read<'a> = (Cow<'a, str>, Result<Operation<'a>, Fault>);
 
-fn read_body<'a>(x: &mut Lexer<'a>, body: &Start<'a>, size: usize) -> Result<Read<'a>, Fault> {
+fn read_body<'a>(
+    x: &mut Lexer<'a>,
+    body: &Start<'a>,
+    size: usize,
+    max_keys: usize,
+) -> Result<Read<'a>, Fault> {
     let one = || not_understood("the Body must hold exactly one element");
     if body.empty {
         return Err(one());
@@ -679,7 +690,7 @@ fn read_body<'a>(x: &mut Lexer<'a>, body: &Start<'a>, size: usize) -> Result<Rea
     let read = match params.local {
         "paramsRequestCampaign" => (
             Cow::Borrowed("requestCampaign"),
-            read_request_campaign(x, &params, size).map(Operation::RequestCampaign),
+            read_request_campaign(x, &params, size, max_keys).map(Operation::RequestCampaign),
         ),
         "paramsScheduleCampaign" => (
             Cow::Borrowed("scheduleCampaign"),
@@ -736,6 +747,7 @@ fn read_request_campaign<'a>(
     x: &mut Lexer<'a>,
     params: &Start<'a>,
     size: usize,
+    max_keys: usize,
 ) -> Result<RequestCampaign<'a>, Failure> {
     const FIELDS: &[&str] = &[
         "source",
@@ -756,8 +768,8 @@ fn read_request_campaign<'a>(
             match order.place(&child)? {
                 2 => {
                     // A lead key takes at least 60 bytes: reserve once.
-                    leads.reserve((size / 60).min(MAX_LEADS_PER_CALL));
-                    read_lead_list(x, &child, &mut leads, &mut ignored_keys)?;
+                    leads.reserve((size / 60).min(max_keys));
+                    read_lead_list(x, &child, &mut leads, &mut ignored_keys, max_keys)?;
                 }
                 5 => {
                     token_list = true;
@@ -797,13 +809,14 @@ fn read_lead_list<'a>(
     list: &Start<'a>,
     leads: &mut Vec<ReceivedLeadKey<'a>>,
     ignored: &mut usize,
+    max_keys: usize,
 ) -> Result<(), Stop> {
     const FIELDS: &[&str] = &["keyType", "keyValue"];
     if list.empty {
         return Ok(());
     }
     loop {
-        if leads.len() < MAX_LEADS_PER_CALL {
+        if leads.len() < max_keys {
             if let Some((key_type, value)) = x.leaf_pair("leadKey", "keyType", "keyValue")? {
                 let key_type = key_type
                     .parse::<LeadKeyType>()
@@ -821,7 +834,7 @@ fn read_lead_list<'a>(
                 key.local
             )));
         }
-        if leads.len() >= MAX_LEADS_PER_CALL {
+        if leads.len() >= max_keys {
             // Marketo reads the first 100 keys and ignores the rest.
             *ignored += 1;
             x.skip(&key)?;
