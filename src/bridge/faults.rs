@@ -113,6 +113,7 @@ mod tests {
             Error::Transport {
                 delivery: Delivery::Unknown,
                 message: "reset".into(),
+                source: None,
             },
         ] {
             let fault = fault_for(&err);

@@ -702,6 +702,7 @@ mod tests {
         let failing = StubRequester::failing(Error::Transport {
             delivery: Delivery::Unknown,
             message: "reset after sending".into(),
+            source: None,
         });
         let bridge = Bridge::new(failing, Authenticator::new(USER, KEY));
         let body = request_campaign_body(KEY);
