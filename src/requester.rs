@@ -246,11 +246,7 @@ impl ChunkReport {
     /// (each one of its [`leads`](ChunkReport::leads)) that named no single
     /// lead, for which the campaign did not run.
     pub fn with_unmatched(mut self, keys: impl IntoIterator<Item = LeadKey>) -> Self {
-        for key in keys {
-            if !self.unmatched.contains(&key) {
-                self.unmatched.push(key);
-            }
-        }
+        add_unmatched(&mut self.unmatched, keys);
         self
     }
 
@@ -259,12 +255,7 @@ impl ChunkReport {
     /// [`unmatched`](ChunkReport::unmatched) ones (an ambiguous key is an
     /// unmatched one).
     pub fn with_ambiguous(mut self, keys: impl IntoIterator<Item = AmbiguousKey>) -> Self {
-        for key in keys {
-            if !self.unmatched.contains(&key.key) {
-                self.unmatched.push(key.key.clone());
-            }
-            self.ambiguous.push(key);
-        }
+        add_ambiguous(&mut self.unmatched, &mut self.ambiguous, keys);
         self
     }
 
@@ -494,23 +485,14 @@ impl ChunkAccepted {
     /// The same, with `keys` named no lead (see
     /// [`ChunkReport::with_unmatched`]).
     pub fn with_unmatched(mut self, keys: impl IntoIterator<Item = LeadKey>) -> Self {
-        for key in keys {
-            if !self.unmatched.contains(&key) {
-                self.unmatched.push(key);
-            }
-        }
+        add_unmatched(&mut self.unmatched, keys);
         self
     }
 
     /// The same, with `keys` matched several leads (see
     /// [`ChunkReport::with_ambiguous`]); they count as unmatched too.
     pub fn with_ambiguous(mut self, keys: impl IntoIterator<Item = AmbiguousKey>) -> Self {
-        for key in keys {
-            if !self.unmatched.contains(&key.key) {
-                self.unmatched.push(key.key.clone());
-            }
-            self.ambiguous.push(key);
-        }
+        add_ambiguous(&mut self.unmatched, &mut self.ambiguous, keys);
         self
     }
 }
@@ -746,6 +728,28 @@ impl CampaignRequester for StubRequester {
 
     fn max_leads_per_call(&self) -> usize {
         self.max_leads
+    }
+}
+
+/// Adds `keys` to `unmatched`, each once.
+fn add_unmatched(unmatched: &mut Vec<LeadKey>, keys: impl IntoIterator<Item = LeadKey>) {
+    for key in keys {
+        if !unmatched.contains(&key) {
+            unmatched.push(key);
+        }
+    }
+}
+
+/// Adds `keys` to `ambiguous`, and their keys to `unmatched` (an ambiguous
+/// key is an unmatched one).
+fn add_ambiguous(
+    unmatched: &mut Vec<LeadKey>,
+    ambiguous: &mut Vec<AmbiguousKey>,
+    keys: impl IntoIterator<Item = AmbiguousKey>,
+) {
+    for key in keys {
+        add_unmatched(unmatched, [key.key.clone()]);
+        ambiguous.push(key);
     }
 }
 
