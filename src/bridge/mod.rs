@@ -190,6 +190,8 @@ pub struct Bridge<R> {
     run_matched: bool,
     dry_run: bool,
     public_url: Option<String>,
+    /// Served over TLS: the WSDL's `soap:address` from `Host` is `https://`.
+    https: bool,
     max_body: usize,
     metrics: Metrics,
 }
@@ -218,6 +220,7 @@ impl<R: CampaignRequester> Bridge<R> {
             run_matched: false,
             dry_run: false,
             public_url: None,
+            https: false,
             max_body: DEFAULT_MAX_BODY_BYTES,
             metrics: Metrics::default(),
         }
@@ -289,11 +292,12 @@ impl<R: CampaignRequester> Bridge<R> {
 
     /// The SOAP endpoint for `path`, as the WSDL names it.
     fn endpoint_for(&self, path: &str, host: Option<&str>) -> String {
+        let scheme = if self.https { "https" } else { "http" };
         match (&self.public_url, host) {
             (Some(url), _) if url.contains("/soap/mktows/") => url.clone(),
             (Some(url), _) => format!("{url}{path}"),
-            (None, Some(host)) if plain_host(host) => format!("http://{host}{path}"),
-            (None, _) => format!("http://127.0.0.1{path}"),
+            (None, Some(host)) if plain_host(host) => format!("{scheme}://{host}{path}"),
+            (None, _) => format!("{scheme}://127.0.0.1{path}"),
         }
     }
 
@@ -499,14 +503,33 @@ impl<R: CampaignRequester> Bridge<R> {
 impl<R: CampaignRequester + Send + Sync + 'static> Bridge<R> {
     /// Serves HTTP on `addr` until [`RunningBridge::shutdown`]. Refuses a
     /// non-loopback address unless `allow_non_loopback` (the bridge
-    /// triggers campaigns for whoever holds a SOAP key: put TLS in front of
-    /// it before exposing it).
+    /// triggers campaigns for whoever holds a SOAP key: serve TLS
+    /// ([`serve_tls`](Bridge::serve_tls)) or put TLS in front of it before
+    /// exposing it).
     pub fn serve(
         self,
         addr: std::net::SocketAddr,
         allow_non_loopback: bool,
     ) -> Result<RunningBridge, Error> {
-        server::serve(Arc::new(self), addr, allow_non_loopback)
+        server::serve(Arc::new(self), addr, allow_non_loopback, None)
+    }
+
+    /// Serves HTTPS on `addr` with a certificate chain and its private key
+    /// (PEM: `CERTIFICATE`s, leaf first, and an unencrypted PKCS#8
+    /// `PRIVATE KEY` or `RSA PRIVATE KEY`), TLS 1.2 and 1.3 through rustls.
+    /// The WSDL's `soap:address` is then `https://` (unless
+    /// [`public_url`](Bridge::public_url) says otherwise). Otherwise as
+    /// [`serve`](Bridge::serve).
+    pub fn serve_tls(
+        mut self,
+        addr: std::net::SocketAddr,
+        allow_non_loopback: bool,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<RunningBridge, Error> {
+        let tls = server::Tls::new(cert_pem, key_pem)?;
+        self.https = true;
+        server::serve(Arc::new(self), addr, allow_non_loopback, Some(tls))
     }
 }
 

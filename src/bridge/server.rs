@@ -22,6 +22,7 @@ const WORKERS: usize = 16;
 #[derive(Debug)]
 pub struct RunningBridge {
     addr: SocketAddr,
+    tls: bool,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -32,9 +33,16 @@ impl RunningBridge {
         self.addr
     }
 
-    /// The SOAP endpoint on this address (`http://<addr>/soap/mktows/2_9`).
+    /// Whether it serves TLS ([`Bridge::serve_tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The SOAP endpoint on this address (`http://<addr>/soap/mktows/2_9`,
+    /// `https://…` when it serves TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}/soap/mktows/2_9", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/soap/mktows/2_9", self.addr)
     }
 
     /// Stops accepting calls and waits for the calls in hand to finish.
@@ -67,14 +75,19 @@ pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
     bridge: Arc<Bridge<R>>,
     addr: SocketAddr,
     allow_non_loopback: bool,
+    tls: Option<Tls>,
 ) -> Result<RunningBridge, Error> {
     if !allow_non_loopback && !addr.ip().is_loopback() {
         return Err(Error::Config(format!(
-            "{addr} is not a loopback address; allow non-loopback addresses explicitly (and put TLS in front)"
+            "{addr} is not a loopback address; allow non-loopback addresses explicitly (and serve TLS, or put TLS in front)"
         )));
     }
-    let server = tiny_http::Server::http(addr)
-        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let is_tls = tls.is_some();
+    let server = match tls {
+        None => tiny_http::Server::http(addr),
+        Some(tls) => https(addr, tls)?,
+    }
+    .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
     let addr = server
         .server_addr()
         .to_ip()
@@ -99,8 +112,61 @@ pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
         .collect();
     Ok(RunningBridge {
         addr,
+        tls: is_tls,
         stop,
         workers,
+    })
+}
+
+/// A certificate chain and its private key, PEM (checked by [`Tls::new`]).
+pub(super) struct Tls {
+    certificate: Vec<u8>,
+    private_key: Vec<u8>,
+}
+
+impl Tls {
+    /// Checks what `tiny_http` would otherwise panic on: at least one
+    /// `CERTIFICATE`, and a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE
+    /// KEY`) key, unencrypted. The messages never quote the key.
+    pub(super) fn new(certificate: &[u8], private_key: &[u8]) -> Result<Self, Error> {
+        let has = |pem: &[u8], label: &str| {
+            let begin = format!("-----BEGIN {label}-----");
+            pem.windows(begin.len()).any(|w| w == begin.as_bytes())
+        };
+        if !has(certificate, "CERTIFICATE") {
+            return Err(Error::Config(
+                "the TLS certificate file holds no PEM CERTIFICATE".into(),
+            ));
+        }
+        if !has(private_key, "PRIVATE KEY") && !has(private_key, "RSA PRIVATE KEY") {
+            return Err(Error::Config(
+                "the TLS key file holds no unencrypted PKCS#8 (BEGIN PRIVATE KEY) or RSA (BEGIN RSA PRIVATE KEY) key; convert it with `openssl pkcs8 -topk8 -nocrypt`".into(),
+            ));
+        }
+        Ok(Tls {
+            certificate: certificate.to_vec(),
+            private_key: private_key.to_vec(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").finish_non_exhaustive()
+    }
+}
+
+type Listening = Result<tiny_http::Server, Box<dyn std::error::Error + Send + Sync + 'static>>;
+
+/// `tiny_http::Server::https`, whose key parsing panics on some malformed
+/// PEM: the panic becomes an error.
+fn https(addr: SocketAddr, tls: Tls) -> Result<Listening, Error> {
+    let config = tiny_http::SslConfig {
+        certificate: tls.certificate,
+        private_key: tls.private_key,
+    };
+    std::panic::catch_unwind(move || tiny_http::Server::https(addr, config)).map_err(|_| {
+        Error::Config("the TLS certificate or key could not be read (malformed PEM)".into())
     })
 }
 

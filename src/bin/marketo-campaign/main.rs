@@ -84,9 +84,18 @@ struct BridgeArgs {
     /// from the request's Host header).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
-    /// Let --listen name a non-loopback address (put TLS in front of it).
+    /// Let --listen name a non-loopback address (serve TLS with --tls-cert
+    /// and --tls-key, or put TLS in front of it).
     #[arg(long)]
     allow_non_loopback: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM, unencrypted PKCS#8 or RSA);
+    /// needs --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Answer success without calling Marketo; log the calls it would make.
     #[arg(long)]
     dry_run: bool,
@@ -308,7 +317,22 @@ fn bridge(args: &BridgeArgs) -> u8 {
     if let Some(url) = &args.public_url {
         bridge = bridge.public_url(url);
     }
-    let server = match bridge.serve(args.listen, args.allow_non_loopback) {
+    let served = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+            };
+            match (read(cert), read(key)) {
+                (Ok(cert), Ok(key)) => {
+                    bridge.serve_tls(args.listen, args.allow_non_loopback, &cert, &key)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+        _ => bridge.serve(args.listen, args.allow_non_loopback),
+    };
+    let server = match served {
         Ok(server) => server,
         Err(e) => return fail(&e),
     };
@@ -317,11 +341,12 @@ fn bridge(args: &BridgeArgs) -> u8 {
         Some(url) => format!("{}/soap/mktows/2_9", url.trim_end_matches('/')),
         None => server.endpoint(),
     };
+    let scheme = if server.is_tls() { "https" } else { "http" };
     let mut line = serde_json::json!({
         "bridge_endpoint": endpoint,
         "wsdl": format!("{endpoint}?WSDL"),
-        "health": format!("http://{}/healthz", server.addr()),
-        "metrics": format!("http://{}/metrics", server.addr()),
+        "health": format!("{scheme}://{}/healthz", server.addr()),
+        "metrics": format!("{scheme}://{}/metrics", server.addr()),
         "dry_run": args.dry_run,
     });
     if let (Some(sandbox), Some(map)) = (&sandbox, line.as_object_mut()) {
