@@ -511,7 +511,13 @@ impl<R: CampaignRequester + Send + Sync + 'static> Bridge<R> {
         addr: std::net::SocketAddr,
         allow_non_loopback: bool,
     ) -> Result<RunningBridge, Error> {
-        server::serve(Arc::new(self), addr, allow_non_loopback, None)
+        server::serve(
+            Arc::new(self),
+            addr,
+            allow_non_loopback,
+            #[cfg(feature = "bridge-tls")]
+            None,
+        )
     }
 
     /// Serves HTTPS on `addr` with a certificate chain and its private key
@@ -519,7 +525,8 @@ impl<R: CampaignRequester + Send + Sync + 'static> Bridge<R> {
     /// `PRIVATE KEY` or `RSA PRIVATE KEY`), TLS 1.2 and 1.3 through rustls.
     /// The WSDL's `soap:address` is then `https://` (unless
     /// [`public_url`](Bridge::public_url) says otherwise). Otherwise as
-    /// [`serve`](Bridge::serve).
+    /// [`serve`](Bridge::serve). Needs feature `bridge-tls`.
+    #[cfg(feature = "bridge-tls")]
     pub fn serve_tls(
         mut self,
         addr: std::net::SocketAddr,

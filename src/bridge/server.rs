@@ -75,19 +75,24 @@ pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
     bridge: Arc<Bridge<R>>,
     addr: SocketAddr,
     allow_non_loopback: bool,
-    tls: Option<Tls>,
+    #[cfg(feature = "bridge-tls")] tls: Option<Tls>,
 ) -> Result<RunningBridge, Error> {
     if !allow_non_loopback && !addr.ip().is_loopback() {
         return Err(Error::Config(format!(
             "{addr} is not a loopback address; allow non-loopback addresses explicitly (and serve TLS, or put TLS in front)"
         )));
     }
-    let is_tls = tls.is_some();
-    let server = match tls {
-        None => tiny_http::Server::http(addr),
-        Some(tls) => https(addr, tls)?,
-    }
-    .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    #[cfg(feature = "bridge-tls")]
+    let (is_tls, server) = (
+        tls.is_some(),
+        match tls {
+            None => tiny_http::Server::http(addr),
+            Some(tls) => https(addr, tls)?,
+        },
+    );
+    #[cfg(not(feature = "bridge-tls"))]
+    let (is_tls, server) = (false, tiny_http::Server::http(addr));
+    let server = server.map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
     let addr = server
         .server_addr()
         .to_ip()
@@ -119,11 +124,13 @@ pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
 }
 
 /// A certificate chain and its private key, PEM (checked by [`Tls::new`]).
+#[cfg(feature = "bridge-tls")]
 pub(super) struct Tls {
     certificate: Vec<u8>,
     private_key: Vec<u8>,
 }
 
+#[cfg(feature = "bridge-tls")]
 impl Tls {
     /// Checks what `tiny_http` would otherwise panic on: at least one
     /// `CERTIFICATE`, and a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE
@@ -150,16 +157,19 @@ impl Tls {
     }
 }
 
+#[cfg(feature = "bridge-tls")]
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls").finish_non_exhaustive()
     }
 }
 
+#[cfg(feature = "bridge-tls")]
 type Listening = Result<tiny_http::Server, Box<dyn std::error::Error + Send + Sync + 'static>>;
 
 /// `tiny_http::Server::https`, whose key parsing panics on some malformed
 /// PEM: the panic becomes an error.
+#[cfg(feature = "bridge-tls")]
 fn https(addr: SocketAddr, tls: Tls) -> Result<Listening, Error> {
     let config = tiny_http::SslConfig {
         certificate: tls.certificate,
