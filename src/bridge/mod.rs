@@ -504,7 +504,7 @@ impl<R: CampaignRequester + Send + Sync + 'static> Bridge<R> {
     /// Serves HTTP on `addr` until [`RunningBridge::shutdown`]. Refuses a
     /// non-loopback address unless `allow_non_loopback` (the bridge
     /// triggers campaigns for whoever holds a SOAP key: serve TLS
-    /// ([`serve_tls`](Bridge::serve_tls)) or put TLS in front of it before
+    /// (`serve_tls`, feature `bridge-tls`) or put TLS in front of it before
     /// exposing it).
     pub fn serve(
         self,

@@ -33,7 +33,7 @@ impl RunningBridge {
         self.addr
     }
 
-    /// Whether it serves TLS ([`Bridge::serve_tls`]).
+    /// Whether it serves TLS (`Bridge::serve_tls`, feature `bridge-tls`).
     pub fn is_tls(&self) -> bool {
         self.tls
     }
