@@ -736,3 +736,32 @@ fn overhead_against_a_direct_rest_call() {
         (b.as_secs_f64() / d.as_secs_f64() - 1.0) * 100.0
     );
 }
+
+/// Without the opt-in feature `bridge-tls`, asking the CLI bridge for TLS is
+/// a clear configuration error (exit 2) and nothing listens.
+#[cfg(not(feature = "bridge-tls"))]
+#[test]
+fn tls_flags_without_the_feature_exit_2() {
+    let dir = std::env::temp_dir().join(format!("mc-bridge-notls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_marketo-campaign"))
+        .args([
+            "bridge",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bridge-tls"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
