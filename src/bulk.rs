@@ -103,11 +103,7 @@ impl BulkSummary {
             ChunkStatus::Failed(err) => {
                 self.failed += 1;
                 let delivery = err.delivery();
-                self.worst = Some(match (self.worst, delivery) {
-                    (Some(Delivery::Unknown), _) | (_, Delivery::Unknown) => Delivery::Unknown,
-                    (Some(Delivery::Refused), _) | (_, Delivery::Refused) => Delivery::Refused,
-                    _ => Delivery::NotSent,
-                });
+                self.worst = self.worst.max(Some(delivery));
             }
             _ => self.not_attempted += 1,
         }

@@ -13,7 +13,16 @@ use crate::requester::Outcome;
 /// [`Delivery::NotSent`] and on [`Delivery::Refused`] answers that are known
 /// to be safe to repeat; never on [`Delivery::Unknown`] unless the caller
 /// opts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Ordered by how much may have happened: `NotSent < Refused < Unknown`, so
+/// the worst of several is their `max`.
+///
+/// ```
+/// use marketo_campaign::Delivery;
+/// let worst = [Delivery::Refused, Delivery::Unknown, Delivery::NotSent].into_iter().max();
+/// assert_eq!(worst, Some(Delivery::Unknown));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Delivery {
     /// No trigger reached a server: bad input, bad configuration, DNS
     /// failure, connection refused, or a failed read-only call (token,

@@ -70,15 +70,7 @@ impl Outcome {
         if self.is_complete() {
             return exit::OK;
         }
-        let worst = self
-            .chunks()
-            .iter()
-            .filter_map(ChunkReport::delivery)
-            .max_by_key(|d| match d {
-                Delivery::NotSent => 0,
-                Delivery::Refused => 1,
-                Delivery::Unknown => 2,
-            });
+        let worst = self.chunks().iter().filter_map(ChunkReport::delivery).max();
         match worst {
             Some(Delivery::Unknown) => exit::UNKNOWN,
             Some(Delivery::NotSent) if self.accepted_chunks() == 0 => exit::NOT_SENT,

@@ -601,11 +601,7 @@ impl Tally {
                 if delivery == Delivery::Unknown {
                     self.unknown += 1;
                 }
-                self.worst = Some(match (self.worst, delivery) {
-                    (Some(Delivery::Unknown), _) | (_, Delivery::Unknown) => Delivery::Unknown,
-                    (Some(Delivery::Refused), _) | (_, Delivery::Refused) => Delivery::Refused,
-                    _ => Delivery::NotSent,
-                });
+                self.worst = self.worst.max(Some(delivery));
             }
             _ => {
                 self.not_attempted += 1;
