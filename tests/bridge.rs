@@ -575,8 +575,9 @@ fn python_zeep_unmodified_through_the_bridge() {
     );
 }
 
-#[test]
-fn the_cli_bridge_with_its_sandbox_serves_a_soap_client() {
+/// `marketo-campaign bridge --sandbox` as a child process (stderr piped),
+/// and its start-up line.
+fn cli_bridge_with_sandbox() -> (std::process::Child, serde_json::Value) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_marketo-campaign"))
         .args(["bridge", "--sandbox", "--listen", "127.0.0.1:0"])
@@ -588,7 +589,13 @@ fn the_cli_bridge_with_its_sandbox_serves_a_soap_client() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let start: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let start = serde_json::from_str(&line).unwrap();
+    (child, start)
+}
+
+#[test]
+fn the_cli_bridge_with_its_sandbox_serves_a_soap_client() {
+    let (mut child, start) = cli_bridge_with_sandbox();
     let endpoint = start["bridge_endpoint"].as_str().unwrap().to_owned();
     let (status, wsdl) = get(start["wsdl"].as_str().unwrap());
     assert_eq!(status, 200);
@@ -626,18 +633,7 @@ fn the_cli_bridge_with_its_sandbox_serves_a_soap_client() {
 
 #[test]
 fn sigterm_finishes_the_call_in_hand_then_exits_0() {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marketo-campaign"))
-        .args(["bridge", "--sandbox", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let start: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (child, start) = cli_bridge_with_sandbox();
     let journal = start["journal"].as_str().unwrap();
     let sandbox_base = journal.trim_end_matches("/sandbox/journal");
     // The trigger runs, then its answer takes 1.5 s.

@@ -285,13 +285,9 @@ fn bridge(args: &BridgeArgs) -> u8 {
     if log::set_logger(&StderrLog).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    let sandbox = if args.sandbox {
-        match Sandbox::start() {
-            Ok(sandbox) => Some(sandbox),
-            Err(e) => return fail(&e),
-        }
-    } else {
-        None
+    let sandbox = match embedded_sandbox(args.sandbox) {
+        Ok(sandbox) => sandbox,
+        Err(e) => return fail(&e),
     };
     let auth = match (&args.users_file, &sandbox) {
         (Some(path), _) => authenticator_from_file(path),
@@ -592,15 +588,16 @@ fn request(args: &RequestArgs) -> u8 {
     with_client(args, |client| single(args, client, &request))
 }
 
+/// The embedded sandbox, started when `--sandbox` asks for it.
+fn embedded_sandbox(asked: bool) -> Result<Option<Sandbox>, Error> {
+    asked.then(Sandbox::start).transpose()
+}
+
 /// Starts the sandbox if asked, builds the client, and runs `job` with it.
 fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
-    let sandbox = if args.sandbox {
-        match Sandbox::start() {
-            Ok(sandbox) => Some(sandbox),
-            Err(e) => return fail(&e),
-        }
-    } else {
-        None
+    let sandbox = match embedded_sandbox(args.sandbox) {
+        Ok(sandbox) => sandbox,
+        Err(e) => return fail(&e),
     };
     let client = match client(args, sandbox.as_ref()) {
         Ok(client) => client,
