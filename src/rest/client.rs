@@ -259,11 +259,7 @@ impl RestClient {
         check_expressible(leads)?;
         let (queries, _) = plan_lead_queries(self.endpoint.len(), leads);
         let ids = self.lookup_leads(&queries)?;
-        Ok(leads
-            .iter()
-            .filter(|key| !matches!(resolve(&ids, key), Resolved::One(_)))
-            .cloned()
-            .collect())
+        Ok(not_one_lead(&ids, leads))
     }
 
     /// Every trigger campaign (`campaigns.json`, all pages): id, name and
@@ -381,6 +377,15 @@ fn read_failed(path: &str, err: Error) -> Error {
     }
 }
 
+/// The keys of `leads` that name no lead, or several: SOAP's unknown leads.
+fn not_one_lead(ids: &LeadIds, leads: &[LeadKey]) -> Vec<LeadKey> {
+    leads
+        .iter()
+        .filter(|key| !matches!(resolve(ids, key), Resolved::One(_)))
+        .cloned()
+        .collect()
+}
+
 fn request_tokens(target: &CampaignTarget) -> Vec<TokenRef<'_>> {
     TokenRef::all(target.tokens())
 }
@@ -490,18 +495,7 @@ impl CampaignRequester for RestClient {
     /// Marketo documents no such filter) refuses the whole request before
     /// anything is sent ([`Error::InvalidInput`], *not sent*).
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
-        let tokens = request_tokens(request.target());
-        Self::check_tokens(tokens.len())?;
-        check_expressible(request.leads())?;
-        let campaign_id = self.campaign_id(request.target())?;
-        let (queries, inexpressible) = plan_lead_queries(self.endpoint.len(), request.leads());
-        if !inexpressible.is_empty() {
-            log::warn!(
-                "{self}: {} lead key(s) hold a comma or are too long for a URL: they cannot be looked up over REST and are reported unmatched",
-                inexpressible.len()
-            );
-        }
-        let ids = self.lookup_leads(&queries)?;
+        let (campaign_id, tokens, ids) = self.resolve_request(request)?;
         self.trigger_resolved(request, campaign_id, &ids, &tokens)
     }
 
@@ -520,23 +514,35 @@ impl RestClient {
         &self,
         request: &CampaignRequest,
     ) -> Result<Result<Outcome, Vec<LeadKey>>, Error> {
-        let tokens = request_tokens(request.target());
-        Self::check_tokens(tokens.len())?;
-        check_expressible(request.leads())?;
-        let campaign_id = self.campaign_id(request.target())?;
-        let (queries, _) = plan_lead_queries(self.endpoint.len(), request.leads());
-        let ids = self.lookup_leads(&queries)?;
-        let unmatched: Vec<LeadKey> = request
-            .leads()
-            .iter()
-            .filter(|key| !matches!(resolve(&ids, key), Resolved::One(_)))
-            .cloned()
-            .collect();
+        let (campaign_id, tokens, ids) = self.resolve_request(request)?;
+        let unmatched = not_one_lead(&ids, request.leads());
         if !unmatched.is_empty() {
             return Ok(Err(unmatched));
         }
         self.trigger_resolved(request, campaign_id, &ids, &tokens)
             .map(Ok)
+    }
+
+    /// Checks what REST can express of `request`, finds its campaign and
+    /// looks its leads up: the campaign id, the tokens and the lead ids.
+    /// Nothing is triggered.
+    fn resolve_request<'r>(
+        &self,
+        request: &'r CampaignRequest,
+    ) -> Result<(u32, Vec<TokenRef<'r>>, LeadIds), Error> {
+        let tokens = request_tokens(request.target());
+        Self::check_tokens(tokens.len())?;
+        check_expressible(request.leads())?;
+        let campaign_id = self.campaign_id(request.target())?;
+        let (queries, inexpressible) = plan_lead_queries(self.endpoint.len(), request.leads());
+        if !inexpressible.is_empty() {
+            log::warn!(
+                "{self}: {} lead key(s) hold a comma or are too long for a URL: they cannot be looked up over REST and are reported unmatched",
+                inexpressible.len()
+            );
+        }
+        let ids = self.lookup_leads(&queries)?;
+        Ok((campaign_id, tokens, ids))
     }
 
     /// Triggers `campaign_id` chunk by chunk for the leads `ids` resolved.
