@@ -62,6 +62,10 @@ use crate::soap::{
 /// `requestCampaign` of 100 keys is about 10 KiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 
+/// How long the bridge waits for a request's headers, for its body, and
+/// for a TLS handshake, each: 30 s.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// An HTTP answer: status, content type and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -193,6 +197,7 @@ pub struct Bridge<R> {
     /// Served over TLS: the WSDL's `soap:address` from `Host` is `https://`.
     https: bool,
     max_body: usize,
+    timeouts: server::Timeouts,
     metrics: Metrics,
 }
 
@@ -222,6 +227,9 @@ impl<R: CampaignRequester> Bridge<R> {
             public_url: None,
             https: false,
             max_body: DEFAULT_MAX_BODY_BYTES,
+            timeouts: server::Timeouts {
+                read: DEFAULT_READ_TIMEOUT,
+            },
             metrics: Metrics::default(),
         }
     }
@@ -259,6 +267,15 @@ impl<R: CampaignRequester> Bridge<R> {
     /// Largest request body read. Default: [`DEFAULT_MAX_BODY_BYTES`].
     pub fn max_body_bytes(mut self, max: usize) -> Self {
         self.max_body = max;
+        self
+    }
+
+    /// Longest a connection may take to send a request's headers (or, idle
+    /// between requests, to start the next one), to send its body, or to
+    /// finish a TLS handshake; past it the connection is closed (a body
+    /// too slow gets 408). Default: [`DEFAULT_READ_TIMEOUT`].
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.read = timeout;
         self
     }
 
@@ -504,29 +521,22 @@ impl<R: CampaignRequester + Send + Sync + 'static> Bridge<R> {
     /// Serves HTTP on `addr` until [`RunningBridge::shutdown`]. Refuses a
     /// non-loopback address unless `allow_non_loopback` (the bridge
     /// triggers campaigns for whoever holds a SOAP key: serve TLS
-    /// (`serve_tls`, feature `bridge-tls`) or put TLS in front of it before
+    /// ([`serve_tls`](Bridge::serve_tls)) or put TLS in front of it before
     /// exposing it).
     pub fn serve(
         self,
         addr: std::net::SocketAddr,
         allow_non_loopback: bool,
     ) -> Result<RunningBridge, Error> {
-        server::serve(
-            Arc::new(self),
-            addr,
-            allow_non_loopback,
-            #[cfg(feature = "bridge-tls")]
-            None,
-        )
+        server::serve(Arc::new(self), addr, allow_non_loopback, None)
     }
 
     /// Serves HTTPS on `addr` with a certificate chain and its private key
     /// (PEM: `CERTIFICATE`s, leaf first, and an unencrypted PKCS#8
-    /// `PRIVATE KEY` or `RSA PRIVATE KEY`), TLS 1.2 and 1.3 through rustls.
-    /// The WSDL's `soap:address` is then `https://` (unless
-    /// [`public_url`](Bridge::public_url) says otherwise). Otherwise as
-    /// [`serve`](Bridge::serve). Needs feature `bridge-tls`.
-    #[cfg(feature = "bridge-tls")]
+    /// `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`), TLS 1.2 and
+    /// 1.3 through rustls 0.23. The WSDL's `soap:address` is then `https://`
+    /// (unless [`public_url`](Bridge::public_url) says otherwise). Otherwise
+    /// as [`serve`](Bridge::serve).
     pub fn serve_tls(
         mut self,
         addr: std::net::SocketAddr,

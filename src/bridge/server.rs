@@ -1,30 +1,41 @@
-//! Serving a [`Bridge`] over HTTP/1.1 with `tiny_http`: a fixed pool of
-//! worker threads (so at most that many calls reach the backend at once),
-//! each answering one request at a time; shutdown lets them finish the
-//! call in hand.
+//! Serving a [`Bridge`] over HTTP/1.1 with hyper on a tokio runtime of its
+//! own: connections are read and written asynchronously, under header and
+//! body read timeouts and a body size cap, and each SOAP call runs on
+//! tokio's bounded blocking pool (the backend is the crate's blocking
+//! client), so at most [`MAX_CALLS`] calls reach the backend at once.
+//! Shutdown stops accepting, lets every call in hand finish and be
+//! answered, and closes idle keep-alive connections.
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::watch;
 
 use super::{Answer, Bridge, HttpRequest};
 use crate::error::Error;
 use crate::requester::CampaignRequester;
 
-/// Worker threads: calls served at once. Marketo admits 10 concurrent calls
-/// per instance; the REST client's limiter paces them further.
-const WORKERS: usize = 16;
+/// Calls served at once (the blocking pool's size). Marketo admits 10
+/// concurrent calls per instance; the REST client's limiter paces them
+/// further, so more would only wait there.
+pub(super) const MAX_CALLS: usize = 16;
 
-/// A running bridge. Dropping it shuts it down.
+/// A running bridge. Dropping it shuts it down (as [`shutdown`](RunningBridge::shutdown)).
 #[derive(Debug)]
 pub struct RunningBridge {
     addr: SocketAddr,
     tls: bool,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl RunningBridge {
@@ -33,7 +44,7 @@ impl RunningBridge {
         self.addr
     }
 
-    /// Whether it serves TLS (`Bridge::serve_tls`, feature `bridge-tls`).
+    /// Whether it serves TLS ([`Bridge::serve_tls`]).
     pub fn is_tls(&self) -> bool {
         self.tls
     }
@@ -45,22 +56,23 @@ impl RunningBridge {
         format!("{scheme}://{}/soap/mktows/2_9", self.addr)
     }
 
-    /// Stops accepting calls and waits for the calls in hand to finish.
+    /// Stops accepting connections, lets the calls in hand finish and be
+    /// answered, closes idle connections, and returns when all are done.
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
 
     /// Serves until the process is stopped.
     pub fn wait(mut self) {
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 
     fn stop_and_join(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -71,154 +83,263 @@ impl Drop for RunningBridge {
     }
 }
 
+/// How long a connection may take to send a request's headers (and, idle
+/// between requests, the next ones), its body, or a TLS handshake.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timeouts {
+    pub(super) read: Duration,
+}
+
 pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
     bridge: Arc<Bridge<R>>,
     addr: SocketAddr,
     allow_non_loopback: bool,
-    #[cfg(feature = "bridge-tls")] tls: Option<Tls>,
+    tls: Option<Tls>,
 ) -> Result<RunningBridge, Error> {
     if !allow_non_loopback && !addr.ip().is_loopback() {
         return Err(Error::Config(format!(
             "{addr} is not a loopback address; allow non-loopback addresses explicitly (and serve TLS, or put TLS in front)"
         )));
     }
-    #[cfg(feature = "bridge-tls")]
-    let (is_tls, server) = (
-        tls.is_some(),
-        match tls {
-            None => tiny_http::Server::http(addr),
-            Some(tls) => https(addr, tls)?,
-        },
-    );
-    #[cfg(not(feature = "bridge-tls"))]
-    let (is_tls, server) = (false, tiny_http::Server::http(addr));
-    let server = server.map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| Error::Config("the bridge is not listening on IP".into()))?;
-    let server = Arc::new(server);
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers = (0..WORKERS)
-        .map(|_| {
-            let server = Arc::clone(&server);
-            let bridge = Arc::clone(&bridge);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match server.recv_timeout(Duration::from_millis(100)) {
-                        Ok(Some(request)) => handle(&bridge, request),
-                        Ok(None) => {}
-                        Err(err) => log::debug!("bridge: accepting failed: {err}"),
-                    }
-                }
-            })
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(MAX_CALLS)
+        .thread_name("marketo-bridge")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the bridge's runtime: {e}")))?;
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?
+    };
+    let is_tls = tls.is_some();
+    let acceptor = tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.config));
+    let (stop, stopped) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("marketo-bridge-accept".into())
+        .spawn(move || {
+            runtime.block_on(accept(listener, bridge, acceptor, stopped));
+            // Calls still on the blocking pool finish before the runtime goes.
+            drop(runtime);
         })
-        .collect();
+        .map_err(|e| Error::Config(format!("cannot start the bridge: {e}")))?;
     Ok(RunningBridge {
         addr,
         tls: is_tls,
         stop,
-        workers,
+        thread: Some(thread),
     })
 }
 
-/// A certificate chain and its private key, PEM (checked by [`Tls::new`]).
-#[cfg(feature = "bridge-tls")]
-pub(super) struct Tls {
-    certificate: Vec<u8>,
-    private_key: Vec<u8>,
+async fn accept<R: CampaignRequester + Send + Sync + 'static>(
+    listener: tokio::net::TcpListener,
+    bridge: Arc<Bridge<R>>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let timeouts = bridge.timeouts;
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: pause, go on.
+                    log::warn!("bridge: accepting a connection failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped.wait_for(|stop| *stop) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let bridge = Arc::clone(&bridge);
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| handle(Arc::clone(&bridge), request));
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(timeouts.read)
+                .keep_alive(true);
+            let served = match acceptor {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(timeouts.read, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(err)) => {
+                                log::debug!("bridge: TLS handshake failed: {err}");
+                                return;
+                            }
+                            Err(_) => {
+                                log::debug!("bridge: TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(err) = served {
+                log::debug!("bridge: connection ended: {err}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
-#[cfg(feature = "bridge-tls")]
-impl Tls {
-    /// Checks what `tiny_http` would otherwise panic on: at least one
-    /// `CERTIFICATE`, and a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE
-    /// KEY`) key, unencrypted. The messages never quote the key.
-    pub(super) fn new(certificate: &[u8], private_key: &[u8]) -> Result<Self, Error> {
-        let has = |pem: &[u8], label: &str| {
-            let begin = format!("-----BEGIN {label}-----");
-            pem.windows(begin.len()).any(|w| w == begin.as_bytes())
+type Body = Full<Bytes>;
+
+async fn handle<R: CampaignRequester + Send + Sync + 'static>(
+    bridge: Arc<Bridge<R>>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let max = bridge.max_body;
+    let too_large = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX));
+    if too_large {
+        return Ok(respond(Answer::text(413, "request too large\n")));
+    }
+    let (head, body) = request.into_parts();
+    let header = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let owned = Owned {
+        method: head.method.as_str().to_owned(),
+        url: head
+            .uri
+            .path_and_query()
+            .map_or_else(|| head.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+        host: header(HOST.as_str()),
+        soap_action: header("soapaction"),
+    };
+    let body =
+        match tokio::time::timeout(bridge.timeouts.read, Limited::new(body, max).collect()).await {
+            Err(_) => {
+                return Ok(respond(Answer::text(
+                    408,
+                    "request body not read in time\n",
+                )))
+            }
+            Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
+                return Ok(respond(Answer::text(413, "request too large\n")))
+            }
+            Ok(Err(_)) => return Ok(respond(Answer::text(400, "unreadable request\n"))),
+            Ok(Ok(collected)) => collected.to_bytes(),
         };
-        if !has(certificate, "CERTIFICATE") {
+    if owned.method != "POST" {
+        // Health, metrics, the WSDL: no backend call, answered here.
+        return Ok(respond(bridge.answer(&owned.as_request(&body))));
+    }
+    // The backend is blocking: one call a thread of the bounded pool.
+    let answer = tokio::task::spawn_blocking(move || bridge.answer(&owned.as_request(&body)))
+        .await
+        .unwrap_or_else(|err| {
+            log::error!("bridge: a call failed inside the bridge: {err}");
+            Answer::text(500, "internal error\n")
+        });
+    Ok(respond(answer))
+}
+
+/// A request's parts, owned, to cross onto the blocking pool.
+struct Owned {
+    method: String,
+    url: String,
+    host: Option<String>,
+    soap_action: Option<String>,
+}
+
+impl Owned {
+    fn as_request<'a>(&'a self, body: &'a [u8]) -> HttpRequest<'a> {
+        HttpRequest {
+            method: &self.method,
+            url: &self.url,
+            host: self.host.as_deref(),
+            soap_action: self.soap_action.as_deref(),
+            body,
+        }
+    }
+}
+
+fn respond(answer: Answer) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+    response
+}
+
+/// A certificate chain and its private key, checked and ready to serve.
+pub(super) struct Tls {
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+impl Tls {
+    /// Reads the PEM certificate chain (leaf first) and private key
+    /// (PKCS#8, PKCS#1 or SEC1, unencrypted) into a TLS 1.2 / 1.3 server
+    /// configuration. The messages never quote the key.
+    pub(super) fn new(certificate: &[u8], private_key: &[u8]) -> Result<Self, Error> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let chain = CertificateDer::pem_slice_iter(certificate)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Config(format!("the TLS certificate file is not PEM: {e}")))?;
+        if chain.is_empty() {
             return Err(Error::Config(
                 "the TLS certificate file holds no PEM CERTIFICATE".into(),
             ));
         }
-        if !has(private_key, "PRIVATE KEY") && !has(private_key, "RSA PRIVATE KEY") {
-            return Err(Error::Config(
-                "the TLS key file holds no unencrypted PKCS#8 (BEGIN PRIVATE KEY) or RSA (BEGIN RSA PRIVATE KEY) key; convert it with `openssl pkcs8 -topk8 -nocrypt`".into(),
-            ));
-        }
+        let key = PrivateKeyDer::from_pem_slice(private_key).map_err(|_| {
+            Error::Config(
+                "the TLS key file holds no unencrypted PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)".into(),
+            )
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| {
+                Error::Config(format!(
+                    "the TLS certificate and key do not make a usable pair: {e}"
+                ))
+            })?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
-            certificate: certificate.to_vec(),
-            private_key: private_key.to_vec(),
+            config: Arc::new(config),
         })
     }
 }
 
-#[cfg(feature = "bridge-tls")]
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls").finish_non_exhaustive()
-    }
-}
-
-#[cfg(feature = "bridge-tls")]
-type Listening = Result<tiny_http::Server, Box<dyn std::error::Error + Send + Sync + 'static>>;
-
-/// `tiny_http::Server::https`, whose key parsing panics on some malformed
-/// PEM: the panic becomes an error.
-#[cfg(feature = "bridge-tls")]
-fn https(addr: SocketAddr, tls: Tls) -> Result<Listening, Error> {
-    let config = tiny_http::SslConfig {
-        certificate: tls.certificate,
-        private_key: tls.private_key,
-    };
-    std::panic::catch_unwind(move || tiny_http::Server::https(addr, config)).map_err(|_| {
-        Error::Config("the TLS certificate or key could not be read (malformed PEM)".into())
-    })
-}
-
-fn header<'r>(request: &'r tiny_http::Request, name: &'static str) -> Option<&'r str> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
-}
-
-fn handle<R: CampaignRequester>(bridge: &Bridge<R>, mut request: tiny_http::Request) {
-    let max = bridge.max_body;
-    let answer = if request.body_length().is_some_and(|n| n > max) {
-        Answer::text(413, "request too large\n")
-    } else {
-        let mut body = Vec::new();
-        let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-        match request.as_reader().take(limit).read_to_end(&mut body) {
-            Err(_) => Answer::text(400, "unreadable request\n"),
-            Ok(_) if body.len() > max => Answer::text(413, "request too large\n"),
-            Ok(_) => {
-                let method = request.method().as_str().to_owned();
-                let url = request.url().to_owned();
-                bridge.answer(&HttpRequest {
-                    method: &method,
-                    url: &url,
-                    host: header(&request, "Host"),
-                    soap_action: header(&request, "SOAPAction"),
-                    body: &body,
-                })
-            }
-        }
-    };
-    let mut response =
-        tiny_http::Response::from_data(answer.body.into_bytes()).with_status_code(answer.status);
-    if let Ok(content_type) =
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], answer.content_type.as_bytes())
-    {
-        response = response.with_header(content_type);
-    }
-    if let Err(err) = request.respond(response) {
-        log::debug!("bridge: answering failed: {err}");
     }
 }

@@ -314,11 +314,6 @@ fn bridge(args: &BridgeArgs) -> u8 {
         bridge = bridge.public_url(url);
     }
     let served = match (&args.tls_cert, &args.tls_key) {
-        #[cfg(not(feature = "bridge-tls"))]
-        (Some(_), Some(_)) => Err(Error::Config(
-            "this build serves no TLS: build with --features bridge-tls, or put a TLS-terminating proxy in front".into(),
-        )),
-        #[cfg(feature = "bridge-tls")]
         (Some(cert), Some(key)) => {
             let read = |path: &PathBuf| {
                 std::fs::read(path)
