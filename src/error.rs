@@ -169,6 +169,7 @@ const RULES: &[Rule] = &[
     rule("a backend of your own: not sent", Delivery::NotSent, Action::Stop, "as the backend states; only a backend knows whether its failure passes"),
     rule("a backend of your own: refused", Delivery::Refused, Action::Stop, "as the backend states"),
     rule("a backend of your own: unknown", Delivery::Unknown, Action::Stop, "as the backend states"),
+    rule("this client's own rate limiter: the wait budget passed (`RateLimit::max_wait`)", Delivery::NotSent, Action::Stop, "never sent; the caller chooses when to try again"),
 ];
 
 /// A Marketo SOAP service exception code (`detail/serviceException/code`).
@@ -445,6 +446,17 @@ pub enum Error {
         /// The start of the body, at most 512 bytes.
         body: String,
     },
+    /// This client's own rate limiter would have kept the call waiting
+    /// longer than its budget ([`RateLimit::max_wait`](crate::RateLimit::max_wait)):
+    /// the call was not sent and nothing ran. `limit` says which limit held
+    /// it (the bridge answers 20023 for the rate, 20024 for concurrency).
+    #[error("not sent: this client's {limit} limit kept the call waiting over {budget:?} (nothing was triggered)")]
+    Throttled {
+        /// The limit that held the call.
+        limit: crate::limiter::Limit,
+        /// The budget that passed.
+        budget: std::time::Duration,
+    },
     /// A backend of your own (a [`CampaignRequester`](crate::CampaignRequester)
     /// you wrote) failed: its error is kept as the [`source`](std::error::Error::source),
     /// with the delivery the backend states. Build it with
@@ -637,6 +649,7 @@ impl Error {
                 Delivery::Refused => c(21),
                 Delivery::Unknown => c(22),
             },
+            Error::Throttled { .. } => c(23),
         }
     }
 
@@ -815,6 +828,24 @@ mod tests {
             (Error::backend("b", NotSent, "x"), 20, NotSent, Stop),
             (Error::backend("b", Refused, "x"), 21, Refused, Stop),
             (Error::backend("b", Unknown, "x"), 22, Unknown, Stop),
+            (
+                Error::Throttled {
+                    limit: crate::Limit::Rate,
+                    budget: std::time::Duration::from_secs(30),
+                },
+                23,
+                NotSent,
+                Stop,
+            ),
+            (
+                read(Error::Throttled {
+                    limit: crate::Limit::Concurrency,
+                    budget: std::time::Duration::from_secs(30),
+                }),
+                6,
+                NotSent,
+                Stop,
+            ),
         ];
         let mut reached = vec![false; RULES.len()];
         for (err, row, delivery, action) in cases {

@@ -24,6 +24,27 @@ pub struct RateLimit {
     calls: u32,
     window: Duration,
     in_flight: usize,
+    max_wait: Option<Duration>,
+}
+
+/// Which of a [`RateLimit`]'s limits kept a call waiting (see
+/// [`RateLimit::max_wait`] and [`Error::Throttled`](crate::Error::Throttled)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// Calls per window (Marketo's 606 / 20023).
+    Rate,
+    /// Calls at once (Marketo's 615 / 20024).
+    Concurrency,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::Rate => "rate",
+            Limit::Concurrency => "concurrency",
+        })
+    }
 }
 
 impl Default for RateLimit {
@@ -42,7 +63,31 @@ impl RateLimit {
             calls: calls.max(1),
             window,
             in_flight: in_flight.max(1),
+            max_wait: None,
         }
+    }
+
+    /// Longest a call may wait for its place; a call that would wait longer
+    /// is not sent and fails with [`Error::Throttled`](crate::Error::Throttled)
+    /// (nothing ran), naming the limit that held it. Default: no budget,
+    /// callers wait as long as the limit requires. A server that serves
+    /// many callers through one client (the bridge) sets one, so that its
+    /// callers get a prompt "try later" instead of a queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use marketo_campaign::RateLimit;
+    /// let limit = RateLimit::default().max_wait(Duration::from_secs(30));
+    /// assert_eq!(limit.wait_budget(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn max_wait(mut self, budget: Duration) -> Self {
+        self.max_wait = Some(budget);
+        self
+    }
+
+    /// The budget set by [`max_wait`](RateLimit::max_wait), if any.
+    pub fn wait_budget(&self) -> Option<Duration> {
+        self.max_wait
     }
 
     /// Calls per window.
@@ -106,12 +151,24 @@ impl Limiter {
         }
     }
 
+    /// The wait budget, if the limit has one.
+    pub(crate) fn budget(&self) -> Option<Duration> {
+        self.limit.max_wait
+    }
+
     fn lock(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for a place, then takes it.
-    pub(crate) fn acquire(&self) -> Permit<'_> {
+    /// Waits for a place, then takes it; gives up when the limit's
+    /// [`max_wait`](RateLimit::max_wait) passes first, saying which limit
+    /// held the call.
+    pub(crate) fn acquire(&self) -> Result<Permit<'_>, Limit> {
+        // A budget too long to add to now is no budget.
+        let deadline = self
+            .limit
+            .max_wait
+            .and_then(|budget| Instant::now().checked_add(budget));
         let mut counts = self.lock();
         loop {
             let now = Instant::now();
@@ -123,13 +180,25 @@ impl Limiter {
                 counts.ended.pop_front();
             }
             let in_window = counts.ended.len() + counts.in_flight;
-            if counts.in_flight < self.limit.in_flight && in_window < self.limit.calls as usize {
+            let concurrency_full = counts.in_flight >= self.limit.in_flight;
+            if !concurrency_full && in_window < self.limit.calls as usize {
                 counts.in_flight += 1;
-                return Permit { limiter: self };
+                return Ok(Permit { limiter: self });
             }
+            let left = match deadline {
+                Some(deadline) if deadline <= now => {
+                    return Err(if concurrency_full {
+                        Limit::Concurrency
+                    } else {
+                        Limit::Rate
+                    })
+                }
+                Some(deadline) => deadline.saturating_duration_since(now),
+                None => MAX_WAIT,
+            };
             // Wake when a call ends, or when the oldest leaves the window.
             let wait = match counts.ended.front() {
-                Some(oldest) if counts.in_flight < self.limit.in_flight => self
+                Some(oldest) if !concurrency_full => self
                     .limit
                     .window
                     .saturating_sub(now.saturating_duration_since(*oldest)),
@@ -137,7 +206,10 @@ impl Limiter {
             };
             counts = self
                 .freed
-                .wait_timeout(counts, wait.clamp(Duration::from_millis(1), MAX_WAIT))
+                .wait_timeout(
+                    counts,
+                    wait.clamp(Duration::from_millis(1), MAX_WAIT).min(left),
+                )
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
@@ -229,5 +301,39 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    /// Past the budget a caller gets no place, and learns which limit held
+    /// it; within it, it gets one as soon as the limit allows.
+    #[test]
+    fn a_wait_budget_gives_up_naming_the_limit() {
+        let budget = Duration::from_millis(100);
+        // The window is full.
+        let rate = Limiter::new(RateLimit::new(2, Duration::from_secs(60), 10).max_wait(budget));
+        let (a, b) = (rate.acquire(), rate.acquire());
+        assert!(a.is_ok() && b.is_ok());
+        drop((a, b));
+        let start = Instant::now();
+        assert_eq!(rate.acquire().err(), Some(Limit::Rate));
+        let waited = start.elapsed();
+        assert!(waited >= budget && waited < budget * 5, "{waited:?}");
+        // Every place in flight is taken.
+        let busy = Limiter::new(RateLimit::new(1000, Duration::from_secs(1), 1).max_wait(budget));
+        let held = busy.acquire();
+        assert!(held.is_ok());
+        assert_eq!(busy.acquire().err(), Some(Limit::Concurrency));
+        // A place freed within the budget is taken.
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                drop(held);
+            });
+            assert!(busy.acquire().is_ok());
+        });
+        // A budget too long to add to now waits as if there were none.
+        let endless = RateLimit::new(1, Duration::from_millis(50), 1).max_wait(Duration::MAX);
+        let endless = Limiter::new(endless);
+        drop(endless.acquire());
+        assert!(endless.acquire().is_ok());
     }
 }

@@ -222,8 +222,19 @@ impl Caller {
         self.retry.run(what, call)
     }
 
-    fn permit(&self) -> Option<Permit<'_>> {
-        self.limiter.as_deref().map(Limiter::acquire)
+    /// A place from the limiter, if there is one; `Throttled` (not sent)
+    /// when its wait budget passes first.
+    fn permit(&self) -> Result<Option<Permit<'_>>, Error> {
+        let Some(limiter) = self.limiter.as_deref() else {
+            return Ok(None);
+        };
+        limiter
+            .acquire()
+            .map(Some)
+            .map_err(|limit| Error::Throttled {
+                limit,
+                budget: limiter.budget().unwrap_or_default(),
+            })
     }
 
     /// A paced POST.
@@ -233,13 +244,13 @@ impl Caller {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<HttpResponse, Error> {
-        let _permit = self.permit();
+        let _permit = self.permit()?;
         self.http.post(url, headers, body)
     }
 
     /// A paced GET.
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, Error> {
-        let _permit = self.permit();
+        let _permit = self.permit()?;
         self.http.get(url, headers)
     }
 }

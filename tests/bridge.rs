@@ -15,7 +15,7 @@ use marketo_campaign::sandbox::{
 use marketo_campaign::soap::{request_signature, w3c_timestamp, Authenticator, DEFAULT_TIMEZONE};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Clock, Error, FixedClock, LeadKey,
-    ProgramToken, RetryPolicy, SoapClient, SoapCode, SystemClock,
+    ProgramToken, RateLimit, RetryPolicy, SoapClient, SoapCode, SystemClock,
 };
 
 /// A sandbox and a bridge in front of its REST side.
@@ -353,6 +353,90 @@ fn rate_limits_at_rest_become_20023() {
     let (code, message) = soap_fault(client.request_campaign(&request));
     assert_eq!(code, SoapCode::RateLimited, "{message}");
     assert!(sandbox.journal().is_empty());
+}
+
+/// A call that the bridge's own limiter would keep waiting past the budget
+/// is not sent: the caller gets 20023 (rate) or 20024 (concurrency) within
+/// about the budget, nothing runs for it, and the sandbox never answers
+/// 606/615.
+#[test]
+fn a_call_past_the_wait_budget_gets_20023_or_20024_and_is_not_sent() {
+    let budget = Duration::from_millis(300);
+    let request =
+        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+
+    // Rate: 2 calls a minute; one SOAP call is a look-up and a trigger.
+    let sandbox = Sandbox::start().unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let rest = sandbox
+        .rest_client_builder()
+        .rate_limit(Some(
+            RateLimit::new(2, Duration::from_secs(60), 10).max_wait(budget),
+        ))
+        .build()
+        .unwrap();
+    let server = Bridge::rest(rest, auth)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    // Retries off: a SOAP client retries 20023 / 20024 by itself.
+    let soap = SoapClient::builder(
+        server.endpoint(),
+        sandbox.soap_user_id(),
+        sandbox.soap_encryption_key(),
+    )
+    .retry(RetryPolicy::never())
+    .build()
+    .unwrap();
+    soap.request_campaign(&request).unwrap();
+    let started = std::time::Instant::now();
+    let (code, message) = soap_fault(soap.request_campaign(&request));
+    let waited = started.elapsed();
+    assert_eq!(code, SoapCode::RateLimited, "{message}");
+    assert!(message.contains("not sent"), "{message}");
+    assert!(
+        waited >= budget && waited < budget * 4,
+        "answered after {waited:?}"
+    );
+    assert_eq!(rest_runs(&sandbox.journal()).len(), 1);
+
+    // Concurrency: one call at a time, each REST call 400 ms at the sandbox.
+    let sandbox =
+        Sandbox::start_with(SandboxConfig::new().latency(Duration::from_millis(400))).unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let rest = sandbox
+        .rest_client_builder()
+        .rate_limit(Some(
+            RateLimit::new(100, Duration::from_secs(20), 1).max_wait(budget),
+        ))
+        .build()
+        .unwrap();
+    let server = Bridge::rest(rest, auth)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..2)
+            .map(|i| {
+                let soap = SoapClient::builder(
+                    server.endpoint(),
+                    sandbox.soap_user_id(),
+                    sandbox.soap_encryption_key(),
+                )
+                .retry(RetryPolicy::never())
+                .build()
+                .unwrap();
+                let request = &request;
+                scope.spawn(move || {
+                    std::thread::sleep(Duration::from_millis(100 * i));
+                    soap.request_campaign(request)
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let (code, message) = soap_fault(results[1].clone());
+    assert_eq!(code, SoapCode::ConcurrencyLimited, "{message}");
+    assert_eq!(rest_runs(&sandbox.journal()).len(), 1);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! handles.
 
 use crate::error::{Delivery, Error, RestCode, SoapCode};
+use crate::limiter::Limit;
 use crate::soap::Fault;
 
 /// The message of the fault sent when the outcome is unknown.
@@ -21,6 +22,9 @@ pub(crate) const MAY_HAVE_RUN: &str =
 ///   anything else → 20011;
 /// - a campaign look-up that found no (or several) campaigns → 20113, a
 ///   request REST cannot express (a `LEADOWNEREMAIL` key) → 20110;
+/// - a call the REST client's limiter would keep waiting past its budget
+///   ([`Error::Throttled`], not sent) → 20023 (rate) or 20024
+///   (concurrency), the answers SOAP workers retry;
 /// - the bridge's own REST credentials refused, its configuration, a
 ///   gateway's 4xx → 20011 (nothing ran).
 pub(crate) fn fault_for(err: &Error) -> Fault {
@@ -44,8 +48,18 @@ pub(crate) fn fault_for(err: &Error) -> Fault {
         Error::Rest { code, message } => Fault::new(soap_code_for(*code), message.clone()),
         Error::ReadFailed { source, .. } => match source.as_ref() {
             Error::Rest { code, message } => Fault::new(soap_code_for(*code), message.clone()),
+            throttled @ Error::Throttled { .. } => fault_for(throttled),
             _ => internal(err),
         },
+        Error::Throttled { limit, budget } => Fault::new(
+            match limit {
+                Limit::Rate => SoapCode::RateLimited,
+                Limit::Concurrency => SoapCode::ConcurrencyLimited,
+            },
+            format!(
+                "the bridge's calls to Marketo are at the {limit} limit and this call would wait over {budget:?}; it was not sent: try again later"
+            ),
+        ),
         Error::SoapFault { code, message } => Fault::new(*code, message.clone()),
         Error::Lookup(message) => Fault::new(SoapCode::CampaignNotFound, message.clone()),
         Error::InvalidInput { .. } => Fault::new(SoapCode::BadParameter, err.to_string()),
@@ -102,6 +116,25 @@ mod tests {
                 soap,
                 "{rest_code}"
             );
+        }
+    }
+
+    /// The limiter's "not sent, past the budget", directly or during a
+    /// look-up, is the code SOAP workers retry.
+    #[test]
+    fn a_call_past_the_wait_budget_is_20023_or_20024() {
+        let budget = std::time::Duration::from_secs(30);
+        for (limit, soap) in [(Limit::Rate, 20023), (Limit::Concurrency, 20024)] {
+            let throttled = Error::Throttled { limit, budget };
+            let in_look_up = Error::ReadFailed {
+                call: "lead look-up".into(),
+                source: Box::new(throttled.clone()),
+            };
+            for err in [throttled, in_look_up] {
+                let fault = fault_for(&err);
+                assert_eq!(fault.code().code(), soap, "{err}");
+                assert!(fault.message().contains("not sent"), "{}", fault.message());
+            }
         }
     }
 

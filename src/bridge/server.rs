@@ -18,7 +18,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use super::{Answer, Bridge, HttpRequest};
 use crate::error::Error;
@@ -103,7 +103,8 @@ pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(MAX_CALLS)
+        // block_in_place hands a worker's other tasks to a new thread.
+        .max_blocking_threads(MAX_CALLS + 2)
         .thread_name("marketo-bridge")
         .enable_io()
         .enable_time()
@@ -147,6 +148,7 @@ async fn accept<R: CampaignRequester + Send + Sync + 'static>(
 ) {
     let graceful = GracefulShutdown::new();
     let timeouts = bridge.timeouts;
+    let calls = Arc::new(Semaphore::new(MAX_CALLS));
     loop {
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -162,10 +164,12 @@ async fn accept<R: CampaignRequester + Send + Sync + 'static>(
         };
         let _ = stream.set_nodelay(true);
         let bridge = Arc::clone(&bridge);
+        let calls = Arc::clone(&calls);
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(Arc::clone(&bridge), request));
+            let service =
+                service_fn(move |request| handle(Arc::clone(&bridge), Arc::clone(&calls), request));
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
                 .header_read_timeout(timeouts.read)
@@ -207,6 +211,7 @@ type Body = Full<Bytes>;
 
 async fn handle<R: CampaignRequester + Send + Sync + 'static>(
     bridge: Arc<Bridge<R>>,
+    calls: Arc<Semaphore>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let max = bridge.max_body;
@@ -253,13 +258,13 @@ async fn handle<R: CampaignRequester + Send + Sync + 'static>(
         // Health, metrics, the WSDL: no backend call, answered here.
         return Ok(respond(bridge.answer(&owned.as_request(&body))));
     }
-    // The backend is blocking: one call a thread of the bounded pool.
-    let answer = tokio::task::spawn_blocking(move || bridge.answer(&owned.as_request(&body)))
-        .await
-        .unwrap_or_else(|err| {
-            log::error!("bridge: a call failed inside the bridge: {err}");
-            Answer::text(500, "internal error\n")
-        });
+    // The backend is blocking: at most MAX_CALLS calls at once, each on
+    // its worker thread, whose other tasks tokio hands to another thread
+    // meanwhile (no hand-off of the call itself: that costs two wake-ups).
+    let Ok(_place) = calls.acquire().await else {
+        return Ok(respond(Answer::text(503, "shutting down\n")));
+    };
+    let answer = tokio::task::block_in_place(|| bridge.answer(&owned.as_request(&body)));
     Ok(respond(answer))
 }
 

@@ -110,8 +110,10 @@ struct BridgeArgs {
     /// (default: fault 20103 and nothing runs, as SOAP).
     #[arg(long)]
     run_matched_leads: bool,
-    /// Longest a call may spend waiting out REST rate and concurrency limits
-    /// (retries included); past it the caller gets fault 20023 / 20024.
+    /// Longest a call may wait for a place under Marketo's REST limits (100
+    /// calls / 20 s, 10 at once, shared by every caller), and longest it may
+    /// spend retrying 606 / 615; past it the caller gets fault 20023 / 20024
+    /// and nothing is sent.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     wait_budget: u64,
 }
@@ -297,11 +299,20 @@ fn bridge(args: &BridgeArgs) -> u8 {
         )),
         (None, None) => authenticator_from_env(),
     };
-    let retry = marketo_campaign::RetryPolicy::default()
-        .budget(std::time::Duration::from_secs(args.wait_budget));
+    // The wait budget bounds both the wait for a place in the shared
+    // limiter (past it: not sent, 20023 / 20024) and retries of 606 / 615.
+    let budget = std::time::Duration::from_secs(args.wait_budget);
+    let retry = marketo_campaign::RetryPolicy::default().budget(budget);
+    let limit = Some(marketo_campaign::RateLimit::default().max_wait(budget));
     let rest = match &sandbox {
-        Some(sandbox) => sandbox.rest_client_builder().retry(retry).build(),
-        None => RestClientBuilder::from_env().and_then(|b| b.retry(retry).build()),
+        Some(sandbox) => sandbox
+            .rest_client_builder()
+            .retry(retry)
+            .rate_limit(limit)
+            .build(),
+        None => {
+            RestClientBuilder::from_env().and_then(|b| b.retry(retry).rate_limit(limit).build())
+        }
     };
     let (auth, rest) = match (auth, rest) {
         (Ok(auth), Ok(rest)) => (auth, rest),
