@@ -42,6 +42,7 @@ mod error;
 mod fallback;
 mod lead_fields;
 mod limiter;
+pub mod metrics;
 mod plan;
 mod redact;
 mod report;

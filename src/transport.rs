@@ -3,12 +3,13 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::Agent;
 
 use crate::error::{Delivery, Error};
 use crate::limiter::{Limiter, Permit, RateLimit};
+use crate::metrics::{HttpMetrics, Recorder};
 use crate::retry::RetryPolicy;
 
 /// Default time allowed to open a connection.
@@ -271,6 +272,8 @@ pub(crate) struct Http {
     timeout: Duration,
     connect_timeout: Duration,
     max_response_bytes: u64,
+    /// What the calls did, shared by clones.
+    recorder: Arc<Recorder>,
 }
 
 impl Http {
@@ -301,6 +304,7 @@ impl Http {
             timeout: settings.timeout,
             connect_timeout: settings.connect_timeout,
             max_response_bytes: settings.max_response_bytes,
+            recorder: Arc::default(),
         }
     }
 
@@ -331,8 +335,12 @@ impl Http {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send(body).map_err(|e| classify(e, false))?;
-        self.read(response)
+        let started = Instant::now();
+        let answer = request
+            .send(body)
+            .map_err(|e| classify(e, false))
+            .and_then(|response| self.read(response));
+        self.recorded(url, started, answer)
     }
 
     /// GETs `url` and reads the answer.
@@ -341,8 +349,28 @@ impl Http {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.call().map_err(|e| classify(e, false))?;
-        self.read(response)
+        let started = Instant::now();
+        let answer = request
+            .call()
+            .map_err(|e| classify(e, false))
+            .and_then(|response| self.read(response));
+        self.recorded(url, started, answer)
+    }
+
+    fn recorded(
+        &self,
+        url: &str,
+        started: Instant,
+        answer: Result<HttpResponse, Error>,
+    ) -> Result<HttpResponse, Error> {
+        let status = answer.as_ref().ok().map(|response| response.status);
+        self.recorder.record(url, status, started.elapsed());
+        answer
+    }
+
+    /// What this pool's calls did so far.
+    pub(crate) fn metrics(&self) -> HttpMetrics {
+        self.recorder.snapshot()
     }
 
     fn read(&self, response: ureq::http::Response<ureq::Body>) -> Result<HttpResponse, Error> {

@@ -47,6 +47,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 pub use server::RunningBridge;
 
 use crate::error::{Error, SoapCode};
+use crate::metrics::{Histogram, HttpMetrics};
 use crate::request::{CampaignTarget, LeadKey};
 use crate::requester::CampaignRequester;
 use crate::rest::RestClient;
@@ -122,7 +123,7 @@ pub struct HttpRequest<'a> {
 #[derive(Debug, Default)]
 struct Metrics {
     calls: Mutex<BTreeMap<(String, String), u64>>,
-    seconds: Mutex<BTreeMap<String, f64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
 }
 
 impl Metrics {
@@ -133,17 +134,19 @@ impl Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .entry((operation.to_owned(), result.to_owned()))
             .or_default() += 1;
-        *self
-            .seconds
+        self.latency
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(operation.to_owned())
-            .or_default() += elapsed.as_secs_f64();
+            .or_default()
+            .observe(elapsed);
     }
 
-    fn render(&self) -> String {
+    /// Prometheus text: the SOAP calls, and the REST client's calls when
+    /// there is one.
+    fn render(&self, rest: Option<&HttpMetrics>) -> String {
         let mut out = String::from(
-            "# HELP marketo_bridge_calls_total SOAP calls by operation and result.\n\
+            "# HELP marketo_bridge_calls_total SOAP calls by operation and result (success or the fault code).\n\
              # TYPE marketo_bridge_calls_total counter\n",
         );
         for ((op, result), n) in self
@@ -158,22 +161,71 @@ impl Metrics {
             );
         }
         out.push_str(
-            "# HELP marketo_bridge_call_seconds_total Time spent serving SOAP calls, by operation.\n\
-             # TYPE marketo_bridge_call_seconds_total counter\n",
+            "# HELP marketo_bridge_call_duration_seconds Time to serve a SOAP call, by operation.\n\
+             # TYPE marketo_bridge_call_duration_seconds histogram\n",
         );
-        for (op, s) in self
-            .seconds
+        for (op, histogram) in self
+            .latency
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
-            let _ = writeln!(
-                out,
-                "marketo_bridge_call_seconds_total{{operation=\"{op}\"}} {s}"
+            write_histogram(
+                &mut out,
+                "marketo_bridge_call_duration_seconds",
+                &format!("operation=\"{op}\""),
+                histogram,
+            );
+        }
+        if let Some(rest) = rest {
+            out.push_str(
+                "# HELP marketo_bridge_rest_calls_total The bridge's calls to Marketo (identity, look-ups, triggers) by path and HTTP status.\n\
+                 # TYPE marketo_bridge_rest_calls_total counter\n",
+            );
+            for (path, result, n) in rest.calls() {
+                let _ = writeln!(
+                    out,
+                    "marketo_bridge_rest_calls_total{{path=\"{path}\",result=\"{result}\"}} {n}"
+                );
+            }
+            out.push_str(
+                "# HELP marketo_bridge_rest_call_duration_seconds Time of the bridge's calls to Marketo.\n\
+                 # TYPE marketo_bridge_rest_call_duration_seconds histogram\n",
+            );
+            write_histogram(
+                &mut out,
+                "marketo_bridge_rest_call_duration_seconds",
+                "",
+                rest.latency(),
             );
         }
         out
     }
+}
+
+/// A Prometheus histogram: `_bucket` lines (cumulative, `le`), `_sum`,
+/// `_count`.
+fn write_histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (le, n) in histogram.cumulative() {
+        let le = if le.is_infinite() {
+            "+Inf".to_owned()
+        } else {
+            le.to_string()
+        };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {n}");
+    }
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(
+        out,
+        "{name}_sum{braces} {}\n{name}_count{braces} {}",
+        histogram.sum_seconds(),
+        histogram.count()
+    );
 }
 
 /// The bridge: SOAP in, a [`CampaignRequester`] out. Cheap to share: the
@@ -288,7 +340,9 @@ impl<R: CampaignRequester> Bridge<R> {
                 return Answer {
                     status: 200,
                     content_type: "text/plain; version=0.0.4",
-                    body: self.metrics.render(),
+                    body: self
+                        .metrics
+                        .render(self.rest.as_ref().map(RestClient::http_metrics).as_ref()),
                 }
             }
             _ => {}

@@ -140,6 +140,13 @@ impl RestClient {
         }
     }
 
+    /// What this client's HTTP calls did so far (token, look-ups,
+    /// triggers; shared by its clones): counts by path and result, and a
+    /// latency histogram.
+    pub fn http_metrics(&self) -> crate::metrics::HttpMetrics {
+        self.caller.http().metrics()
+    }
+
     /// The REST endpoint.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
