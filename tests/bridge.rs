@@ -508,6 +508,17 @@ fn get_campaigns_for_source_lists_requestable_campaigns() {
     );
     assert!(body.contains("<returnCount>1</returnCount>"), "{body}");
     assert!(body.contains("<id>1234</id>"), "{body}");
+    // Sales Insight campaigns: REST cannot list them; said plainly.
+    let (status, body) = post_signed(
+        &sandbox,
+        &server,
+        &key,
+        "paramsGetCampaignsForSource",
+        "<source>SALES</source>",
+    );
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("<code>20012</code>"), "{body}");
+    assert!(body.contains("source SALES is not supported"), "{body}");
     let (status, body) = post_signed(
         &sandbox,
         &server,

@@ -48,7 +48,7 @@ pub use server::RunningBridge;
 
 use crate::error::{Error, SoapCode};
 use crate::metrics::{Histogram, HttpMetrics};
-use crate::request::{CampaignTarget, LeadKey};
+use crate::request::{CampaignTarget, LeadKey, Source};
 use crate::requester::CampaignRequester;
 use crate::rest::RestClient;
 use crate::schedule::{CampaignScheduler, ScheduleRequest};
@@ -535,6 +535,16 @@ impl<R: CampaignRequester> Bridge<R> {
         let Some(rest) = &self.rest else {
             return Err(Fault::unsupported_operation("getCampaignsForSource"));
         };
+        if call.source() != Source::Mktows {
+            // REST's campaigns.json knows "requestable by the API" only.
+            return Err(Fault::new(
+                SoapCode::RequestNotUnderstood,
+                format!(
+                    "getCampaignsForSource with source {} is not supported by the bridge: Marketo's REST API lists only the campaigns the API may request (source MKTOWS)",
+                    call.source().as_str()
+                ),
+            ));
+        }
         let campaigns = rest.requestable_campaigns().map_err(|e| log.failed(&e))?;
         log.backend = "accepted";
         let wanted = call.name().map(str::to_lowercase);
