@@ -661,10 +661,19 @@ impl Error {
         }
     }
 
-    /// The REST code, when this is a REST error.
+    /// The REST code, when this is a REST error, or a read-only call
+    /// ([`Error::ReadFailed`]) that failed with one.
+    ///
+    /// ```
+    /// use marketo_campaign::{Error, RestCode};
+    /// let rate = Error::Rest { code: RestCode::RateLimited, message: String::new() };
+    /// let look_up = Error::ReadFailed { call: "lead look-up".into(), source: Box::new(rate) };
+    /// assert_eq!(look_up.rest_code(), Some(RestCode::RateLimited));
+    /// ```
     pub fn rest_code(&self) -> Option<RestCode> {
         match self {
             Error::Rest { code, .. } => Some(*code),
+            Error::ReadFailed { source, .. } => source.rest_code(),
             _ => None,
         }
     }

@@ -860,4 +860,3 @@ fn sigterm_finishes_the_call_in_hand_then_exits_0() {
     assert!(log.contains("shutting down"), "{log}");
     assert!(log.contains("result=success"), "{log}");
 }
-

@@ -697,8 +697,12 @@ fn print_human(client: &str, request: &CampaignRequest, result: &Result<Outcome,
                 request.target(),
                 outcome.chunks().len()
             );
+            let ambiguous: Vec<_> = outcome.ambiguous().collect();
             for key in outcome.unmatched() {
-                println!("  not served (no such lead): {key}");
+                match ambiguous.iter().find(|a| a.key() == key) {
+                    Some(several) => println!("  not served (several leads): {several}"),
+                    None => println!("  not served (no such lead): {key}"),
+                }
             }
         }
         Err(err) => {
