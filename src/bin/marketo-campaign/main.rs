@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bulk;
+mod webhook;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
@@ -73,6 +74,9 @@ enum Command {
     /// MARKETO_CLIENT_ID / MARKETO_CLIENT_SECRET. Prints one JSON line with its
     /// endpoint, then serves; one log line per call on stderr.
     Bridge(BridgeArgs),
+    /// Marketo webhooks: `webhook render` prints the HTTP request a Call
+    /// Webhook step would send.
+    Webhook(webhook::WebhookArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -257,6 +261,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Request(args) => ExitCode::from(request(&args)),
         Command::Sandbox(args) => ExitCode::from(sandbox(&args)),
+        Command::Webhook(args) => ExitCode::from(webhook::run(&args)),
         Command::Bridge(args) => ExitCode::from(bridge(&args)),
     }
 }

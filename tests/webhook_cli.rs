@@ -1,0 +1,185 @@
+//! `marketo-campaign webhook render`, run as a process: stdout bytes,
+//! stderr warnings, exit codes.
+#![cfg(feature = "cli")]
+
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_marketo-campaign");
+const JSON_HOOK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/webhook_webinar_json.json"
+);
+const FORM_HOOK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/webhook_webinar_form.json"
+);
+
+fn render(args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(BIN)
+        .args(["webhook", "render"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+const WEBINAR: [&str; 8] = [
+    "--lead",
+    "Email Address=lead@company.com",
+    "--token",
+    "{{my.WebinarTitle}}=Q&A: \"SOAP\" → REST",
+    "--token",
+    "{{my.JoinLink}}=https://example.com/join?a=1&b=2",
+    "--token",
+    "{{my.WebinarImage}}=https://example.com/w.png",
+];
+
+#[test]
+fn renders_the_json_webinar_request_byte_for_byte() {
+    let mut args = vec!["--webhook", JSON_HOOK];
+    args.extend(WEBINAR);
+    let (code, stdout, stderr) = render(&args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "POST https://webinars.example.com/register?source=marketo&title=Q%26A%3A%20%22SOAP%22%20%E2%86%92%20REST\n\
+         Content-Type: application/json\n\
+         X-Webinar: Q&A: \"SOAP\" → REST\n\
+         \n\
+         {\"email\": \"lead@company.com\", \"title\": \"Q&A: \\\"SOAP\\\" → REST\", \"join\": \"https://example.com/join?a=1&b=2\", \"image\": \"https://example.com/w.png\"}\n"
+    );
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn renders_the_form_request_and_json_output() {
+    let mut args = vec!["--webhook", FORM_HOOK, "--json"];
+    args.extend(WEBINAR);
+    let (code, stdout, stderr) = render(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["method"], "POST");
+    assert_eq!(json["url"], "https://webinars.example.com/register");
+    assert_eq!(
+        json["headers"],
+        serde_json::json!([["Content-Type", "application/x-www-form-urlencoded"]])
+    );
+    assert_eq!(
+        json["body"],
+        "email=lead%40company.com&title=Q%26A%3A+%22SOAP%22+%E2%86%92+REST\
+         &join=https%3A%2F%2Fexample.com%2Fjoin%3Fa%3D1%26b%3D2&image=https%3A%2F%2Fexample.com%2Fw.png"
+    );
+}
+
+#[test]
+fn lead_files_program_defaults_and_unknown_tokens() {
+    let dir = std::env::temp_dir().join(format!("webhook-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lead = dir.join("lead.json");
+    std::fs::write(&lead, r#"{"email": "file@company.com", "id": 1002200}"#).unwrap();
+    let hook = dir.join("hook.json");
+    std::fs::write(
+        &hook,
+        r#"{"url": "https://e.com/{{lead.id}}", "request_type": "POST", "request_token_encoding": "json",
+            "headers": [{"name": "Content-Type", "value": "application/json"}],
+            "template": "[{{lead.id}}, {{lead.email}}, {{my.WebinarTitle}}, {{my.Nope}}, {{system.dateTime}}, {{lead.First Name}}]"}"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = render(&[
+        "--webhook",
+        hook.to_str().unwrap(),
+        "--lead",
+        lead.to_str().unwrap(),
+        "--program-token",
+        "{{my.WebinarTitle}}=Default",
+        "--now",
+        "2026-11-25T15:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "POST https://e.com/1002200\nContent-Type: application/json\n\n\
+         [1002200, \"file@company.com\", \"Default\", {{my.Nope}}, \"2026-11-25 15:00:00\", \"\"]\n"
+    );
+    assert!(
+        stderr.contains("warning: {{my.Nope}} names no known token"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: {{lead.First Name}}: the lead has no value"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_definitions_exit_2_with_a_clear_message() {
+    let dir = std::env::temp_dir().join(format!("webhook-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            r#"{"url": "https://e.com", "request_type": "PUT"}"#,
+            "unknown variant `PUT`",
+        ),
+        (
+            r#"{"url": "ftp://e.com", "request_type": "POST"}"#,
+            "must start with http:// or https://",
+        ),
+        (
+            r#"{"url": "https://e.com", "request_type": "GET", "template": "x"}"#,
+            "a GET request carries no body",
+        ),
+        (
+            r#"{"url": "https://e.com", "request_type": "POST", "headers": [{"name": "X Y", "value": "v"}]}"#,
+            "not an HTTP header name",
+        ),
+        (
+            r#"{"url": "https://e.com", "request_type": "POST", "tempalte": "x"}"#,
+            "unknown field `tempalte`",
+        ),
+        ("not json", "webhook definition"),
+    ];
+    for (i, (definition, message)) in cases.iter().enumerate() {
+        let path = dir.join(format!("{i}.json"));
+        std::fs::write(&path, definition).unwrap();
+        let (code, stdout, stderr) = render(&["--webhook", path.to_str().unwrap()]);
+        assert_eq!(code, 2, "{definition}: {stderr}");
+        assert_eq!(stdout, "", "{definition}");
+        assert!(stderr.starts_with("error: webhook definition "), "{stderr}");
+        assert!(stderr.contains(message), "{definition}: {stderr}");
+    }
+    let (code, _, stderr) = render(&["--webhook", "/nonexistent/hook.json"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/hook.json"), "{stderr}");
+    let (code, _, stderr) = render(&["--webhook", JSON_HOOK, "--token", "novalue"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--token \"novalue\""), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn help_explains_the_rules() {
+    let output = Command::new(BIN)
+        .args(["webhook", "render", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "--webhook <FILE>",
+        "--lead <FILE|NAME=VALUE>",
+        "sent as written",
+        "Exit status",
+        "percent-encoded",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+}
