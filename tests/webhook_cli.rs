@@ -52,7 +52,7 @@ fn renders_the_json_webinar_request_byte_for_byte() {
         stdout,
         "POST https://webinars.example.com/register?source=marketo&title=Q%26A%3A%20%22SOAP%22%20%E2%86%92%20REST\n\
          Content-Type: application/json\n\
-         X-Webinar: Q&A: \"SOAP\" → REST\n\
+         X-Webinar: Q&A: \"SOAP\" %E2%86%92 REST\n\
          \n\
          {\"email\": \"lead@company.com\", \"title\": \"Q&A: \\\"SOAP\\\" → REST\", \"join\": \"https://example.com/join?a=1&b=2\", \"image\": \"https://example.com/w.png\"}\n"
     );

@@ -55,10 +55,14 @@
 //!   percent-encoded (every byte but `A-Z a-z 0-9 - . _ ~` as `%XX`), so
 //!   that a value can never add a query parameter or end the URL; this is
 //!   this crate's choice for values, which Marketo does not document.
-//! - **Custom headers.** Values are inserted without quotes or escaping;
-//!   control characters (CR, LF, …) in a value become spaces, so a value can
-//!   never add a header. Header names and the template's own text must not
-//!   hold control characters ([`Webhook::from_json`] refuses them).
+//! - **Custom headers.** Values are inserted without quotes; control
+//!   characters (CR, LF, …), `%` and non-ASCII characters in a value are
+//!   percent-encoded (UTF-8 bytes as `%XX`), so that a value can never add a
+//!   header, every receiver can read it (many HTTP servers refuse non-ASCII
+//!   header bytes), and percent-decoding gives the value back. This is this
+//!   crate's choice; Marketo does not document it. Header names and the
+//!   header templates' own text must not hold control characters
+//!   ([`Webhook::from_json`] refuses them).
 //! - **Content-Type.** A `POST` without a custom `Content-Type` header is
 //!   sent with `application/x-www-form-urlencoded` (what Marketo sends by
 //!   default; set the header for JSON or XML payloads; the renderer warns

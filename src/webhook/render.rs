@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
 
 use super::definition::{RequestType, TokenEncoding, Webhook};
@@ -14,6 +14,11 @@ const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// In header values: control characters and `%` (and, as always,
+/// non-ASCII bytes), so that the value stays one line of visible ASCII and
+/// percent-decodes back to the token's value.
+const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b'%');
 
 /// `application/x-www-form-urlencoded` keeps `A-Z a-z 0-9 * - . _`; space
 /// becomes `+` (handled apart).
@@ -245,12 +250,7 @@ fn encode(
     let text = value.as_str();
     match place {
         Place::Url => out.extend(utf8_percent_encode(text, URL_VALUE)),
-        Place::Header => {
-            out.extend(
-                text.chars()
-                    .map(|c| if c.is_control() && c != '\t' { ' ' } else { c }),
-            )
-        }
+        Place::Header => out.extend(utf8_percent_encode(text, HEADER_VALUE)),
         Place::Body(TokenEncoding::Json) => match value {
             TokenValue::Text(s) => out.push_str(&json_string(s)),
             TokenValue::Raw(s) => out.push_str(s),
@@ -325,8 +325,8 @@ mod tests {
             url,
             "https://e/?q=%7B%7Bmy.X%7D%7D%20%22%26%0A%3C%C3%A9&r=%26"
         );
-        let header = fill("v {{my.X}}", &context(), Place::Header, &mut warnings);
-        assert_eq!(header, "v {{my.X}} \"& <é");
+        let header = fill("v% {{my.X}}", &context(), Place::Header, &mut warnings);
+        assert_eq!(header, "v% {{my.X}} \"&%0A<%C3%A9");
     }
 
     #[test]

@@ -17,7 +17,7 @@ How tokens are filled (Marketo's rules, and this tool's choices where Marketo sa
             none: values as they are.
   URL       characters you wrote are sent as written (%26 stays %26, & stays &); token values
             are percent-encoded, so a value never adds a parameter.
-  headers   values as they are, control characters (CR, LF) replaced by spaces.
+  headers   values unquoted; control characters (CR, LF), % and non-ASCII percent-encoded.
   unknown   tokens that name nothing ({{my.Missing}}) are sent as written, as Marketo does;
             lead fields the lead lacks are sent empty; both are warned about on stderr.
   {{lead.X:default=V}} gives V when the field is empty.
