@@ -183,3 +183,108 @@ fn help_explains_the_rules() {
         assert!(help.contains(needle), "{needle}: {help}");
     }
 }
+
+const FLOW_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/webinar_flow.json");
+
+#[test]
+fn a_sandbox_run_prints_its_webhook_calls_with_the_request_tokens() {
+    let output = Command::new(BIN)
+        .args([
+            "request",
+            "--sandbox",
+            "--sandbox-data",
+            FLOW_DATA,
+            "--campaign-name",
+            "Send Webinar Reminder",
+            "--program-name",
+            "Webinars",
+            "--token",
+            "{{my.WebinarTitle}}=Q&A: \"SOAP\" → REST",
+            "--token",
+            "{{my.JoinLink}}=https://example.com/join?a=1&b=2",
+            "--lead",
+            "EMAIL:lead@company.com",
+            "--lead",
+            "EMAIL:anotherlead@company.com",
+            "--json",
+        ])
+        .env_remove("MARKETO_SOAP_ENDPOINT")
+        .env_remove("MARKETO_REST_ENDPOINT")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let outcome: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(outcome["complete"], true);
+    let flows: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    let calls = flows["webhook_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{stdout}");
+    for (call, (lead_id, email)) in calls.iter().zip([
+        (1002200, "lead@company.com"),
+        (1002201, "anotherlead@company.com"),
+    ]) {
+        assert_eq!(call["lead_id"], lead_id);
+        assert_eq!(call["campaign_id"], 1234);
+        assert_eq!(call["status"], 200);
+        assert_eq!(call["method"], "POST");
+        assert!(call["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sandbox/echo?title=Q%26A%3A%20%22SOAP%22%20%E2%86%92%20REST"));
+        assert_eq!(
+            call["body"],
+            format!(
+                "{{\"email\": \"{email}\", \"title\": \"Q&A: \\\"SOAP\\\" → REST\", \
+                 \"join\": \"https://example.com/join?a=1&b=2\", \"image\": \"https://example.com/webinar.png\"}}"
+            )
+        );
+        assert_eq!(
+            call["tokens"],
+            serde_json::json!([
+                {"name": "{{my.WebinarTitle}}", "value": "Q&A: \"SOAP\" → REST"},
+                {"name": "{{my.JoinLink}}", "value": "https://example.com/join?a=1&b=2"}
+            ])
+        );
+        // The echo receiver answers the body's length, mapped to the lead.
+        let bytes = call["body"].as_str().unwrap().len().to_string();
+        assert_eq!(
+            call["mapped"],
+            serde_json::json!({"webinarPayloadBytes": bytes})
+        );
+    }
+}
+
+#[test]
+fn sandbox_data_with_a_batch_webhook_exits_2() {
+    let dir = std::env::temp_dir().join(format!("webhook-cli-batch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data.json");
+    std::fs::write(
+        &data,
+        r#"{"webhooks": [{"name": "W", "url": "/sandbox/echo", "request_type": "GET"}],
+            "campaigns": [{"id": 5000, "name": "Monthly Newsletter", "program": "Newsletters",
+                           "requestable": false, "flow": [{"call_webhook": "W"}]}]}"#,
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "request",
+            "--sandbox",
+            "--sandbox-data",
+            data.to_str().unwrap(),
+        ])
+        .args(["--campaign-id", "5000", "--lead", "IDNUM:1002200"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr.contains("campaign 5000 \"Monthly Newsletter\" is a batch campaign")
+            && stderr.contains("Call Webhook works only in trigger campaigns"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -254,6 +254,11 @@ struct RequestArgs {
     /// Start the embedded sandbox and send to it (ignores MARKETO_* variables).
     #[arg(long)]
     sandbox: bool,
+    /// The embedded sandbox's data (campaigns, leads, webhooks; see README).
+    /// Campaign flows' webhook calls are printed after the outcome (with
+    /// --json, one line {"webhook_calls": [...]}), once they finish.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    sandbox_data: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -600,7 +605,7 @@ fn embedded_sandbox(asked: bool) -> Result<Option<Sandbox>, Error> {
 
 /// Starts the sandbox if asked, builds the client, and runs `job` with it.
 fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
-    let sandbox = match embedded_sandbox(args.sandbox) {
+    let sandbox = match webhook::embedded_sandbox(args.sandbox, args.sandbox_data.as_deref()) {
         Ok(sandbox) => sandbox,
         Err(e) => return fail(&e),
     };
@@ -608,7 +613,11 @@ fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
         Ok(client) => client,
         Err(e) => return fail(&e),
     };
-    job(&client)
+    let code = job(&client);
+    if let (Some(sandbox), None) = (&sandbox, &args.leads_file) {
+        webhook::print_flows(sandbox, args.json);
+    }
+    code
 }
 
 fn single(args: &RequestArgs, client: &Client, request: &CampaignRequest) -> u8 {

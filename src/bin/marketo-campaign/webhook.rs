@@ -2,9 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use marketo_campaign::exit::{INVALID as EXIT_INVALID, OK as EXIT_OK};
+use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::webhook::{TokenContext, TokenValue, Webhook};
-use marketo_campaign::{Clock, FixedClock, SystemClock};
+use marketo_campaign::{Clock, Error, FixedClock, SystemClock};
 
 const RENDER_AFTER_HELP: &str = "\
 Output: the request line (method and full URL), the headers, an empty line, then the body
@@ -180,4 +183,62 @@ fn split_pair(item: &str) -> (&str, &str) {
         }
     }
     item.split_once('=').unwrap_or((item, ""))
+}
+
+/// The embedded sandbox of `request --sandbox [--sandbox-data FILE]`.
+pub(crate) fn embedded_sandbox(asked: bool, data: Option<&Path>) -> Result<Option<Sandbox>, Error> {
+    if !asked {
+        return Ok(None);
+    }
+    let mut config = SandboxConfig::new();
+    if let Some(path) = data {
+        config = config.data(SandboxData::from_file(path)?);
+    }
+    Sandbox::start_with(config).map(Some)
+}
+
+/// Longest the CLI waits for campaign flows: Marketo's webhook timeout,
+/// and a margin.
+const FLOWS_WAIT: Duration = Duration::from_secs(35);
+
+/// Prints the webhook calls the sandbox's campaign flows made, once they
+/// have finished (at most [`FLOWS_WAIT`]); nothing when no flow ran.
+pub(crate) fn print_flows(sandbox: &Sandbox, json: bool) {
+    if !sandbox.wait_for_flows(FLOWS_WAIT) {
+        eprintln!(
+            "warning: campaign flows still running after {} s; their webhook calls are not all shown",
+            FLOWS_WAIT.as_secs()
+        );
+    }
+    let calls = sandbox.webhook_calls();
+    if calls.is_empty() {
+        return;
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            webhook_calls: &'a [marketo_campaign::sandbox::WebhookCall],
+        }
+        match serde_json::to_string(&Line {
+            webhook_calls: &calls,
+        }) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("error: cannot write the webhook calls: {e}"),
+        }
+        return;
+    }
+    for call in &calls {
+        let result = match (call.status, &call.error) {
+            (Some(status), _) => format!("HTTP {status}"),
+            (None, Some(error)) => format!("no answer: {error}"),
+            (None, None) => "no answer".to_owned(),
+        };
+        println!(
+            "webhook {:?} for lead {} (campaign {}): {} {} -> {result} in {} ms",
+            call.webhook, call.lead_id, call.campaign_id, call.method, call.url, call.latency_ms
+        );
+        for (field, value) in &call.mapped {
+            println!("  mapped {field} = {value:?}");
+        }
+    }
 }
