@@ -423,3 +423,43 @@ fn campaigns_without_flows_and_scheduled_runs_call_nothing() {
     assert!(receiver.received().is_empty());
     assert_eq!(sandbox.journal().len(), 1);
 }
+
+/// The bridge reaches the sandbox's REST side: its runs get their flows too.
+#[cfg(feature = "bridge")]
+#[test]
+fn runs_through_the_bridge_call_the_webhooks_too() {
+    use marketo_campaign::bridge::Bridge;
+    use marketo_campaign::soap::{Authenticator, SoapClient};
+
+    let receiver = Receiver::start();
+    let sandbox = sandbox(
+        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
+        Duration::from_secs(30),
+    );
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let server = Bridge::rest(sandbox.rest_client().unwrap(), auth)
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    let client = SoapClient::builder(
+        server.endpoint(),
+        sandbox.soap_user_id(),
+        sandbox.soap_encryption_key(),
+    )
+    .build()
+    .unwrap();
+    let request = CampaignRequest::new(
+        CampaignTarget::named("Send Webinar Reminder", "Webinars", tokens()),
+        [LeadKey::email("anotherlead@company.com").unwrap()],
+    )
+    .unwrap();
+    client.request_campaign(&request).unwrap();
+    let calls = calls_after_flows(&sandbox);
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!((calls[0].lead_id, calls[0].status), (1002201, Some(200)));
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(body["title"], TITLE);
+    assert_eq!(body["join"], JOIN);
+    assert_eq!(body["email"], "anotherlead@company.com");
+}
