@@ -288,3 +288,45 @@ fn sandbox_data_with_a_batch_webhook_exits_2() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// README's `webhook render` example shows what the command prints.
+#[test]
+fn the_readme_render_example_is_what_the_command_prints() {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("$ marketo-campaign webhook render")
+        .expect("README shows webhook render");
+    let block = &readme[start..];
+    let block = &block[..block.find("```").unwrap()];
+    let mut lines = block.lines();
+    let mut command = String::new();
+    for line in lines.by_ref() {
+        command.push_str(line.trim().trim_end_matches('\\'));
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    let shown: String = lines.map(|l| format!("{l}\n")).collect();
+    // Split the command as a shell would: words, and single-quoted words.
+    let mut args = Vec::new();
+    let mut rest = command
+        .trim_start_matches("$ marketo-campaign webhook render")
+        .trim();
+    while !rest.is_empty() {
+        let (arg, tail) = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.split_once('\'').unwrap(),
+            None => rest.split_once(' ').unwrap_or((rest, "")),
+        };
+        args.push(arg.to_owned());
+        rest = tail.trim_start();
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = Command::new(BIN)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["webhook", "render"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{args:?}");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), shown);
+}
