@@ -307,6 +307,10 @@ fn the_readme_render_example_is_what_the_command_prints() {
         }
     }
     let shown: String = lines.map(|l| format!("{l}\n")).collect();
+    assert!(
+        shown.starts_with("POST https://webinars.example.com/"),
+        "{shown}"
+    );
     // Split the command as a shell would: words, and single-quoted words.
     let mut args = Vec::new();
     let mut rest = command
