@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use marketo_campaign::sandbox::{FlowStep, Sandbox, SandboxConfig, SandboxData, WebhookCall};
+use marketo_campaign::sandbox::{
+    Api, Fault, FaultRule, FlowStep, Sandbox, SandboxConfig, SandboxData, WebhookCall,
+};
 use marketo_campaign::webhook::Webhook;
 use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, ProgramToken};
 
@@ -18,6 +20,7 @@ struct Received {
     url: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    at: Instant,
 }
 
 impl Received {
@@ -45,6 +48,7 @@ impl Receiver {
         let log = Arc::clone(&received);
         thread::spawn(move || {
             for mut request in server.incoming_requests() {
+                let at = Instant::now();
                 let mut body = Vec::new();
                 request.as_reader().read_to_end(&mut body).unwrap();
                 let url = request.url().to_owned();
@@ -57,6 +61,7 @@ impl Receiver {
                         .map(|h| (h.field.to_string(), h.value.to_string()))
                         .collect(),
                     body,
+                    at,
                 });
                 thread::spawn(move || {
                     let status = if url.starts_with("/fail") { 500 } else { 200 };
@@ -462,4 +467,42 @@ fn runs_through_the_bridge_call_the_webhooks_too() {
     assert_eq!(body["title"], TITLE);
     assert_eq!(body["join"], JOIN);
     assert_eq!(body["email"], "anotherlead@company.com");
+}
+
+/// Flows start once the API call is answered, not when the run is
+/// journaled: with the trigger's answer held back 1 s (after the run), the
+/// webhook arrives after that second.
+#[test]
+fn webhooks_are_called_after_the_api_call_is_answered() {
+    let receiver = Receiver::start();
+    let sandbox = sandbox(
+        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
+        Duration::from_secs(30),
+    );
+    sandbox
+        .inject(
+            FaultRule::always(Fault::Delay(Duration::from_secs(1)))
+                .api(Api::Rest)
+                .path_prefix("/rest/v1/campaigns/1234/trigger.json"),
+        )
+        .unwrap();
+    let request = CampaignRequest::new(
+        CampaignTarget::id_with_tokens(1234, tokens()),
+        [LeadKey::id(1002200).unwrap()],
+    )
+    .unwrap();
+    let client = sandbox.rest_client().unwrap();
+    let started = Instant::now();
+    client.request_campaign(&request).unwrap();
+    let answered = started.elapsed();
+    assert!(answered >= Duration::from_secs(1), "{answered:?}");
+    assert_eq!(calls_after_flows(&sandbox).len(), 1);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let arrived = received[0].at.duration_since(started);
+    assert!(
+        arrived >= Duration::from_millis(990),
+        "arrived after {arrived:?}, answered after {answered:?}"
+    );
+    assert!(sandbox.fault_log()[0].ran);
 }

@@ -79,6 +79,7 @@
 //!   spaces and underscores, and Marketo's display names (`Email Address`,
 //!   `Company Name`, `Job Title`, `Phone Number`, `Lead Owner Email Address`)
 //!   map to their REST names. `{{company.Company Name}}` reads the lead too.
+//!   `{{my.…}}` names compare without regard to case only.
 //! - **System tokens** come from the [`Clock`](crate::Clock), in UTC:
 //!   `{{system.dateTime}}` `2026-11-25 15:00:00`, `{{system.date}}`
 //!   `2026-11-25`, `{{system.time}}` `15:00:00`.

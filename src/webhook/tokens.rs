@@ -109,7 +109,9 @@ fn normalize(name: &str) -> String {
         .collect()
 }
 
-/// `{{my.X}}`, `my.X` or `X` → `x` (normalized).
+/// `{{my.X}}`, `my.X` or `X` → `x` (trimmed, lower case: `{{my.Title}}`
+/// and `{{my.title}}` are one token, `{{my.Web Title}}` and
+/// `{{my.WebTitle}}` two).
 fn my_key(name: &str) -> String {
     let name = name.trim();
     let name = name
@@ -121,7 +123,7 @@ fn my_key(name: &str) -> String {
         Some(prefix) if prefix.eq_ignore_ascii_case("my.") => &name[3..],
         _ => name,
     };
-    normalize(name)
+    name.trim().to_lowercase()
 }
 
 impl TokenContext {
@@ -205,7 +207,7 @@ impl TokenContext {
         let text = |s: &str| Some(TokenValue::Text(s.to_owned()));
         match scope.trim().to_ascii_lowercase().as_str() {
             "lead" | "company" => self.lead.get(&lead_key(name)).cloned(),
-            "my" => self.my.get(&normalize(name)).cloned(),
+            "my" => self.my.get(&my_key(name)).cloned(),
             "system" => match normalize(name).as_str() {
                 "datetime" => text(&self.now.format("%Y-%m-%d %H:%M:%S").to_string()),
                 "date" => text(&self.now.format("%Y-%m-%d").to_string()),
