@@ -51,7 +51,9 @@ pub struct WebhookCall {
     pub method: String,
     /// The URL called.
     pub url: String,
-    /// The headers sent (custom ones, and `Content-Type` for a `POST`).
+    /// The headers the webhook sets (custom ones, and `Content-Type` for a
+    /// `POST`); the HTTP client adds its own `Host`, `Content-Length`,
+    /// `User-Agent` and `Accept`.
     pub headers: Vec<(String, String)>,
     /// The body sent.
     pub body: String,
