@@ -410,7 +410,7 @@ fn batch_campaigns_refuse_call_webhook_at_load() {
 }
 
 #[test]
-fn campaigns_without_flows_and_scheduled_runs_call_nothing() {
+fn campaigns_without_flows_call_nothing() {
     let receiver = Receiver::start();
     let sandbox = sandbox(
         vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
@@ -505,4 +505,31 @@ fn webhooks_are_called_after_the_api_call_is_answered() {
         "arrived after {arrived:?}, answered after {answered:?}"
     );
     assert!(sandbox.fault_log()[0].ran);
+}
+
+/// A request without the tokens the webhook uses: they are sent as written,
+/// and the journal says so.
+#[test]
+fn missing_tokens_are_sent_as_written_and_journaled_as_warnings() {
+    let receiver = Receiver::start();
+    let sandbox = sandbox(
+        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
+        Duration::from_secs(30),
+    );
+    let request =
+        CampaignRequest::new(CampaignTarget::id(1234), [LeadKey::id(1002200).unwrap()]).unwrap();
+    sandbox
+        .rest_client()
+        .unwrap()
+        .request_campaign(&request)
+        .unwrap();
+    let calls = calls_after_flows(&sandbox);
+    assert_eq!(
+        String::from_utf8(receiver.received()[0].body.clone()).unwrap(),
+        "{\"email\": \"lead@company.com\", \"title\": {{my.WebinarTitle}}, \"join\": {{my.JoinLink}}, \
+         \"image\": \"https://example.com/default.png\"}"
+    );
+    assert_eq!(calls[0].warnings.len(), 2, "{:?}", calls[0].warnings);
+    assert!(calls[0].warnings[0].contains("{{my.WebinarTitle}}"));
+    assert!(calls[0].warnings[1].contains("{{my.JoinLink}}"));
 }

@@ -67,6 +67,10 @@ pub struct WebhookCall {
     pub latency_ms: u64,
     /// The lead fields the response mappings set (2xx answers only).
     pub mapped: BTreeMap<String, String>,
+    /// The renderer's warnings (tokens sent as written, empty lead fields,
+    /// …; see [`RenderedRequest::warnings`](crate::webhook::RenderedRequest::warnings)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 thread_local! {
@@ -335,6 +339,7 @@ impl Flows {
             error,
             latency_ms,
             mapped,
+            warnings: request.warnings,
         }
     }
 }

@@ -155,7 +155,8 @@ impl Webhook {
                 Some(_) => {}
             }
         }
-        warnings.dedup();
+        let mut seen = std::collections::HashSet::new();
+        warnings.retain(|w| seen.insert(w.clone()));
         RenderedRequest {
             method: self.request_type.as_str().to_owned(),
             url,
