@@ -240,5 +240,8 @@ pub(crate) fn print_flows(sandbox: &Sandbox, json: bool) {
         for (field, value) in &call.mapped {
             println!("  mapped {field} = {value:?}");
         }
+        for warning in &call.warnings {
+            println!("  warning: {warning}");
+        }
     }
 }
