@@ -58,6 +58,7 @@ pub mod soap;
 #[cfg(test)]
 mod test_support;
 mod transport;
+pub mod webhook;
 
 pub use bulk::{chunk_digest, request_digest, run_bulk, run_bulk_with, BulkOptions, BulkSummary};
 pub use clock::{Clock, FixedClock, SystemClock};

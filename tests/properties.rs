@@ -107,6 +107,8 @@ fn data(cases: &[Case]) -> SandboxData {
             program: case.program.clone(),
             requestable: true,
             tokens: Vec::new(),
+            token_defaults: Default::default(),
+            flow: Vec::new(),
         });
         let v = |t: LeadKeyType| {
             let at = VALUE_TYPES.iter().position(|&u| u == t).unwrap();
@@ -122,6 +124,7 @@ fn data(cases: &[Case]) -> SandboxData {
             sfdc_lead_id: v(LeadKeyType::SfdcLeadId),
             sfdc_lead_owner_id: v(LeadKeyType::SfdcLeadOwnerId),
             sfdc_oppty_id: v(LeadKeyType::SfdcOpptyId),
+            fields: Default::default(),
         });
     }
     data
@@ -670,6 +673,8 @@ fn rest_finds_campaigns_whose_name_holds_a_comma() {
         program: "Onboarding".into(),
         requestable: true,
         tokens: Vec::new(),
+        token_defaults: Default::default(),
+        flow: Vec::new(),
     });
     let sandbox = sandbox_for(data);
     let request = CampaignRequest::new(

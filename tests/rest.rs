@@ -357,6 +357,8 @@ fn campaign_look_ups_name_the_candidates() {
             program: "Twins".into(),
             requestable: true,
             tokens: Vec::new(),
+            token_defaults: Default::default(),
+            flow: Vec::new(),
         });
     }
     let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();

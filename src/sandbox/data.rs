@@ -1,9 +1,14 @@
 //! What the sandbox knows: credentials, campaigns and leads.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::request::LeadKeyType;
+use crate::webhook::Webhook;
+
+use super::flows::FlowStep;
 
 /// A Smart Campaign in the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +25,16 @@ pub struct SandboxCampaign {
     /// The program's `{{my.…}}` tokens, by name (informational).
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// The program's `{{my.…}}` tokens' default values, by name, for the
+    /// campaign's flow (a request's token values override them).
+    #[serde(default)]
+    pub token_defaults: BTreeMap<String, String>,
+    /// The campaign's flow steps, run after each triggered run, for each
+    /// lead (see [`FlowStep`]). Call Webhook steps need a trigger campaign:
+    /// `requestable` is what tells trigger (requested) campaigns from batch
+    /// ones here.
+    #[serde(default)]
+    pub flow: Vec<FlowStep>,
 }
 
 fn yes() -> bool {
@@ -51,6 +66,9 @@ pub struct SandboxLead {
     pub sfdc_lead_owner_id: Option<String>,
     /// `SFDCOPPTYID`.
     pub sfdc_oppty_id: Option<String>,
+    /// Other fields by REST name (`firstName`, …), for webhook tokens and
+    /// `leads.json?fields=`.
+    pub fields: BTreeMap<String, String>,
 }
 
 impl SandboxLead {
@@ -126,6 +144,10 @@ pub struct SandboxData {
     pub campaigns: Vec<SandboxCampaign>,
     /// The leads.
     pub leads: Vec<SandboxLead>,
+    /// The webhooks campaign flows call by name ([`FlowStep::CallWebhook`]).
+    /// A URL starting with `/` names the sandbox itself, e.g.
+    /// `/sandbox/echo`, which answers what it received.
+    pub webhooks: Vec<Webhook>,
 }
 
 impl Default for SandboxData {
@@ -144,6 +166,8 @@ impl Default for SandboxData {
                 program: program.into(),
                 requestable,
                 tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+                token_defaults: BTreeMap::new(),
+                flow: Vec::new(),
             };
         SandboxData {
             soap_user_id: "bigcorp1_461839624B16E06BA2D663".into(),
@@ -178,6 +202,7 @@ impl Default for SandboxData {
                     sfdc_lead_id: Some("00Q5000000FgHiJEAV".into()),
                     sfdc_lead_owner_id: Some("0055000000KlMnOAAV".into()),
                     sfdc_oppty_id: Some("0065000000PqRsTAAV".into()),
+                    fields: BTreeMap::new(),
                 },
                 SandboxLead {
                     id: 1002201,
@@ -191,16 +216,40 @@ impl Default for SandboxData {
                     sfdc_lead_id: Some("00Q5000000ZaBcDEAV".into()),
                     sfdc_lead_owner_id: Some("0055000000KlMnOAAV".into()),
                     sfdc_oppty_id: Some("0065000000EfGhIAAV".into()),
+                    fields: BTreeMap::new(),
                 },
             ],
+            webhooks: Vec::new(),
         }
     }
 }
 
 impl SandboxData {
-    /// Parses JSON; missing fields take their defaults.
+    /// Parses JSON; missing fields take their defaults. Fails on data
+    /// [`SandboxData::check`] refuses.
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        serde_json::from_str(json).map_err(|e| Error::Config(format!("sandbox data: {e}")))
+        let data: SandboxData =
+            serde_json::from_str(json).map_err(|e| Error::Config(format!("sandbox data: {e}")))?;
+        data.check()?;
+        Ok(data)
+    }
+
+    /// Checks the campaigns' flows: every Call Webhook step names one of
+    /// [`webhooks`](SandboxData::webhooks), no batch campaign
+    /// (`requestable: false`) has one (Marketo allows Call Webhook in trigger
+    /// campaigns only), every webhook is valid and has a name of its own.
+    /// [`Sandbox::start_with`](super::Sandbox::start_with) checks too.
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::SandboxData;
+    /// let err = SandboxData::from_json(r#"{
+    ///     "webhooks": [{"name": "W", "url": "https://e.com", "request_type": "GET"}],
+    ///     "campaigns": [{"id": 7, "name": "C", "program": "P", "requestable": false, "flow": [{"call_webhook": "W"}]}]
+    /// }"#).unwrap_err();
+    /// assert!(err.to_string().contains("batch campaign"));
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        super::flows::check(self)
     }
 
     /// Reads [`SandboxData::from_json`] from a file.

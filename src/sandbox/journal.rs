@@ -1,7 +1,7 @@
 //! The journal: one entry per campaign run the sandbox performed.
 
 use std::cell::Cell;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,12 +47,20 @@ pub(crate) fn recorded_here() -> u64 {
     RECORDED_HERE.with(Cell::get)
 }
 
-/// The journal, shared by the server threads.
+/// The journal, shared by the server threads. Every run it records
+/// queues its campaign's flow (`flows.rs`).
 #[derive(Debug, Default)]
-pub(crate) struct Journal(Mutex<Vec<JournalEntry>>);
+pub(crate) struct Journal(Mutex<Vec<JournalEntry>>, Option<Arc<super::flows::Flows>>);
 
 impl Journal {
+    pub(crate) fn with_flows(flows: Arc<super::flows::Flows>) -> Self {
+        Journal(Mutex::default(), Some(flows))
+    }
+
     pub(crate) fn record(&self, entry: JournalEntry) {
+        if let Some(flows) = &self.1 {
+            flows.on_run(&entry);
+        }
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -46,6 +46,23 @@
 //! | `DELETE /sandbox/faults` | removes every rule and ends any refusal |
 //! | `GET /sandbox/faults/log` | the [`FaultEvent`]s so far |
 //! | `DELETE /sandbox/faults/log` | empties the fault log |
+//! | `GET /sandbox/webhooks` | the [`WebhookCall`]s campaign flows made, as a JSON array |
+//! | `DELETE /sandbox/webhooks` | empties that list |
+//! | any method, `/sandbox/echo` | a webhook receiver: answers 200 with what it received |
+//!
+//! # Campaign flows
+//!
+//! A campaign of the data may have flow steps ([`SandboxCampaign::flow`]):
+//! [`FlowStep::CallWebhook`] names a webhook of [`SandboxData::webhooks`].
+//! Each time a trigger campaign runs (by SOAP, REST, and so the bridge),
+//! once the API call is answered, a background thread calls each webhook
+//! for each lead, in order, rendered as [`crate::webhook`] says, with
+//! Marketo's 30-second timeout ([`SandboxConfig::webhook_timeout`]);
+//! response mappings update the lead's fields on 2xx answers only (a later
+//! `leads.json?fields=…` shows them, and later webhooks' tokens use them).
+//! Every call is journaled as a [`WebhookCall`] ([`Sandbox::webhook_calls`],
+//! `GET /sandbox/webhooks`); [`Sandbox::wait_for_flows`] waits for them.
+//! Batch campaigns with a Call Webhook step are refused at start.
 //!
 //! ```
 //! use marketo_campaign::sandbox::Sandbox;
@@ -126,6 +143,7 @@
 
 mod data;
 mod faults;
+mod flows;
 mod http;
 mod identity;
 mod journal;
@@ -147,6 +165,7 @@ use std::time::Duration;
 
 pub use data::{SandboxCampaign, SandboxData, SandboxLead};
 pub use faults::{Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Schedule};
+pub use flows::{FlowStep, WebhookCall};
 pub use journal::{JournalEntry, JournalToken};
 
 use crate::clock::{Clock, SystemClock};
@@ -180,6 +199,12 @@ pub const EXPIRE_TOKENS_PATH: &str = "/sandbox/tokens/expire";
 pub const FAULTS_PATH: &str = "/sandbox/faults";
 /// `GET` the [`FaultEvent`]s here, `DELETE` to empty the log.
 pub const FAULT_LOG_PATH: &str = "/sandbox/faults/log";
+/// `GET` the [`WebhookCall`]s of campaign flows here, `DELETE` to empty the list.
+pub const WEBHOOKS_PATH: &str = "/sandbox/webhooks";
+/// A webhook receiver in the sandbox: any method; answers 200 with a JSON
+/// object of what it received (`method`, `target`, `content_type`, `body`,
+/// `bytes`). Sandbox webhooks reach it as `"url": "/sandbox/echo…"`.
+pub const ECHO_PATH: &str = "/sandbox/echo";
 /// Longest request target (path and query) the sandbox reads; longer ones
 /// get HTTP 414, as Marketo's front end answers.
 const MAX_URI_BYTES: usize = 8192;
@@ -202,6 +227,7 @@ pub struct SandboxConfig {
     soap_listen: Option<SocketAddr>,
     allow_non_loopback: bool,
     faults: Vec<FaultRule>,
+    webhook_timeout: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -220,6 +246,7 @@ impl Default for SandboxConfig {
             soap_listen: None,
             allow_non_loopback: false,
             faults: Vec::new(),
+            webhook_timeout: crate::webhook::MARKETO_TIMEOUT,
         }
     }
 }
@@ -388,6 +415,20 @@ impl SandboxConfig {
         self.faults = rules.into_iter().collect();
         self
     }
+
+    /// How long a campaign flow's Call Webhook step waits for the service
+    /// (connection included) before giving up; the call is then journaled
+    /// without a status and maps nothing. Default: 30 s, as Marketo.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use marketo_campaign::sandbox::SandboxConfig;
+    /// let config = SandboxConfig::new().webhook_timeout(Duration::from_millis(500));
+    /// ```
+    pub fn webhook_timeout(mut self, timeout: Duration) -> Self {
+        self.webhook_timeout = timeout;
+        self
+    }
 }
 
 /// What the server threads share.
@@ -409,6 +450,7 @@ pub(crate) struct State {
     request_prefix: u16,
     request_count: AtomicU64,
     faults: Faults,
+    flows: Arc<flows::Flows>,
 }
 
 impl State {
@@ -428,10 +470,17 @@ impl State {
         )
         .max_clock_skew(config.max_clock_skew)
         .shared_clock(Arc::clone(&config.clock));
+        let flows = Arc::new(flows::Flows::new(
+            &config.data,
+            |program| program_ids.get(program).copied().unwrap_or_default(),
+            Arc::clone(&config.clock),
+            config.webhook_timeout,
+        ));
         State {
             leads: LeadIndex::new(&config.data.leads),
             program_ids,
-            journal: Journal::default(),
+            journal: Journal::with_flows(Arc::clone(&flows)),
+            flows,
             clock: config.clock,
             soap_auth,
             tokens: Tokens::new(config.token_lifetime),
@@ -535,6 +584,7 @@ impl Sandbox {
                 return Err(Error::Config(format!("sandbox fault rule: {problem}")));
             }
         }
+        config.data.check()?;
         if !config.allow_non_loopback {
             for addr in std::iter::once(config.listen).chain(config.soap_listen) {
                 if !is_loopback(addr) {
@@ -561,6 +611,7 @@ impl Sandbox {
             net.shutdown(acceptors);
             return Err(Error::Config("sandbox has no address".into()));
         };
+        net.state.flows.set_base_url(format!("http://{addr}"));
         Ok(Sandbox {
             addr,
             soap_addr,
@@ -670,6 +721,43 @@ impl Sandbox {
     /// Empties the journal.
     pub fn clear_journal(&self) {
         self.net.state.journal.clear();
+    }
+
+    /// Every webhook call campaign flows made so far, in order of
+    /// completion (see [Campaign flows](self#campaign-flows)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+    /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
+    ///
+    /// let data = SandboxData::from_json(r#"{
+    ///     "webhooks": [{"name": "Echo", "url": "/sandbox/echo?lead={{lead.id}}", "request_type": "GET"}],
+    ///     "campaigns": [{"id": 7, "name": "C", "program": "P", "flow": [{"call_webhook": "Echo"}]}],
+    ///     "leads": [{"id": 1, "email": "a@example.com"}]
+    /// }"#)?;
+    /// let sandbox = Sandbox::start_with(SandboxConfig::new().data(data))?;
+    /// let request = CampaignRequest::new(CampaignTarget::id(7), [LeadKey::id(1)?])?;
+    /// sandbox.soap_client()?.request_campaign(&request)?;
+    /// assert!(sandbox.wait_for_flows(Duration::from_secs(10)));
+    /// let calls = sandbox.webhook_calls();
+    /// assert_eq!(calls[0].url, format!("{}/sandbox/echo?lead=1", sandbox.base_url()));
+    /// assert_eq!(calls[0].status, Some(200));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn webhook_calls(&self) -> Vec<WebhookCall> {
+        self.net.state.flows.calls()
+    }
+
+    /// Empties the list of webhook calls.
+    pub fn clear_webhook_calls(&self) {
+        self.net.state.flows.clear_calls();
+    }
+
+    /// Waits until the flows of every campaign run journaled so far have
+    /// finished, at most `limit`; `true` if they all did.
+    pub fn wait_for_flows(&self, limit: Duration) -> bool {
+        self.net.state.flows.wait(limit)
     }
 
     /// Adds a fault rule, in force at once (after the rules already in
@@ -908,6 +996,21 @@ fn route(net: &Net, request: &Head, body: &[u8]) -> Answer {
             Answer::empty(204)
         }
         ("GET", FAULT_LOG_PATH) => json_answer(200, &state.faults.events()),
+        ("GET", WEBHOOKS_PATH) => json_answer(200, &state.flows.calls()),
+        ("DELETE", WEBHOOKS_PATH) => {
+            state.flows.clear_calls();
+            Answer::empty(204)
+        }
+        (_, ECHO_PATH) => json_answer(
+            200,
+            &serde_json::json!({
+                "method": method,
+                "target": url,
+                "content_type": request.header("Content-Type"),
+                "body": String::from_utf8_lossy(body),
+                "bytes": body.len(),
+            }),
+        ),
         ("DELETE", FAULT_LOG_PATH) => {
             state.faults.clear_log();
             Answer::empty(204)

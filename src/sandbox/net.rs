@@ -549,6 +549,8 @@ impl Net {
                     Next::Close
                 }
             };
+            // The call is answered: its campaign flows may start.
+            self.state.flows.release();
             if next == Next::Close {
                 return;
             }

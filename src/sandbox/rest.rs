@@ -213,7 +213,8 @@ fn campaigns(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
 /// 300 `filterValues` (1003). `id` values find the lead of that id;
 /// `cookies` values find a lead by any one of its comma-separated cookies.
 /// Without `fields`, each lead has `id` and `email`. Fields a lead has no
-/// value for, and names that are not lead fields, are left out. Leads come
+/// value for, and names that are not lead fields, are left out. Fields
+/// set by a campaign flow's webhook response mapping show their new value. Leads come
 /// in id order, each once.
 fn leads(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
     let known = || leads::FILTER_TYPES.join(", ");
@@ -253,7 +254,13 @@ fn leads(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
             let mut record = Map::new();
             record.insert("id".into(), lead.id.into());
             for &name in &fields {
-                let value = from_rest_name(name).and_then(|k| leads::field(lead, k));
+                // A field a webhook's response mapping set wins.
+                let updated = state.flows.updated_field(lead.id, name);
+                let value = updated.as_deref().or_else(|| {
+                    from_rest_name(name)
+                        .and_then(|k| leads::field(lead, k))
+                        .or_else(|| lead.fields.get(name).map(String::as_str))
+                });
                 if let Some(value) = value {
                     record.insert(name.to_owned(), value.into());
                 }

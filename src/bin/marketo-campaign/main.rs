@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bulk;
+mod webhook;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
@@ -73,6 +74,9 @@ enum Command {
     /// MARKETO_CLIENT_ID / MARKETO_CLIENT_SECRET. Prints one JSON line with its
     /// endpoint, then serves; one log line per call on stderr.
     Bridge(BridgeArgs),
+    /// Marketo webhooks: `webhook render` prints the HTTP request a Call
+    /// Webhook step would send.
+    Webhook(webhook::WebhookArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -252,6 +256,11 @@ struct RequestArgs {
     /// Start the embedded sandbox and send to it (ignores MARKETO_* variables).
     #[arg(long)]
     sandbox: bool,
+    /// The embedded sandbox's data (campaigns, leads, webhooks; see README).
+    /// Campaign flows' webhook calls are printed after the outcome (with
+    /// --json, one line {"webhook_calls": [...]}), once they finish.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    sandbox_data: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -259,6 +268,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Request(args) => ExitCode::from(request(&args)),
         Command::Sandbox(args) => ExitCode::from(sandbox(&args)),
+        Command::Webhook(args) => ExitCode::from(webhook::run(&args)),
         Command::Bridge(args) => ExitCode::from(bridge(&args)),
     }
 }
@@ -601,7 +611,7 @@ fn embedded_sandbox(asked: bool) -> Result<Option<Sandbox>, Error> {
 
 /// Starts the sandbox if asked, builds the client, and runs `job` with it.
 fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
-    let sandbox = match embedded_sandbox(args.sandbox) {
+    let sandbox = match webhook::embedded_sandbox(args.sandbox, args.sandbox_data.as_deref()) {
         Ok(sandbox) => sandbox,
         Err(e) => return fail(&e),
     };
@@ -609,7 +619,11 @@ fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
         Ok(client) => client,
         Err(e) => return fail(&e),
     };
-    job(&client)
+    let code = job(&client);
+    if let (Some(sandbox), None) = (&sandbox, &args.leads_file) {
+        webhook::print_flows(sandbox, args.json);
+    }
+    code
 }
 
 fn single(args: &RequestArgs, client: &Client, request: &CampaignRequest) -> u8 {
