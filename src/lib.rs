@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod ajo;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 mod bulk;
@@ -58,6 +59,7 @@ pub mod soap;
 mod test_support;
 mod transport;
 
+pub use ajo::{AjoClient, AjoClientBuilder};
 pub use bulk::{chunk_digest, request_digest, run_bulk, run_bulk_with, BulkOptions, BulkSummary};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{

@@ -26,6 +26,101 @@ fn yes() -> bool {
     true
 }
 
+/// An Adobe Journey Optimizer API-triggered campaign in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxAjoCampaign {
+    /// The AJO campaign id.
+    pub id: String,
+    /// The campaign's name (informational).
+    #[serde(default)]
+    pub name: String,
+    /// When the campaign starts (RFC 3339); before it, executions fail
+    /// (HTTP 400). `None`: live from the start.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// When the campaign ends (RFC 3339); from then on, executions fail
+    /// (HTTP 400). `None`: never ends.
+    #[serde(default)]
+    pub end: Option<String>,
+    /// The Marketo campaign it replaces, if any: the sandbox's campaign map
+    /// ([`Sandbox::ajo_campaign_map`](crate::sandbox::Sandbox::ajo_campaign_map))
+    /// maps that id, and that campaign's name + program, to this one.
+    #[serde(default)]
+    pub marketo_campaign_id: Option<u32>,
+    /// The context keys its content uses (informational).
+    #[serde(default)]
+    pub context: Vec<String>,
+}
+
+/// The sandbox's Adobe Journey Optimizer side: IMS credentials, the
+/// organization, the Experience Platform sandbox and the campaigns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxAjo {
+    /// The OAuth client id IMS accepts; also the `x-api-key`.
+    pub client_id: String,
+    /// The OAuth client secret IMS accepts.
+    pub client_secret: String,
+    /// The `x-gw-ims-org-id` accepted.
+    pub org_id: String,
+    /// The `x-sandbox-name` accepted.
+    pub sandbox_name: String,
+    /// The API-triggered campaigns.
+    pub campaigns: Vec<SandboxAjoCampaign>,
+}
+
+impl Default for SandboxAjo {
+    /// Client id `5c2f9e71d04a4b6f8e3a1c7d9b0e2f64`, secret
+    /// `p8e-sandboxAjoSecret-Q7wX2vR9tL4m`, organization
+    /// `A1B2C3D4E5F6A7B8C9D0E1F2@AdobeOrg`, sandbox `prod`; campaigns
+    /// `7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234` (the webinar reminder, for
+    /// Marketo campaign 1234, context `WebinarTitle`, `JoinLink`,
+    /// `WebinarImage`), `2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496` (for Marketo
+    /// campaign 4496), and `e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b`, which
+    /// ended on 2024-12-31.
+    fn default() -> Self {
+        let campaign = |id: &str, name: &str, end: Option<&str>, marketo, context: &[&str]| {
+            SandboxAjoCampaign {
+                id: id.into(),
+                name: name.into(),
+                start: Some("2024-01-01T00:00:00Z".into()),
+                end: end.map(str::to_owned),
+                marketo_campaign_id: marketo,
+                context: context.iter().map(|c| (*c).to_owned()).collect(),
+            }
+        };
+        SandboxAjo {
+            client_id: "5c2f9e71d04a4b6f8e3a1c7d9b0e2f64".into(),
+            client_secret: "p8e-sandboxAjoSecret-Q7wX2vR9tL4m".into(),
+            org_id: "A1B2C3D4E5F6A7B8C9D0E1F2@AdobeOrg".into(),
+            sandbox_name: "prod".into(),
+            campaigns: vec![
+                campaign(
+                    "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234",
+                    "Webinar Reminder (API-triggered)",
+                    None,
+                    Some(1234),
+                    &["WebinarTitle", "JoinLink", "WebinarImage"],
+                ),
+                campaign(
+                    "2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496",
+                    "Request Campaign Demo (API-triggered)",
+                    None,
+                    Some(4496),
+                    &[],
+                ),
+                campaign(
+                    "e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b",
+                    "Spring Promo 2024 (ended)",
+                    Some("2024-12-31T23:59:59Z"),
+                    None,
+                    &[],
+                ),
+            ],
+        }
+    }
+}
+
 /// A lead in the sandbox, with every field a SOAP lead key can name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -126,6 +221,8 @@ pub struct SandboxData {
     pub campaigns: Vec<SandboxCampaign>,
     /// The leads.
     pub leads: Vec<SandboxLead>,
+    /// The Adobe Journey Optimizer side.
+    pub ajo: SandboxAjo,
 }
 
 impl Default for SandboxData {
@@ -193,6 +290,7 @@ impl Default for SandboxData {
                     sfdc_oppty_id: Some("0065000000EfGhIAAV".into()),
                 },
             ],
+            ajo: SandboxAjo::default(),
         }
     }
 }

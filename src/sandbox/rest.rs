@@ -388,6 +388,7 @@ fn trigger(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Val
         tokens,
         ignored_keys: 0,
         run_at: None,
+        ajo: None,
     });
     Ok(vec![json!({"id": campaign.id})])
 }
@@ -441,6 +442,7 @@ fn schedule(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Va
         tokens,
         ignored_keys: 0,
         run_at: Some(run_at),
+        ajo: None,
     });
     Ok(vec![json!({"id": campaign.id})])
 }
