@@ -830,6 +830,10 @@ impl Sandbox {
             "client_secret": self.client_secret(),
             "ajo_endpoint": self.ajo_endpoint(),
             "ims_token_url": self.ims_token_url(),
+            "ajo_client_id": self.ajo_data().client_id,
+            "ajo_client_secret": self.ajo_data().client_secret,
+            "ajo_org_id": self.ajo_data().org_id,
+            "ajo_sandbox_name": self.ajo_data().sandbox_name,
             "journal": format!("{}{JOURNAL_PATH}", self.base_url()),
         })
         .to_string()
