@@ -372,7 +372,10 @@ pub(crate) fn validate(
             n => Err(format!("{path}: matches {n} of the oneOf schemas, not 1")),
         };
     }
-    match schema.get("type").and_then(Value::as_str) {
+    let implied = (schema.get("properties").is_some()
+        || schema.get("additionalProperties").is_some())
+    .then_some("object");
+    match schema.get("type").and_then(Value::as_str).or(implied) {
         Some("object") => {
             let object = value.as_object().ok_or(format!("{path}: not an object"))?;
             for required in schema["required"].as_array().into_iter().flatten() {
