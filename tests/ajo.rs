@@ -766,7 +766,8 @@ fn the_sandbox_checks_headers_token_body_and_campaign() {
         let (status, _, answer) = post(&url, &headers, &body.to_string());
         (status, answer)
     };
-    let cases: Vec<(&str, Vec<(String, String)>, Value, u16)> = vec![
+    type Headers = Vec<(String, String)>;
+    let cases: Vec<(&str, Headers, Value, u16)> = vec![
         (
             "no token",
             headers("Authorization", None),

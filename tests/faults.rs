@@ -1,6 +1,7 @@
 //! The fault matrix: faults the sandbox injects, against the SOAP client,
-//! the REST client and Fallback(SOAP → REST), each cell in a sandbox of its
-//! own. [`fault_matrix`] runs three groups of cells:
+//! the REST client, Fallback(SOAP → REST) and the Journey Optimizer client
+//! (AJO), each cell in a sandbox of its own. [`fault_matrix`] runs three
+//! groups of cells (AJO: [`ajo_cells`], on its executions and IMS tokens):
 //!
 //! - trigger: a request of 300 leads (3 chunks) with a fault on its 2nd
 //!   trigger call (SOAP `requestCampaign`, REST `trigger.json`; for
@@ -56,6 +57,7 @@ enum Client {
     Soap,
     Rest,
     Fallback,
+    Ajo,
 }
 
 const CLIENTS: [Client; 3] = [Client::Soap, Client::Rest, Client::Fallback];
@@ -110,12 +112,23 @@ fn rest(sandbox: &Sandbox) -> RestClient {
         .unwrap()
 }
 
+fn ajo(sandbox: &Sandbox) -> marketo_campaign::AjoClient {
+    sandbox
+        .ajo_client_builder()
+        .timeout(TIMEOUT)
+        .retry(policy())
+        .rate_limit(None)
+        .build()
+        .unwrap()
+}
+
 /// Sends `request` with `client`.
 fn send(sandbox: &Sandbox, client: Client, request: &CampaignRequest) -> Result<Outcome, Error> {
     match client {
         Client::Soap => soap(sandbox).request_campaign(request),
         Client::Rest => rest(sandbox).request_campaign(request),
         Client::Fallback => Fallback::new(soap(sandbox), rest(sandbox)).request_campaign(request),
+        Client::Ajo => ajo(sandbox).request_campaign(request),
     }
 }
 
@@ -244,6 +257,7 @@ fn run_cell(cell: &Cell) -> Ran {
                 Client::Fallback => {
                     Fallback::new(soap(&sandbox), rest(&sandbox)).schedule_campaign(request)
                 }
+                Client::Ajo => panic!("no AJO schedule cells"),
             };
             let got = match &result {
                 Ok(_) => Served,
@@ -721,6 +735,7 @@ fn second_trigger(fault: &Fault, client: Client) -> FaultRule {
     let rule = FaultRule::on_call(fault.clone(), 2);
     match (client, fault) {
         (Client::Soap | Client::Fallback, _) => rule.api(Api::Soap),
+        (Client::Ajo, _) => rule.api(Api::Ajo),
         // Refusals strike ports, not calls.
         (Client::Rest, Fault::RefuseConnections { .. }) => rule.api(Api::Rest),
         (Client::Rest, _) => rule
@@ -737,7 +752,7 @@ fn trigger_cells() -> Vec<Cell> {
         for (column, client) in CLIENTS.into_iter().enumerate() {
             let fault = match client {
                 Client::Soap | Client::Fallback => &row.soap,
-                Client::Rest => &row.rest,
+                Client::Rest | Client::Ajo => &row.rest,
             };
             let Some(fault) = fault else { continue };
             cells.push(Cell {
@@ -912,12 +927,104 @@ fn schedule_cells() -> Vec<Cell> {
     cells
 }
 
+// ---------------------------------------------------------------------------
+// Journey Optimizer
+
+/// AJO's cells: the trigger faults on the 2nd execution of 300 leads by
+/// email (15 executions of 20), and the IMS token faults, once or on every
+/// call. Same wire, same answers: whatever may have run is unknown and not
+/// repeated; a 429 (rate limited) and a 401 (token renewed) are refusals
+/// the client repeats; other 4xx are refusals.
+fn ajo_cells() -> Vec<Cell> {
+    let request = || {
+        CampaignRequest::new(
+            CampaignTarget::id(4496),
+            (1..=LEADS).map(|i| LeadKey::email(format!("lead{i}@example.com")).unwrap()),
+        )
+        .unwrap()
+    };
+    let mut rows: Vec<(String, Fault, Expect)> = Vec::new();
+    for row in trigger_rows() {
+        // Marketo's own formats (SOAP faults, REST errors) are not AJO's:
+        // the rows that are only one of them are left out; a gateway's
+        // answer wrapping one is kept (a body AJO never sends).
+        let Some(fault) = row.rest.or(row.soap) else {
+            continue;
+        };
+        let expect = match &fault {
+            Fault::SoapFault(_) | Fault::RestError(_) => continue,
+            Fault::Answer {
+                status: 200,
+                body: FaultBody::RestError(_) | FaultBody::SoapFault(_),
+                ..
+            } => continue,
+            // AJO's rate limit: refused, repeated after the wait.
+            Fault::Answer { status: 429, .. } => Served,
+            // The API is gone: refused (AJO has no fallback of its own).
+            Fault::HttpStatus {
+                status: 404 | 410, ..
+            } => Failed(Refused),
+            _ => row.expect[1],
+        };
+        rows.push((row.name, fault, expect));
+    }
+    rows.extend([
+        (
+            "401 once (token renewed)".to_owned(),
+            answer(401, FaultBody::Text, false),
+            Served,
+        ),
+        (
+            "400 empty".to_owned(),
+            http(400, false, false),
+            Failed(Refused),
+        ),
+        (
+            "403 page".to_owned(),
+            http(403, true, false),
+            Failed(Refused),
+        ),
+    ]);
+    let mut cells: Vec<Cell> = rows
+        .into_iter()
+        .map(|(row, fault, expect)| Cell {
+            group: Group::Trigger,
+            row,
+            client: Client::Ajo,
+            rules: vec![second_trigger(&fault, Client::Ajo)],
+            job: Job::Request(request()),
+            expect,
+        })
+        .collect();
+    for (name, fault) in read_faults(Read::Token) {
+        for persistent in [false, true] {
+            cells.push(Cell {
+                group: Group::Lookup,
+                row: format!(
+                    "IMS token {name}, {}",
+                    if persistent { "every time" } else { "once" }
+                ),
+                client: Client::Ajo,
+                rules: vec![Read::Token.rule(fault.clone(), persistent)],
+                job: Job::Request(request()),
+                expect: if persistent { Failed(NotSent) } else { Served },
+            });
+        }
+    }
+    cells
+}
+
 #[test]
 fn fault_matrix() {
-    let cells: Vec<Cell> = [trigger_cells(), lookup_cells(), schedule_cells()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let cells: Vec<Cell> = [
+        trigger_cells(),
+        lookup_cells(),
+        schedule_cells(),
+        ajo_cells(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let ran = run_all(&cells);
     let tallies = tally(&ran);
     // The cell counts README quotes, per client and group.
@@ -939,8 +1046,9 @@ fn fault_matrix() {
                 (Group::Lookup, 44),
                 (Group::Schedule, 5)
             ],
+            vec![(Group::Trigger, 53), (Group::Lookup, 12)],
         ],
-        "cells per client (SOAP, REST, Fallback) and group"
+        "cells per client (SOAP, REST, Fallback, AJO) and group"
     );
     assert_cells(&ran);
     for (client, tally) in &tallies {
@@ -1078,6 +1186,7 @@ fn many_chunks_with_faults_sprinkled_in() {
             Client::Soap => Box::new(soap(&sandbox)),
             Client::Rest => Box::new(rest(&sandbox)),
             Client::Fallback => Box::new(Fallback::new(soap(&sandbox), rest(&sandbox))),
+            Client::Ajo => Box::new(ajo(&sandbox)),
         };
         let mut pending: Vec<LeadKey> = (1..=TOTAL).map(|i| LeadKey::id(i).unwrap()).collect();
         let mut unknown_chunks: Vec<Vec<u32>> = Vec::new();
