@@ -55,17 +55,25 @@ impl ScheduleRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduled {
     pub(crate) backend: String,
+    pub(crate) id: Option<String>,
 }
 
 impl Scheduled {
-    /// The backend that accepted it: `soap` or `rest`.
+    /// The backend that accepted it: `soap`, `rest` or `ajo`.
     pub fn backend(&self) -> &str {
         &self.backend
+    }
+
+    /// The id the backend gave the schedule or run, when it gives one:
+    /// Adobe Journey Optimizer's `scheduleId` (a scheduled execution) or
+    /// `executionId` (one that runs now). `None` for SOAP and REST.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
     }
 }
 
 /// The sibling of [`CampaignRequester`](crate::CampaignRequester) for
-/// scheduled runs. Implemented by the SOAP and REST clients and by
+/// scheduled runs. Implemented by the SOAP, REST and AJO clients and by
 /// [`Fallback`](crate::Fallback).
 pub trait CampaignScheduler: Send + Sync + fmt::Debug + fmt::Display {
     /// Schedules the campaign.

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use marketo_campaign::ajo::{AjoClient, AjoClientBuilder, CampaignMap};
 use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
-    Action, CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, LeadKey,
-    LeadKeyType, ProgramToken, RetryPolicy,
+    Action, CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
+    LeadKey, LeadKeyType, ProgramToken, RetryPolicy, ScheduleRequest,
 };
 use serde_json::{json, Value};
 
@@ -100,6 +100,11 @@ fn validate(spec: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
         }
         Some("string") => {
             let text = value.as_str().ok_or(format!("{path}: not a string"))?;
+            if let Some(allowed) = schema["enum"].as_array() {
+                if !allowed.iter().any(|a| a == text) {
+                    return Err(format!("{path}: {text:?} is not one of {allowed:?}"));
+                }
+            }
             if schema["format"] == "date-time"
                 && chrono::DateTime::parse_from_rfc3339(text).is_err()
             {
@@ -688,6 +693,131 @@ fn soap_and_rest_refuse_an_ajo_target_before_sending() {
         .request_campaign(&request)
         .unwrap();
     assert_eq!(sandbox.journal().len(), 1);
+}
+
+#[test]
+fn a_schedule_is_an_audience_execution_with_execute_at() {
+    let mock = Mock::start(3600, |_, n| {
+        let body = json!({"scheduleId": format!("SCH-{n}"), "campaignId": "c-news", "executeAt": "2030-01-01T09:00:00.000Z", "scheduleStatus": "Scheduled"});
+        (202, Vec::new(), body.to_string())
+    });
+    let client = mock
+        .builder()
+        .campaign_map(CampaignMap::new().with_named("Monthly Newsletter", "Newsletters", "c-news"))
+        .build()
+        .unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2030-01-01T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let request = ScheduleRequest::new(
+        CampaignTarget::named(
+            "Monthly Newsletter",
+            "Newsletters",
+            [ProgramToken::new("{{my.Month}}", "January").unwrap()],
+        ),
+        Some(at),
+    )
+    .unwrap();
+    let scheduled = client.schedule_campaign(&request).unwrap();
+    assert_eq!(
+        (scheduled.backend(), scheduled.id()),
+        ("ajo", Some("SCH-1"))
+    );
+    let calls = mock.executions();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].url, "/ajo/im/executions/audience");
+    let request_id = calls[0].header("x-request-id");
+    assert_eq!(
+        calls[0].body,
+        format!(
+            r#"{{"requestId":"{request_id}","campaignId":"c-news","context":{{"Month":"January"}},"schedule":{{"executeAt":"2030-01-01T09:00:00.000Z"}}}}"#
+        )
+    );
+    let spec = spec();
+    let operation = &spec["operations"]["postIMAudienceMessageExecution"];
+    assert_eq!(
+        validate(&spec, &operation["requestBody"], &calls[0].json(), "$"),
+        Ok(())
+    );
+    let plan = client.plan_schedule(&request).unwrap();
+    assert_eq!(
+        plan[1].url,
+        format!("{}/ajo/im/executions/audience", mock.url)
+    );
+    assert_eq!(
+        validate(
+            &spec,
+            &operation["requestBody"],
+            &serde_json::from_str(&plan[1].body).unwrap(),
+            "$"
+        ),
+        Ok(())
+    );
+    // An unmapped campaign: nothing sent.
+    let err = client
+        .schedule_campaign(&ScheduleRequest::new(CampaignTarget::id(5000), None).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    assert_eq!(mock.executions().len(), 1);
+}
+
+#[test]
+fn the_sandbox_schedules_audience_campaigns_and_refuses_the_rest() {
+    // The sandbox's clock, pinned.
+    let clock = marketo_campaign::FixedClock::parse("2026-11-25T12:00:00Z").unwrap();
+    let sandbox = Sandbox::start_with(SandboxConfig::new().clock(clock)).unwrap();
+    let client = sandbox.ajo_client().unwrap();
+    let at = clock.0 + chrono::Duration::days(7);
+    let month = || [ProgramToken::new("{{my.Month}}", "December").unwrap()];
+    let scheduled = client
+        .schedule_campaign(
+            &ScheduleRequest::new(
+                CampaignTarget::named("Monthly Newsletter", "Newsletters", month()),
+                Some(at),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    assert!(scheduled.id().unwrap().starts_with("SCH-"), "{scheduled:?}");
+    let now = client
+        .schedule_campaign(
+            &ScheduleRequest::new(CampaignTarget::id_with_tokens(5000, month()), None).unwrap(),
+        )
+        .unwrap();
+    assert!(now.id().unwrap().starts_with("CMA-"), "{now:?}");
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 2);
+    let execution = journal[0].ajo.as_ref().unwrap();
+    assert_eq!(
+        execution.campaign_id,
+        "9b8a7c6d-5000-4e3f-a2b1-c0d9e8f75000"
+    );
+    assert_eq!(execution.execution_id, scheduled.id().unwrap());
+    assert_eq!(execution.context["Month"], "December");
+    assert_eq!(
+        journal[0].run_at.as_deref(),
+        Some(
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .as_str()
+        )
+    );
+    assert_eq!(journal[1].run_at.as_deref(), Some(""));
+    // Refused, nothing journaled: a time in the past, a campaign that is
+    // not audience-based.
+    sandbox.clear_journal();
+    let past = clock.0 - chrono::Duration::hours(1);
+    for request in [
+        ScheduleRequest::new(CampaignTarget::id(5000), Some(past)).unwrap(),
+        ScheduleRequest::new(CampaignTarget::id(1234), None).unwrap(),
+    ] {
+        let err = client.schedule_campaign(&request).unwrap_err();
+        assert!(
+            matches!(err, Error::HttpStatus { status: 400, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.delivery(), Delivery::Refused);
+    }
+    assert!(sandbox.journal().is_empty());
 }
 
 // ---------------------------------------------------------------------------

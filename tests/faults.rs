@@ -257,7 +257,7 @@ fn run_cell(cell: &Cell) -> Ran {
                 Client::Fallback => {
                     Fallback::new(soap(&sandbox), rest(&sandbox)).schedule_campaign(request)
                 }
-                Client::Ajo => panic!("no AJO schedule cells"),
+                Client::Ajo => ajo(&sandbox).schedule_campaign(request),
             };
             let got = match &result {
                 Ok(_) => Served,
@@ -899,8 +899,16 @@ fn schedule_cells() -> Vec<Cell> {
     ];
     let mut cells = Vec::new();
     for (name, soap_fault, rest_fault, expect) in faults {
-        for client in CLIENTS {
+        for client in CLIENTS.into_iter().chain([Client::Ajo]) {
             let rule = match client {
+                // An audience execution; AJO's rate limit is a 429.
+                Client::Ajo => {
+                    let fault = match &rest_fault {
+                        Fault::RestError(606) => answer(429, FaultBody::Text, false),
+                        other => other.clone(),
+                    };
+                    FaultRule::on_call(fault, 1).api(Api::Ajo)
+                }
                 // After the campaign look-up (a GET).
                 Client::Rest => FaultRule::on_call(rest_fault.clone(), 1)
                     .api(Api::Rest)
@@ -1046,7 +1054,11 @@ fn fault_matrix() {
                 (Group::Lookup, 44),
                 (Group::Schedule, 5)
             ],
-            vec![(Group::Trigger, 53), (Group::Lookup, 12)],
+            vec![
+                (Group::Trigger, 53),
+                (Group::Lookup, 12),
+                (Group::Schedule, 5)
+            ],
         ],
         "cells per client (SOAP, REST, Fallback, AJO) and group"
     );

@@ -29,7 +29,7 @@ mod client;
 mod map;
 
 pub use client::{
-    AjoClient, AjoClientBuilder, DEFAULT_ENDPOINT, DEFAULT_IMS_TOKEN_URL, DEFAULT_SCOPES,
-    MAX_RECIPIENTS_PER_CALL, UNITARY_PATH,
+    AjoClient, AjoClientBuilder, AUDIENCE_PATH, DEFAULT_ENDPOINT, DEFAULT_IMS_TOKEN_URL,
+    DEFAULT_SCOPES, MAX_RECIPIENTS_PER_CALL, UNITARY_PATH,
 };
 pub use map::CampaignMap;

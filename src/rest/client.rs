@@ -611,6 +611,7 @@ impl CampaignScheduler for RestClient {
         )?;
         check_skipped(&page.result)?;
         Ok(Scheduled {
+            id: None,
             backend: "rest".into(),
         })
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::request::LeadKeyType;
+use crate::sandbox::data::SandboxAjoCampaign;
 use crate::sandbox::http::{Answer, Head};
 use crate::sandbox::identity::TokenStatus;
 use crate::sandbox::journal::{AjoExecution, AjoRecipient, JournalEntry};
@@ -20,6 +21,8 @@ use crate::sandbox::State;
 pub(crate) const AJO_PREFIX: &str = "/ajo/";
 /// The unitary execution's path.
 pub(crate) const UNITARY_PATH: &str = "/ajo/im/executions/unitary";
+/// The audience execution's path.
+pub(crate) const AUDIENCE_PATH: &str = "/ajo/im/executions/audience";
 /// Adobe IMS's token path.
 pub(crate) const IMS_TOKEN_PATH: &str = "/ims/token/v3";
 /// The JSON content type of every answer.
@@ -101,9 +104,11 @@ fn problem(status: u16, code: &str, title: impl Into<String>, context: &[(&str, 
 
 /// Answers a request whose path starts with [`AJO_PREFIX`].
 pub(crate) fn handle(state: &State, method: &str, head: &Head, body: &[u8]) -> Answer {
-    if head.path() != UNITARY_PATH {
-        return problem(404, "MSG-000404", "Not Found", &[]);
-    }
+    let operation = match head.path() {
+        UNITARY_PATH => "postIMUnitaryMessageExecution",
+        AUDIENCE_PATH => "postIMAudienceMessageExecution",
+        _ => return problem(404, "MSG-000404", "Not Found", &[]),
+    };
     if method != "POST" {
         return problem(405, "MSG-000405", "Method Not Allowed", &[]);
     }
@@ -141,7 +146,7 @@ pub(crate) fn handle(state: &State, method: &str, head: &Head, body: &[u8]) -> A
         Err(e) => return problem(400, "MSG-000052", format!("Malformed JSON: {e}"), &context),
     };
     let spec = spec();
-    let schema = &spec["operations"]["postIMUnitaryMessageExecution"]["requestBody"];
+    let schema = &spec["operations"][operation]["requestBody"];
     if let Err(reason) = validate(spec, schema, &value, "$") {
         return problem(
             400,
@@ -174,6 +179,9 @@ pub(crate) fn handle(state: &State, method: &str, head: &Head, body: &[u8]) -> A
             )
         }
         Err(reason) => return problem(500, "MSG-000500", reason, &context),
+    }
+    if head.path() == AUDIENCE_PATH {
+        return audience(state, campaign, &value, now);
     }
     let recipients: Vec<AjoRecipient> = value["recipients"]
         .as_array()
@@ -221,6 +229,7 @@ pub(crate) fn handle(state: &State, method: &str, head: &Head, body: &[u8]) -> A
             request_id: body_request_id.to_owned(),
             campaign_id: campaign_id.to_owned(),
             recipients,
+            context: BTreeMap::new(),
         }),
     });
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -230,6 +239,103 @@ pub(crate) fn handle(state: &State, method: &str, head: &Head, body: &[u8]) -> A
         &stamp,
         &state.data.ajo.client_id,
     )
+}
+
+/// An audience execution of `campaign`, at once or at `schedule.executeAt`.
+fn audience(
+    state: &State,
+    campaign: &SandboxAjoCampaign,
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Answer {
+    let request_id = value["requestId"].as_str().unwrap_or_default();
+    let problem_context = [
+        ("requestId", request_id),
+        ("campaignId", campaign.id.as_str()),
+    ];
+    if !campaign.audience {
+        return problem(
+            400,
+            "MSG-000054",
+            "The campaign is not audience-based: trigger it with unitary executions",
+            &problem_context,
+        );
+    }
+    let execute_at = value["schedule"]["executeAt"].as_str();
+    if let Some(at) = execute_at {
+        match DateTime::parse_from_rfc3339(at) {
+            Ok(at) if at.with_timezone(&Utc) > now => {}
+            Ok(_) => {
+                return problem(
+                    400,
+                    "MSG-000055",
+                    "schedule.executeAt is in the past",
+                    &problem_context,
+                )
+            }
+            Err(e) => {
+                return problem(
+                    400,
+                    "MSG-000052",
+                    format!("schedule.executeAt: {e}"),
+                    &problem_context,
+                )
+            }
+        }
+    }
+    let n = state
+        .ajo_executions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let id = match execute_at {
+        Some(_) => format!("SCH-{n:08}"),
+        None => format!("CMA-{n:08}"),
+    };
+    let context = value["context"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect();
+    state.journal.record(JournalEntry {
+        api: "ajo".into(),
+        campaign_id: 0,
+        lead_ids: Vec::new(),
+        tokens: Vec::new(),
+        ignored_keys: 0,
+        run_at: Some(execute_at.unwrap_or_default().to_owned()),
+        ajo: Some(AjoExecution {
+            execution_id: id.clone(),
+            request_id: request_id.to_owned(),
+            campaign_id: campaign.id.clone(),
+            recipients: Vec::new(),
+            context,
+        }),
+    });
+    match execute_at {
+        Some(at) => Answer::new(
+            202,
+            JSON,
+            json!({
+                "scheduleId": id,
+                "campaignId": campaign.id,
+                "executeAt": at,
+                "scheduleStatus": "Scheduled",
+            })
+            .to_string(),
+        ),
+        None => accepted(
+            &id,
+            request_id,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            &state.data.ajo.client_id,
+        ),
+    }
 }
 
 /// The 202 answer (`imExecutionResponse`).

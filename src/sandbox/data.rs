@@ -50,6 +50,13 @@ pub struct SandboxAjoCampaign {
     /// The context keys its content uses (informational).
     #[serde(default)]
     pub context: Vec<String>,
+    /// `true` for an audience-based campaign (run or scheduled for its
+    /// audience with `POST /ajo/im/executions/audience`, as a Marketo
+    /// batch campaign is scheduled); `false` (the default) for one
+    /// triggered for recipients (unitary executions), which the audience
+    /// endpoint refuses (HTTP 400).
+    #[serde(default)]
+    pub audience: bool,
 }
 
 /// The sandbox's Adobe Journey Optimizer side: IMS credentials, the
@@ -77,7 +84,8 @@ impl Default for SandboxAjo {
     /// Marketo campaign 1234, context `WebinarTitle`, `JoinLink`,
     /// `WebinarImage`), `2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496` (for Marketo
     /// campaign 4496), and `e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b`, which
-    /// ended on 2024-12-31.
+    /// ended on 2024-12-31; and `9b8a7c6d-5000-4e3f-a2b1-c0d9e8f75000`, an
+    /// audience campaign for Marketo's batch campaign 5000 (schedules).
     fn default() -> Self {
         let campaign = |id: &str, name: &str, end: Option<&str>, marketo, context: &[&str]| {
             SandboxAjoCampaign {
@@ -87,6 +95,7 @@ impl Default for SandboxAjo {
                 end: end.map(str::to_owned),
                 marketo_campaign_id: marketo,
                 context: context.iter().map(|c| (*c).to_owned()).collect(),
+                audience: false,
             }
         };
         SandboxAjo {
@@ -116,6 +125,16 @@ impl Default for SandboxAjo {
                     None,
                     &[],
                 ),
+                SandboxAjoCampaign {
+                    audience: true,
+                    ..campaign(
+                        "9b8a7c6d-5000-4e3f-a2b1-c0d9e8f75000",
+                        "Monthly Newsletter (audience)",
+                        None,
+                        Some(5000),
+                        &["Month"],
+                    )
+                },
             ],
         }
     }

@@ -37,7 +37,9 @@ pub struct JournalEntry {
     /// For an Adobe Journey Optimizer execution (`api: "ajo"`): the
     /// execution, its AJO campaign, recipients and their context. Such an
     /// entry's `campaign_id` is 0 and its `lead_ids` are the sandbox leads
-    /// whose email an `email` recipient names. `None` for SOAP and REST.
+    /// whose email an `email` recipient names; an audience execution has
+    /// `run_at` (its `schedule.executeAt`, or `""` for one that runs at
+    /// once). `None` for SOAP and REST.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ajo: Option<AjoExecution>,
 }
@@ -51,8 +53,13 @@ pub struct AjoExecution {
     pub request_id: String,
     /// The AJO campaign id.
     pub campaign_id: String,
-    /// The recipients, in the order received.
+    /// The recipients, in the order received (none for an audience
+    /// execution: its audience is the campaign's).
     pub recipients: Vec<AjoRecipient>,
+    /// An audience execution's context (its program tokens); empty for a
+    /// unitary one, whose context is per recipient.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub context: std::collections::BTreeMap<String, String>,
 }
 
 /// One recipient of an AJO execution, as received.

@@ -39,6 +39,11 @@
 //!   (unknown: 404; outside its start and end dates: 400), then journals
 //!   the execution (`api: "ajo"`, [`JournalEntry::ajo`]) and answers 202
 //!   with its `executionId`.
+//! - `POST /ajo/im/executions/audience` makes the same checks against the
+//!   audience schema, refuses (400) a campaign that is not audience-based
+//!   or a `schedule.executeAt` in the past, journals the execution with
+//!   `run_at` and answers 202 with a `scheduleId` (or an `executionId`
+//!   when it runs at once).
 //!
 //! SOAP calls have their own rate and concurrency limits (faults 20023 and
 //! 20024). The SOAP endpoint can be retired, to rehearse Marketo's removal

@@ -340,6 +340,7 @@ impl CampaignScheduler for SoapClient {
             "successScheduleCampaign",
         )?;
         Ok(Scheduled {
+            id: None,
             backend: "soap".into(),
         })
     }
