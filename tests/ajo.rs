@@ -1436,6 +1436,88 @@ mod cli {
     }
 
     #[test]
+    fn a_bulk_run_goes_in_chunks_of_twenty_and_resumes_what_was_refused() {
+        let sandbox = SandboxProcess::start();
+        let file = std::env::temp_dir().join(format!("ajo-leads-{}.txt", std::process::id()));
+        let lines: Vec<String> = (1..=45)
+            .map(|i| format!("EMAIL:lead{i}@example.com"))
+            .collect();
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let file_arg = file.to_str().unwrap();
+        // The 2nd execution is refused (403): run nothing.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let rule = json!({"fault": {"kind": "http_status", "status": 403, "body": true}, "api": "ajo", "on_call": 2});
+        let faults = sandbox
+            .get("journal")
+            .replace("/sandbox/journal", "/sandbox/faults");
+        let status = agent
+            .post(&faults)
+            .send(rule.to_string())
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 201);
+        let args = [
+            "request",
+            "--backend",
+            "ajo",
+            "--json",
+            "--workers",
+            "1",
+            "--ajo-campaign-id",
+            WEBINAR,
+            "--leads-file",
+            file_arg,
+        ];
+        let (code, record, stderr) = run(sandbox.env(&mut cli(&args)));
+        assert_eq!(code, 3, "{stderr}");
+        let lines: Vec<Value> = record
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let sizes: Vec<u64> = lines
+            .iter()
+            .filter(|l| l["status"] == "sending")
+            .map(|l| l["leads"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            sizes,
+            [20, 20],
+            "chunk 1 refused, chunk 2 not attempted: {record}"
+        );
+        let accepted: Vec<&Value> = lines.iter().filter(|l| l["status"] == "accepted").collect();
+        assert_eq!(accepted.len(), 1);
+        assert!(accepted[0]["execution_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("HUMA-"));
+        let saved = std::env::temp_dir().join(format!("ajo-record-{}.jsonl", std::process::id()));
+        std::fs::write(&saved, &record).unwrap();
+        // Resumed: chunk 0 carried over, chunks 1 and 2 sent.
+        let resume = [&args[..], &["--resume", saved.to_str().unwrap()]].concat();
+        let (code, _, stderr) = run(sandbox.env(&mut cli(&resume)));
+        assert_eq!(code, 0, "{stderr}");
+        let journal = sandbox.journal();
+        let mut sent: Vec<String> = journal
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e["ajo"]["recipients"].as_array().unwrap().clone())
+            .map(|r| r["user_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(journal.as_array().unwrap().len(), 3);
+        sent.sort();
+        let before = sent.len();
+        sent.dedup();
+        assert_eq!((before, sent.len()), (45, 45), "every lead once");
+        let _ = std::fs::remove_file(file);
+        let _ = std::fs::remove_file(saved);
+    }
+
+    #[test]
     fn dry_run_json_shows_the_exact_requests_with_secrets_redacted() {
         let sandbox = SandboxProcess::start();
         let args = [
