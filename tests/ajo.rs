@@ -335,8 +335,9 @@ fn wire_bytes_of_the_token_request_and_an_execution() {
 fn bodies_validate_against_the_schema_copy_in_chunks_of_twenty() {
     let mock = Mock::start(3600, accepted);
     let mut leads = emails(1..=45);
-    // A key named twice is sent once.
+    // A key named twice is sent once, whatever its case.
     leads.push(LeadKey::email("lead3@example.com").unwrap());
+    leads.push(LeadKey::email("LEAD4@Example.com").unwrap());
     let request =
         CampaignRequest::new(CampaignTarget::ajo("c-direct", webinar_tokens()), leads).unwrap();
     let client = mock.client();
@@ -347,7 +348,7 @@ fn bodies_validate_against_the_schema_copy_in_chunks_of_twenty() {
         .iter()
         .map(|c| c.json()["recipients"].as_array().unwrap().len())
         .collect();
-    assert_eq!(sizes, [20, 20, 5]);
+    assert_eq!(sizes, [20, 20, 5], "45 leads and 2 repeated, 20 a call");
     let mut sent = Vec::new();
     for call in &calls {
         let body = call.json();

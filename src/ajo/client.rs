@@ -318,8 +318,8 @@ struct ScheduleAt {
     execute_at: String,
 }
 
-/// A request resolved for AJO: the campaign, the context, and each lead's
-/// namespace.
+/// A request resolved for AJO: its campaign and its context (every key's
+/// namespace was checked).
 struct Resolved<'r> {
     campaign_id: &'r str,
     context: BTreeMap<&'r str, &'r str>,
@@ -418,7 +418,13 @@ impl AjoClient {
     ) -> Result<Option<String>, Error> {
         let mut recipients = Vec::with_capacity(leads.len());
         for key in leads {
-            if !sent.insert((key.key_type(), key.value().to_owned())) {
+            // Emails name one person whatever their case (Marketo compares
+            // them so): `A@x.com` and `a@x.com` are sent once.
+            let identity = match key.key_type() {
+                LeadKeyType::Email => key.value().to_ascii_lowercase(),
+                _ => key.value().to_owned(),
+            };
+            if !sent.insert((key.key_type(), identity)) {
                 continue;
             }
             let namespace = self.namespace_of(key.key_type()).unwrap_or_default();
@@ -690,7 +696,8 @@ impl CampaignRequester for AjoClient {
     /// mapped to a namespace: otherwise [`Error::InvalidInput`], nothing
     /// sent), then sends one unitary execution per chunk of at most 20
     /// recipients, each with a fresh `requestId`. A key named twice runs
-    /// once. AJO does not say which recipients it found: no key is
+    /// once (emails compared without regard to ASCII case); a chunk left
+    /// with no recipient sends nothing and is accepted. AJO does not say which recipients it found: no key is
     /// reported unmatched.
     fn request_campaign(&self, request: &CampaignRequest) -> Result<Outcome, Error> {
         let resolved = self.resolve(request)?;
