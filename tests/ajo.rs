@@ -821,6 +821,82 @@ fn the_sandbox_schedules_audience_campaigns_and_refuses_the_rest() {
     assert!(sandbox.journal().is_empty());
 }
 
+#[test]
+fn fallback_from_a_retired_soap_to_ajo_runs_each_lead_once() {
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .soap_retired(Some(410))
+            .data(SandboxData::default().with_generated_leads(1, 100)),
+    )
+    .unwrap();
+    let client = marketo_campaign::Fallback::new(
+        sandbox.soap_client().unwrap(),
+        sandbox.ajo_client().unwrap(),
+    );
+    let request = CampaignRequest::new(CampaignTarget::id(4496), emails(1..=45)).unwrap();
+    let outcome = client.request_campaign(&request).unwrap();
+    let backends: Vec<&str> = outcome.chunks().iter().map(|c| c.backend()).collect();
+    assert_eq!(backends, ["ajo", "ajo", "ajo"]);
+    let journal = sandbox.journal();
+    let mut ids: Vec<u32> = journal.iter().flat_map(|e| e.lead_ids.clone()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=45).collect::<Vec<u32>>());
+    assert!(journal.iter().all(|e| e.api == "ajo"));
+}
+
+/// An unchanged SOAP integration, through the SOAP bridge, served by AJO:
+/// the bridge keeps SOAP's unknown-lead rule with REST look-ups, and AJO
+/// runs the campaign the map names.
+#[cfg(feature = "bridge")]
+#[test]
+fn a_soap_integration_is_served_by_ajo_through_the_bridge() {
+    use marketo_campaign::bridge::Bridge;
+    use marketo_campaign::soap::Authenticator;
+    use marketo_campaign::SoapClient;
+    let sandbox = Sandbox::start().unwrap();
+    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    let server = Bridge::new(sandbox.ajo_client().unwrap(), auth)
+        .lookups(sandbox.rest_client().unwrap())
+        .serve("127.0.0.1:0".parse().unwrap(), false)
+        .unwrap();
+    let soap = SoapClient::builder(
+        server.endpoint(),
+        sandbox.soap_user_id(),
+        sandbox.soap_encryption_key(),
+    )
+    .build()
+    .unwrap();
+    let request = CampaignRequest::new(
+        CampaignTarget::named("Send Webinar Reminder", "Webinars", webinar_tokens()),
+        [LeadKey::email("lead@company.com").unwrap()],
+    )
+    .unwrap();
+    soap.request_campaign(&request).unwrap();
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(
+        (journal[0].api.as_str(), journal[0].lead_ids.as_slice()),
+        ("ajo", &[1002200][..])
+    );
+    let execution = journal[0].ajo.as_ref().unwrap();
+    assert_eq!(execution.campaign_id, WEBINAR);
+    assert_eq!(
+        execution.recipients[0].context["WebinarTitle"],
+        "Migrating off SOAP"
+    );
+    // An unknown lead: SOAP's fault, nothing run.
+    let unknown = CampaignRequest::new(
+        CampaignTarget::named("Send Webinar Reminder", "Webinars", webinar_tokens()),
+        [LeadKey::email("nobody@company.com").unwrap()],
+    )
+    .unwrap();
+    assert!(matches!(
+        soap.request_campaign(&unknown),
+        Err(Error::SoapFault { .. })
+    ));
+    assert_eq!(sandbox.journal().len(), 1);
+}
+
 // ---------------------------------------------------------------------------
 // The sandbox's AJO side
 
