@@ -271,6 +271,14 @@ impl ChunkReport {
     /// The id the backend gave the call that carried this chunk, when it
     /// gives one: Adobe Journey Optimizer's `executionId`. `None` for SOAP
     /// and REST, whose trigger answers name no run.
+    ///
+    /// ```
+    /// use marketo_campaign::{ChunkReport, LeadKey};
+    /// let chunk = ChunkReport::accepted([LeadKey::email("a@b.c")?], "ajo").with_execution_id("HUMA-1");
+    /// assert_eq!(chunk.execution_id(), Some("HUMA-1"));
+    /// assert_eq!(ChunkReport::accepted([LeadKey::id(1)?], "rest").execution_id(), None);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
     pub fn execution_id(&self) -> Option<&str> {
         self.execution_id.as_deref()
     }

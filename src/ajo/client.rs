@@ -92,6 +92,25 @@ pub struct AjoClient {
 }
 
 /// Builds an [`AjoClient`]. Every setter documents its default.
+///
+/// ```
+/// use std::time::Duration;
+/// use marketo_campaign::ajo::{AjoClient, CampaignMap};
+/// use marketo_campaign::{LeadKeyType, RateLimit};
+/// let client = AjoClient::builder("client-id", "client-secret", "12345@AdobeOrg", "prod")
+///     .endpoint("https://platform.adobe.io")
+///     .ims_token_url("https://ims-na1.adobelogin.com/ims/token/v3")
+///     .scopes("openid,AdobeID,read_organizations")
+///     .namespace(LeadKeyType::Idnum, "marketoId")
+///     .campaign_map(CampaignMap::new().with_id(1234, "5f1e2d3c-webinar"))
+///     .token_renew_margin(Duration::from_secs(300))
+///     .rate_limit(Some(RateLimit::new(50, Duration::from_secs(1), 10)))
+///     .build()?;
+/// assert_eq!(client.url(), "https://platform.adobe.io/ajo/im/executions/unitary");
+/// // Credentials are checked when built.
+/// assert!(AjoClient::builder("id", "", "org@AdobeOrg", "prod").build().is_err());
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct AjoClientBuilder {
     endpoint: String,
@@ -649,6 +668,17 @@ impl AjoClient {
     /// The HTTP requests [`schedule_campaign`](CampaignScheduler::schedule_campaign)
     /// would send: the IMS token request and the audience execution
     /// (secrets redacted; the `requestId` shown is fresh).
+    ///
+    /// ```
+    /// use marketo_campaign::ajo::AjoClient;
+    /// use marketo_campaign::{CampaignTarget, FixedClock, Clock, ScheduleRequest};
+    /// let client = AjoClient::builder("id", "s3cret", "org@AdobeOrg", "prod").build()?;
+    /// let at = FixedClock::parse("2030-01-01T09:00:00Z")?.now();
+    /// let plan = client.plan_schedule(&ScheduleRequest::new(CampaignTarget::ajo("news", []), Some(at))?)?;
+    /// assert!(plan[1].url.ends_with("/ajo/im/executions/audience"));
+    /// assert!(plan[1].body.contains(r#""schedule":{"executeAt":"2030-01-01T09:00:00.000Z"}"#));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
     pub fn plan_schedule(&self, request: &ScheduleRequest) -> Result<Vec<PlannedRequest>, Error> {
         let request_id = fresh_request_id();
         let body = self.audience_body(request, &request_id)?;

@@ -60,7 +60,20 @@ pub struct SandboxAjoCampaign {
 }
 
 /// The sandbox's Adobe Journey Optimizer side: IMS credentials, the
-/// organization, the Experience Platform sandbox and the campaigns.
+/// organization, the Experience Platform sandbox and the campaigns. In a
+/// data file, under `"ajo"`; missing fields take the defaults.
+///
+/// ```
+/// use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+/// let data = SandboxData::from_json(r#"{"ajo": {"campaigns": [
+///     {"id": "c-1", "name": "Welcome", "marketo_campaign_id": 4496,
+///      "start": "2024-01-01T00:00:00Z", "end": "2999-01-01T00:00:00Z"}
+/// ]}}"#)?;
+/// assert_eq!(data.ajo.sandbox_name, "prod");
+/// let sandbox = Sandbox::start_with(SandboxConfig::new().data(data))?;
+/// assert_eq!(sandbox.ajo_campaign_map().len(), 2); // by id, and by name + program
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SandboxAjo {
