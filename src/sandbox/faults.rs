@@ -899,7 +899,7 @@ pub(crate) struct Strike {
 #[derive(Debug, Default)]
 struct Plan {
     rules: Vec<Active>,
-    /// Calls seen per API: SOAP, REST, identity.
+    /// Calls seen per API: SOAP, REST, identity, AJO.
     calls: [u64; 4],
 }
 
