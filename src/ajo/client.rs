@@ -399,18 +399,22 @@ impl AjoClient {
             return Err(Error::invalid(
                 format!("lead key {} ({})", position + 1, first.key_type()),
                 format!(
-                    "lead key type {} has no identity namespace for Adobe Journey Optimizer{}; map it (AjoClientBuilder::namespace) or name the lead by a mapped type ({})",
+                    "lead key type {} has no identity namespace for Adobe Journey Optimizer{}; map it (AjoClientBuilder::namespace, --namespace TYPE=NAMESPACE) or name the lead by a mapped type ({})",
                     first.key_type(),
                     if more == 0 {
                         String::new()
                     } else {
                         format!(" ({more} more key(s) of unmapped types)")
                     },
-                    self.namespaces
-                        .iter()
-                        .map(|(t, ns)| format!("{t} -> {ns}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    if self.namespaces.is_empty() {
+                        "none is mapped".to_owned()
+                    } else {
+                        self.namespaces
+                            .iter()
+                            .map(|(t, ns)| format!("{t} -> {ns}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
                 ),
             ));
         }
@@ -584,7 +588,9 @@ pub(crate) fn read_answer(response: &HttpResponse, clock: &dyn Clock) -> Result<
                 .and_then(|value| retry_after(value, clock)),
             body: quote(),
         }),
-        400..=499 => Err(Error::HttpStatus {
+        // 501: no such API (as for REST, a refusal another backend may
+        // serve).
+        400..=499 | 501 => Err(Error::HttpStatus {
             status,
             body: quote(),
         }),
@@ -788,10 +794,12 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
         let err = read_answer(&answer(429, "", Some("soon")), &clock).unwrap_err();
         assert_eq!(err.retry_after(), None);
-        for status in [500, 502, 503, 504] {
+        for status in [500, 502, 503, 504, 302] {
             let err = read_answer(&answer(status, "", None), &clock).unwrap_err();
             assert_eq!(err.delivery(), crate::Delivery::Unknown, "{status}");
         }
+        let err = read_answer(&answer(501, "", None), &clock).unwrap_err();
+        assert_eq!(err.classify().action, crate::Action::FallBack);
     }
 
     #[test]
