@@ -280,7 +280,7 @@ struct RequestArgs {
     /// Print JSON: with --dry-run one object per HTTP request, else the outcome.
     #[arg(long)]
     json: bool,
-    /// Start the embedded sandbox and send to it (ignores MARKETO_* variables).
+    /// Start the embedded sandbox and send to it (ignores MARKETO_*, AJO_* and ADOBE_* variables).
     #[arg(long)]
     sandbox: bool,
 }
