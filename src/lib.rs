@@ -103,6 +103,16 @@ pub mod fuzzing {
         crate::rest::wire::read::<serde_json::Value>(status, body).map(|page| page.result.len())
     }
 
+    /// The AJO execution answer reader on an arbitrary answer (status,
+    /// body, `Retry-After`): the execution id.
+    pub fn ajo_answer(
+        status: u16,
+        body: &[u8],
+        retry_after: Option<&str>,
+    ) -> Result<String, crate::Error> {
+        crate::ajo::read_answer_for_fuzzing(status, body, retry_after)
+    }
+
     /// The sandbox's envelope reader and rules on an arbitrary request body:
     /// the HTTP status it would answer.
     #[cfg(feature = "sandbox")]

@@ -33,3 +33,18 @@ pub use client::{
     DEFAULT_SCOPES, MAX_RECIPIENTS_PER_CALL, UNITARY_PATH,
 };
 pub use map::CampaignMap;
+
+/// The answer reader, for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn read_answer_for_fuzzing(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<&str>,
+) -> Result<String, crate::Error> {
+    let response = crate::transport::HttpResponse {
+        status,
+        body: body.to_vec(),
+        retry_after: retry_after.map(str::to_owned),
+    };
+    client::read_answer(&response, &crate::clock::SystemClock)
+}
