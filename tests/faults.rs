@@ -14,7 +14,8 @@
 //! - schedule: the same answers on `scheduleCampaign` / `schedule.json`.
 //!
 //! [`many_chunks_with_faults_sprinkled_in`] sends 1,500 leads per client
-//! with faults every few calls, re-sending what certainly did not run.
+//! (AJO included, in chunks of 20) with faults every few calls, re-sending
+//! what certainly did not run.
 //!
 //! Every cell checks the client's result against the table (served, or the
 //! failed chunk's delivery) and the sandbox's journal: no lead served twice,
@@ -1097,15 +1098,23 @@ fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
     let rest = client == Client::Rest;
     let on = |fault: Fault, rule: fn(Fault, u64) -> FaultRule, n: u64| {
         let rule = rule(fault, n);
-        if rest {
-            rule.api(Api::Rest)
+        match client {
+            Client::Rest => rule
+                .api(Api::Rest)
                 .method("POST")
-                .path_prefix("/rest/v1/campaigns/")
-        } else {
-            rule.api(Api::Soap)
+                .path_prefix("/rest/v1/campaigns/"),
+            Client::Ajo => rule.api(Api::Ajo),
+            _ => rule.api(Api::Soap),
         }
     };
-    let (rate, concurrency, denied) = if rest {
+    let (rate, concurrency, denied) = if client == Client::Ajo {
+        // AJO's limits are 429s; its refusals 4xx.
+        (
+            answer(429, FaultBody::Text, false),
+            answer(429, FaultBody::Empty, false),
+            http(403, true, false),
+        )
+    } else if rest {
         (
             Fault::RestError(606),
             Fault::RestError(615),
@@ -1118,7 +1127,10 @@ fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
             Fault::SoapFault(20013),
         )
     };
-    let (wrapped, on_200) = if rest {
+    let (wrapped, on_200) = if client == Client::Ajo {
+        // A gateway's text, and a 200 that is not AJO's answer.
+        (FaultBody::Text, FaultBody::RestError(611))
+    } else if rest {
         (FaultBody::RestError(606), FaultBody::RestError(611))
     } else {
         (FaultBody::SoapFault(20023), FaultBody::SoapFault(20011))
@@ -1182,13 +1194,13 @@ fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
 
 #[test]
 fn many_chunks_with_faults_sprinkled_in() {
-    // 1,500 leads (15 chunks) per client. After each request the caller
+    // 1,500 leads (15 chunks; 75 for AJO) per client. After each request the caller
     // sends again every chunk that certainly did not run (refused, not
     // sent, not attempted), never one whose outcome is unknown.
     const TOTAL: u32 = 1_500;
     let mut lines = Vec::new();
     let mut broken = Vec::new();
-    for client in CLIENTS {
+    for client in CLIENTS.into_iter().chain([Client::Ajo]) {
         let sandbox = Sandbox::start_with(config()).unwrap();
         let rules = sprinkled(client);
         for (rule, _) in &rules {
@@ -1200,7 +1212,14 @@ fn many_chunks_with_faults_sprinkled_in() {
             Client::Fallback => Box::new(Fallback::new(soap(&sandbox), rest(&sandbox))),
             Client::Ajo => Box::new(ajo(&sandbox)),
         };
-        let mut pending: Vec<LeadKey> = (1..=TOTAL).map(|i| LeadKey::id(i).unwrap()).collect();
+        // Chunks of the requester's size: 100, or AJO's 20 (by email).
+        let size = requester.max_leads_per_call();
+        let mut pending: Vec<LeadKey> = (1..=TOTAL)
+            .map(|i| match client {
+                Client::Ajo => LeadKey::email(format!("lead{i}@example.com")).unwrap(),
+                _ => LeadKey::id(i).unwrap(),
+            })
+            .collect();
         let mut unknown_chunks: Vec<Vec<u32>> = Vec::new();
         let mut refused_chunks = 0;
         let mut rounds = 0;
@@ -1238,7 +1257,7 @@ fn many_chunks_with_faults_sprinkled_in() {
                 Err(err) => vec![(request.leads().to_vec(), Some(err.delivery()))],
             };
             for (leads, delivery) in chunks {
-                if leads.len() != 100 {
+                if leads.len() != size {
                     broken.push(format!("{client:?}: a chunk of {} leads", leads.len()));
                 }
                 match delivery {
@@ -1288,7 +1307,7 @@ fn many_chunks_with_faults_sprinkled_in() {
             (
                 "leads served once",
                 served.len(),
-                TOTAL as usize - 100 * (unknown_events - unknown_events_ran),
+                TOTAL as usize - size * (unknown_events - unknown_events_ran),
             ),
             (
                 "refused chunks",
@@ -1319,8 +1338,8 @@ fn many_chunks_with_faults_sprinkled_in() {
             log.len(),
             served.len(),
             unknown.len(),
-            100 * unknown_ran.len(),
-            100 * refused_chunks,
+            size * unknown_ran.len(),
+            size * refused_chunks,
         ));
     }
     assert!(
