@@ -300,7 +300,8 @@ impl SandboxConfig {
         self
     }
 
-    /// How long a REST access token lives. Default: 3600 s, as on Marketo.
+    /// How long a REST access token lives (and an IMS token of the AJO
+    /// side). Default: 3600 s, as on Marketo.
     /// Expiry is measured on the sandbox's [`clock`](SandboxConfig::clock).
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
@@ -308,8 +309,8 @@ impl SandboxConfig {
     }
 
     /// At most `calls` admitted calls in any sliding `window`, counted
-    /// separately for REST (beyond: error 606) and SOAP (beyond: fault
-    /// 20023). Identity calls do not count. Default: 100 calls per 20 s, as
+    /// separately for REST (beyond: error 606), SOAP (beyond: fault
+    /// 20023) and AJO (beyond: HTTP 429 with `Retry-After`). Identity calls do not count. Default: 100 calls per 20 s, as
     /// on Marketo.
     pub fn rate_limit(mut self, calls: u32, window: Duration) -> Self {
         self.rate_calls = calls;
@@ -318,7 +319,8 @@ impl SandboxConfig {
     }
 
     /// At most this many calls in flight at once, counted separately for
-    /// REST (beyond: error 615) and SOAP (beyond: fault 20024). Default: 10,
+    /// REST (beyond: error 615), SOAP (beyond: fault 20024) and AJO
+    /// (beyond: HTTP 429). Default: 10,
     /// as on Marketo. The sandbox serves 16 requests at once, so limits
     /// above 15 cannot be reached.
     pub fn max_concurrent(mut self, calls: usize) -> Self {
