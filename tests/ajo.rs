@@ -630,13 +630,16 @@ fn the_token_is_cached_shared_by_clones_and_renewed_before_expiry() {
 
 #[test]
 fn secrets_and_tokens_are_never_printed() {
-    // A server that echoes the credentials in its refusal.
+    // A server that echoes the credentials in its refusal, under their
+    // names and under names no redaction knows.
     let mock = Mock::start(3600, |seen, _| {
         let echo = json!({
             "title": "bad request",
             "report": {"additionalContext": {
                 "authorization": seen.header("authorization"),
                 "client_secret": SECRET,
+                "received": seen.header("authorization").trim_start_matches("Bearer "),
+                "credential": SECRET,
             }},
         });
         (400, Vec::new(), echo.to_string())

@@ -507,7 +507,10 @@ impl AjoClient {
                 renewed = true;
                 continue;
             }
-            return read_answer(&response, &SystemClock);
+            // An answer that echoes the token or the client secret (under
+            // any name) does not carry them into an error.
+            let secrets = [token.expose(), self.tokens.client_secret().expose()];
+            return read_answer(&response, &SystemClock, &secrets);
         }
     }
 
@@ -564,10 +567,15 @@ fn context_key(name: &str) -> &str {
 }
 
 /// Reads an execution answer: the `executionId` of an accepted call, or the
-/// error its status means.
-pub(crate) fn read_answer(response: &HttpResponse, clock: &dyn Clock) -> Result<String, Error> {
+/// error its status means. A body quoted in an error is redacted, `secrets`
+/// removed wherever they appear.
+pub(crate) fn read_answer(
+    response: &HttpResponse,
+    clock: &dyn Clock,
+    secrets: &[&str],
+) -> Result<String, Error> {
     let status = response.status;
-    let quote = || redact::quote(&response.body, 512);
+    let quote = || redact::quote_with(&response.body, 512, secrets);
     match status {
         200..=299 => {
             let answer: Option<ExecutionAnswer> = serde_json::from_slice(&response.body).ok();
@@ -776,29 +784,41 @@ mod tests {
     fn answers_are_classified() {
         let clock = FixedClock::parse("2026-11-25T15:00:00Z").unwrap();
         let ok = answer(202, r#"{"executionId":"HUMA-1","requestId":"r"}"#, None);
-        assert_eq!(read_answer(&ok, &clock).unwrap(), "HUMA-1");
-        let err = read_answer(&answer(202, "{}", None), &clock).unwrap_err();
+        assert_eq!(read_answer(&ok, &clock, &[]).unwrap(), "HUMA-1");
+        let err = read_answer(&answer(202, "{}", None), &clock, &[]).unwrap_err();
         assert_eq!(err.delivery(), crate::Delivery::Unknown);
         for status in [400, 401, 403, 404] {
-            let err = read_answer(&answer(status, "{}", None), &clock).unwrap_err();
+            let err = read_answer(&answer(status, "{}", None), &clock, &[]).unwrap_err();
             assert_eq!(err.delivery(), crate::Delivery::Refused, "{status}");
         }
-        let err = read_answer(&answer(429, "", Some("7")), &clock).unwrap_err();
+        let err = read_answer(&answer(429, "", Some("7")), &clock, &[]).unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(err.classify().action, crate::Action::Retry);
         let err = read_answer(
             &answer(429, "", Some("Wed, 25 Nov 2026 15:00:30 GMT")),
             &clock,
+            &[],
         )
         .unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-        let err = read_answer(&answer(429, "", Some("soon")), &clock).unwrap_err();
+        let err = read_answer(&answer(429, "", Some("soon")), &clock, &[]).unwrap_err();
         assert_eq!(err.retry_after(), None);
+        // Secrets are removed from a quoted body, under any name.
+        let err = read_answer(
+            &answer(400, r#"{"x":"tok-9 and s3cret"}"#, None),
+            &clock,
+            &["tok-9", "s3cret"],
+        )
+        .unwrap_err();
+        assert!(
+            !err.to_string().contains("tok-9") && !err.to_string().contains("s3cret"),
+            "{err}"
+        );
         for status in [500, 502, 503, 504, 302] {
-            let err = read_answer(&answer(status, "", None), &clock).unwrap_err();
+            let err = read_answer(&answer(status, "", None), &clock, &[]).unwrap_err();
             assert_eq!(err.delivery(), crate::Delivery::Unknown, "{status}");
         }
-        let err = read_answer(&answer(501, "", None), &clock).unwrap_err();
+        let err = read_answer(&answer(501, "", None), &clock, &[]).unwrap_err();
         assert_eq!(err.classify().action, crate::Action::FallBack);
     }
 

@@ -46,5 +46,5 @@ pub(crate) fn read_answer_for_fuzzing(
         body: body.to_vec(),
         retry_after: retry_after.map(str::to_owned),
     };
-    client::read_answer(&response, &crate::clock::SystemClock)
+    client::read_answer(&response, &crate::clock::SystemClock, &[])
 }

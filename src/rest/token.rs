@@ -133,6 +133,11 @@ impl TokenCache {
         )
     }
 
+    /// The client secret (to redact it wherever an answer echoes it).
+    pub(crate) fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+
     /// The URL of the token request, with the secret redacted (for dry runs).
     pub(crate) fn redacted_url(&self) -> String {
         self.url("[redacted]")
