@@ -328,7 +328,7 @@ impl SandboxConfig {
         self
     }
 
-    /// An artificial delay inside every REST API call and SOAP call, after
+    /// An artificial delay inside every REST API, SOAP and AJO call, after
     /// the checks that admit it and while it counts as in flight, so that
     /// concurrency can be observed. Default: zero.
     pub fn latency(mut self, latency: Duration) -> Self {
