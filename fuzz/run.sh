@@ -9,11 +9,11 @@ cd "$(dirname "$0")"
 secs="${1:-300}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(soap_response rest_response sandbox_envelope soap_envelope identity_answer identity_reader lookup_answers)
+[ ${#targets[@]} -gt 0 ] || targets=(soap_response rest_response sandbox_envelope soap_envelope identity_answer identity_reader lookup_answers ajo_answer)
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
     case "$target" in
-        rest_response|identity_answer|identity_reader|lookup_answers) dict=dicts/json.dict ;;
+        rest_response|identity_answer|identity_reader|lookup_answers|ajo_answer) dict=dicts/json.dict ;;
         *) dict=dicts/xml.dict ;;
     esac
     mkdir -p "corpus/$target"

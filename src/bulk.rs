@@ -374,6 +374,15 @@ pub fn chunk_digest(leads: &[LeadKey]) -> String {
 ///     request_digest(&CampaignTarget::id(1), Source::Mktows),
 ///     request_digest(&CampaignTarget::id_with_tokens(1, [ProgramToken::new("{{my.A}}", "1")?]), Source::Mktows),
 /// );
+/// // An AJO campaign is not the Marketo campaign of the same text.
+/// assert_ne!(
+///     request_digest(&CampaignTarget::ajo("1", []), Source::Mktows),
+///     request_digest(&CampaignTarget::id(1), Source::Mktows),
+/// );
+/// assert_ne!(
+///     request_digest(&CampaignTarget::ajo("a", []), Source::Mktows),
+///     request_digest(&CampaignTarget::ajo("b", []), Source::Mktows),
+/// );
 /// # Ok::<(), marketo_campaign::Error>(())
 /// ```
 pub fn request_digest(target: &CampaignTarget, source: Source) -> String {
@@ -394,6 +403,10 @@ pub fn request_digest(target: &CampaignTarget, source: Source) -> String {
             field(b"named");
             field(campaign.as_bytes());
             field(program.as_bytes());
+        }
+        CampaignTarget::Ajo { campaign_id, .. } => {
+            field(b"ajo");
+            field(campaign_id.as_bytes());
         }
     }
     let mut tokens: Vec<_> = target.tokens().iter().collect();

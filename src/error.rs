@@ -169,6 +169,7 @@ const RULES: &[Rule] = &[
     rule("a backend of your own: not sent", Delivery::NotSent, Action::Stop, "as the backend states; only a backend knows whether its failure passes"),
     rule("a backend of your own: refused", Delivery::Refused, Action::Stop, "as the backend states"),
     rule("a backend of your own: unknown", Delivery::Unknown, Action::Stop, "as the backend states"),
+    rule("Journey Optimizer: HTTP 429 (rate limited), with or without Retry-After", Delivery::Refused, Action::Retry, "refused before running; the limit passes: wait at least its Retry-After"),
     rule("this client's own rate limiter: the wait budget passed (`RateLimit::max_wait`)", Delivery::NotSent, Action::Stop, "never sent; the caller chooses when to try again"),
 ];
 
@@ -470,6 +471,18 @@ pub enum Error {
         /// The backend's own error.
         source: Cause,
     },
+    /// The API refused the call for its rate limit (Adobe Journey
+    /// Optimizer's HTTP 429): the campaign did not run, and the call may be
+    /// repeated once `retry_after` (its `Retry-After` header, when it had
+    /// one) has passed. [`RetryPolicy`](crate::RetryPolicy) waits at least
+    /// that long.
+    #[error("rate limited (HTTP 429){}: {body:?} (the campaign did not run)", retry_after_text(*.retry_after))]
+    RateLimited {
+        /// How long the server asked to wait (`Retry-After`), if it said.
+        retry_after: Option<std::time::Duration>,
+        /// The start of the body, at most 512 bytes, redacted.
+        body: String,
+    },
     /// A request of several chunks failed part-way: the outcome tells which
     /// chunks were accepted, which one failed (with its error) and which were
     /// not attempted.
@@ -531,6 +544,11 @@ fn bare(err: &Error) -> String {
         Error::HttpStatus { status, body } => format!("HTTP {status}: {body:?}"),
         other => other.to_string(),
     }
+}
+
+fn retry_after_text(wait: Option<std::time::Duration>) -> String {
+    wait.map(|w| format!(", retry after {} s", w.as_secs_f64()))
+        .unwrap_or_default()
 }
 
 fn incomplete_summary(outcome: &Outcome) -> String {
@@ -649,7 +667,25 @@ impl Error {
                 Delivery::Refused => c(21),
                 Delivery::Unknown => c(22),
             },
-            Error::Throttled { .. } => c(23),
+            Error::RateLimited { .. } => c(23),
+            Error::Throttled { .. } => c(24),
+        }
+    }
+
+    /// How long the server asked to wait before the call is repeated (an
+    /// [`Error::RateLimited`] with a `Retry-After`), if it said.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use marketo_campaign::{Action, Error};
+    /// let err = Error::RateLimited { retry_after: Some(Duration::from_secs(2)), body: String::new() };
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    /// assert_eq!(err.classify().action, Action::Retry);
+    /// ```
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -838,11 +874,20 @@ mod tests {
             (Error::backend("b", Refused, "x"), 21, Refused, Stop),
             (Error::backend("b", Unknown, "x"), 22, Unknown, Stop),
             (
+                Error::RateLimited {
+                    retry_after: Some(std::time::Duration::from_secs(1)),
+                    body: String::new(),
+                },
+                23,
+                Refused,
+                Retry,
+            ),
+            (
                 Error::Throttled {
                     limit: crate::Limit::Rate,
                     budget: std::time::Duration::from_secs(30),
                 },
-                23,
+                24,
                 NotSent,
                 Stop,
             ),

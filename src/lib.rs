@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod ajo;
 #[cfg(feature = "bridge")]
 pub mod bridge;
 mod bulk;
@@ -60,6 +61,7 @@ mod test_support;
 mod transport;
 pub mod webhook;
 
+pub use ajo::{AjoClient, AjoClientBuilder};
 pub use bulk::{chunk_digest, request_digest, run_bulk, run_bulk_with, BulkOptions, BulkSummary};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{
@@ -101,6 +103,16 @@ pub mod fuzzing {
     /// The REST response reader on an arbitrary answer.
     pub fn rest_response(status: u16, body: &[u8]) -> Result<usize, crate::Error> {
         crate::rest::wire::read::<serde_json::Value>(status, body).map(|page| page.result.len())
+    }
+
+    /// The AJO execution answer reader on an arbitrary answer (status,
+    /// body, `Retry-After`): the execution id.
+    pub fn ajo_answer(
+        status: u16,
+        body: &[u8],
+        retry_after: Option<&str>,
+    ) -> Result<String, crate::Error> {
+        crate::ajo::read_answer_for_fuzzing(status, body, retry_after)
     }
 
     /// The sandbox's envelope reader and rules on an arbitrary request body:

@@ -113,8 +113,8 @@ impl Serialize for AmbiguousKey {
 }
 
 /// `{"index", "backend", "leads", "status", "error", "delivery",
-/// "unmatched", "ambiguous"}`; `error` and `delivery` are `null` for an
-/// accepted chunk.
+/// "unmatched", "ambiguous"}`, and `"execution_id"` when the backend gave
+/// one (AJO); `error` and `delivery` are `null` for an accepted chunk.
 impl Serialize for ChunkReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let keys =
@@ -132,6 +132,9 @@ impl Serialize for ChunkReport {
         map.serialize_entry("delivery", &self.delivery().map(Delivery::as_str))?;
         map.serialize_entry("unmatched", &keys(self.unmatched()))?;
         map.serialize_entry("ambiguous", self.ambiguous())?;
+        if let Some(id) = self.execution_id() {
+            map.serialize_entry("execution_id", id)?;
+        }
         map.end()
     }
 }

@@ -528,9 +528,49 @@ pub enum CampaignTarget {
         /// Program tokens for this run; may be empty.
         tokens: Vec<ProgramToken>,
     },
+    /// An Adobe Journey Optimizer API-triggered campaign, by its AJO id
+    /// (a string), with program tokens that become each recipient's
+    /// `context`. Only [`AjoClient`](crate::AjoClient) runs it; SOAP and
+    /// REST refuse it as invalid input before sending anything.
+    Ajo {
+        /// The AJO campaign id.
+        campaign_id: String,
+        /// Program tokens for this run (`{{my.Name}}` becomes
+        /// `context.Name`); may be empty.
+        tokens: Vec<ProgramToken>,
+    },
 }
 
 impl CampaignTarget {
+    /// An Adobe Journey Optimizer campaign by its id, with program tokens
+    /// (each `{{my.Name}}` becomes the recipient's `context.Name`). Only
+    /// [`AjoClient`](crate::AjoClient) serves it.
+    ///
+    /// ```
+    /// use marketo_campaign::{CampaignTarget, ProgramToken};
+    /// let target = CampaignTarget::ajo("3d9a7b1c-webinar", [ProgramToken::new("{{my.WebinarTitle}}", "Rust")?]);
+    /// assert_eq!(target.ajo_campaign_id(), Some("3d9a7b1c-webinar"));
+    /// assert_eq!(target.campaign_id(), None);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn ajo(
+        campaign_id: impl Into<String>,
+        tokens: impl IntoIterator<Item = ProgramToken>,
+    ) -> Self {
+        CampaignTarget::Ajo {
+            campaign_id: campaign_id.into(),
+            tokens: tokens.into_iter().collect(),
+        }
+    }
+
+    /// The AJO campaign id, when the target names one.
+    pub fn ajo_campaign_id(&self) -> Option<&str> {
+        match self {
+            CampaignTarget::Ajo { campaign_id, .. } => Some(campaign_id),
+            _ => None,
+        }
+    }
+
     /// A campaign by id, without tokens: SOAP's `campaignId` alone.
     pub fn id(id: u32) -> Self {
         CampaignTarget::Id {
@@ -564,7 +604,9 @@ impl CampaignTarget {
     /// The program tokens of this run, in the order given.
     pub fn tokens(&self) -> &[ProgramToken] {
         match self {
-            CampaignTarget::Id { tokens, .. } | CampaignTarget::Named { tokens, .. } => tokens,
+            CampaignTarget::Id { tokens, .. }
+            | CampaignTarget::Named { tokens, .. }
+            | CampaignTarget::Ajo { tokens, .. } => tokens,
         }
     }
 
@@ -572,7 +614,7 @@ impl CampaignTarget {
     pub fn campaign_id(&self) -> Option<u32> {
         match self {
             CampaignTarget::Id { id, .. } => Some(*id),
-            CampaignTarget::Named { .. } => None,
+            CampaignTarget::Named { .. } | CampaignTarget::Ajo { .. } => None,
         }
     }
 
@@ -594,6 +636,17 @@ impl CampaignTarget {
                         return Err(Error::invalid(field, "it is empty"));
                     }
                     check_xml_text(value).map_err(|reason| Error::invalid(field, reason))?;
+                }
+            }
+            CampaignTarget::Ajo { campaign_id, .. } => {
+                if campaign_id.trim().is_empty() {
+                    return Err(Error::invalid("AJO campaign id", "it is empty"));
+                }
+                if campaign_id.len() > 256 || campaign_id.chars().any(char::is_control) {
+                    return Err(Error::invalid(
+                        "AJO campaign id",
+                        "at most 256 bytes, without control characters",
+                    ));
                 }
             }
         }
@@ -620,6 +673,9 @@ impl fmt::Display for CampaignTarget {
             CampaignTarget::Named {
                 campaign, program, ..
             } => write!(f, "campaign {campaign:?} in program {program:?}"),
+            CampaignTarget::Ajo { campaign_id, .. } => {
+                write!(f, "AJO campaign {campaign_id:?}")
+            }
         }
     }
 }

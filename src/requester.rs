@@ -187,6 +187,7 @@ pub struct ChunkReport {
     pub(crate) status: ChunkStatus,
     pub(crate) unmatched: Vec<LeadKey>,
     pub(crate) ambiguous: Vec<AmbiguousKey>,
+    pub(crate) execution_id: Option<String>,
 }
 
 impl ChunkReport {
@@ -238,6 +239,7 @@ impl ChunkReport {
             status: ChunkStatus::NotAttempted,
             unmatched: Vec::new(),
             ambiguous: Vec::new(),
+            execution_id: None,
         }
     }
 
@@ -257,6 +259,28 @@ impl ChunkReport {
     pub fn with_ambiguous(mut self, keys: impl IntoIterator<Item = AmbiguousKey>) -> Self {
         add_ambiguous(&mut self.unmatched, &mut self.ambiguous, keys);
         self
+    }
+
+    /// The same report with the id the backend gave the accepted call
+    /// (see [`execution_id`](ChunkReport::execution_id)).
+    pub fn with_execution_id(mut self, id: impl Into<String>) -> Self {
+        self.execution_id = Some(id.into());
+        self
+    }
+
+    /// The id the backend gave the call that carried this chunk, when it
+    /// gives one: Adobe Journey Optimizer's `executionId`. `None` for SOAP
+    /// and REST, whose trigger answers name no run.
+    ///
+    /// ```
+    /// use marketo_campaign::{ChunkReport, LeadKey};
+    /// let chunk = ChunkReport::accepted([LeadKey::email("a@b.c")?], "ajo").with_execution_id("HUMA-1");
+    /// assert_eq!(chunk.execution_id(), Some("HUMA-1"));
+    /// assert_eq!(ChunkReport::accepted([LeadKey::id(1)?], "rest").execution_id(), None);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn execution_id(&self) -> Option<&str> {
+        self.execution_id.as_deref()
     }
 
     /// The chunk's position in the request, from 0 (in a bulk run, in the
@@ -474,6 +498,8 @@ pub struct ChunkAccepted {
     pub(crate) unmatched: Vec<LeadKey>,
     /// Keys that matched several leads.
     pub(crate) ambiguous: Vec<AmbiguousKey>,
+    /// The backend's id for the call (AJO's `executionId`).
+    pub(crate) execution_id: Option<String>,
 }
 
 impl ChunkAccepted {
@@ -493,6 +519,23 @@ impl ChunkAccepted {
     /// [`ChunkReport::with_ambiguous`]); they count as unmatched too.
     pub fn with_ambiguous(mut self, keys: impl IntoIterator<Item = AmbiguousKey>) -> Self {
         add_ambiguous(&mut self.unmatched, &mut self.ambiguous, keys);
+        self
+    }
+
+    /// The same, with the id the backend gave the call (see
+    /// [`ChunkReport::execution_id`]).
+    ///
+    /// ```
+    /// use marketo_campaign::{send_in_chunks, CampaignRequest, CampaignTarget, ChunkAccepted, LeadKey};
+    /// let request = CampaignRequest::new(CampaignTarget::ajo("c1", []), [LeadKey::email("a@b.c")?])?;
+    /// let outcome = send_in_chunks(&request, 20, "toy", |index, _| {
+    ///     Ok(ChunkAccepted::new().with_execution_id(format!("EXEC-{index}")))
+    /// })?;
+    /// assert_eq!(outcome.chunks()[0].execution_id(), Some("EXEC-0"));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn with_execution_id(mut self, id: impl Into<String>) -> Self {
+        self.execution_id = Some(id.into());
         self
     }
 }
@@ -548,6 +591,7 @@ pub fn send_in_chunks(
                 Ok(accepted) => ChunkReport {
                     unmatched: accepted.unmatched,
                     ambiguous: accepted.ambiguous,
+                    execution_id: accepted.execution_id,
                     ..ChunkReport::accepted(leads, backend)
                 },
                 Err(err) => {

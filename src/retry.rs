@@ -19,6 +19,7 @@ use crate::error::{Action, Delivery, Error};
 /// | SOAP 20016 request expired | refused before running; repeated once, at once, signed afresh |
 /// | SOAP 20023 rate, 20024 concurrency | refused before running |
 /// | REST 606 rate, 615 concurrency | refused before running |
+/// | Journey Optimizer HTTP 429 | refused before running; the wait is at least its `Retry-After` |
 /// | REST 601/602 after a renewal | refused before running; repeated once, at once |
 ///
 /// Never repeated (unless [`retry_unknown`](RetryPolicy::retry_unknown) is
@@ -164,10 +165,12 @@ impl RetryPolicy {
             if renew && attempt > 1 {
                 return Err(err);
             }
+            // A server that names its wait (429 Retry-After) gets at least it.
             let wait = if renew {
                 Duration::ZERO
             } else {
                 self.wait(attempt)
+                    .max(err.retry_after().unwrap_or_default())
             };
             if start.elapsed().saturating_add(wait) > self.budget {
                 log::warn!("{what}: retry budget spent after {attempt} attempt(s): {err}");

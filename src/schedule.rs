@@ -55,17 +55,36 @@ impl ScheduleRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduled {
     pub(crate) backend: String,
+    pub(crate) id: Option<String>,
 }
 
 impl Scheduled {
-    /// The backend that accepted it: `soap` or `rest`.
+    /// The backend that accepted it: `soap`, `rest` or `ajo`.
     pub fn backend(&self) -> &str {
         &self.backend
+    }
+
+    /// The id the backend gave the schedule or run, when it gives one:
+    /// Adobe Journey Optimizer's `scheduleId` (a scheduled execution) or
+    /// `executionId` (one that runs now). `None` for SOAP and REST.
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::Sandbox;
+    /// use marketo_campaign::{CampaignScheduler, CampaignTarget, ScheduleRequest};
+    /// let sandbox = Sandbox::start()?;
+    /// // Marketo's batch campaign 5000, mapped to an AJO audience campaign, at once.
+    /// let scheduled = sandbox.ajo_client()?.schedule_campaign(&ScheduleRequest::new(CampaignTarget::id(5000), None)?)?;
+    /// assert_eq!(scheduled.backend(), "ajo");
+    /// assert_eq!(scheduled.id(), sandbox.journal()[0].ajo.as_ref().map(|e| e.execution_id.as_str()));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
     }
 }
 
 /// The sibling of [`CampaignRequester`](crate::CampaignRequester) for
-/// scheduled runs. Implemented by the SOAP and REST clients and by
+/// scheduled runs. Implemented by the SOAP, REST and AJO clients and by
 /// [`Fallback`](crate::Fallback).
 pub trait CampaignScheduler: Send + Sync + fmt::Debug + fmt::Display {
     /// Schedules the campaign.

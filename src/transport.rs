@@ -261,6 +261,8 @@ impl Caller {
 pub(crate) struct HttpResponse {
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
+    /// The `Retry-After` header, as sent (for a 429).
+    pub(crate) retry_after: Option<String>,
 }
 
 /// One agent (one connection pool), shared by clones.
@@ -375,13 +377,22 @@ impl Http {
 
     fn read(&self, response: ureq::http::Response<ureq::Body>) -> Result<HttpResponse, Error> {
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .into_body()
             .with_config()
             .limit(self.max_response_bytes)
             .read_to_vec()
             .map_err(|e| classify(e, true))?;
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! The public conformance suite (`marketo_campaign::conformance`) against
-//! every backend of the crate — SoapClient, RestClient and
-//! Fallback(SOAP → REST) on the sandbox, the recording stub at several
+//! every backend of the crate — SoapClient, RestClient,
+//! Fallback(SOAP → REST) and AjoClient on the sandbox, the recording stub at several
 //! sizes, a Fallback between stubs of different sizes — and against the
 //! user-written backend of `examples/custom_backend.rs`; then flawed
 //! backends, to show each check fails when it should.
@@ -194,6 +194,97 @@ fn fallback_from_soap_to_rest_keeps_the_contract() {
     assert_eq!(backends, ["soap", "rest", "rest"]);
     let apis: Vec<String> = sandbox.journal().into_iter().map(|e| e.api).collect();
     assert_eq!(apis, ["soap", "rest", "rest"]);
+}
+
+/// What ran is the sandbox's journal of AJO executions (each recipient's
+/// lead, found by its email); failures are sandbox faults on the AJO
+/// calls. AJO does not say which recipients it found, so the harness names
+/// no unknown lead (`unmatched_keys` is skipped).
+struct AjoHarness<'a> {
+    sandbox: &'a Sandbox,
+}
+
+impl Harness for AjoHarness<'_> {
+    fn target(&self) -> CampaignTarget {
+        // Marketo's campaign 4496, mapped to its AJO campaign.
+        CampaignTarget::id(4496)
+    }
+
+    fn leads(&self, count: usize) -> Vec<LeadKey> {
+        (1..=SANDBOX_LEADS)
+            .take(count)
+            .map(|id| LeadKey::email(format!("lead{id}@example.com")).unwrap())
+            .collect()
+    }
+
+    fn runs(&self) -> Vec<Vec<LeadKey>> {
+        self.sandbox
+            .journal()
+            .into_iter()
+            .map(|entry| {
+                let execution = entry.ajo.expect("an AJO execution");
+                assert_eq!(
+                    execution.campaign_id,
+                    "2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496"
+                );
+                execution
+                    .recipients
+                    .iter()
+                    .map(|r| {
+                        assert_eq!(r.namespace, "email");
+                        LeadKey::email(r.user_id.as_str()).unwrap()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn reset(&self) {
+        self.sandbox.clear_faults();
+        self.sandbox.clear_fault_log();
+        self.sandbox.clear_journal();
+    }
+
+    fn fail_call(&self, call: usize, failure: Failure) -> bool {
+        let fault = match failure {
+            // The IMS token, asked on the first call, is cached by then:
+            // from the n-th call on, the port refuses.
+            Failure::NotSent => Fault::RefuseConnections { lasting: None },
+            Failure::Refused => Fault::HttpStatus {
+                status: 403,
+                body: true,
+                runs: false,
+            },
+            Failure::RunThenLost => Fault::ResetMidResponse,
+            _ => Fault::ResetAfterRequest,
+        };
+        self.sandbox
+            .inject(FaultRule::on_call(fault, call as u64).api(Api::Ajo))
+            .is_ok()
+    }
+}
+
+#[test]
+fn ajo_client_keeps_the_contract() {
+    let sandbox = sandbox();
+    let client = sandbox
+        .ajo_client_builder()
+        .retry(quick_retries())
+        .build()
+        .unwrap();
+    let harness = AjoHarness { sandbox: &sandbox };
+    let report = conformance::run_all(&client, &harness).unwrap_or_else(|v| panic!("{v}"));
+    assert_eq!(report.checks().len(), 4, "{report}");
+    let skipped: Vec<_> = report.skipped().map(|(name, _)| name).collect();
+    assert_eq!(skipped, ["unmatched_keys"], "{report}");
+    // The refused port did strike (a NotSent failure was tried).
+    harness.reset();
+    assert!(harness.fail_call(2, Failure::NotSent));
+    let request = CampaignRequest::new(harness.target(), harness.leads(41)).unwrap();
+    let err = client.request_campaign(&request).unwrap_err();
+    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    assert_eq!(harness.runs().len(), 1);
+    harness.reset();
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The fault matrix: faults the sandbox injects, against the SOAP client,
-//! the REST client and Fallback(SOAP → REST), each cell in a sandbox of its
-//! own. [`fault_matrix`] runs three groups of cells:
+//! the REST client, Fallback(SOAP → REST) and the Journey Optimizer client
+//! (AJO), each cell in a sandbox of its own. [`fault_matrix`] runs three
+//! groups of cells (AJO: [`ajo_cells`], on its executions and IMS tokens):
 //!
 //! - trigger: a request of 300 leads (3 chunks) with a fault on its 2nd
 //!   trigger call (SOAP `requestCampaign`, REST `trigger.json`; for
@@ -13,7 +14,8 @@
 //! - schedule: the same answers on `scheduleCampaign` / `schedule.json`.
 //!
 //! [`many_chunks_with_faults_sprinkled_in`] sends 1,500 leads per client
-//! with faults every few calls, re-sending what certainly did not run.
+//! (AJO included, in chunks of 20) with faults every few calls, re-sending
+//! what certainly did not run.
 //!
 //! Every cell checks the client's result against the table (served, or the
 //! failed chunk's delivery) and the sandbox's journal: no lead served twice,
@@ -56,6 +58,7 @@ enum Client {
     Soap,
     Rest,
     Fallback,
+    Ajo,
 }
 
 const CLIENTS: [Client; 3] = [Client::Soap, Client::Rest, Client::Fallback];
@@ -110,12 +113,23 @@ fn rest(sandbox: &Sandbox) -> RestClient {
         .unwrap()
 }
 
+fn ajo(sandbox: &Sandbox) -> marketo_campaign::AjoClient {
+    sandbox
+        .ajo_client_builder()
+        .timeout(TIMEOUT)
+        .retry(policy())
+        .rate_limit(None)
+        .build()
+        .unwrap()
+}
+
 /// Sends `request` with `client`.
 fn send(sandbox: &Sandbox, client: Client, request: &CampaignRequest) -> Result<Outcome, Error> {
     match client {
         Client::Soap => soap(sandbox).request_campaign(request),
         Client::Rest => rest(sandbox).request_campaign(request),
         Client::Fallback => Fallback::new(soap(sandbox), rest(sandbox)).request_campaign(request),
+        Client::Ajo => ajo(sandbox).request_campaign(request),
     }
 }
 
@@ -244,6 +258,7 @@ fn run_cell(cell: &Cell) -> Ran {
                 Client::Fallback => {
                     Fallback::new(soap(&sandbox), rest(&sandbox)).schedule_campaign(request)
                 }
+                Client::Ajo => ajo(&sandbox).schedule_campaign(request),
             };
             let got = match &result {
                 Ok(_) => Served,
@@ -721,6 +736,7 @@ fn second_trigger(fault: &Fault, client: Client) -> FaultRule {
     let rule = FaultRule::on_call(fault.clone(), 2);
     match (client, fault) {
         (Client::Soap | Client::Fallback, _) => rule.api(Api::Soap),
+        (Client::Ajo, _) => rule.api(Api::Ajo),
         // Refusals strike ports, not calls.
         (Client::Rest, Fault::RefuseConnections { .. }) => rule.api(Api::Rest),
         (Client::Rest, _) => rule
@@ -737,7 +753,7 @@ fn trigger_cells() -> Vec<Cell> {
         for (column, client) in CLIENTS.into_iter().enumerate() {
             let fault = match client {
                 Client::Soap | Client::Fallback => &row.soap,
-                Client::Rest => &row.rest,
+                Client::Rest | Client::Ajo => &row.rest,
             };
             let Some(fault) = fault else { continue };
             cells.push(Cell {
@@ -884,8 +900,16 @@ fn schedule_cells() -> Vec<Cell> {
     ];
     let mut cells = Vec::new();
     for (name, soap_fault, rest_fault, expect) in faults {
-        for client in CLIENTS {
+        for client in CLIENTS.into_iter().chain([Client::Ajo]) {
             let rule = match client {
+                // An audience execution; AJO's rate limit is a 429.
+                Client::Ajo => {
+                    let fault = match &rest_fault {
+                        Fault::RestError(606) => answer(429, FaultBody::Text, false),
+                        other => other.clone(),
+                    };
+                    FaultRule::on_call(fault, 1).api(Api::Ajo)
+                }
                 // After the campaign look-up (a GET).
                 Client::Rest => FaultRule::on_call(rest_fault.clone(), 1)
                     .api(Api::Rest)
@@ -912,12 +936,104 @@ fn schedule_cells() -> Vec<Cell> {
     cells
 }
 
+// ---------------------------------------------------------------------------
+// Journey Optimizer
+
+/// AJO's cells: the trigger faults on the 2nd execution of 300 leads by
+/// email (15 executions of 20), and the IMS token faults, once or on every
+/// call. Same wire, same answers: whatever may have run is unknown and not
+/// repeated; a 429 (rate limited) and a 401 (token renewed) are refusals
+/// the client repeats; other 4xx are refusals.
+fn ajo_cells() -> Vec<Cell> {
+    let request = || {
+        CampaignRequest::new(
+            CampaignTarget::id(4496),
+            (1..=LEADS).map(|i| LeadKey::email(format!("lead{i}@example.com")).unwrap()),
+        )
+        .unwrap()
+    };
+    let mut rows: Vec<(String, Fault, Expect)> = Vec::new();
+    for row in trigger_rows() {
+        // Marketo's own formats (SOAP faults, REST errors) are not AJO's:
+        // the rows that are only one of them are left out; a gateway's
+        // answer wrapping one is kept (a body AJO never sends).
+        let Some(fault) = row.rest.or(row.soap) else {
+            continue;
+        };
+        let expect = match &fault {
+            Fault::SoapFault(_) | Fault::RestError(_) => continue,
+            Fault::Answer {
+                status: 200,
+                body: FaultBody::RestError(_) | FaultBody::SoapFault(_),
+                ..
+            } => continue,
+            // AJO's rate limit: refused, repeated after the wait.
+            Fault::Answer { status: 429, .. } => Served,
+            // The API is gone: refused (AJO has no fallback of its own).
+            Fault::HttpStatus {
+                status: 404 | 410, ..
+            } => Failed(Refused),
+            _ => row.expect[1],
+        };
+        rows.push((row.name, fault, expect));
+    }
+    rows.extend([
+        (
+            "401 once (token renewed)".to_owned(),
+            answer(401, FaultBody::Text, false),
+            Served,
+        ),
+        (
+            "400 empty".to_owned(),
+            http(400, false, false),
+            Failed(Refused),
+        ),
+        (
+            "403 page".to_owned(),
+            http(403, true, false),
+            Failed(Refused),
+        ),
+    ]);
+    let mut cells: Vec<Cell> = rows
+        .into_iter()
+        .map(|(row, fault, expect)| Cell {
+            group: Group::Trigger,
+            row,
+            client: Client::Ajo,
+            rules: vec![second_trigger(&fault, Client::Ajo)],
+            job: Job::Request(request()),
+            expect,
+        })
+        .collect();
+    for (name, fault) in read_faults(Read::Token) {
+        for persistent in [false, true] {
+            cells.push(Cell {
+                group: Group::Lookup,
+                row: format!(
+                    "IMS token {name}, {}",
+                    if persistent { "every time" } else { "once" }
+                ),
+                client: Client::Ajo,
+                rules: vec![Read::Token.rule(fault.clone(), persistent)],
+                job: Job::Request(request()),
+                expect: if persistent { Failed(NotSent) } else { Served },
+            });
+        }
+    }
+    cells
+}
+
 #[test]
 fn fault_matrix() {
-    let cells: Vec<Cell> = [trigger_cells(), lookup_cells(), schedule_cells()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let cells: Vec<Cell> = [
+        trigger_cells(),
+        lookup_cells(),
+        schedule_cells(),
+        ajo_cells(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let ran = run_all(&cells);
     let tallies = tally(&ran);
     // The cell counts README quotes, per client and group.
@@ -939,8 +1055,13 @@ fn fault_matrix() {
                 (Group::Lookup, 44),
                 (Group::Schedule, 5)
             ],
+            vec![
+                (Group::Trigger, 53),
+                (Group::Lookup, 12),
+                (Group::Schedule, 5)
+            ],
         ],
-        "cells per client (SOAP, REST, Fallback) and group"
+        "cells per client (SOAP, REST, Fallback, AJO) and group"
     );
     assert_cells(&ran);
     for (client, tally) in &tallies {
@@ -977,15 +1098,23 @@ fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
     let rest = client == Client::Rest;
     let on = |fault: Fault, rule: fn(Fault, u64) -> FaultRule, n: u64| {
         let rule = rule(fault, n);
-        if rest {
-            rule.api(Api::Rest)
+        match client {
+            Client::Rest => rule
+                .api(Api::Rest)
                 .method("POST")
-                .path_prefix("/rest/v1/campaigns/")
-        } else {
-            rule.api(Api::Soap)
+                .path_prefix("/rest/v1/campaigns/"),
+            Client::Ajo => rule.api(Api::Ajo),
+            _ => rule.api(Api::Soap),
         }
     };
-    let (rate, concurrency, denied) = if rest {
+    let (rate, concurrency, denied) = if client == Client::Ajo {
+        // AJO's limits are 429s; its refusals 4xx.
+        (
+            answer(429, FaultBody::Text, false),
+            answer(429, FaultBody::Empty, false),
+            http(403, true, false),
+        )
+    } else if rest {
         (
             Fault::RestError(606),
             Fault::RestError(615),
@@ -998,7 +1127,10 @@ fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
             Fault::SoapFault(20013),
         )
     };
-    let (wrapped, on_200) = if rest {
+    let (wrapped, on_200) = if client == Client::Ajo {
+        // A gateway's text, and a 200 that is not AJO's answer.
+        (FaultBody::Text, FaultBody::RestError(611))
+    } else if rest {
         (FaultBody::RestError(606), FaultBody::RestError(611))
     } else {
         (FaultBody::SoapFault(20023), FaultBody::SoapFault(20011))
@@ -1062,13 +1194,13 @@ fn sprinkled(client: Client) -> Vec<(FaultRule, Effect)> {
 
 #[test]
 fn many_chunks_with_faults_sprinkled_in() {
-    // 1,500 leads (15 chunks) per client. After each request the caller
+    // 1,500 leads (15 chunks; 75 for AJO) per client. After each request the caller
     // sends again every chunk that certainly did not run (refused, not
     // sent, not attempted), never one whose outcome is unknown.
     const TOTAL: u32 = 1_500;
     let mut lines = Vec::new();
     let mut broken = Vec::new();
-    for client in CLIENTS {
+    for client in CLIENTS.into_iter().chain([Client::Ajo]) {
         let sandbox = Sandbox::start_with(config()).unwrap();
         let rules = sprinkled(client);
         for (rule, _) in &rules {
@@ -1078,8 +1210,16 @@ fn many_chunks_with_faults_sprinkled_in() {
             Client::Soap => Box::new(soap(&sandbox)),
             Client::Rest => Box::new(rest(&sandbox)),
             Client::Fallback => Box::new(Fallback::new(soap(&sandbox), rest(&sandbox))),
+            Client::Ajo => Box::new(ajo(&sandbox)),
         };
-        let mut pending: Vec<LeadKey> = (1..=TOTAL).map(|i| LeadKey::id(i).unwrap()).collect();
+        // Chunks of the requester's size: 100, or AJO's 20 (by email).
+        let size = requester.max_leads_per_call();
+        let mut pending: Vec<LeadKey> = (1..=TOTAL)
+            .map(|i| match client {
+                Client::Ajo => LeadKey::email(format!("lead{i}@example.com")).unwrap(),
+                _ => LeadKey::id(i).unwrap(),
+            })
+            .collect();
         let mut unknown_chunks: Vec<Vec<u32>> = Vec::new();
         let mut refused_chunks = 0;
         let mut rounds = 0;
@@ -1117,7 +1257,7 @@ fn many_chunks_with_faults_sprinkled_in() {
                 Err(err) => vec![(request.leads().to_vec(), Some(err.delivery()))],
             };
             for (leads, delivery) in chunks {
-                if leads.len() != 100 {
+                if leads.len() != size {
                     broken.push(format!("{client:?}: a chunk of {} leads", leads.len()));
                 }
                 match delivery {
@@ -1167,7 +1307,7 @@ fn many_chunks_with_faults_sprinkled_in() {
             (
                 "leads served once",
                 served.len(),
-                TOTAL as usize - 100 * (unknown_events - unknown_events_ran),
+                TOTAL as usize - size * (unknown_events - unknown_events_ran),
             ),
             (
                 "refused chunks",
@@ -1198,8 +1338,8 @@ fn many_chunks_with_faults_sprinkled_in() {
             log.len(),
             served.len(),
             unknown.len(),
-            100 * unknown_ran.len(),
-            100 * refused_chunks,
+            size * unknown_ran.len(),
+            size * refused_chunks,
         ));
     }
     assert!(

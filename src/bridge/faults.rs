@@ -22,6 +22,7 @@ pub(crate) const MAY_HAVE_RUN: &str =
 ///   anything else → 20011;
 /// - a campaign look-up that found no (or several) campaigns → 20113, a
 ///   request REST cannot express (a `LEADOWNEREMAIL` key) → 20110;
+/// - Journey Optimizer's 429 → 20023;
 /// - a call the REST client's limiter would keep waiting past its budget
 ///   ([`Error::Throttled`], not sent) → 20023 (rate) or 20024
 ///   (concurrency), the answers SOAP workers retry;
@@ -51,6 +52,8 @@ pub(crate) fn fault_for(err: &Error) -> Fault {
             throttled @ Error::Throttled { .. } => fault_for(throttled),
             _ => internal(err),
         },
+        // Journey Optimizer's 429 behind the bridge (after the retries).
+        Error::RateLimited { .. } => Fault::new(SoapCode::RateLimited, err.to_string()),
         Error::Throttled { limit, budget } => Fault::new(
             match limit {
                 Limit::Rate => SoapCode::RateLimited,

@@ -4,8 +4,9 @@
 //! A trait that outsiders can implement but not verify is half a contract.
 //! Like `object_store`'s `integration` module, this suite is public: the
 //! crate runs it against [`SoapClient`](crate::SoapClient),
-//! [`RestClient`](crate::RestClient), [`Fallback`](crate::Fallback) and
-//! [`StubRequester`] in its own tests, and you run it against your backend.
+//! [`RestClient`](crate::RestClient), [`AjoClient`](crate::AjoClient),
+//! [`Fallback`](crate::Fallback) and [`StubRequester`] in its own tests,
+//! and you run it against your backend.
 //!
 //! The suite sends requests and compares what the backend *reports* with
 //! what *ran*. It learns what ran from a [`Harness`] you write next to your

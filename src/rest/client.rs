@@ -243,6 +243,7 @@ impl RestClient {
             CampaignTarget::Named {
                 campaign, program, ..
             } => self.lookup_campaign(campaign, program),
+            CampaignTarget::Ajo { .. } => Err(not_marketo(target)),
         }
     }
 
@@ -318,6 +319,7 @@ impl RestClient {
     /// (a `LEADOWNEREMAIL` key, too many tokens) is refused here as it would
     /// be when sent.
     pub fn plan(&self, request: &CampaignRequest) -> Result<Vec<PlannedRequest>, Error> {
+        check_target(request.target())?;
         let tokens = request_tokens(request.target());
         Self::check_tokens(tokens.len())?;
         check_expressible(request.leads())?;
@@ -356,6 +358,22 @@ impl RestClient {
             });
         }
         Ok(plans)
+    }
+}
+
+/// An AJO campaign cannot run on Marketo: refused before sending.
+fn not_marketo(target: &CampaignTarget) -> Error {
+    Error::invalid(
+        "campaign",
+        format!("{target} runs over Adobe Journey Optimizer only (AjoClient, --backend ajo), not over Marketo's REST API"),
+    )
+}
+
+/// Refuses a target REST cannot run, before anything is sent.
+fn check_target(target: &CampaignTarget) -> Result<(), Error> {
+    match target {
+        CampaignTarget::Ajo { .. } => Err(not_marketo(target)),
+        _ => Ok(()),
     }
 }
 
@@ -537,6 +555,7 @@ impl RestClient {
         &self,
         request: &'r CampaignRequest,
     ) -> Result<(u32, Vec<TokenRef<'r>>, LeadIds), Error> {
+        check_target(request.target())?;
         let tokens = request_tokens(request.target());
         Self::check_tokens(tokens.len())?;
         check_expressible(request.leads())?;
@@ -579,6 +598,7 @@ impl RestClient {
 
 impl CampaignScheduler for RestClient {
     fn schedule_campaign(&self, request: &ScheduleRequest) -> Result<Scheduled, Error> {
+        check_target(request.target())?;
         Self::check_tokens(request.tokens().len())?;
         let campaign_id = self.campaign_id(request.target())?;
         let body = ScheduleBody {
@@ -598,6 +618,7 @@ impl CampaignScheduler for RestClient {
         )?;
         check_skipped(&page.result)?;
         Ok(Scheduled {
+            id: None,
             backend: "rest".into(),
         })
     }

@@ -7,7 +7,7 @@
 
 mod client;
 mod lookup;
-mod token;
+pub(crate) mod token;
 pub(crate) mod wire;
 
 pub(crate) use lookup::encode;

@@ -25,14 +25,28 @@ struct Cached {
     expires_at: Instant,
 }
 
+/// How the identity service takes a client-credentials request.
+#[derive(Debug, Clone)]
+enum Style {
+    /// Marketo: `GET {identity}/oauth/token?grant_type=..&client_id=..&client_secret=..`.
+    MarketoGet,
+    /// Adobe IMS: `POST {token_url}` with a form body (`grant_type`,
+    /// `client_id`, `client_secret`, `scope`).
+    ImsForm { scope: String },
+}
+
 /// Client-credentials tokens, fetched on demand, renewed `margin` before
 /// they expire. The lock is held while fetching, so concurrent callers wait
-/// for one fetch instead of each making their own.
+/// for one fetch instead of each making their own. Marketo's identity
+/// service and Adobe IMS share it; they differ in how the request is made
+/// ([`Style`]) and how long a token may live.
 pub(crate) struct TokenCache {
     token_url: String,
     client_id: String,
     client_secret: Secret,
     margin: Duration,
+    style: Style,
+    max_life: Duration,
     current: Mutex<Option<Cached>>,
 }
 
@@ -59,8 +73,69 @@ impl TokenCache {
             client_id,
             client_secret,
             margin,
+            style: Style::MarketoGet,
+            max_life: MAX_TOKEN_LIFETIME,
             current: Mutex::new(None),
         }
+    }
+
+    /// Adobe IMS server-to-server credentials: `POST token_url` (e.g.
+    /// `https://ims-na1.adobelogin.com/ims/token/v3`) with a form body.
+    /// IMS tokens live 24 hours.
+    pub(crate) fn ims(
+        token_url: &str,
+        client_id: String,
+        client_secret: Secret,
+        scope: String,
+        margin: Duration,
+    ) -> Self {
+        TokenCache {
+            token_url: token_url.to_owned(),
+            client_id,
+            client_secret,
+            margin,
+            style: Style::ImsForm { scope },
+            max_life: MAX_IMS_TOKEN_LIFETIME,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The token request as a dry run shows it: method, URL, headers and
+    /// body, the client secret redacted.
+    pub(crate) fn planned(&self) -> crate::plan::PlannedRequest {
+        let accept = ("Accept".to_owned(), "application/json".to_owned());
+        match &self.style {
+            Style::MarketoGet => crate::plan::PlannedRequest {
+                method: "GET",
+                url: self.redacted_url(),
+                headers: std::collections::BTreeMap::from([accept]),
+                body: String::new(),
+            },
+            Style::ImsForm { scope } => crate::plan::PlannedRequest {
+                method: "POST",
+                url: self.token_url.clone(),
+                headers: std::collections::BTreeMap::from([
+                    accept,
+                    ("Content-Type".to_owned(), FORM.to_owned()),
+                ]),
+                body: self.form("[redacted]", scope),
+            },
+        }
+    }
+
+    /// The form body; `encoded_secret` is the secret URL-encoded (or the
+    /// placeholder a dry run shows).
+    fn form(&self, encoded_secret: &str, scope: &str) -> String {
+        format!(
+            "grant_type=client_credentials&client_id={}&client_secret={encoded_secret}&scope={}",
+            super::lookup::encode(&self.client_id),
+            super::lookup::encode(scope)
+        )
+    }
+
+    /// The client secret (to redact it wherever an answer echoes it).
+    pub(crate) fn client_secret(&self) -> &Secret {
+        &self.client_secret
     }
 
     /// The URL of the token request, with the secret redacted (for dry runs).
@@ -111,10 +186,18 @@ impl TokenCache {
         let asked = Instant::now();
         let secret = self.client_secret.expose();
         // The URL carries the secret: it is never logged nor put in an error.
-        let answer = http
-            .get(&self.url(secret), &[("Accept", "application/json")])
+        let response = match &self.style {
+            Style::MarketoGet => http.get(&self.url(secret), &[("Accept", "application/json")]),
+            Style::ImsForm { scope } => http.post(
+                &self.token_url,
+                &[("Accept", "application/json"), ("Content-Type", FORM)],
+                self.form(&super::lookup::encode(secret), scope).as_bytes(),
+            ),
+        };
+        let answer = response
             .and_then(|response| read_token_answer(response.status, &response.body, secret));
         let (token, expires_in) = answer.map_err(|e| redact_error(e, secret))?;
+        let expires_in = expires_in.min(self.max_life);
         log::debug!("fetched an access token valid for {expires_in:?}");
         Ok(Cached {
             token: Secret::new(token),
@@ -129,6 +212,12 @@ impl TokenCache {
 /// `expires_in` (up to `u64::MAX`, which would overflow an `Instant`) is
 /// cut to this.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The longest life believed of an Adobe IMS token: 24 hours.
+const MAX_IMS_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The content type of the IMS token request.
+const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Reads the identity service's answer: the token and how long it lives.
 ///
@@ -180,7 +269,8 @@ pub(crate) fn read_token_answer(
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| read_failed("an answer without an access_token".into()))?;
-    let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(0)).min(MAX_TOKEN_LIFETIME);
+    let expires_in =
+        Duration::from_secs(parsed.expires_in.unwrap_or(0)).min(MAX_IMS_TOKEN_LIFETIME);
     Ok((token, expires_in))
 }
 
@@ -214,7 +304,7 @@ mod tests {
             let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
             let (token, life) = read_token_answer(200, body.as_bytes(), "s").unwrap();
             assert_eq!(token, "t");
-            assert!(life <= MAX_TOKEN_LIFETIME, "{expires_in}: {life:?}");
+            assert!(life <= MAX_IMS_TOKEN_LIFETIME, "{expires_in}: {life:?}");
         }
         // Past u64: not an identity answer, asked again.
         let err =

@@ -41,6 +41,133 @@ fn yes() -> bool {
     true
 }
 
+/// An Adobe Journey Optimizer API-triggered campaign in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxAjoCampaign {
+    /// The AJO campaign id.
+    pub id: String,
+    /// The campaign's name (informational).
+    #[serde(default)]
+    pub name: String,
+    /// When the campaign starts (RFC 3339); before it, executions fail
+    /// (HTTP 400). `None`: live from the start.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// When the campaign ends (RFC 3339); from then on, executions fail
+    /// (HTTP 400). `None`: never ends.
+    #[serde(default)]
+    pub end: Option<String>,
+    /// The Marketo campaign it replaces, if any: the sandbox's campaign map
+    /// ([`Sandbox::ajo_campaign_map`](crate::sandbox::Sandbox::ajo_campaign_map))
+    /// maps that id, and that campaign's name + program, to this one.
+    #[serde(default)]
+    pub marketo_campaign_id: Option<u32>,
+    /// The context keys its content uses (informational).
+    #[serde(default)]
+    pub context: Vec<String>,
+    /// `true` for an audience-based campaign (run or scheduled for its
+    /// audience with `POST /ajo/im/executions/audience`, as a Marketo
+    /// batch campaign is scheduled); `false` (the default) for one
+    /// triggered for recipients (unitary executions), which the audience
+    /// endpoint refuses (HTTP 400).
+    #[serde(default)]
+    pub audience: bool,
+}
+
+/// The sandbox's Adobe Journey Optimizer side: IMS credentials, the
+/// organization, the Experience Platform sandbox and the campaigns. In a
+/// data file, under `"ajo"`; missing fields take the defaults.
+///
+/// ```
+/// use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+/// let data = SandboxData::from_json(r#"{"ajo": {"campaigns": [
+///     {"id": "c-1", "name": "Welcome", "marketo_campaign_id": 4496,
+///      "start": "2024-01-01T00:00:00Z", "end": "2999-01-01T00:00:00Z"}
+/// ]}}"#)?;
+/// assert_eq!(data.ajo.sandbox_name, "prod");
+/// let sandbox = Sandbox::start_with(SandboxConfig::new().data(data))?;
+/// assert_eq!(sandbox.ajo_campaign_map().len(), 2); // by id, and by name + program
+/// # Ok::<(), marketo_campaign::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxAjo {
+    /// The OAuth client id IMS accepts; also the `x-api-key`.
+    pub client_id: String,
+    /// The OAuth client secret IMS accepts.
+    pub client_secret: String,
+    /// The `x-gw-ims-org-id` accepted.
+    pub org_id: String,
+    /// The `x-sandbox-name` accepted.
+    pub sandbox_name: String,
+    /// The API-triggered campaigns.
+    pub campaigns: Vec<SandboxAjoCampaign>,
+}
+
+impl Default for SandboxAjo {
+    /// Client id `5c2f9e71d04a4b6f8e3a1c7d9b0e2f64`, secret
+    /// `p8e-sandboxAjoSecret-Q7wX2vR9tL4m`, organization
+    /// `A1B2C3D4E5F6A7B8C9D0E1F2@AdobeOrg`, sandbox `prod`; campaigns
+    /// `7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234` (the webinar reminder, for
+    /// Marketo campaign 1234, context `WebinarTitle`, `JoinLink`,
+    /// `WebinarImage`), `2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496` (for Marketo
+    /// campaign 4496), and `e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b`, which
+    /// ended on 2024-12-31; and `9b8a7c6d-5000-4e3f-a2b1-c0d9e8f75000`, an
+    /// audience campaign for Marketo's batch campaign 5000 (schedules).
+    fn default() -> Self {
+        let campaign = |id: &str, name: &str, end: Option<&str>, marketo, context: &[&str]| {
+            SandboxAjoCampaign {
+                id: id.into(),
+                name: name.into(),
+                start: Some("2024-01-01T00:00:00Z".into()),
+                end: end.map(str::to_owned),
+                marketo_campaign_id: marketo,
+                context: context.iter().map(|c| (*c).to_owned()).collect(),
+                audience: false,
+            }
+        };
+        SandboxAjo {
+            client_id: "5c2f9e71d04a4b6f8e3a1c7d9b0e2f64".into(),
+            client_secret: "p8e-sandboxAjoSecret-Q7wX2vR9tL4m".into(),
+            org_id: "A1B2C3D4E5F6A7B8C9D0E1F2@AdobeOrg".into(),
+            sandbox_name: "prod".into(),
+            campaigns: vec![
+                campaign(
+                    "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234",
+                    "Webinar Reminder (API-triggered)",
+                    None,
+                    Some(1234),
+                    &["WebinarTitle", "JoinLink", "WebinarImage"],
+                ),
+                campaign(
+                    "2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496",
+                    "Request Campaign Demo (API-triggered)",
+                    None,
+                    Some(4496),
+                    &[],
+                ),
+                campaign(
+                    "e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b",
+                    "Spring Promo 2024 (ended)",
+                    Some("2024-12-31T23:59:59Z"),
+                    None,
+                    &[],
+                ),
+                SandboxAjoCampaign {
+                    audience: true,
+                    ..campaign(
+                        "9b8a7c6d-5000-4e3f-a2b1-c0d9e8f75000",
+                        "Monthly Newsletter (audience)",
+                        None,
+                        Some(5000),
+                        &["Month"],
+                    )
+                },
+            ],
+        }
+    }
+}
+
 /// A lead in the sandbox, with every field a SOAP lead key can name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -148,6 +275,8 @@ pub struct SandboxData {
     /// A URL starting with `/` names the sandbox itself, e.g.
     /// `/sandbox/echo`, which answers what it received.
     pub webhooks: Vec<Webhook>,
+    /// The Adobe Journey Optimizer side.
+    pub ajo: SandboxAjo,
 }
 
 impl Default for SandboxData {
@@ -220,6 +349,7 @@ impl Default for SandboxData {
                 },
             ],
             webhooks: Vec::new(),
+            ajo: SandboxAjo::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The APIs the sandbox serves, as fault rules and the fault log name them.
 ///
-/// In JSON: `"soap"`, `"rest"`, `"identity"`, `"any"`.
+/// In JSON: `"soap"`, `"rest"`, `"identity"`, `"ajo"`, `"any"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -21,10 +21,12 @@ pub enum Api {
     /// REST API calls: any request under `/rest/` (look-ups, triggers,
     /// schedules).
     Rest,
-    /// The identity service: requests to `/identity/oauth/token`. Only
-    /// rules for this API fault them.
+    /// The identity services: requests to `/identity/oauth/token` (Marketo)
+    /// and `/ims/token/v3` (Adobe IMS). Only rules for this API fault them.
     Identity,
-    /// In a rule: SOAP and REST calls (not identity calls). In a
+    /// Adobe Journey Optimizer calls: any request under `/ajo/`.
+    Ajo,
+    /// In a rule: SOAP, REST and AJO calls (not identity calls). In a
     /// [`FaultEvent`] of [`Fault::RefuseConnections`]: every port.
     Any,
 }
@@ -36,6 +38,7 @@ impl Api {
             Api::Soap => "soap",
             Api::Rest => "rest",
             Api::Identity => "identity",
+            Api::Ajo => "ajo",
             Api::Any => "any",
         }
     }
@@ -43,7 +46,7 @@ impl Api {
     /// Whether a rule for `self` matches a call to `call`.
     fn matches(self, call: Api) -> bool {
         match self {
-            Api::Any => matches!(call, Api::Soap | Api::Rest),
+            Api::Any => matches!(call, Api::Soap | Api::Rest | Api::Ajo),
             api => api == call,
         }
     }
@@ -708,7 +711,7 @@ impl FaultRule {
                 return Some(format!("path_prefix must start with '/', not {prefix:?}"));
             }
         }
-        let strikable = [Api::Soap, Api::Rest, Api::Identity]
+        let strikable = [Api::Soap, Api::Rest, Api::Identity, Api::Ajo]
             .into_iter()
             .any(|api| self.matches(api));
         if !strikable {
@@ -896,8 +899,8 @@ pub(crate) struct Strike {
 #[derive(Debug, Default)]
 struct Plan {
     rules: Vec<Active>,
-    /// Calls seen per API: SOAP, REST, identity.
-    calls: [u64; 3],
+    /// Calls seen per API: SOAP, REST, identity, AJO.
+    calls: [u64; 4],
 }
 
 /// The rules in force, the per-API call counts and the fault log.
@@ -912,6 +915,7 @@ fn api_index(api: Api) -> Option<usize> {
         Api::Soap => Some(0),
         Api::Rest => Some(1),
         Api::Identity => Some(2),
+        Api::Ajo => Some(3),
         Api::Any => None,
     }
 }

@@ -327,6 +327,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         100 => "Continue",
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -357,6 +358,8 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) content_type: String,
     pub(crate) body: Vec<u8>,
+    /// Other header fields (e.g. `Retry-After`).
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Answer {
@@ -366,7 +369,14 @@ impl Answer {
             status,
             content_type: content_type.to_owned(),
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same answer with one more header field.
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
     }
 
     /// An answer without a body or content type.
@@ -375,6 +385,7 @@ impl Answer {
             status,
             content_type: String::new(),
             body: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -388,6 +399,9 @@ impl Answer {
     /// larger than the body sent.
     pub(crate) fn head(&self, version: Version, keep_alive: bool, length: usize) -> Vec<u8> {
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
         if !self.bodiless() {
             if !self.content_type.is_empty() {
                 head.push_str("Content-Type: ");

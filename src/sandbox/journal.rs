@@ -34,6 +34,47 @@ pub struct JournalEntry {
     /// requested and triggered runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_at: Option<String>,
+    /// For an Adobe Journey Optimizer execution (`api: "ajo"`): the
+    /// execution, its AJO campaign, recipients and their context. Such an
+    /// entry's `campaign_id` is 0 and its `lead_ids` are the sandbox leads
+    /// whose email an `email` recipient names; an audience execution has
+    /// `run_at` (its `schedule.executeAt`, or `""` for one that runs at
+    /// once). `None` for SOAP and REST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ajo: Option<AjoExecution>,
+}
+
+/// A Journey Optimizer unitary execution the sandbox ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AjoExecution {
+    /// The `executionId` answered.
+    pub execution_id: String,
+    /// The body's `requestId`.
+    pub request_id: String,
+    /// The AJO campaign id.
+    pub campaign_id: String,
+    /// The recipients, in the order received (none for an audience
+    /// execution: its audience is the campaign's).
+    pub recipients: Vec<AjoRecipient>,
+    /// An audience execution's context (its program tokens); empty for a
+    /// unitary one, whose context is per recipient.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub context: std::collections::BTreeMap<String, String>,
+}
+
+/// One recipient of an AJO execution, as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AjoRecipient {
+    /// `aep` or `external`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The identity value (e.g. the email address).
+    pub user_id: String,
+    /// The identity namespace (e.g. `email`).
+    pub namespace: String,
+    /// The context data (program tokens), by name.
+    #[serde(default)]
+    pub context: std::collections::BTreeMap<String, String>,
 }
 
 thread_local! {

@@ -24,6 +24,27 @@
 //!   1013). Unlike SOAP, REST refuses more than 100 leads rather than
 //!   ignoring the excess.
 //!
+//! It speaks Adobe Journey Optimizer's Interactive Message Execution API
+//! under [`Sandbox::ajo_endpoint`], and Adobe IMS at
+//! [`Sandbox::ims_token_url`] (see [`Sandbox::ajo_client_builder`]):
+//!
+//! - `POST /ims/token/v3` (form: `grant_type=client_credentials`,
+//!   `client_id`, `client_secret`, `scope`) issues a bearer token.
+//! - `POST /ajo/im/executions/unitary` checks the bearer token (401), the
+//!   `x-api-key`, `x-gw-ims-org-id` and `x-sandbox-name` (403 when wrong;
+//!   400 when missing, as is a missing `x-request-id`), the rate and
+//!   concurrency limits (429 with `Retry-After`), the body against the
+//!   crate's copy of the schema (`spec/ajo-messaging.json`: required
+//!   fields, 1 to 20 recipients, recipient `type`; 400), the campaign
+//!   (unknown: 404; outside its start and end dates: 400), then journals
+//!   the execution (`api: "ajo"`, [`JournalEntry::ajo`]) and answers 202
+//!   with its `executionId`.
+//! - `POST /ajo/im/executions/audience` makes the same checks against the
+//!   audience schema, refuses (400) a campaign that is not audience-based
+//!   or a `schedule.executeAt` in the past, journals the execution with
+//!   `run_at` and answers 202 with a `scheduleId` (or an `executionId`
+//!   when it runs at once).
+//!
 //! SOAP calls have their own rate and concurrency limits (faults 20023 and
 //! 20024). The SOAP endpoint can be retired, to rehearse Marketo's removal
 //! of SOAP: it then answers every request with HTTP 404 or 410 and runs
@@ -108,8 +129,9 @@
 //!
 //! Calls are counted per API, from 1 since start: SOAP (`/soap/mktows/2_9`;
 //! a `?WSDL` fetch is not a call and is never faulted), REST (everything
-//! under `/rest/`) and identity (`/identity/oauth/token`).
-//! Rules for [`Api::Any`] match SOAP and REST calls; identity calls are
+//! under `/rest/`), AJO (everything under `/ajo/`) and identity
+//! (`/identity/oauth/token` and IMS's `/ims/token/v3`).
+//! Rules for [`Api::Any`] match SOAP, REST and AJO calls; identity calls are
 //! faulted only by rules for [`Api::Identity`]. A rule can also keep to one
 //! HTTP method or path prefix ([`FaultRule::method`],
 //! [`FaultRule::path_prefix`]), e.g. only the REST look-ups. The
@@ -141,6 +163,7 @@
 //! that faults can act below HTTP. SOAP can have a port of its own
 //! ([`SandboxConfig::soap_listen`]) so that a refusal takes SOAP down alone.
 
+mod ajo;
 mod data;
 mod faults;
 mod flows;
@@ -163,10 +186,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use data::{SandboxCampaign, SandboxData, SandboxLead};
+pub use data::{SandboxAjo, SandboxAjoCampaign, SandboxCampaign, SandboxData, SandboxLead};
 pub use faults::{Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Schedule};
 pub use flows::{FlowStep, WebhookCall};
-pub use journal::{JournalEntry, JournalToken};
+pub use journal::{AjoExecution, AjoRecipient, JournalEntry, JournalToken};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
@@ -304,7 +327,8 @@ impl SandboxConfig {
         self
     }
 
-    /// How long a REST access token lives. Default: 3600 s, as on Marketo.
+    /// How long a REST access token lives (and an IMS token of the AJO
+    /// side). Default: 3600 s, as on Marketo.
     /// Expiry is measured on the sandbox's [`clock`](SandboxConfig::clock).
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
@@ -312,8 +336,8 @@ impl SandboxConfig {
     }
 
     /// At most `calls` admitted calls in any sliding `window`, counted
-    /// separately for REST (beyond: error 606) and SOAP (beyond: fault
-    /// 20023). Identity calls do not count. Default: 100 calls per 20 s, as
+    /// separately for REST (beyond: error 606), SOAP (beyond: fault
+    /// 20023) and AJO (beyond: HTTP 429 with `Retry-After`). Identity calls do not count. Default: 100 calls per 20 s, as
     /// on Marketo.
     pub fn rate_limit(mut self, calls: u32, window: Duration) -> Self {
         self.rate_calls = calls;
@@ -322,7 +346,8 @@ impl SandboxConfig {
     }
 
     /// At most this many calls in flight at once, counted separately for
-    /// REST (beyond: error 615) and SOAP (beyond: fault 20024). Default: 10,
+    /// REST (beyond: error 615), SOAP (beyond: fault 20024) and AJO
+    /// (beyond: HTTP 429). Default: 10,
     /// as on Marketo. The sandbox serves 16 requests at once, so limits
     /// above 15 cannot be reached.
     pub fn max_concurrent(mut self, calls: usize) -> Self {
@@ -330,7 +355,7 @@ impl SandboxConfig {
         self
     }
 
-    /// An artificial delay inside every REST API call and SOAP call, after
+    /// An artificial delay inside every REST API, SOAP and AJO call, after
     /// the checks that admit it and while it counts as in flight, so that
     /// concurrency can be observed. Default: zero.
     pub fn latency(mut self, latency: Duration) -> Self {
@@ -442,6 +467,11 @@ pub(crate) struct State {
     /// Checks SOAP signatures and timestamps against `clock`.
     soap_auth: crate::soap::Authenticator,
     tokens: Tokens,
+    /// Adobe IMS tokens, for the AJO side.
+    ims_tokens: Tokens,
+    ajo_limits: Limiter,
+    /// AJO executions so far (their ids).
+    ajo_executions: AtomicU64,
     rest_limits: Limiter,
     soap_limits: Limiter,
     latency: Duration,
@@ -484,6 +514,9 @@ impl State {
             clock: config.clock,
             soap_auth,
             tokens: Tokens::new(config.token_lifetime),
+            ims_tokens: Tokens::new(config.token_lifetime),
+            ajo_limits: limiter(),
+            ajo_executions: AtomicU64::new(0),
             rest_limits: limiter(),
             soap_limits: limiter(),
             latency: config.latency,
@@ -707,10 +740,84 @@ impl Sandbox {
         self.net.state.retire_soap(status);
     }
 
-    /// Expires every REST access token issued so far: the next API call with
-    /// one gets error 602, and the identity service issues a new token.
+    /// Expires every REST access token and IMS token issued so far: the
+    /// next API call with one gets error 602 (AJO: HTTP 401), and the
+    /// identity service issues a new token.
     pub fn expire_tokens(&self) {
         self.net.state.tokens.expire_all();
+        self.net.state.ims_tokens.expire_all();
+    }
+
+    /// The AJO API gateway, `http://127.0.0.1:PORT`; the unitary execution
+    /// is `/ajo/im/executions/unitary` under it.
+    pub fn ajo_endpoint(&self) -> String {
+        self.base_url()
+    }
+
+    /// Adobe IMS's token URL, `http://127.0.0.1:PORT/ims/token/v3`.
+    pub fn ims_token_url(&self) -> String {
+        format!("{}{}", self.base_url(), ajo::IMS_TOKEN_PATH)
+    }
+
+    /// The sandbox's AJO credentials, organization and campaigns.
+    pub fn ajo_data(&self) -> &SandboxAjo {
+        &self.net.state.data.ajo
+    }
+
+    /// The campaign map of the sandbox's data: each AJO campaign that
+    /// replaces a Marketo campaign ([`SandboxAjoCampaign::marketo_campaign_id`])
+    /// serves that campaign's id and, when the sandbox knows that campaign,
+    /// its name + program.
+    pub fn ajo_campaign_map(&self) -> crate::ajo::CampaignMap {
+        let data = &self.net.state.data;
+        let mut map = crate::ajo::CampaignMap::new();
+        for ajo in &data.ajo.campaigns {
+            let Some(marketo_id) = ajo.marketo_campaign_id else {
+                continue;
+            };
+            map = map.with_id(marketo_id, ajo.id.as_str());
+            if let Some(marketo) = data.campaigns.iter().find(|c| c.id == marketo_id) {
+                map = map.with_named(
+                    marketo.name.as_str(),
+                    marketo.program.as_str(),
+                    ajo.id.as_str(),
+                );
+            }
+        }
+        map
+    }
+
+    /// An [`AjoClient`](crate::AjoClient) builder for this sandbox:
+    /// endpoint, IMS token URL, credentials, organization, sandbox name
+    /// and [`ajo_campaign_map`](Sandbox::ajo_campaign_map) filled in.
+    ///
+    /// ```
+    /// use marketo_campaign::sandbox::Sandbox;
+    /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
+    /// let sandbox = Sandbox::start()?;
+    /// let client = sandbox.ajo_client_builder().build()?;
+    /// let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("lead@company.com")?])?;
+    /// client.request_campaign(&request)?;
+    /// let execution = sandbox.journal()[0].ajo.clone().expect("an AJO run");
+    /// assert_eq!(execution.campaign_id, "2a9f6e3d-4496-4c1b-b7e2-5d8c9a0f4496");
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn ajo_client_builder(&self) -> crate::ajo::AjoClientBuilder {
+        let ajo = self.ajo_data();
+        crate::ajo::AjoClient::builder(
+            ajo.client_id.as_str(),
+            ajo.client_secret.as_str(),
+            ajo.org_id.as_str(),
+            ajo.sandbox_name.as_str(),
+        )
+        .endpoint(self.ajo_endpoint())
+        .ims_token_url(self.ims_token_url())
+        .campaign_map(self.ajo_campaign_map())
+    }
+
+    /// An [`AjoClient`](crate::AjoClient) for this sandbox.
+    pub fn ajo_client(&self) -> Result<crate::ajo::AjoClient, Error> {
+        self.ajo_client_builder().build()
     }
 
     /// Every campaign run so far, in order.
@@ -816,7 +923,14 @@ impl Sandbox {
             "identity_endpoint": self.identity_endpoint(),
             "client_id": self.client_id(),
             "client_secret": self.client_secret(),
+            "ajo_endpoint": self.ajo_endpoint(),
+            "ims_token_url": self.ims_token_url(),
+            "ajo_client_id": self.ajo_data().client_id,
+            "ajo_client_secret": self.ajo_data().client_secret,
+            "ajo_org_id": self.ajo_data().org_id,
+            "ajo_sandbox_name": self.ajo_data().sandbox_name,
             "journal": format!("{}{JOURNAL_PATH}", self.base_url()),
+            "webhooks": format!("{}{WEBHOOKS_PATH}", self.base_url()),
         })
         .to_string()
     }
@@ -942,6 +1056,8 @@ fn route(net: &Net, request: &Head, body: &[u8]) -> Answer {
             let (status, json) = identity::handle(state, &params);
             Answer::new(status, rest::JSON, json)
         }
+        (_, ajo::IMS_TOKEN_PATH) => ajo::ims_token(state, method, request, body),
+        (_, p) if p.starts_with(ajo::AJO_PREFIX) => ajo::handle(state, method, request, body),
         (_, p) if p.starts_with(rest::REST_PREFIX) => {
             let empty: &[u8] = &[];
             let rest_request = rest::RestRequest {

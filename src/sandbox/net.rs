@@ -334,7 +334,7 @@ impl Net {
     fn ports_of(&self, api: Api) -> Vec<usize> {
         match api {
             Api::Soap => vec![self.soap_port],
-            Api::Rest | Api::Identity => vec![0],
+            Api::Rest | Api::Identity | Api::Ajo => vec![0],
             _ => (0..self.ports.len()).collect(),
         }
     }
@@ -759,6 +759,12 @@ impl Net {
                 });
                 Answer::new(status, soap::XML, xml)
             }
+            Some(Api::Ajo) => super::ajo::accepted(
+                "not-run:the-call-did-not-run",
+                "",
+                "1970-01-01T00:00:00.000Z",
+                "sandbox",
+            ),
             Some(Api::Identity) => Answer::new(
                 200,
                 rest::JSON,
@@ -840,8 +846,10 @@ fn send_close(writer: &mut &TcpStream, head: &Head, answer: &Answer) -> Next {
 fn api_of(path: &str) -> Option<Api> {
     if path == super::SOAP_PATH {
         Some(Api::Soap)
-    } else if path == super::identity::TOKEN_PATH {
+    } else if path == super::identity::TOKEN_PATH || path == super::ajo::IMS_TOKEN_PATH {
         Some(Api::Identity)
+    } else if path.starts_with(super::ajo::AJO_PREFIX) {
+        Some(Api::Ajo)
     } else if path.starts_with(rest::REST_PREFIX) {
         Some(Api::Rest)
     } else {

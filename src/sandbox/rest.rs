@@ -395,6 +395,7 @@ fn trigger(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Val
         tokens,
         ignored_keys: 0,
         run_at: None,
+        ajo: None,
     });
     Ok(vec![json!({"id": campaign.id})])
 }
@@ -448,6 +449,7 @@ fn schedule(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Va
         tokens,
         ignored_keys: 0,
         run_at: Some(run_at),
+        ajo: None,
     });
     Ok(vec![json!({"id": campaign.id})])
 }

@@ -158,6 +158,7 @@ fn request_campaign(state: &State, call: &RequestCampaign<'_>) -> Result<Answer,
         tokens: journal_tokens(call.tokens()),
         ignored_keys: call.ignored_keys(),
         run_at: None,
+        ajo: None,
     });
     Ok(success("successRequestCampaign"))
 }
@@ -192,6 +193,7 @@ fn schedule_campaign(state: &State, call: &ScheduleCampaign<'_>) -> Result<Answe
         tokens: journal_tokens(call.tokens()),
         ignored_keys: 0,
         run_at: Some(call.run_at().unwrap_or_default().to_owned()),
+        ajo: None,
     });
     Ok(success("successScheduleCampaign"))
 }

@@ -275,12 +275,17 @@ impl fmt::Display for SoapClient {
 }
 
 /// SOAP's `requestCampaign` takes `campaignId` alone, or name + program +
-/// tokens: an id with tokens cannot be sent (REST can).
+/// tokens: an id with tokens cannot be sent (REST can), nor an AJO
+/// campaign.
 fn expressible(request: &CampaignRequest) -> Result<(), Error> {
     match request.target() {
         CampaignTarget::Id { tokens, .. } if !tokens.is_empty() => Err(Error::invalid(
             "program tokens",
             "SOAP requestCampaign takes a campaign id alone; to pass tokens, name the campaign and its program, or send over REST (--backend rest or auto)",
+        )),
+        CampaignTarget::Ajo { .. } => Err(Error::invalid(
+            "campaign",
+            "an Adobe Journey Optimizer campaign runs over AJO only (AjoClient, --backend ajo), not over SOAP",
         )),
         _ => Ok(()),
     }
@@ -335,6 +340,7 @@ impl CampaignScheduler for SoapClient {
             "successScheduleCampaign",
         )?;
         Ok(Scheduled {
+            id: None,
             backend: "soap".into(),
         })
     }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use indicatif::{ProgressBar, ProgressStyle};
 use marketo_campaign::{
     chunk_digest, request_digest, run_bulk_with, BulkOptions, CampaignRequest, CampaignTarget,
-    ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source, MAX_LEADS_PER_CALL,
+    ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source,
 };
 
 use crate::{
@@ -248,6 +248,9 @@ impl RecordedChunk {
 /// What a previous run's `--json` output (its record) says about each chunk.
 struct Resume {
     path: String,
+    /// Leads per chunk: the backend's size (the record's chunks were formed
+    /// with it; resuming with a backend of another size finds them changed).
+    size: usize,
     /// The [`request_digest`] every chunk line of the record carries (none
     /// if the record holds no chunk).
     request: Option<String>,
@@ -255,7 +258,7 @@ struct Resume {
 }
 
 impl Resume {
-    fn read(path: &Path) -> Result<Resume, Error> {
+    fn read(path: &Path, size: usize) -> Result<Resume, Error> {
         let name = path.display().to_string();
         let bad = |reason: String| Error::InvalidInput {
             field: format!("--resume {name}"),
@@ -374,6 +377,7 @@ impl Resume {
         }
         Ok(Resume {
             path: name,
+            size,
             request,
             chunks,
         })
@@ -418,7 +422,7 @@ impl Resume {
                 }
                 Err(self.changed(format!(
                     "{} differs from the chunk the record says was {}",
-                    describe(index, leads.len(), &first(leads)),
+                    describe(index, leads.len(), &first(leads), self.size),
                     if chunk.state == Recorded::Accepted {
                         "accepted"
                     } else {
@@ -436,7 +440,7 @@ impl Resume {
         match self.carried().find(|(index, _)| *index >= chunks) {
             Some((index, chunk)) => Err(self.changed(format!(
                 "the leads file ends before {}, which the record says was sent",
-                describe(index, chunk.leads(), chunk.first_lead())
+                describe(index, chunk.leads(), chunk.first_lead(), self.size)
             ))),
             None => Ok(()),
         }
@@ -470,7 +474,7 @@ impl<'a, I> Checked<'a, I> {
         Checked {
             leads,
             resume,
-            chunk: Vec::with_capacity(MAX_LEADS_PER_CALL),
+            chunk: Vec::with_capacity(resume.map_or(0, |r| r.size)),
             index: 0,
             ended: false,
         }
@@ -490,7 +494,7 @@ impl<I: Iterator<Item = Result<LeadKey, Error>>> Iterator for Checked<'_, I> {
         match self.leads.next() {
             Some(Ok(lead)) => {
                 self.chunk.push(lead.clone());
-                if self.chunk.len() == MAX_LEADS_PER_CALL {
+                if self.chunk.len() >= resume.size {
                     let checked = resume.check(self.index, &self.chunk);
                     self.chunk.clear();
                     self.index += 1;
@@ -535,9 +539,9 @@ fn describe_request(target: &CampaignTarget, source: Source) -> String {
 }
 
 /// `chunk 3 (leads 301-400, from EMAIL:a@b.c)`: leads numbered from 1 in
-/// input order, `--lead` first.
-fn describe(index: usize, leads: usize, first: &str) -> String {
-    let start = index.saturating_mul(MAX_LEADS_PER_CALL);
+/// input order, `--lead` first, in chunks of `size`.
+fn describe(index: usize, leads: usize, first: &str, size: usize) -> String {
+    let start = index.saturating_mul(size);
     format!(
         "chunk {index} (leads {}-{}, from {first})",
         start.saturating_add(1),
@@ -562,7 +566,7 @@ fn sending_line(index: usize, leads: &[LeadKey], request: &str) -> serde_json::V
 
 fn chunk_line(chunk: &ChunkReport, request: &str) -> serde_json::Value {
     let (status, error, delivery) = crate::chunk_status(chunk);
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "chunk": chunk.index(),
         "first_lead": chunk.leads().first().map(ToString::to_string),
         "leads": chunk.leads().len(),
@@ -573,7 +577,11 @@ fn chunk_line(chunk: &ChunkReport, request: &str) -> serde_json::Value {
         "unmatched": chunk.unmatched().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "digest": chunk_digest(chunk.leads()),
         "request": request,
-    })
+    });
+    if let (Some(id), Some(map)) = (chunk.execution_id(), line.as_object_mut()) {
+        map.insert("execution_id".into(), id.into());
+    }
+    line
 }
 
 /// The outcomes of the chunks this run sent (or did not attempt).
@@ -717,6 +725,8 @@ fn stdout_name() -> String {
 /// `--json`.
 struct Record {
     json: bool,
+    /// Leads per chunk.
+    size: usize,
     /// The run's [`request_digest`], on every chunk line.
     request: String,
     state: Mutex<RecordState>,
@@ -734,9 +744,10 @@ struct RecordState {
 }
 
 impl Record {
-    fn new(json: bool, request: String) -> Self {
+    fn new(json: bool, request: String, size: usize) -> Self {
         Record {
             json,
+            size,
             request,
             state: Mutex::new(RecordState::default()),
         }
@@ -810,7 +821,12 @@ impl Record {
             });
         }
         drop(state);
-        let name = describe(chunk.index(), chunk.leads().len(), &first(chunk.leads()));
+        let name = describe(
+            chunk.index(),
+            chunk.leads().len(),
+            &first(chunk.leads()),
+            self.size,
+        );
         match chunk.status() {
             ChunkStatus::Accepted => {}
             ChunkStatus::Failed(e) => note(
@@ -912,7 +928,13 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
                 .into(),
         });
     }
-    let resume = args.resume.as_deref().map(Resume::read).transpose()?;
+    // Chunks of the backend's size (100; 20 for AJO), as run_bulk forms them.
+    let size = client.requester().max_leads_per_call().max(1);
+    let resume = args
+        .resume
+        .as_deref()
+        .map(|path| Resume::read(path, size))
+        .transpose()?;
     if let Some(resume) = &resume {
         resume.check_request(&request, &describe_request(&target, source))?;
     }
@@ -942,14 +964,14 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
         }
     });
     if args.dry_run {
-        return dry_run(client, &target, source, leads, args.json);
+        return dry_run(client, &target, source, leads, args.json, size);
     }
     let mut options = BulkOptions::new().workers(args.workers);
     if args.backend == Backend::Rest || matches!(client, Client::Rest(_)) {
         options = options.chunks_per_request(3);
     }
     let bar = progress(total);
-    let record = Record::new(args.json, request);
+    let record = Record::new(args.json, request, size);
     let mut totals = Totals::default();
     // A resumed run's output is a whole record: the chunks it does not send
     // are written first, as the previous record had them.
@@ -975,7 +997,7 @@ fn try_run(args: &RequestArgs, client: &Client) -> Result<u8, Error> {
                     &bar,
                     &format!(
                         "{}: not resent: its outcome is unknown in {} (it may have run)",
-                        describe(index, chunk.leads(), chunk.first_lead()),
+                        describe(index, chunk.leads(), chunk.first_lead(), size),
                         resume.path
                     ),
                 );
@@ -1062,22 +1084,23 @@ fn dry_run(
     source: marketo_campaign::Source,
     leads: impl Iterator<Item = Result<LeadKey, Error>>,
     json: bool,
+    size: usize,
 ) -> Result<u8, Error> {
-    let mut chunk = Vec::with_capacity(MAX_LEADS_PER_CALL);
+    let mut chunk = Vec::with_capacity(size);
     let mut first = true;
     let mut flush = |chunk: Vec<LeadKey>| -> Result<(), Error> {
         let request = CampaignRequest::new(target.clone(), chunk)?.with_source(source);
         let mut plans = client.plan(&request)?;
         if !first {
             // The token request is made once per run.
-            plans.retain(|p| !p.url.contains("/oauth/token"));
+            plans.retain(|p| !p.url.contains("/oauth/token") && !p.url.contains("/ims/token"));
         }
         first = false;
         print_plans(&plans, json)
     };
     for lead in leads {
         chunk.push(lead?);
-        if chunk.len() == MAX_LEADS_PER_CALL {
+        if chunk.len() == size {
             flush(std::mem::take(&mut chunk))?;
         }
     }

@@ -3,18 +3,19 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bulk;
 mod webhook;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use marketo_campaign::ajo::{AjoClient, AjoClientBuilder, CampaignMap};
 use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, ChunkReport, ChunkStatus, Delivery, Error,
-    Fallback, FixedClock, LeadKey, Outcome, PlannedRequest, ProgramToken, RateLimit, RestClient,
-    RestClientBuilder, SoapClient, SoapClientBuilder, Source,
+    Fallback, FixedClock, LeadKey, LeadKeyType, Outcome, PlannedRequest, ProgramToken, RateLimit,
+    RestClient, RestClientBuilder, SoapClient, SoapClientBuilder, Source,
 };
 
 // The exit statuses live in the library (`marketo_campaign::exit`), beside
@@ -41,13 +42,27 @@ Environment:
   MARKETO_REST_IDENTITY        identity base URL (default: MARKETO_REST_ENDPOINT/identity)
   MARKETO_CLIENT_ID            the REST client id (Admin > LaunchPoint)
   MARKETO_CLIENT_SECRET        the REST client secret (never printed)
+  For --backend ajo (each AJO_X may be given as ADOBE_X; AJO_X wins):
+  AJO_CLIENT_ID                the OAuth server-to-server client id (also sent as x-api-key)
+  AJO_CLIENT_SECRET            its client secret (never printed)
+  AJO_ORG_ID                   the IMS organization, x-gw-ims-org-id (...@AdobeOrg)
+  AJO_SANDBOX_NAME             the Experience Platform sandbox, x-sandbox-name (e.g. prod)
+  AJO_ENDPOINT                 API gateway (default https://platform.adobe.io)
+  AJO_IMS_TOKEN_URL            IMS token URL (default https://ims-na1.adobelogin.com/ims/token/v3)
+  AJO_SCOPES                   OAuth scopes (default openid,AdobeID,read_organizations,
+                               additional_info.projectedProductContext,session)
+  AJO_CAMPAIGN_MAP             a campaign map file (as --campaign-map, which wins)
 
 Backends:
   soap  requestCampaign over SOAP.
   rest  trigger.json over REST; campaign names and non-IDNUM lead keys are looked up first,
         keys that match no lead are reported (exit 3), never dropped silently.
   auto  SOAP when MARKETO_SOAP_* is set, else REST; with both set, falls back to REST only
-        when SOAP provably did not run the campaign (not sent, HTTP 404/410, 'removed' faults).";
+        when SOAP provably did not run the campaign (not sent, HTTP 404/410, 'removed' faults).
+  ajo   Adobe Journey Optimizer: unitary executions of an API-triggered campaign, 20
+        recipients a call. The campaign is --ajo-campaign-id, or the Marketo campaign mapped
+        by --campaign-map; tokens become each recipient's context ({{my.X}} -> context.X);
+        EMAIL keys are sent in the 'email' identity namespace, other key types are refused.";
 
 /// Request Marketo Smart Campaigns over SOAP, or run an offline Marketo sandbox.
 #[derive(Debug, Parser)]
@@ -107,6 +122,10 @@ struct BridgeArgs {
     /// credentials are the ones accepted).
     #[arg(long)]
     sandbox: bool,
+    /// The embedded sandbox's data (campaigns, leads, webhooks; see
+    /// README): campaign flows run for calls through the bridge too.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    sandbox_data: Option<PathBuf>,
     /// File of SOAP users to accept: one `USER_ID ENCRYPTION_KEY` a line.
     #[arg(long, value_name = "PATH")]
     users_file: Option<PathBuf>,
@@ -159,10 +178,12 @@ enum Backend {
     Soap,
     /// Marketo's REST API (trigger.json, with look-ups).
     Rest,
+    /// Adobe Journey Optimizer (unitary executions of an API-triggered campaign).
+    Ajo,
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["campaign_id", "campaign_name"])))]
+#[command(group(ArgGroup::new("target").required(true).args(["campaign_id", "campaign_name", "ajo_campaign_id"])))]
 #[command(group(ArgGroup::new("leads_input").required(true).args(["lead", "leads_file"]).multiple(true)))]
 struct RequestArgs {
     /// The campaign's id. With --token, only REST can send it (SOAP's
@@ -176,6 +197,22 @@ struct RequestArgs {
     /// The name of the program that holds the campaign.
     #[arg(long, value_name = "NAME", requires = "campaign_name")]
     program_name: Option<String>,
+    /// An Adobe Journey Optimizer campaign, by its id (with --backend ajo;
+    /// other backends refuse it, exit 2, nothing sent).
+    #[arg(long, value_name = "AJO_ID")]
+    ajo_campaign_id: Option<String>,
+    /// With --backend ajo: a JSON file mapping Marketo campaigns (by id, or
+    /// by campaign + program name) to AJO campaign ids:
+    /// {"campaigns":[{"marketo_id":1234,"ajo_campaign_id":"..."},
+    /// {"campaign":"C","program":"P","ajo_campaign_id":"..."}]}.
+    /// Default: AJO_CAMPAIGN_MAP; with --sandbox, the sandbox's own map.
+    #[arg(long, value_name = "FILE")]
+    campaign_map: Option<PathBuf>,
+    /// With --backend ajo: lead keys of TYPE are sent in the identity
+    /// namespace NAMESPACE (e.g. IDNUM=marketoId). Repeatable. Default:
+    /// EMAIL=email only; a key of an unmapped type exits 2, nothing sent.
+    #[arg(long, value_name = "TYPE=NAMESPACE", value_parser = parse_namespace)]
+    namespace: Vec<(LeadKeyType, String)>,
     /// A program token for this run, '{{my.Name}}=value'. Repeatable. With
     /// --campaign-name, or with --campaign-id over REST.
     #[arg(long, value_name = "'{{my.X}}=V'")]
@@ -253,7 +290,7 @@ struct RequestArgs {
     /// Print JSON: with --dry-run one object per HTTP request, else the outcome.
     #[arg(long)]
     json: bool,
-    /// Start the embedded sandbox and send to it (ignores MARKETO_* variables).
+    /// Start the embedded sandbox and send to it (ignores MARKETO_*, AJO_* and ADOBE_* variables).
     #[arg(long)]
     sandbox: bool,
     /// The embedded sandbox's data (campaigns, leads, webhooks; see README).
@@ -297,7 +334,7 @@ fn bridge(args: &BridgeArgs) -> u8 {
     if log::set_logger(&StderrLog).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    let sandbox = match embedded_sandbox(args.sandbox) {
+    let sandbox = match embedded_sandbox(args.sandbox, args.sandbox_data.as_deref()) {
         Ok(sandbox) => sandbox,
         Err(e) => return fail(&e),
     };
@@ -444,15 +481,21 @@ fn build_target(args: &RequestArgs) -> Result<(CampaignTarget, Source), Error> {
         .iter()
         .map(|t| t.parse::<ProgramToken>())
         .collect::<Result<Vec<_>, _>>()?;
-    let target = match (&args.campaign_id, &args.campaign_name, &args.program_name) {
-        (Some(id), None, None) => CampaignTarget::id_with_tokens(*id, tokens),
-        (None, Some(campaign), Some(program)) => {
+    let target = match (
+        &args.campaign_id,
+        &args.campaign_name,
+        &args.program_name,
+        &args.ajo_campaign_id,
+    ) {
+        (Some(id), None, None, None) => CampaignTarget::id_with_tokens(*id, tokens),
+        (None, Some(campaign), Some(program), None) => {
             CampaignTarget::named(campaign.as_str(), program.as_str(), tokens)
         }
+        (None, None, None, Some(ajo)) => CampaignTarget::ajo(ajo.as_str(), tokens),
         _ => {
             return Err(Error::InvalidInput {
                 field: "campaign".into(),
-                reason: "pass --campaign-id alone, or --campaign-name with --program-name".into(),
+                reason: "pass --campaign-id alone, --campaign-name with --program-name, or --ajo-campaign-id".into(),
             })
         }
     };
@@ -474,6 +517,7 @@ enum Client {
     Soap(SoapClient),
     Rest(RestClient),
     Auto(Box<Fallback<SoapClient, RestClient>>),
+    Ajo(AjoClient),
 }
 
 impl Client {
@@ -482,6 +526,7 @@ impl Client {
             Client::Soap(c) => c,
             Client::Rest(c) => c,
             Client::Auto(c) => c.as_ref(),
+            Client::Ajo(c) => c,
         }
     }
 
@@ -492,6 +537,7 @@ impl Client {
         match self {
             Client::Soap(c) => c.plan(request),
             Client::Rest(c) => c.plan(request),
+            Client::Ajo(c) => c.plan(request),
             Client::Auto(c) => match c.primary().plan(request) {
                 Err(e) if e.delivery() == Delivery::NotSent => c.secondary().plan(request),
                 plans => plans,
@@ -517,6 +563,36 @@ fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestCli
         None => RestClientBuilder::from_env()?,
     };
     Ok(builder.rate_limit(Some(args.rate_limit)))
+}
+
+fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClientBuilder, Error> {
+    let mut builder = match sandbox {
+        Some(sandbox) => sandbox.ajo_client_builder(),
+        None => AjoClientBuilder::from_env()?,
+    };
+    if let Some(path) = &args.campaign_map {
+        builder = builder.campaign_map(CampaignMap::from_file(path)?);
+    }
+    for (key_type, namespace) in &args.namespace {
+        builder = builder.namespace(*key_type, namespace.as_str());
+    }
+    Ok(builder.rate_limit(Some(args.rate_limit)))
+}
+
+/// `--namespace TYPE=NAMESPACE`, e.g. `IDNUM=marketoId`.
+fn parse_namespace(s: &str) -> Result<(LeadKeyType, String), String> {
+    let (key_type, namespace) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected TYPE=NAMESPACE, e.g. IDNUM=marketoId"))?;
+    let key_type = key_type
+        .trim()
+        .parse::<LeadKeyType>()
+        .map_err(|e| e.to_string())?;
+    let namespace = namespace.trim();
+    if namespace.is_empty() {
+        return Err(format!("{s:?}: the namespace is empty"));
+    }
+    Ok((key_type, namespace.to_owned()))
 }
 
 /// `--timestamp`: a W3C / RFC 3339 timestamp, checked by clap before
@@ -565,6 +641,18 @@ fn parse_rate(s: &str) -> Result<RateLimit, String> {
 }
 
 fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error> {
+    if args.backend != Backend::Ajo {
+        let ajo_only = [
+            ("--campaign-map", args.campaign_map.is_some()),
+            ("--namespace", !args.namespace.is_empty()),
+        ];
+        if let Some((flag, _)) = ajo_only.iter().find(|(_, given)| *given) {
+            return Err(Error::InvalidInput {
+                field: (*flag).into(),
+                reason: "it applies to --backend ajo only".into(),
+            });
+        }
+    }
     Ok(match args.backend {
         Backend::Soap => Client::Soap(soap_builder(args, sandbox)?.build()?),
         Backend::Rest if args.timestamp.is_some() => {
@@ -573,6 +661,12 @@ fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error
             ))
         }
         Backend::Rest => Client::Rest(rest_builder(args, sandbox)?.build()?),
+        Backend::Ajo if args.timestamp.is_some() => {
+            return Err(timestamp_without_soap(
+                "--backend ajo sends no SOAP request",
+            ))
+        }
+        Backend::Ajo => Client::Ajo(ajo_builder(args, sandbox)?.build()?),
         Backend::Auto => match (soap_builder(args, sandbox), rest_builder(args, sandbox)) {
             (Ok(soap), Ok(rest)) => {
                 Client::Auto(Box::new(Fallback::new(soap.build()?, rest.build()?)))
@@ -595,23 +689,34 @@ fn client(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<Client, Error
 
 fn request(args: &RequestArgs) -> u8 {
     if args.leads_file.is_some() {
-        return with_client(args, |client| bulk::run(args, client));
+        return with_client(args, |client, _| bulk::run(args, client));
     }
     let request = match build_request(args) {
         Ok(request) => request,
         Err(e) => return fail(&e),
     };
-    with_client(args, |client| single(args, client, &request))
+    with_client(args, |client, sandbox| {
+        single(args, client, sandbox, &request)
+    })
 }
 
 /// The embedded sandbox, started when `--sandbox` asks for it.
-fn embedded_sandbox(asked: bool) -> Result<Option<Sandbox>, Error> {
-    asked.then(Sandbox::start).transpose()
+/// The embedded sandbox, when asked for, with the data of `data` (a JSON
+/// file: campaigns, leads, webhooks, AJO campaigns) or the default data.
+fn embedded_sandbox(asked: bool, data: Option<&Path>) -> Result<Option<Sandbox>, Error> {
+    if !asked {
+        return Ok(None);
+    }
+    let mut config = SandboxConfig::new();
+    if let Some(path) = data {
+        config = config.data(SandboxData::from_file(path)?);
+    }
+    Sandbox::start_with(config).map(Some)
 }
 
 /// Starts the sandbox if asked, builds the client, and runs `job` with it.
-fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
-    let sandbox = match webhook::embedded_sandbox(args.sandbox, args.sandbox_data.as_deref()) {
+fn with_client(args: &RequestArgs, job: impl FnOnce(&Client, Option<&Sandbox>) -> u8) -> u8 {
+    let sandbox = match embedded_sandbox(args.sandbox, args.sandbox_data.as_deref()) {
         Ok(sandbox) => sandbox,
         Err(e) => return fail(&e),
     };
@@ -619,14 +724,22 @@ fn with_client(args: &RequestArgs, job: impl FnOnce(&Client) -> u8) -> u8 {
         Ok(client) => client,
         Err(e) => return fail(&e),
     };
-    let code = job(&client);
+    let code = job(&client, sandbox.as_ref());
     if let (Some(sandbox), None) = (&sandbox, &args.leads_file) {
         webhook::print_flows(sandbox, args.json);
     }
     code
 }
 
-fn single(args: &RequestArgs, client: &Client, request: &CampaignRequest) -> u8 {
+/// One request. With `--json` and the embedded sandbox, the output also
+/// carries the sandbox's journal (`sandbox_journal`), which ends with the
+/// process.
+fn single(
+    args: &RequestArgs,
+    client: &Client,
+    sandbox: Option<&Sandbox>,
+    request: &CampaignRequest,
+) -> u8 {
     if args.dry_run {
         return dry_run(client, request, args.json);
     }
@@ -637,7 +750,12 @@ fn single(args: &RequestArgs, client: &Client, request: &CampaignRequest) -> u8 
         Err(e) => e.exit_code(),
     };
     if args.json {
-        println!("{}", outcome_json(&requester.to_string(), request, &result));
+        let mut json = outcome_json(&requester.to_string(), request, &result);
+        if let (Some(sandbox), Some(map)) = (sandbox, json.as_object_mut()) {
+            let journal = serde_json::to_value(sandbox.journal()).unwrap_or_default();
+            map.insert("sandbox_journal".into(), journal);
+        }
+        println!("{json}");
     } else {
         print_human(&requester.to_string(), request, &result);
     }
@@ -716,6 +834,11 @@ fn print_human(client: &str, request: &CampaignRequest, result: &Result<Outcome,
                 match ambiguous.iter().find(|a| a.key() == key) {
                     Some(several) => println!("  not served (several leads): {several}"),
                     None => println!("  not served (no such lead): {key}"),
+                }
+            }
+            for chunk in outcome.chunks() {
+                if let Some(id) = chunk.execution_id() {
+                    println!("  chunk {}: execution {id}", chunk.index());
                 }
             }
         }

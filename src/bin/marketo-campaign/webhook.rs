@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use marketo_campaign::exit::{INVALID as EXIT_INVALID, OK as EXIT_OK};
-use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+use marketo_campaign::sandbox::Sandbox;
 use marketo_campaign::webhook::{TokenContext, TokenValue, Webhook};
-use marketo_campaign::{Clock, Error, FixedClock, SystemClock};
+use marketo_campaign::{Clock, FixedClock, SystemClock};
 
 const RENDER_AFTER_HELP: &str = "\
 Output: the request line (method and full URL), the headers, an empty line, then the body
@@ -183,18 +183,6 @@ fn split_pair(item: &str) -> (&str, &str) {
         }
     }
     item.split_once('=').unwrap_or((item, ""))
-}
-
-/// The embedded sandbox of `request --sandbox [--sandbox-data FILE]`.
-pub(crate) fn embedded_sandbox(asked: bool, data: Option<&Path>) -> Result<Option<Sandbox>, Error> {
-    if !asked {
-        return Ok(None);
-    }
-    let mut config = SandboxConfig::new();
-    if let Some(path) = data {
-        config = config.data(SandboxData::from_file(path)?);
-    }
-    Sandbox::start_with(config).map(Some)
 }
 
 /// Longest the CLI waits for campaign flows: Marketo's webhook timeout,
