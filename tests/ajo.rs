@@ -1239,19 +1239,29 @@ fn the_sandbox_checks_headers_token_body_and_campaign() {
 fn an_ended_or_unknown_campaign_is_a_refusal_and_runs_nothing() {
     let sandbox = Sandbox::start().unwrap();
     let client = sandbox.ajo_client().unwrap();
-    for (campaign, status) in [
-        ("e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b", 400),
-        ("no-such-campaign", 404),
-    ] {
-        let request =
-            CampaignRequest::new(CampaignTarget::ajo(campaign, []), emails(1..=1)).unwrap();
-        let err = client.request_campaign(&request).unwrap_err();
-        assert!(
-            matches!(err, Error::HttpStatus { status: s, .. } if s == status),
-            "{err:?}"
-        );
-        assert_eq!(err.delivery(), Delivery::Refused);
-    }
+    // Ended: 400. Unknown: the API's own 404, a refusal that does not
+    // retire Journey Optimizer (action stop, not fall back).
+    let ended = CampaignRequest::new(
+        CampaignTarget::ajo("e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b", []),
+        emails(1..=1),
+    )
+    .unwrap();
+    let err = client.request_campaign(&ended).unwrap_err();
+    assert!(
+        matches!(err, Error::HttpStatus { status: 400, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.delivery(), Delivery::Refused);
+    let unknown =
+        CampaignRequest::new(CampaignTarget::ajo("no-such-campaign", []), emails(1..=1)).unwrap();
+    let err = client.request_campaign(&unknown).unwrap_err();
+    assert!(matches!(err, Error::Lookup(_)), "{err:?}");
+    assert!(err.to_string().contains("Campaign not found"), "{err}");
+    let class = err.classify();
+    assert_eq!(
+        (class.delivery, class.action),
+        (Delivery::Refused, marketo_campaign::Action::Stop)
+    );
     // A campaign that starts later.
     let mut data = SandboxData::default();
     data.ajo.campaigns[0].start = Some("2999-01-01T00:00:00Z".into());

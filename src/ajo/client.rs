@@ -596,8 +596,15 @@ pub(crate) fn read_answer(
                 .and_then(|value| retry_after(value, clock)),
             body: quote(),
         }),
-        // 501: no such API (as for REST, a refusal another backend may
-        // serve).
+        // A 404 in the API's own error format: the API is there and the
+        // campaign is not (a wrong id). Refused, and not a reason to
+        // retire this backend: the same id fails everywhere.
+        404 if is_api_error(&response.body, 404) => Err(Error::Lookup(format!(
+            "Journey Optimizer answered 404: {}",
+            quote()
+        ))),
+        // 501, or 404 without the API's error body: no such API (as for
+        // REST, a refusal another backend may serve).
         400..=499 | 501 => Err(Error::HttpStatus {
             status,
             body: quote(),
@@ -612,6 +619,16 @@ pub(crate) fn read_answer(
             body: quote(),
         }),
     }
+}
+
+/// Whether `body` is the API's `errorResponse` for `status` (a JSON object
+/// whose `status` is it), rather than a gateway's page.
+fn is_api_error(body: &[u8], status: u16) -> bool {
+    #[derive(serde::Deserialize)]
+    struct ErrorResponse {
+        status: Option<u16>,
+    }
+    serde_json::from_slice::<ErrorResponse>(body).is_ok_and(|e| e.status == Some(status))
 }
 
 /// The longest `Retry-After` believed: an hour.
@@ -791,6 +808,27 @@ mod tests {
             let err = read_answer(&answer(status, "{}", None), &clock, &[]).unwrap_err();
             assert_eq!(err.delivery(), crate::Delivery::Refused, "{status}");
         }
+        // A bare 404: no such API, another backend may serve it. The API's
+        // own 404 (an unknown campaign): refused, and no reason to retire
+        // Journey Optimizer.
+        let gone = read_answer(&answer(404, "<html>Not Found</html>", None), &clock, &[]);
+        assert_eq!(gone.unwrap_err().classify().action, crate::Action::FallBack);
+        let unknown_campaign = read_answer(
+            &answer(
+                404,
+                r#"{"type":"https://ns.adobe.com/aep/errors/MSG-000404-404","title":"Campaign not found","status":404,"report":{"additionalContext":{}}}"#,
+                None,
+            ),
+            &clock,
+            &[],
+        )
+        .unwrap_err();
+        let class = unknown_campaign.classify();
+        assert_eq!(
+            (class.delivery, class.action),
+            (crate::Delivery::Refused, crate::Action::Stop)
+        );
+        assert!(unknown_campaign.to_string().contains("Campaign not found"));
         let err = read_answer(&answer(429, "", Some("7")), &clock, &[]).unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(err.classify().action, crate::Action::Retry);
