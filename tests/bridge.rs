@@ -768,9 +768,14 @@ fn python_zeep_unmodified_through_the_bridge() {
 /// `marketo-campaign bridge --sandbox` as a child process (stderr piped),
 /// and its start-up line.
 fn cli_bridge_with_sandbox() -> (std::process::Child, serde_json::Value) {
+    cli_bridge_with_sandbox_and(&[])
+}
+
+fn cli_bridge_with_sandbox_and(extra: &[&str]) -> (std::process::Child, serde_json::Value) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_marketo-campaign"))
         .args(["bridge", "--sandbox", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -781,6 +786,61 @@ fn cli_bridge_with_sandbox() -> (std::process::Child, serde_json::Value) {
         .unwrap();
     let start = serde_json::from_str(&line).unwrap();
     (child, start)
+}
+
+/// `bridge --backend ajo`: an unchanged SOAP call by campaign name,
+/// program and tokens runs the mapped Journey Optimizer campaign, the
+/// tokens as each recipient's context; an unknown lead is still 20103 (the
+/// sandbox's REST side looks keys up first) and runs nothing.
+#[test]
+fn the_cli_bridge_serves_soap_calls_through_journey_optimizer() {
+    let (mut child, start) = cli_bridge_with_sandbox_and(&["--backend", "ajo"]);
+    assert_eq!(start["backend"], "ajo");
+    let client = SoapClient::builder(
+        start["bridge_endpoint"].as_str().unwrap(),
+        start["soap_user_id"].as_str().unwrap(),
+        start["soap_encryption_key"].as_str().unwrap(),
+    )
+    .retry(RetryPolicy::never())
+    .build()
+    .unwrap();
+    let tokens = [
+        ProgramToken::new("{{my.WebinarTitle}}", "Fall & <more>").unwrap(),
+        ProgramToken::new("{{my.JoinLink}}", "https://example.com/j?a=1&b=2").unwrap(),
+    ];
+    let request = CampaignRequest::new(
+        CampaignTarget::named("Send Webinar Reminder", "Webinars", tokens),
+        [email("lead@company.com")],
+    )
+    .unwrap();
+    let served = client.request_campaign(&request);
+    let unknown = client.request_campaign(
+        &CampaignRequest::new(CampaignTarget::id(1234), [email("nobody@nowhere.example")]).unwrap(),
+    );
+    let (_, journal) = get(start["journal"].as_str().unwrap());
+    child.kill().unwrap();
+    let _ = child.wait();
+    served.unwrap();
+    let (code, message) = soap_fault(unknown);
+    assert_eq!(code, SoapCode::LeadNotFound, "{message}");
+    let journal: Vec<JournalEntry> = serde_json::from_str(&journal).unwrap();
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0].api, "ajo");
+    let execution = journal[0].ajo.as_ref().unwrap();
+    assert_eq!(execution.recipients.len(), 1);
+    let recipient = &execution.recipients[0];
+    assert_eq!(
+        (recipient.user_id.as_str(), recipient.namespace.as_str()),
+        ("lead@company.com", "email")
+    );
+    assert_eq!(
+        recipient.context.get("WebinarTitle").map(String::as_str),
+        Some("Fall & <more>")
+    );
+    assert_eq!(
+        recipient.context.get("JoinLink").map(String::as_str),
+        Some("https://example.com/j?a=1&b=2")
+    );
 }
 
 #[test]

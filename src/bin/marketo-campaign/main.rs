@@ -133,6 +133,17 @@ struct BridgeArgs {
     /// (default: fault 20103 and nothing runs, as SOAP).
     #[arg(long)]
     run_matched_leads: bool,
+    /// Where the SOAP calls go: Marketo's REST API, or Adobe Journey
+    /// Optimizer (AJO_* / ADOBE_* variables, see `request --help`; Marketo
+    /// targets become AJO campaigns through --campaign-map). With ajo,
+    /// MARKETO_REST_* (when set) still looks every lead key up first.
+    #[arg(long, value_enum, default_value_t = BridgeBackend::Rest)]
+    backend: BridgeBackend,
+    /// With --backend ajo: the JSON file mapping Marketo campaigns to AJO
+    /// campaign ids (default: AJO_CAMPAIGN_MAP; with --sandbox, the
+    /// sandbox's own map).
+    #[arg(long, value_name = "FILE")]
+    campaign_map: Option<PathBuf>,
     /// Longest a call may wait for a place under Marketo's REST limits (100
     /// calls / 20 s, 10 at once, shared by every caller), and longest it may
     /// spend retrying 606 / 615; past it the caller gets fault 20023 / 20024
@@ -168,6 +179,15 @@ struct SandboxArgs {
     /// Add N generated leads (ids 1..=N, emails leadN@example.com), for bulk runs.
     #[arg(long, value_name = "N", default_value_t = 0)]
     generate_leads: u32,
+}
+
+/// Where the bridge sends the SOAP calls it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BridgeBackend {
+    /// Marketo's REST API.
+    Rest,
+    /// Adobe Journey Optimizer.
+    Ajo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -354,18 +374,64 @@ fn bridge(args: &BridgeArgs) -> u8 {
     let rest = match &sandbox {
         Some(sandbox) => sandbox
             .rest_client_builder()
-            .retry(retry)
+            .retry(retry.clone())
             .rate_limit(limit)
             .build(),
-        None => {
-            RestClientBuilder::from_env().and_then(|b| b.retry(retry).rate_limit(limit).build())
+        None => RestClientBuilder::from_env()
+            .and_then(|b| b.retry(retry.clone()).rate_limit(limit).build()),
+    };
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(e) => return fail(&e),
+    };
+    match args.backend {
+        BridgeBackend::Rest => match rest {
+            Ok(rest) => serve_bridge(Bridge::rest(rest, auth), args, sandbox.as_ref()),
+            Err(e) => fail(&e),
+        },
+        BridgeBackend::Ajo => {
+            let ajo = match sandbox.as_ref() {
+                Some(sandbox) => Ok(sandbox.ajo_client_builder()),
+                None => AjoClientBuilder::from_env(),
+            }
+            .and_then(|mut builder| {
+                if let Some(path) = &args.campaign_map {
+                    builder = builder.campaign_map(CampaignMap::from_file(path)?);
+                }
+                builder.retry(retry).rate_limit(limit).build()
+            });
+            let ajo = match ajo {
+                Ok(ajo) => ajo,
+                Err(e) => return fail(&e),
+            };
+            let bridge = Bridge::new(ajo, auth);
+            // Marketo's REST API, when configured, still checks every lead
+            // key first (SOAP's all-or-nothing rule) and serves
+            // scheduleCampaign and getCampaignsForSource.
+            let bridge = match (
+                rest,
+                sandbox.is_some() || std::env::var_os("MARKETO_REST_ENDPOINT").is_some(),
+            ) {
+                (Ok(rest), _) => bridge.lookups(rest),
+                (Err(e), true) => return fail(&e),
+                (Err(_), false) => {
+                    log::warn!("bridge: no MARKETO_REST_* configuration: lead keys are not looked up first (Journey Optimizer reports no unknown profiles), and scheduleCampaign / getCampaignsForSource answer 20012");
+                    bridge
+                }
+            };
+            serve_bridge(bridge, args, sandbox.as_ref())
         }
-    };
-    let (auth, rest) = match (auth, rest) {
-        (Ok(auth), Ok(rest)) => (auth, rest),
-        (Err(e), _) | (_, Err(e)) => return fail(&e),
-    };
-    let mut bridge = Bridge::rest(rest, auth)
+    }
+}
+
+/// Serves `bridge` as `args` say, prints the start-up line, and runs until
+/// SIGTERM / Ctrl-C.
+fn serve_bridge<R: CampaignRequester + Send + Sync + 'static>(
+    bridge: marketo_campaign::bridge::Bridge<R>,
+    args: &BridgeArgs,
+    sandbox: Option<&Sandbox>,
+) -> u8 {
+    let mut bridge = bridge
         .dry_run(args.dry_run)
         .run_matched_leads(args.run_matched_leads);
     if let Some(url) = &args.public_url {
@@ -402,8 +468,12 @@ fn bridge(args: &BridgeArgs) -> u8 {
         "health": format!("{scheme}://{}/healthz", server.addr()),
         "metrics": format!("{scheme}://{}/metrics", server.addr()),
         "dry_run": args.dry_run,
+        "backend": match args.backend {
+            BridgeBackend::Rest => "rest",
+            BridgeBackend::Ajo => "ajo",
+        },
     });
-    if let (Some(sandbox), Some(map)) = (&sandbox, line.as_object_mut()) {
+    if let (Some(sandbox), Some(map)) = (sandbox, line.as_object_mut()) {
         // The sandbox's own demo credentials, as `sandbox` prints them.
         map.insert("soap_user_id".into(), sandbox.soap_user_id().into());
         map.insert(
