@@ -45,6 +45,7 @@ mod lead_fields;
 mod limiter;
 pub mod metrics;
 mod plan;
+mod random;
 mod redact;
 mod report;
 mod request;

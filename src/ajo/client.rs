@@ -648,18 +648,9 @@ fn retry_after(value: &str, clock: &dyn Clock) -> Option<Duration> {
 /// A fresh request id: a random UUID (version 4), from std's randomly
 /// keyed hasher and a process-wide counter.
 pub(crate) fn fresh_request_id() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNT: AtomicU64 = AtomicU64::new(0);
-    let count = COUNT.fetch_add(1, Ordering::Relaxed);
-    let word = |salt: u64| {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(count);
-        hasher.write_u64(salt);
-        hasher.finish()
-    };
-    let (high, low) = (word(1), word(2));
+    let (high, low) = crate::random::words(COUNT.fetch_add(1, Ordering::Relaxed));
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
         high >> 32,

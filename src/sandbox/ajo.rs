@@ -374,17 +374,9 @@ fn live(start: Option<&str>, end: Option<&str>, now: DateTime<Utc>) -> Result<bo
 /// one.
 fn check_headers(state: &State, head: &Head) -> Result<(), Answer> {
     let ajo = &state.data.ajo;
-    let token = head
-        .header("Authorization")
-        .map(str::trim)
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty());
-    let status = match token {
-        Some(token) => state.ims_tokens.status(token, state.clock.now()),
-        None => TokenStatus::Unknown,
-    };
+    let status = state
+        .ims_tokens
+        .bearer_status(head.header("Authorization"), state.clock.now());
     match status {
         TokenStatus::Valid => {}
         TokenStatus::Expired => {

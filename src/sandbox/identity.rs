@@ -1,9 +1,7 @@
 //! The identity service: OAuth 2 client-credentials tokens, as Marketo
 //! issues them.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -84,6 +82,25 @@ impl Tokens {
         (token, (expires - now).num_seconds())
     }
 
+    /// The status of the token an `Authorization: Bearer …` header value
+    /// carries ([`TokenStatus::Unknown`] without one).
+    pub(crate) fn bearer_status(
+        &self,
+        authorization: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> TokenStatus {
+        let token = authorization
+            .map(str::trim)
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty());
+        match token {
+            Some(token) => self.status(token, now),
+            None => TokenStatus::Unknown,
+        }
+    }
+
     /// Whether `token` is valid at `now`.
     pub(crate) fn status(&self, token: &str, now: DateTime<Utc>) -> TokenStatus {
         let issued = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -107,13 +124,7 @@ impl Tokens {
 /// A fresh opaque token shaped like Marketo's (`uuid:region`), from the
 /// process's random hash keys and a counter.
 fn opaque_token(count: u64) -> String {
-    let word = |salt: u64| {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(count);
-        hasher.write_u64(salt);
-        hasher.finish()
-    };
-    let (high, low) = (word(1), word(2));
+    let (high, low) = crate::random::words(count);
     format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}:sb",
         high >> 32,

@@ -137,16 +137,7 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec
 /// The `Authorization: Bearer` header decides; an `access_token` query
 /// parameter is not accepted.
 fn authorize(state: &State, authorization: Option<&str>) -> Result<(), Failure> {
-    let token = authorization
-        .map(str::trim)
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty());
-    let status = match token {
-        Some(token) => state.tokens.status(token, state.clock.now()),
-        None => TokenStatus::Unknown,
-    };
+    let status = state.tokens.bearer_status(authorization, state.clock.now());
     match status {
         TokenStatus::Valid => Ok(()),
         TokenStatus::Expired => Err(fail(602, "Access token expired")),
