@@ -22,9 +22,8 @@
 //! medians are printed as `paired ...` lines (the figure held against the
 //! target). The journal is emptied every 500 pairs, outside timing.
 
-use std::cell::RefCell;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use marketo_campaign::bridge::{Bridge, HttpRequest, RunningBridge};
@@ -119,18 +118,10 @@ impl Fixture {
     }
 }
 
-fn timed(call: &dyn Fn()) -> Duration {
-    let start = Instant::now();
-    call();
-    start.elapsed()
-}
+mod paired;
+use paired::{Group, Side};
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// Two benches over the same interleaved calls, then the paired medians.
+/// A group of two benches over the same interleaved calls (benches/paired).
 fn paired_group(
     c: &mut Criterion,
     fx: &Fixture,
@@ -138,53 +129,24 @@ fn paired_group(
     ours: (&str, &dyn Fn()),
     baseline: (&str, &dyn Fn()),
 ) {
-    let pairs: RefCell<Vec<(Duration, Duration)>> = RefCell::default();
-    let mut group = c.benchmark_group(name);
-    for (report_ours, id) in [(true, ours.0), (false, baseline.0)] {
-        group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                fx.sandbox.clear_journal();
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    if i % CLEAR_EVERY == CLEAR_EVERY - 1 {
-                        fx.sandbox.clear_journal();
-                    }
-                    let (t_ours, t_base) = if i % 2 == 0 {
-                        let t_ours = timed(ours.1);
-                        (t_ours, timed(baseline.1))
-                    } else {
-                        let t_base = timed(baseline.1);
-                        (timed(ours.1), t_base)
-                    };
-                    pairs.borrow_mut().push((t_ours, t_base));
-                    total += if report_ours { t_ours } else { t_base };
-                }
-                total
-            })
-        });
-    }
-    group.finish();
-    fx.sandbox.clear_journal();
-    let pairs = pairs.into_inner();
-    if pairs.is_empty() {
-        return;
-    }
-    let micros = |d: Duration| d.as_secs_f64() * 1e6;
-    let ours_us = median(pairs.iter().map(|p| micros(p.0)).collect());
-    let base_us = median(pairs.iter().map(|p| micros(p.1)).collect());
-    let ratio = median(
-        pairs
-            .iter()
-            .map(|p| p.0.as_secs_f64() / p.1.as_secs_f64())
-            .collect(),
-    );
-    println!(
-        "paired {name}: {n} pairs; median {} {ours_us:.1} µs, {} {base_us:.1} µs; \
-         median per-pair ratio {ratio:.3} (overhead {:+.1}%)\n",
-        ours.0,
-        baseline.0,
-        (ratio - 1.0) * 100.0,
-        n = pairs.len(),
+    let clear = || fx.sandbox.clear_journal();
+    let group = Group {
+        name,
+        throughput: None,
+        clear: &clear,
+        clear_every: CLEAR_EVERY,
+    };
+    paired::paired_group(
+        c,
+        &group,
+        Side {
+            id: ours.0,
+            call: ours.1,
+        },
+        Side {
+            id: baseline.0,
+            call: baseline.1,
+        },
     );
 }
 

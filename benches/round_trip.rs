@@ -34,9 +34,8 @@
 //! baselines post an envelope signed once before the group: the sandbox
 //! accepts a timestamp for 15 minutes, far longer than a group takes.
 
-use std::cell::RefCell;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use marketo_campaign::rest::trigger_body;
@@ -110,79 +109,20 @@ impl Fixture {
     }
 }
 
-/// One side of a group: its bench id and the call it times.
-struct Side<'a> {
-    id: &'a str,
-    call: &'a dyn Fn(),
-}
-
-fn timed(call: &dyn Fn()) -> Duration {
-    let start = Instant::now();
-    call();
-    start.elapsed()
-}
+mod paired;
+use paired::{Group, Side};
 
 /// A group of two benches over the same interleaved calls (see the module
-/// documentation), then the paired statistics of every call made.
+/// documentation and benches/paired), then the paired statistics.
 fn paired_group(c: &mut Criterion, fx: &Fixture, name: &str, ours: Side<'_>, baseline: Side<'_>) {
-    let pairs: RefCell<Vec<(Duration, Duration)>> = RefCell::default();
-    let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Elements(u64::from(LEADS)));
-    for (report_ours, id) in [(true, ours.id), (false, baseline.id)] {
-        group.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                fx.clear();
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    if i % CLEAR_EVERY == CLEAR_EVERY - 1 {
-                        fx.clear();
-                    }
-                    // Alternate the order, so neither side always follows
-                    // the other.
-                    let (t_ours, t_base) = if i % 2 == 0 {
-                        let t_ours = timed(ours.call);
-                        (t_ours, timed(baseline.call))
-                    } else {
-                        let t_base = timed(baseline.call);
-                        (timed(ours.call), t_base)
-                    };
-                    pairs.borrow_mut().push((t_ours, t_base));
-                    total += if report_ours { t_ours } else { t_base };
-                }
-                total
-            })
-        });
-    }
-    group.finish();
-    fx.clear();
-    print_pairs(name, ours.id, baseline.id, &pairs.into_inner());
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn print_pairs(name: &str, ours: &str, baseline: &str, pairs: &[(Duration, Duration)]) {
-    if pairs.is_empty() {
-        // The group was filtered out.
-        return;
-    }
-    let micros = |d: Duration| d.as_secs_f64() * 1e6;
-    let ours_us = median(pairs.iter().map(|p| micros(p.0)).collect());
-    let base_us = median(pairs.iter().map(|p| micros(p.1)).collect());
-    let ratio = median(
-        pairs
-            .iter()
-            .map(|p| p.0.as_secs_f64() / p.1.as_secs_f64())
-            .collect(),
-    );
-    println!(
-        "paired {name}: {n} pairs; median {ours} {ours_us:.1} µs, {baseline} {base_us:.1} µs; \
-         median per-pair ratio {ratio:.3}, ratio of medians {:.3}\n",
-        ours_us / base_us,
-        n = pairs.len(),
-    );
+    let clear = || fx.clear();
+    let group = Group {
+        name,
+        throughput: Some(Throughput::Elements(u64::from(LEADS))),
+        clear: &clear,
+        clear_every: CLEAR_EVERY,
+    };
+    paired::paired_group(c, &group, ours, baseline);
 }
 
 /// The baselines' agent: ureq defaults (keep-alive pool), except that an
