@@ -1,6 +1,6 @@
 //! `RestClient`: trigger and schedule over Marketo's REST API.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,7 +11,9 @@ use crate::error::{Error, RestCode};
 use crate::plan::PlannedRequest;
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey};
 use crate::requester::{send_in_chunks, AmbiguousKey, CampaignRequester, ChunkAccepted, Outcome};
-use crate::rest::lookup::{check_expressible, plan_lead_queries, resolve, LeadIds, Resolved};
+use crate::rest::lookup::{
+    check_expressible, plan_lead_queries, resolve, IdSet, LeadIds, Resolved,
+};
 use crate::rest::token::TokenCache;
 use crate::rest::wire::{
     self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
@@ -408,7 +410,7 @@ fn trigger_body(
     ids: &LeadIds,
     leads: &[LeadKey],
     tokens: &[TokenRef<'_>],
-    served: &mut HashSet<u32>,
+    served: &mut IdSet,
 ) -> Result<(Option<String>, ChunkAccepted), Error> {
     let mut lead_ids = Vec::with_capacity(leads.len());
     let mut report = ChunkAccepted::default();
@@ -445,7 +447,11 @@ fn trigger_body(
                 .collect(),
         },
     };
-    let json = serde_json::to_string(&body)
+    // `{"id":N},` is at most 17 bytes; tokens are rare.
+    let mut json = Vec::with_capacity(32 + 17 * body.input.leads.len());
+    serde_json::to_writer(&mut json, &body)
+        .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
+    let json = String::from_utf8(json)
         .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
     Ok((Some(json), report))
 }
@@ -561,7 +567,7 @@ impl RestClient {
         tokens: &[TokenRef<'_>],
     ) -> Result<Outcome, Error> {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
-        let mut served = HashSet::with_capacity(request.leads().len());
+        let mut served = IdSet::with_capacity_and_hasher(request.leads().len(), Default::default());
         send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
             let (body, report) = trigger_body(ids, leads, tokens, &mut served)?;
             if let Some(body) = body {

@@ -79,6 +79,277 @@ struct Envelope<T> {
     next_page_token: Option<String>,
 }
 
+/// One record of a `leads.json` answer, as the look-ups read it: the
+/// lead's `id` and the string values of the fields a look-up can filter
+/// on, nothing else (no tree, one allocation per filter field present).
+///
+/// It reads exactly what `serde_json::Value` reads (the look-ups read
+/// records that way before): any JSON value is a record, the same bytes
+/// fail at the same place (every value goes through `deserialize_any`,
+/// under serde_json's nesting limit), a repeated field keeps its last
+/// value, `id` counts only as an integer that fits a `u32`
+/// (`Value::as_u64`), and a filter field only as a string
+/// (`Value::as_str`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct LeadRecord {
+    /// `id`, when its (last) value is an integer that fits a `u32`.
+    pub(crate) id: Option<u32>,
+    /// Each filter field present, with its last value when a string.
+    fields: Vec<(&'static str, Option<String>)>,
+}
+
+impl LeadRecord {
+    /// The string value of field `name`, as `record.get(name)?.as_str()`
+    /// on a `serde_json::Value`.
+    pub(crate) fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| *field == name)
+            .and_then(|(_, value)| value.as_deref())
+    }
+}
+
+/// The names of the fields a `leads.json` look-up filters on (the
+/// [`LeadKeyType::rest_filter_type`](crate::LeadKeyType::rest_filter_type)
+/// table), spelled as in the answer; `id` is read apart.
+fn filter_field(name: &str) -> Option<&'static str> {
+    crate::LeadKeyType::ALL
+        .iter()
+        .filter_map(|t| t.rest_filter_type())
+        .find(|field| *field == name && *field != "id")
+}
+
+impl<'de> Deserialize<'de> for LeadRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RecordVisitor)
+    }
+}
+
+/// What a record's key is to the look-up.
+enum RecordKey {
+    Id,
+    Filter(&'static str),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for RecordKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // serde_json reads a map key as a string whatever is asked.
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl serde::de::Visitor<'_> for KeyVisitor {
+    type Value = RecordKey;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<RecordKey, E> {
+        Ok(match key {
+            "id" => RecordKey::Id,
+            other => filter_field(other).map_or(RecordKey::Other, RecordKey::Filter),
+        })
+    }
+}
+
+/// What a value of a record keeps of the JSON value it reads: a scalar's
+/// value, or nothing (the default). Read through [`AnyValue`].
+trait Keep: Default {
+    fn unsigned(_: u64) -> Self {
+        Self::default()
+    }
+
+    fn negative(_: i64) -> Self {
+        Self::default()
+    }
+
+    fn text(_: &str) -> Self {
+        Self::default()
+    }
+}
+
+/// Reads any JSON value into a [`Keep`]. Maps and arrays are walked
+/// element by element through `deserialize_any` (never
+/// `deserialize_ignored_any`, which serde_json reads without its nesting
+/// limit), so every input fails exactly where a `serde_json::Value` would.
+struct AnyValue<T>(std::marker::PhantomData<T>);
+
+impl<T> AnyValue<T> {
+    fn read<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: Keep,
+    {
+        deserializer.deserialize_any(AnyValue(std::marker::PhantomData))
+    }
+}
+
+impl<'de, T: Keep> serde::de::Visitor<'de> for AnyValue<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        Ok(T::unsigned(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        Ok(T::negative(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        Ok(T::text(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(T::default())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        while map.next_key::<Skip>()?.is_some() {
+            map.next_value::<Skip>()?;
+        }
+        Ok(T::default())
+    }
+}
+
+/// Any JSON value, read and dropped.
+#[derive(Default)]
+struct Skip;
+
+impl Keep for Skip {}
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        AnyValue::read(deserializer)
+    }
+}
+
+/// An `id` value: `Some` for an integer that fits a `u32`.
+#[derive(Default)]
+struct IdValue(Option<u32>);
+
+// `Value::as_u64` of what serde_json made of the number: only a
+// non-negative integer (not a float, `-0` included).
+impl Keep for IdValue {
+    fn unsigned(v: u64) -> Self {
+        IdValue(u32::try_from(v).ok())
+    }
+
+    fn negative(v: i64) -> Self {
+        IdValue(u64::try_from(v).ok().and_then(|v| u32::try_from(v).ok()))
+    }
+}
+
+impl<'de> Deserialize<'de> for IdValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        AnyValue::read(deserializer)
+    }
+}
+
+/// A filter field's value: `Some` for a string.
+#[derive(Default)]
+struct TextValue(Option<String>);
+
+impl Keep for TextValue {
+    fn text(v: &str) -> Self {
+        TextValue(Some(v.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for TextValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        AnyValue::read(deserializer)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RecordVisitor {
+    type Value = LeadRecord;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    // Anything but an object is a record without fields.
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<LeadRecord, E> {
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<LeadRecord, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(LeadRecord::default())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<LeadRecord, A::Error> {
+        let mut record = LeadRecord::default();
+        while let Some(key) = map.next_key::<RecordKey>()? {
+            match key {
+                // The last value of a repeated field counts.
+                RecordKey::Id => record.id = map.next_value::<IdValue>()?.0,
+                RecordKey::Filter(name) => {
+                    let value = map.next_value::<TextValue>()?.0;
+                    match record.fields.iter_mut().find(|(field, _)| *field == name) {
+                        Some(slot) => slot.1 = value,
+                        None => record.fields.push((name, value)),
+                    }
+                }
+                RecordKey::Other => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(record)
+    }
+}
+
 /// A successful answer's records and paging.
 pub(crate) struct Page<T> {
     pub(crate) result: Vec<T>,
