@@ -172,7 +172,7 @@ impl RestClient {
     /// One API call, paced by the limiter and repeated as the retry policy
     /// allows. A GET triggers nothing: whatever failed, its error is
     /// [`Error::ReadFailed`], which the policy repeats when the cause passes.
-    fn call<T: serde::de::DeserializeOwned>(
+    fn call<T: wire::Record>(
         &self,
         method: &str,
         path: &str,
@@ -189,7 +189,7 @@ impl RestClient {
 
     /// One API call with the current token; on 601/602 the token is renewed
     /// and the call made once more (the refused call ran nothing).
-    fn call_once<T: serde::de::DeserializeOwned>(
+    fn call_once<T: wire::Record>(
         &self,
         method: &str,
         path: &str,
@@ -215,7 +215,7 @@ impl RestClient {
                     &[("Authorization", &bearer), ("Accept", "application/json")],
                 ),
             }?;
-            match wire::read(response.status, &response.body) {
+            match T::read_page(response.status, &response.body) {
                 Err(Error::Rest {
                     code: code @ (RestCode::TokenInvalid | RestCode::TokenExpired),
                     message,
@@ -232,10 +232,7 @@ impl RestClient {
         }
     }
 
-    pub(crate) fn api_get<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> Result<Page<T>, Error> {
+    pub(crate) fn api_get<T: wire::Record>(&self, path: &str) -> Result<Page<T>, Error> {
         self.call("GET", path, None)
     }
 

@@ -34,6 +34,10 @@ pub(crate) fn encode(s: &str) -> String {
 /// [`encode`], appended to `out`.
 fn encode_into(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if s.bytes().all(is_unreserved) {
+        out.push_str(s);
+        return;
+    }
     for byte in s.bytes() {
         if is_unreserved(byte) {
             out.push(char::from(byte));
@@ -149,6 +153,8 @@ struct CampaignRecord {
     kind: String,
 }
 
+impl crate::rest::wire::Record for CampaignRecord {}
+
 /// One `leads.json` look-up: a key type and the values it asks for (the
 /// keys' values as written, borrowed from the request).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,9 +220,10 @@ pub(crate) fn plan_lead_queries<'k>(
     keys: impl IntoIterator<Item = &'k LeadKey>,
 ) -> (Vec<LeadQuery<'k>>, Vec<&'k LeadKey>) {
     // Per key type (at most 9), its values in the order first given.
+    let keys = keys.into_iter();
     let mut by_type: Vec<(LeadKeyType, Vec<&'k str>)> = Vec::new();
     // IDNUM values are canonical decimal ids: compared as numbers.
-    let mut seen_ids = IdSet::default();
+    let mut seen_ids = IdSet::with_capacity_and_hasher(keys.size_hint().0, Default::default());
     let mut seen: HashSet<(LeadKeyType, Cow<'k, str>)> = HashSet::new();
     let mut inexpressible = Vec::new();
     for key in keys {
@@ -385,7 +392,7 @@ pub(crate) fn look_up(
     let mut paths = Vec::with_capacity(queries.len());
     for (query, answer) in queries.iter().zip(answers) {
         paths.push(query.path(None));
-        let page = crate::rest::wire::read::<LeadRecord>(200, answer)?;
+        let page = <LeadRecord as crate::rest::wire::Record>::read_page(200, answer)?;
         ids.absorb(query, &page.result);
     }
     ids.finish();
