@@ -444,11 +444,8 @@ fn trigger_body(
                 .collect(),
         },
     };
-    // `{"id":N},` is at most 17 bytes; tokens are rare.
-    let mut json = Vec::with_capacity(32 + 17 * body.input.leads.len());
-    serde_json::to_writer(&mut json, &body)
-        .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
-    let json = String::from_utf8(json)
+    let json = body
+        .to_json()
         .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
     Ok((Some(json), report))
 }

@@ -221,9 +221,10 @@ pub(crate) fn plan_lead_queries<'k>(
 ) -> (Vec<LeadQuery<'k>>, Vec<&'k LeadKey>) {
     // Per key type (at most 9), its values in the order first given.
     let keys = keys.into_iter();
+    let count = keys.size_hint().0;
     let mut by_type: Vec<(LeadKeyType, Vec<&'k str>)> = Vec::new();
     // IDNUM values are canonical decimal ids: compared as numbers.
-    let mut seen_ids = IdSet::with_capacity_and_hasher(keys.size_hint().0, Default::default());
+    let mut seen_ids = IdSet::with_capacity_and_hasher(count, Default::default());
     let mut seen: HashSet<(LeadKeyType, Cow<'k, str>)> = HashSet::new();
     let mut inexpressible = Vec::new();
     for key in keys {
@@ -247,7 +248,12 @@ pub(crate) fn plan_lead_queries<'k>(
         if first {
             match by_type.iter_mut().find(|(t, _)| *t == key_type) {
                 Some((_, values)) => values.push(value),
-                None => by_type.push((key_type, vec![value])),
+                None => {
+                    // Most requests hold one key type: room for all.
+                    let mut values = Vec::with_capacity(count + 1);
+                    values.push(value);
+                    by_type.push((key_type, values));
+                }
             }
         }
     }

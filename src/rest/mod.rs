@@ -56,7 +56,7 @@ pub fn trigger_body(
             tokens: wire::TokenRef::all(tokens),
         },
     };
-    serde_json::to_string(&body)
+    body.to_json()
         .map_err(|e| crate::Error::Config(format!("writing the trigger body: {e}")))
 }
 

@@ -20,6 +20,48 @@ pub(crate) struct TriggerInput<'a> {
     pub(crate) tokens: Vec<TokenRef<'a>>,
 }
 
+impl TriggerBody<'_> {
+    /// The body's JSON: what `serde_json::to_string` writes, with the lead
+    /// ids written directly (a hundred `{"id":N}` objects through serde's
+    /// serializer took ~2 µs).
+    pub(crate) fn to_json(&self) -> Result<String, serde_json::Error> {
+        const START: &str = r#"{"input":{"leads":["#;
+        // `{"id":4294967295},` is 18 bytes.
+        let mut json = String::with_capacity(START.len() + 18 * self.input.leads.len() + 3);
+        json.push_str(START);
+        for (i, lead) in self.input.leads.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(r#"{"id":"#);
+            push_decimal(&mut json, lead.id);
+            json.push('}');
+        }
+        json.push(']');
+        if !self.input.tokens.is_empty() {
+            json.push_str(r#","tokens":"#);
+            json.push_str(&serde_json::to_string(&self.input.tokens)?);
+        }
+        json.push_str("}}");
+        Ok(json)
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 /// `{"id":N}` (`InputLead`).
 #[derive(Serialize)]
 pub(crate) struct LeadId {
@@ -400,7 +442,8 @@ fn read_plain_leads(status: u16, body: &[u8]) -> Option<Vec<LeadRecord>> {
     at.eat(br#"{"requestId":""#)?;
     at.text()?;
     at.eat(br#"","result":["#)?;
-    let mut records = Vec::new();
+    // A record takes 9 bytes or more (`{"id":N},`).
+    let mut records = Vec::with_capacity(at.0.len() / 9);
     if at.eat(b"]").is_none() {
         loop {
             at.eat(br#"{"id":"#)?;
@@ -546,6 +589,10 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"input":{"leads":[{"id":1},{"id":2}],"tokens":[{"name":"{{my.A}}","value":"x \"y\""}]}}"#
         );
+        assert_eq!(
+            body.to_json().unwrap(),
+            serde_json::to_string(&body).unwrap()
+        );
         let body = TriggerBody {
             input: TriggerInput {
                 leads: vec![LeadId { id: 1 }],
@@ -555,6 +602,17 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&body).unwrap(),
             r#"{"input":{"leads":[{"id":1}]}}"#
+        );
+        assert_eq!(body.to_json().unwrap(), r#"{"input":{"leads":[{"id":1}]}}"#);
+        let body = TriggerBody {
+            input: TriggerInput {
+                leads: vec![LeadId { id: 0 }, LeadId { id: 10 }, LeadId { id: u32::MAX }],
+                tokens: Vec::new(),
+            },
+        };
+        assert_eq!(
+            body.to_json().unwrap(),
+            r#"{"input":{"leads":[{"id":0},{"id":10},{"id":4294967295}]}}"#
         );
     }
 
@@ -633,6 +691,7 @@ mod proptests {
                 },
             };
             let json = serde_json::to_string(&body).unwrap();
+            prop_assert_eq!(&body.to_json().unwrap(), &json);
             // Control characters are escaped, never raw.
             prop_assert!(!json.chars().any(|c| c < ' '));
             let back: Value = serde_json::from_str(&json).unwrap();
