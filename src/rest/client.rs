@@ -16,7 +16,8 @@ use crate::rest::lookup::{
 };
 use crate::rest::token::TokenCache;
 use crate::rest::wire::{
-    self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
+    self, check_skipped, ActionRecord, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef,
+    TriggerBody, TriggerInput,
 };
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
@@ -450,39 +451,6 @@ fn trigger_body(
     Ok((Some(json), report))
 }
 
-/// A `success:true` answer may still carry records with `status:"skipped"`
-/// and `reasons`: for a trigger, the campaign did not run for the chunk.
-fn check_skipped(records: &[serde_json::Value]) -> Result<(), Error> {
-    let Some(skipped) = records
-        .iter()
-        .find(|r| r.get("status").and_then(|s| s.as_str()) == Some("skipped"))
-    else {
-        return Ok(());
-    };
-    let reasons = skipped
-        .get("reasons")
-        .and_then(|r| r.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let code = reasons
-        .first()
-        .and_then(|r| r.get("code"))
-        .and_then(|c| match c {
-            serde_json::Value::String(s) => s.parse().ok(),
-            other => other.as_u64().and_then(|n| u32::try_from(n).ok()),
-        })
-        .unwrap_or(0);
-    let message = reasons
-        .iter()
-        .filter_map(|r| r.get("message").and_then(|m| m.as_str()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Err(Error::Rest {
-        code: RestCode::from_code(code),
-        message: format!("skipped: {message}"),
-    })
-}
-
 impl fmt::Display for RestClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Rest({})", self.endpoint)
@@ -569,7 +537,7 @@ impl RestClient {
                     "{self}: trigger campaign {campaign_id} for a chunk of {}",
                     leads.len()
                 );
-                let page = self.call::<serde_json::Value>("POST", &path, Some(body.as_bytes()))?;
+                let page = self.call::<ActionRecord>("POST", &path, Some(body.as_bytes()))?;
                 check_skipped(&page.result)?;
             }
             Ok(report)
@@ -591,7 +559,7 @@ impl CampaignScheduler for RestClient {
         };
         let json = serde_json::to_vec(&body)
             .map_err(|e| Error::Config(format!("writing the schedule body failed: {e}")))?;
-        let page = self.call::<serde_json::Value>(
+        let page = self.call::<ActionRecord>(
             "POST",
             &format!("/rest/v1/campaigns/{campaign_id}/schedule.json"),
             Some(&json),
@@ -600,22 +568,5 @@ impl CampaignScheduler for RestClient {
         Ok(Scheduled {
             backend: "rest".into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn skipped_records_are_refusals_with_their_reasons() {
-        let ok = [serde_json::json!({"id": 4496})];
-        assert!(check_skipped(&ok).is_ok());
-        let skipped = [serde_json::json!({"id": 4496, "status": "skipped",
-            "reasons": [{"code": "1004", "message": "Lead not found"}]})];
-        let err = check_skipped(&skipped).unwrap_err();
-        assert_eq!(err.rest_code(), Some(RestCode::LeadNotFound));
-        assert_eq!(err.delivery(), crate::Delivery::Refused);
-        assert!(err.to_string().contains("Lead not found"));
     }
 }

@@ -309,18 +309,31 @@ impl LeadIds {
     pub(crate) fn absorb(&mut self, query: &LeadQuery<'_>, records: &[LeadRecord]) {
         let key_type = query.key_type;
         if key_type == LeadKeyType::Idnum {
+            // The ids asked and the ids answered (Marketo answers in id
+            // order), both sorted: the ones in both, in one walk.
             let mut asked: Vec<u32> = query
                 .values
                 .iter()
                 .filter_map(|v| parse_positive_id(v))
                 .collect();
-            asked.sort_unstable();
-            self.ids.extend(
-                records
-                    .iter()
-                    .filter_map(|record| record.id)
-                    .filter(|id| asked.binary_search(id).is_ok()),
-            );
+            if !asked.is_sorted() {
+                asked.sort_unstable();
+            }
+            let mut answered: Vec<u32> = records.iter().filter_map(|record| record.id).collect();
+            if !answered.is_sorted() {
+                answered.sort_unstable();
+            }
+            let (mut a, mut b) = (0, 0);
+            while let (Some(&asked_id), Some(&id)) = (asked.get(a), answered.get(b)) {
+                match asked_id.cmp(&id) {
+                    std::cmp::Ordering::Less => a += 1,
+                    std::cmp::Ordering::Greater => b += 1,
+                    std::cmp::Ordering::Equal => {
+                        self.ids.push(id);
+                        b += 1;
+                    }
+                }
+            }
             return;
         }
         let asked: HashSet<Cow<'_, str>> = query

@@ -419,6 +419,67 @@ impl Record for LeadRecord {
     }
 }
 
+/// A record of a trigger or schedule answer, as [`check_skipped`] reads
+/// it: the record, or `None` for a record that is only `{"id":N}` (read
+/// without serde: such a record was not skipped).
+#[derive(Debug, PartialEq)]
+pub(crate) struct ActionRecord(pub(crate) Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for ActionRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(deserializer).map(|record| ActionRecord(Some(record)))
+    }
+}
+
+impl Record for ActionRecord {
+    /// Marketo's usual answer (`{"requestId":"…","result":[{"id":N}],
+    /// "success":true}`) is read by [`read_plain_leads`]; anything else,
+    /// or a record with more than its id, by [`read`].
+    fn read_page(status: u16, body: &[u8]) -> Result<Page<Self>, Error> {
+        match read_plain_leads(status, body) {
+            Some(records) if records.iter().all(|r| r.fields.is_empty()) => Ok(Page {
+                result: records.iter().map(|_| ActionRecord(None)).collect(),
+                next_page_token: None,
+            }),
+            _ => read(status, body),
+        }
+    }
+}
+
+/// A `success:true` answer may still carry records with `status:"skipped"`
+/// and `reasons`: for a trigger, the campaign did not run for the chunk.
+pub(crate) fn check_skipped(records: &[ActionRecord]) -> Result<(), Error> {
+    let Some(skipped) = records
+        .iter()
+        .filter_map(|r| r.0.as_ref())
+        .find(|r| r.get("status").and_then(|s| s.as_str()) == Some("skipped"))
+    else {
+        return Ok(());
+    };
+    let reasons = skipped
+        .get("reasons")
+        .and_then(|r| r.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let code = reasons
+        .first()
+        .and_then(|r| r.get("code"))
+        .and_then(|c| match c {
+            serde_json::Value::String(s) => s.parse().ok(),
+            other => other.as_u64().and_then(|n| u32::try_from(n).ok()),
+        })
+        .unwrap_or(0);
+    let message = reasons
+        .iter()
+        .filter_map(|r| r.get("message").and_then(|m| m.as_str()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::Rest {
+        code: RestCode::from_code(code),
+        message: format!("skipped: {message}"),
+    })
+}
+
 /// The records of a `leads.json` answer written exactly as Marketo writes
 /// one page of it, or `None` for any other status or body:
 ///
@@ -614,6 +675,24 @@ mod tests {
             body.to_json().unwrap(),
             r#"{"input":{"leads":[{"id":0},{"id":10},{"id":4294967295}]}}"#
         );
+    }
+
+    #[test]
+    fn skipped_records_are_refusals_with_their_reasons() {
+        let ok = [
+            ActionRecord(None),
+            ActionRecord(Some(serde_json::json!({"id": 4496}))),
+        ];
+        assert!(check_skipped(&ok).is_ok());
+        let skipped = [
+            ActionRecord(None),
+            ActionRecord(Some(serde_json::json!({"id": 4496, "status": "skipped",
+            "reasons": [{"code": "1004", "message": "Lead not found"}]}))),
+        ];
+        let err = check_skipped(&skipped).unwrap_err();
+        assert_eq!(err.rest_code(), Some(RestCode::LeadNotFound));
+        assert_eq!(err.delivery(), Delivery::Refused);
+        assert!(err.to_string().contains("Lead not found"));
     }
 
     #[test]
@@ -833,9 +912,17 @@ mod proptests {
             ])
             .prop_map(str::to_owned),
         ];
-        let field = prop::sample::select(vec!["email", "cookies", "sfdcLeadId", "id", "name"]);
+        let field = prop::sample::select(vec![
+            "email",
+            "cookies",
+            "sfdcLeadId",
+            "id",
+            "name",
+            "status",
+        ]);
+        let value = prop_oneof![4 => text.clone(), 1 => Just("skipped".to_owned())];
         let record =
-            (id, proptest::option::of((field, text.clone()))).prop_map(|(id, field)| match field {
+            (id, proptest::option::of((field, value))).prop_map(|(id, field)| match field {
                 None => format!(r#"{{"id":{id}}}"#),
                 Some((name, value)) => format!(r#"{{"id":{id},"{name}":"{value}"}}"#),
             });
@@ -853,6 +940,28 @@ mod proptests {
             .map_err(|e| e.to_string());
         let slow = read::<LeadRecord>(status, body)
             .map(|page| (page.result, page.next_page_token))
+            .map_err(|e| e.to_string());
+        prop_assert_eq!(fast, slow);
+        // A trigger's answer: the same number of records, the same paging
+        // and the same verdict as from `serde_json::Value` records.
+        let verdict = |page: Page<ActionRecord>| {
+            let skipped = check_skipped(&page.result).map_err(|e| e.to_string());
+            (page.result.len(), page.next_page_token, skipped)
+        };
+        let fast = ActionRecord::read_page(status, body)
+            .map(verdict)
+            .map_err(|e| e.to_string());
+        let slow = read::<serde_json::Value>(status, body)
+            .map(|page| {
+                verdict(Page {
+                    result: page
+                        .result
+                        .into_iter()
+                        .map(|r| ActionRecord(Some(r)))
+                        .collect(),
+                    next_page_token: page.next_page_token,
+                })
+            })
             .map_err(|e| e.to_string());
         prop_assert_eq!(fast, slow);
         Ok(())
