@@ -12,7 +12,7 @@ use crate::plan::PlannedRequest;
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey};
 use crate::requester::{send_in_chunks, AmbiguousKey, CampaignRequester, ChunkAccepted, Outcome};
 use crate::rest::lookup::{
-    check_expressible, plan_lead_queries, resolve, IdSet, LeadIds, Resolved,
+    check_expressible, plan_lead_queries, resolve, resolve_next, IdSet, LeadIds, Resolved,
 };
 use crate::rest::token::TokenCache;
 use crate::rest::wire::{
@@ -196,11 +196,15 @@ impl RestClient {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Page<T>, Error> {
-        let url = format!("{}{path}", self.endpoint);
+        let mut url = String::with_capacity(self.endpoint.len() + path.len());
+        url.push_str(&self.endpoint);
+        url.push_str(path);
         let mut renewed = false;
         loop {
             let token = self.tokens.get(self.caller.http())?;
-            let bearer = format!("Bearer {}", token.expose());
+            let mut bearer = String::with_capacity(7 + token.expose().len());
+            bearer.push_str("Bearer ");
+            bearer.push_str(token.expose());
             let response = match body {
                 Some(body) => self.caller.post(
                     &url,
@@ -412,8 +416,9 @@ fn trigger_body(
 ) -> Result<(Option<String>, ChunkAccepted), Error> {
     let mut lead_ids = Vec::with_capacity(leads.len());
     let mut report = ChunkAccepted::default();
+    let mut cursor = 0;
     for key in leads {
-        match resolve(ids, key) {
+        match resolve_next(ids, key, &mut cursor) {
             // A lead named twice in one request runs once.
             Resolved::One(id) => {
                 if served.insert(id) {

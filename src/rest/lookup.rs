@@ -161,6 +161,8 @@ impl crate::rest::wire::Record for CampaignRecord {}
 pub(crate) struct LeadQuery<'k> {
     pub(crate) key_type: LeadKeyType,
     pub(crate) values: Vec<&'k str>,
+    /// For `IDNUM`, `values` as numbers, in the same order; else empty.
+    pub(crate) ids: Vec<u32>,
 }
 
 const PATH_START: &str = "/rest/v1/leads.json?filterType=";
@@ -179,10 +181,12 @@ impl LeadQuery<'_> {
     /// `/rest/v1/leads.json?filterType=..&filterValues=..&fields=id,..`
     pub(crate) fn path(&self, page: Option<&str>) -> String {
         let filter = filter_type(self.key_type).unwrap_or("id");
+        // Ids are decimal digits: nothing to escape.
+        let plain = self.ids.len() == self.values.len();
         let values_len = self
             .values
             .iter()
-            .map(|v| encoded_len(v) + 1)
+            .map(|v| if plain { v.len() } else { encoded_len(v) } + 1)
             .sum::<usize>()
             .saturating_sub(1);
         let page_len = page.map_or(0, |page| PATH_PAGE.len() + encoded_len(page));
@@ -194,7 +198,11 @@ impl LeadQuery<'_> {
             if i > 0 {
                 path.push(',');
             }
-            encode_into(&mut path, value);
+            if plain {
+                path.push_str(value);
+            } else {
+                encode_into(&mut path, value);
+            }
         }
         path.push_str(PATH_FIELDS);
         if filter != "id" {
@@ -219,12 +227,16 @@ pub(crate) fn plan_lead_queries<'k>(
     base_len: usize,
     keys: impl IntoIterator<Item = &'k LeadKey>,
 ) -> (Vec<LeadQuery<'k>>, Vec<&'k LeadKey>) {
-    // Per key type (at most 9), its values in the order first given.
     let keys = keys.into_iter();
     let count = keys.size_hint().0;
-    let mut by_type: Vec<(LeadKeyType, Vec<&'k str>)> = Vec::new();
-    // IDNUM values are canonical decimal ids: compared as numbers.
-    let mut seen_ids = IdSet::with_capacity_and_hasher(count, Default::default());
+    // Per key type (at most 9), its values in the order first given.
+    let mut by_type: Vec<LeadQuery<'k>> = Vec::new();
+    // IDNUM values are canonical decimal ids (`LeadKey` checks it):
+    // compared as numbers. While they come in increasing order (as they
+    // mostly do) none can repeat an earlier one; from the first that does
+    // not, a set de-duplicates them.
+    let mut last_id = 0;
+    let mut seen_ids: Option<IdSet> = None;
     let mut seen: HashSet<(LeadKeyType, Cow<'k, str>)> = HashSet::new();
     let mut inexpressible = Vec::new();
     for key in keys {
@@ -234,54 +246,103 @@ pub(crate) fn plan_lead_queries<'k>(
             continue;
         };
         let value = key.value();
+        let id = match key_type {
+            LeadKeyType::Idnum => match parse_positive_id(value) {
+                Some(id) => Some(id),
+                // Cannot happen: `LeadKey` only holds canonical ids.
+                None => {
+                    inexpressible.push(key);
+                    continue;
+                }
+            },
+            _ => None,
+        };
         // A comma would split the value in `filterValues`; a value too long
         // for any URL would be answered 414 and fail every other key with it.
-        let alone = base_len + path_len(filter, encoded_len(value));
-        if value.contains(',') || alone > MAX_URL_BYTES {
+        // (Decimal digits hold no comma and need no escaping.)
+        let encoded = match id {
+            Some(_) => value.len(),
+            None => encoded_len(value),
+        };
+        if base_len + path_len(filter, encoded) > MAX_URL_BYTES
+            || (id.is_none() && value.contains(','))
+        {
             inexpressible.push(key);
             continue;
         }
-        let first = match parse_positive_id(value) {
-            Some(id) if key_type == LeadKeyType::Idnum => seen_ids.insert(id),
-            _ => seen.insert((key_type, normalize(key_type, value))),
-        };
-        if first {
-            match by_type.iter_mut().find(|(t, _)| *t == key_type) {
-                Some((_, values)) => values.push(value),
-                None => {
-                    // Most requests hold one key type: room for all.
-                    let mut values = Vec::with_capacity(count + 1);
-                    values.push(value);
-                    by_type.push((key_type, values));
+        let first = match id {
+            Some(id) => match seen_ids.as_mut() {
+                None if id > last_id => {
+                    last_id = id;
+                    true
                 }
+                None => {
+                    let mut set = IdSet::with_capacity_and_hasher(count, Default::default());
+                    set.extend(by_type.iter().flat_map(|q| q.ids.iter().copied()));
+                    let first = set.insert(id);
+                    seen_ids = Some(set);
+                    first
+                }
+                Some(set) => set.insert(id),
+            },
+            None => seen.insert((key_type, normalize(key_type, value))),
+        };
+        if !first {
+            continue;
+        }
+        let at = match by_type.iter().position(|q| q.key_type == key_type) {
+            Some(at) => at,
+            None => {
+                // Most requests hold one key type: room for all.
+                by_type.push(LeadQuery {
+                    key_type,
+                    values: Vec::with_capacity(count),
+                    ids: Vec::new(),
+                });
+                by_type.len() - 1
             }
+        };
+        let values = &mut by_type[at];
+        values.values.push(value);
+        if let Some(id) = id {
+            values.ids.push(id);
         }
     }
     let mut queries = Vec::new();
-    by_type.sort_by_key(|(t, _)| *t);
-    for (key_type, values) in by_type {
+    by_type.sort_by_key(|q| q.key_type);
+    for all in by_type {
+        let key_type = all.key_type;
         let empty_len = base_len + path_len(filter_type(key_type).unwrap_or("id"), 0);
-        let mut current: Vec<&'k str> = Vec::new();
+        let mut current = LeadQuery {
+            key_type,
+            values: Vec::new(),
+            ids: Vec::new(),
+        };
         let mut url_len = empty_len;
-        for value in values {
-            let added = encoded_len(value) + 1;
-            if !current.is_empty()
-                && (current.len() >= MAX_FILTER_VALUES || url_len + added > MAX_URL_BYTES)
+        for (i, value) in all.values.into_iter().enumerate() {
+            let added = match all.ids.get(i) {
+                Some(_) => value.len(),
+                None => encoded_len(value),
+            } + 1;
+            if !current.values.is_empty()
+                && (current.values.len() >= MAX_FILTER_VALUES || url_len + added > MAX_URL_BYTES)
             {
-                queries.push(LeadQuery {
+                let next = LeadQuery {
                     key_type,
-                    values: std::mem::take(&mut current),
-                });
+                    values: Vec::new(),
+                    ids: Vec::new(),
+                };
+                queries.push(std::mem::replace(&mut current, next));
                 url_len = empty_len;
             }
             url_len += added;
-            current.push(value);
+            current.values.push(value);
+            if let Some(&id) = all.ids.get(i) {
+                current.ids.push(id);
+            }
         }
-        if !current.is_empty() {
-            queries.push(LeadQuery {
-                key_type,
-                values: current,
-            });
+        if !current.values.is_empty() {
+            queries.push(current);
         }
     }
     (queries, inexpressible)
@@ -311,14 +372,13 @@ impl LeadIds {
         if key_type == LeadKeyType::Idnum {
             // The ids asked and the ids answered (Marketo answers in id
             // order), both sorted: the ones in both, in one walk.
-            let mut asked: Vec<u32> = query
-                .values
-                .iter()
-                .filter_map(|v| parse_positive_id(v))
-                .collect();
-            if !asked.is_sorted() {
-                asked.sort_unstable();
-            }
+            let asked: Cow<'_, [u32]> = if query.ids.is_sorted() {
+                Cow::Borrowed(&query.ids)
+            } else {
+                let mut sorted = query.ids.clone();
+                sorted.sort_unstable();
+                Cow::Owned(sorted)
+            };
             let mut answered: Vec<u32> = records.iter().filter_map(|record| record.id).collect();
             if !answered.is_sorted() {
                 answered.sort_unstable();
@@ -415,8 +475,9 @@ pub(crate) fn look_up(
         ids.absorb(query, &page.result);
     }
     ids.finish();
+    let mut cursor = 0;
     for key in leads {
-        match resolve(&ids, key) {
+        match resolve_next(&ids, key, &mut cursor) {
             Resolved::One(id) => each(std::slice::from_ref(&id)),
             Resolved::None => each(&[]),
             Resolved::Several(several) => each(several),
@@ -434,6 +495,34 @@ pub(crate) enum Resolved<'a> {
     None,
     /// Several leads, lowest id first.
     Several(&'a [u32]),
+}
+
+/// [`resolve`], for keys taken in turn: `cursor` keeps where the last
+/// `IDNUM` key's lead was found, so ids that come in increasing order are
+/// found without a search.
+pub(crate) fn resolve_next<'a>(
+    ids: &'a LeadIds,
+    key: &LeadKey,
+    cursor: &mut usize,
+) -> Resolved<'a> {
+    if key.key_type() != LeadKeyType::Idnum {
+        return resolve(ids, key);
+    }
+    let Some(id) = parse_positive_id(key.value()) else {
+        return Resolved::None;
+    };
+    let found = if ids.ids.get(*cursor) == Some(&id) {
+        Some(*cursor)
+    } else {
+        ids.ids.binary_search(&id).ok()
+    };
+    match found {
+        Some(at) => {
+            *cursor = at + 1;
+            Resolved::One(id)
+        }
+        None => Resolved::None,
+    }
 }
 
 /// What `key` resolved to, from the look-ups' answers.
@@ -713,6 +802,13 @@ mod tests {
             ]
         );
         assert_eq!(resolve(&ids, &LeadKey::id(3).unwrap()), Resolved::None);
+        let mut cursor = 0;
+        let next: Vec<Resolved<'_>> = keys
+            .iter()
+            .chain(&keys)
+            .map(|k| resolve_next(&ids, k, &mut cursor))
+            .collect();
+        assert_eq!(next, [got.clone(), got].concat());
     }
 
     #[test]

@@ -59,7 +59,9 @@ fn push_decimal(out: &mut String, mut n: u32) {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    out.push_str(
+        std::str::from_utf8(&digits[at..]).unwrap_or_else(|_| unreachable!("ASCII digits")),
+    );
 }
 
 /// `{"id":N}` (`InputLead`).
