@@ -12,7 +12,7 @@ use crate::plan::PlannedRequest;
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey};
 use crate::requester::{send_in_chunks, AmbiguousKey, CampaignRequester, ChunkAccepted, Outcome};
 use crate::rest::lookup::{
-    check_expressible, plan_lead_queries, resolve, resolve_next, IdSet, LeadIds, Resolved,
+    check_expressible, plan_lead_queries, resolve, resolve_next, IdsOnce, LeadIds, Resolved,
 };
 use crate::rest::token::TokenCache;
 use crate::rest::wire::{
@@ -412,7 +412,7 @@ fn trigger_body(
     ids: &LeadIds,
     leads: &[LeadKey],
     tokens: &[TokenRef<'_>],
-    served: &mut IdSet,
+    served: &mut IdsOnce,
 ) -> Result<(Option<String>, ChunkAccepted), Error> {
     let mut lead_ids = Vec::with_capacity(leads.len());
     let mut report = ChunkAccepted::default();
@@ -421,7 +421,7 @@ fn trigger_body(
         match resolve_next(ids, key, &mut cursor) {
             // A lead named twice in one request runs once.
             Resolved::One(id) => {
-                if served.insert(id) {
+                if served.first(id) {
                     lead_ids.push(LeadId { id });
                 }
             }
@@ -534,7 +534,7 @@ impl RestClient {
         tokens: &[TokenRef<'_>],
     ) -> Result<Outcome, Error> {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
-        let mut served = IdSet::with_capacity_and_hasher(request.leads().len(), Default::default());
+        let mut served = IdsOnce::default();
         send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
             let (body, report) = trigger_body(ids, leads, tokens, &mut served)?;
             if let Some(body) = body {

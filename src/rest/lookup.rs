@@ -88,6 +88,35 @@ impl Hasher for IdHasher {
 /// A set of lead ids, hashed with [`IdHasher`].
 pub(crate) type IdSet = HashSet<u32, BuildHasherDefault<IdHasher>>;
 
+/// The lead ids met so far, to do something once per id. While ids come
+/// in increasing order (as they mostly do) none can repeat an earlier one,
+/// and none is hashed; from the first that does not, an [`IdSet`] holds them.
+#[derive(Debug, Default)]
+pub(crate) struct IdsOnce {
+    /// The ids met, while in increasing order.
+    increasing: Vec<u32>,
+    set: Option<IdSet>,
+}
+
+impl IdsOnce {
+    /// `true` the first time `id` is met.
+    pub(crate) fn first(&mut self, id: u32) -> bool {
+        if let Some(set) = self.set.as_mut() {
+            return set.insert(id);
+        }
+        if self.increasing.last().is_none_or(|&last| id > last) {
+            self.increasing.push(id);
+            return true;
+        }
+        let mut set =
+            IdSet::with_capacity_and_hasher(2 * self.increasing.len(), Default::default());
+        set.extend(self.increasing.drain(..));
+        let first = set.insert(id);
+        self.set = Some(set);
+        first
+    }
+}
+
 /// The `filterType` a SOAP key type is looked up by: the one table on
 /// [`LeadKeyType::rest_filter_type`].
 pub(crate) fn filter_type(key_type: LeadKeyType) -> Option<&'static str> {
@@ -297,7 +326,7 @@ pub(crate) fn plan_lead_queries<'k>(
                 by_type.push(LeadQuery {
                     key_type,
                     values: Vec::with_capacity(count),
-                    ids: Vec::new(),
+                    ids: Vec::with_capacity(if id.is_some() { count } else { 0 }),
                 });
                 by_type.len() - 1
             }
@@ -310,40 +339,40 @@ pub(crate) fn plan_lead_queries<'k>(
     }
     let mut queries = Vec::new();
     by_type.sort_by_key(|q| q.key_type);
-    for all in by_type {
-        let key_type = all.key_type;
-        let empty_len = base_len + path_len(filter_type(key_type).unwrap_or("id"), 0);
-        let mut current = LeadQuery {
-            key_type,
-            values: Vec::new(),
-            ids: Vec::new(),
-        };
-        let mut url_len = empty_len;
-        for (i, value) in all.values.into_iter().enumerate() {
+    for mut all in by_type {
+        // Where each look-up ends, then the values split there (mostly
+        // they all fit in one).
+        let empty_len = base_len + path_len(filter_type(all.key_type).unwrap_or("id"), 0);
+        let mut ends = Vec::new();
+        let (mut start, mut url_len) = (0, empty_len);
+        for (i, value) in all.values.iter().enumerate() {
             let added = match all.ids.get(i) {
                 Some(_) => value.len(),
                 None => encoded_len(value),
             } + 1;
-            if !current.values.is_empty()
-                && (current.values.len() >= MAX_FILTER_VALUES || url_len + added > MAX_URL_BYTES)
-            {
-                let next = LeadQuery {
-                    key_type,
-                    values: Vec::new(),
-                    ids: Vec::new(),
-                };
-                queries.push(std::mem::replace(&mut current, next));
+            if i > start && (i - start >= MAX_FILTER_VALUES || url_len + added > MAX_URL_BYTES) {
+                ends.push(i);
+                start = i;
                 url_len = empty_len;
             }
             url_len += added;
-            current.values.push(value);
-            if let Some(&id) = all.ids.get(i) {
-                current.ids.push(id);
-            }
         }
-        if !current.values.is_empty() {
-            queries.push(current);
+        let mut tails = Vec::with_capacity(ends.len());
+        for &end in ends.iter().rev() {
+            tails.push(LeadQuery {
+                key_type: all.key_type,
+                values: all.values.split_off(end),
+                ids: if all.ids.is_empty() {
+                    Vec::new()
+                } else {
+                    all.ids.split_off(end)
+                },
+            });
         }
+        if !all.values.is_empty() {
+            queries.push(all);
+        }
+        queries.extend(tails.into_iter().rev());
     }
     (queries, inexpressible)
 }
@@ -379,21 +408,18 @@ impl LeadIds {
                 sorted.sort_unstable();
                 Cow::Owned(sorted)
             };
-            let mut answered: Vec<u32> = records.iter().filter_map(|record| record.id).collect();
-            if !answered.is_sorted() {
-                answered.sort_unstable();
-            }
-            let (mut a, mut b) = (0, 0);
-            while let (Some(&asked_id), Some(&id)) = (asked.get(a), answered.get(b)) {
-                match asked_id.cmp(&id) {
-                    std::cmp::Ordering::Less => a += 1,
-                    std::cmp::Ordering::Greater => b += 1,
-                    std::cmp::Ordering::Equal => {
-                        self.ids.push(id);
-                        b += 1;
-                    }
+            let answered: Cow<'_, [u32]> = {
+                let ids = records.iter().filter_map(|record| record.id);
+                if ids.clone().is_sorted() {
+                    // Marketo answers in id order: no copy to sort.
+                    self.ids.reserve(records.len());
+                    return self.absorb_sorted_ids(&asked, ids);
                 }
-            }
+                let mut sorted: Vec<u32> = ids.collect();
+                sorted.sort_unstable();
+                Cow::Owned(sorted)
+            };
+            self.absorb_sorted_ids(&asked, answered.iter().copied());
             return;
         }
         let asked: HashSet<Cow<'_, str>> = query
@@ -444,6 +470,19 @@ impl LeadIds {
                 if let Err(at) = leads.binary_search(&id) {
                     leads.insert(at, id);
                 }
+            }
+        }
+    }
+
+    /// Keeps the ids of `answered` (sorted) that are in `asked` (sorted).
+    fn absorb_sorted_ids(&mut self, asked: &[u32], answered: impl Iterator<Item = u32>) {
+        let mut asked = asked.iter().peekable();
+        for id in answered {
+            while asked.next_if(|&&a| a < id).is_some() {}
+            match asked.peek() {
+                Some(&&a) if a == id => self.ids.push(id),
+                Some(_) => {}
+                None => break,
             }
         }
     }
@@ -809,6 +848,20 @@ mod tests {
             .map(|k| resolve_next(&ids, k, &mut cursor))
             .collect();
         assert_eq!(next, [got.clone(), got].concat());
+    }
+
+    #[test]
+    fn ids_once_says_first_once_per_id_in_any_order() {
+        let mut once = IdsOnce::default();
+        let ids = [3, 5, 9, 5, 1, 9, 12, 3, 2, 12, 1024, 2048, 1024];
+        let firsts: Vec<bool> = ids.iter().map(|&id| once.first(id)).collect();
+        let mut seen = HashSet::new();
+        let expected: Vec<bool> = ids.iter().map(|&id| seen.insert(id)).collect();
+        assert_eq!(firsts, expected);
+        let mut once = IdsOnce::default();
+        assert!((1..=300).all(|id| once.first(id)));
+        assert!(once.set.is_none(), "increasing ids are not hashed");
+        assert!(!once.first(300) && !once.first(1) && once.first(301));
     }
 
     #[test]
