@@ -534,7 +534,7 @@ impl RestClient {
         tokens: &[TokenRef<'_>],
     ) -> Result<Outcome, Error> {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
-        let mut served = IdsOnce::default();
+        let mut served = IdsOnce::with_capacity(request.leads().len());
         send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
             let (body, report) = trigger_body(ids, leads, tokens, &mut served)?;
             if let Some(body) = body {

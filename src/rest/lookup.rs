@@ -99,6 +99,14 @@ pub(crate) struct IdsOnce {
 }
 
 impl IdsOnce {
+    /// Room for `count` ids met in increasing order.
+    pub(crate) fn with_capacity(count: usize) -> Self {
+        IdsOnce {
+            increasing: Vec::with_capacity(count),
+            set: None,
+        }
+    }
+
     /// `true` the first time `id` is met.
     pub(crate) fn first(&mut self, id: u32) -> bool {
         if let Some(set) = self.set.as_mut() {
