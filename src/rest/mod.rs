@@ -7,12 +7,15 @@
 
 mod client;
 mod lookup;
-#[cfg(any(test, feature = "bench-baseline"))]
-mod lookup_baseline;
 mod token;
 pub(crate) mod wire;
 
 pub(crate) use lookup::encode;
+
+/// The look-up before it was made fast: the bench's baseline and the
+/// tests' reference.
+#[cfg(any(test, feature = "bench-baseline"))]
+mod lookup_baseline;
 
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
 
