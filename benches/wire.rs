@@ -9,7 +9,8 @@
 //! here verbatim) in the same run: `soap_envelope_from_raw_100`, and its
 //! parts `lead_keys_from_raw_100`, `soap_envelope_writer_100`, `soap_signing`.
 //!
-//! Run with `cargo bench --bench wire -- --warm-up-time 1 --measurement-time 3`.
+//! Run with `cargo bench --bench wire -- --warm-up-time 1 --measurement-time 3`
+//! (`rest_lead_lookup` needs `--features bench-baseline`).
 
 use std::hint::black_box;
 
@@ -828,12 +829,96 @@ fn rest_response(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------
+// REST lead look-up
+// ---------------------------------------------------------------------------
+
+/// A `leads.json` answer as Marketo (and the sandbox) writes it for
+/// `fields=id[,email]`: the leads found, in id order.
+#[cfg(feature = "bench-baseline")]
+fn leads_answer(records: impl Iterator<Item = (u32, Option<String>)>) -> String {
+    let records: Vec<String> = records
+        .map(|(id, email)| match email {
+            Some(email) => format!(r#"{{"id":{id},"email":"{email}"}}"#),
+            None => format!(r#"{{"id":{id}}}"#),
+        })
+        .collect();
+    format!(
+        r#"{{"requestId":"e42b#14272d07d78","result":[{}],"success":true}}"#,
+        records.join(",")
+    )
+}
+
+/// What `RestClient` does around its `leads.json` calls for a request's
+/// keys: plan the look-ups and write their URLs, read each answer, resolve
+/// every key to its lead. Today's look-up against the one before it was
+/// made fast (`serde_json::Value` records, `String` keys in SipHash maps),
+/// kept behind feature `bench-baseline`; both must resolve alike.
+fn rest_lead_lookup(c: &mut Criterion) {
+    #[cfg(not(feature = "bench-baseline"))]
+    {
+        let _ = c;
+        eprintln!("rest_lead_lookup needs --features bench-baseline");
+    }
+    #[cfg(feature = "bench-baseline")]
+    {
+        use marketo_campaign::rest::bench_lead_lookup;
+
+        let endpoint_len = "https://123-ABC-456.mktorest.com".len();
+        let mut cases: Vec<(String, Vec<LeadKey>, Vec<String>)> = Vec::new();
+        for n in [100u32, 300] {
+            let ids = 1_002_201..=1_002_200 + n;
+            let leads = ids
+                .clone()
+                .map(|id| LeadKey::id(id).expect("valid bench id"))
+                .collect();
+            cases.push((
+                format!("idnum_{n}"),
+                leads,
+                vec![leads_answer(ids.map(|id| (id, None)))],
+            ));
+        }
+        // 100 emails, written with capitals as callers do; Marketo answers
+        // in lower case.
+        let emails: Vec<String> = (0..100)
+            .map(|i| format!("First.Last{i}@Company.com"))
+            .collect();
+        cases.push((
+            "email_100".into(),
+            emails
+                .iter()
+                .map(|e| LeadKey::email(e.as_str()).expect("valid bench email"))
+                .collect(),
+            vec![leads_answer(emails.iter().enumerate().map(|(i, e)| {
+                (1_002_201 + i as u32, Some(e.to_lowercase()))
+            }))],
+        ));
+
+        let mut group = c.benchmark_group("rest_lead_lookup");
+        for (name, leads, answers) in &cases {
+            let answers: Vec<&[u8]> = answers.iter().map(|a| a.as_bytes()).collect();
+            let ours = bench_lead_lookup(endpoint_len, leads, &answers, false).expect("reads");
+            let old = bench_lead_lookup(endpoint_len, leads, &answers, true).expect("reads");
+            assert_eq!(ours, old, "{name}: both look-ups resolve alike");
+            group.throughput(Throughput::Elements(leads.len() as u64));
+            group.bench_function(format!("{name}/ours"), |b| {
+                b.iter(|| bench_lead_lookup(endpoint_len, black_box(leads), &answers, false))
+            });
+            group.bench_function(format!("{name}/baseline_value_and_strings"), |b| {
+                b.iter(|| bench_lead_lookup(endpoint_len, black_box(leads), &answers, true))
+            });
+        }
+        group.finish();
+    }
+}
+
 criterion_group!(
     benches,
     soap_envelope_from_raw_100,
     soap_envelope_100,
     soap_response,
     rest_trigger_body_100,
-    rest_response
+    rest_response,
+    rest_lead_lookup
 );
 criterion_main!(benches);

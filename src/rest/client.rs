@@ -1,6 +1,6 @@
 //! `RestClient`: trigger and schedule over Marketo's REST API.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,10 +11,13 @@ use crate::error::{Error, RestCode};
 use crate::plan::PlannedRequest;
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey};
 use crate::requester::{send_in_chunks, AmbiguousKey, CampaignRequester, ChunkAccepted, Outcome};
-use crate::rest::lookup::{check_expressible, plan_lead_queries, resolve, LeadIds, Resolved};
+use crate::rest::lookup::{
+    check_expressible, plan_lead_queries, resolve, resolve_next, IdsOnce, LeadIds, Resolved,
+};
 use crate::rest::token::TokenCache;
 use crate::rest::wire::{
-    self, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef, TriggerBody, TriggerInput,
+    self, check_skipped, ActionRecord, LeadId, Page, ScheduleBody, ScheduleInput, TokenRef,
+    TriggerBody, TriggerInput,
 };
 use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 use crate::secret::Secret;
@@ -170,7 +173,7 @@ impl RestClient {
     /// One API call, paced by the limiter and repeated as the retry policy
     /// allows. A GET triggers nothing: whatever failed, its error is
     /// [`Error::ReadFailed`], which the policy repeats when the cause passes.
-    fn call<T: serde::de::DeserializeOwned>(
+    fn call<T: wire::Record>(
         &self,
         method: &str,
         path: &str,
@@ -187,17 +190,21 @@ impl RestClient {
 
     /// One API call with the current token; on 601/602 the token is renewed
     /// and the call made once more (the refused call ran nothing).
-    fn call_once<T: serde::de::DeserializeOwned>(
+    fn call_once<T: wire::Record>(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Page<T>, Error> {
-        let url = format!("{}{path}", self.endpoint);
+        let mut url = String::with_capacity(self.endpoint.len() + path.len());
+        url.push_str(&self.endpoint);
+        url.push_str(path);
         let mut renewed = false;
         loop {
             let token = self.tokens.get(self.caller.http())?;
-            let bearer = format!("Bearer {}", token.expose());
+            let mut bearer = String::with_capacity(7 + token.expose().len());
+            bearer.push_str("Bearer ");
+            bearer.push_str(token.expose());
             let response = match body {
                 Some(body) => self.caller.post(
                     &url,
@@ -213,7 +220,7 @@ impl RestClient {
                     &[("Authorization", &bearer), ("Accept", "application/json")],
                 ),
             }?;
-            match wire::read(response.status, &response.body) {
+            match T::read_page(response.status, &response.body) {
                 Err(Error::Rest {
                     code: code @ (RestCode::TokenInvalid | RestCode::TokenExpired),
                     message,
@@ -230,10 +237,7 @@ impl RestClient {
         }
     }
 
-    pub(crate) fn api_get<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> Result<Page<T>, Error> {
+    pub(crate) fn api_get<T: wire::Record>(&self, path: &str) -> Result<Page<T>, Error> {
         self.call("GET", path, None)
     }
 
@@ -426,15 +430,16 @@ fn trigger_body(
     ids: &LeadIds,
     leads: &[LeadKey],
     tokens: &[TokenRef<'_>],
-    served: &mut HashSet<u32>,
+    served: &mut IdsOnce,
 ) -> Result<(Option<String>, ChunkAccepted), Error> {
     let mut lead_ids = Vec::with_capacity(leads.len());
     let mut report = ChunkAccepted::default();
+    let mut cursor = 0;
     for key in leads {
-        match resolve(ids, key) {
+        match resolve_next(ids, key, &mut cursor) {
             // A lead named twice in one request runs once.
             Resolved::One(id) => {
-                if served.insert(id) {
+                if served.first(id) {
                     lead_ids.push(LeadId { id });
                 }
             }
@@ -463,42 +468,10 @@ fn trigger_body(
                 .collect(),
         },
     };
-    let json = serde_json::to_string(&body)
+    let json = body
+        .to_json()
         .map_err(|e| Error::Config(format!("writing the trigger body failed: {e}")))?;
     Ok((Some(json), report))
-}
-
-/// A `success:true` answer may still carry records with `status:"skipped"`
-/// and `reasons`: for a trigger, the campaign did not run for the chunk.
-fn check_skipped(records: &[serde_json::Value]) -> Result<(), Error> {
-    let Some(skipped) = records
-        .iter()
-        .find(|r| r.get("status").and_then(|s| s.as_str()) == Some("skipped"))
-    else {
-        return Ok(());
-    };
-    let reasons = skipped
-        .get("reasons")
-        .and_then(|r| r.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let code = reasons
-        .first()
-        .and_then(|r| r.get("code"))
-        .and_then(|c| match c {
-            serde_json::Value::String(s) => s.parse().ok(),
-            other => other.as_u64().and_then(|n| u32::try_from(n).ok()),
-        })
-        .unwrap_or(0);
-    let message = reasons
-        .iter()
-        .filter_map(|r| r.get("message").and_then(|m| m.as_str()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Err(Error::Rest {
-        code: RestCode::from_code(code),
-        message: format!("skipped: {message}"),
-    })
 }
 
 impl fmt::Display for RestClient {
@@ -580,7 +553,7 @@ impl RestClient {
         tokens: &[TokenRef<'_>],
     ) -> Result<Outcome, Error> {
         let path = format!("/rest/v1/campaigns/{campaign_id}/trigger.json");
-        let mut served = HashSet::with_capacity(request.leads().len());
+        let mut served = IdsOnce::with_capacity(request.leads().len());
         send_in_chunks(request, self.max_leads_per_call(), "rest", |_, leads| {
             let (body, report) = trigger_body(ids, leads, tokens, &mut served)?;
             if let Some(body) = body {
@@ -588,7 +561,7 @@ impl RestClient {
                     "{self}: trigger campaign {campaign_id} for a chunk of {}",
                     leads.len()
                 );
-                let page = self.call::<serde_json::Value>("POST", &path, Some(body.as_bytes()))?;
+                let page = self.call::<ActionRecord>("POST", &path, Some(body.as_bytes()))?;
                 check_skipped(&page.result)?;
             }
             Ok(report)
@@ -611,7 +584,7 @@ impl CampaignScheduler for RestClient {
         };
         let json = serde_json::to_vec(&body)
             .map_err(|e| Error::Config(format!("writing the schedule body failed: {e}")))?;
-        let page = self.call::<serde_json::Value>(
+        let page = self.call::<ActionRecord>(
             "POST",
             &format!("/rest/v1/campaigns/{campaign_id}/schedule.json"),
             Some(&json),
@@ -621,22 +594,5 @@ impl CampaignScheduler for RestClient {
             id: None,
             backend: "rest".into(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn skipped_records_are_refusals_with_their_reasons() {
-        let ok = [serde_json::json!({"id": 4496})];
-        assert!(check_skipped(&ok).is_ok());
-        let skipped = [serde_json::json!({"id": 4496, "status": "skipped",
-            "reasons": [{"code": "1004", "message": "Lead not found"}]})];
-        let err = check_skipped(&skipped).unwrap_err();
-        assert_eq!(err.rest_code(), Some(RestCode::LeadNotFound));
-        assert_eq!(err.delivery(), crate::Delivery::Refused);
-        assert!(err.to_string().contains("Lead not found"));
     }
 }

@@ -12,6 +12,11 @@ pub(crate) mod wire;
 
 pub(crate) use lookup::encode;
 
+/// The look-up before it was made fast: the bench's baseline and the
+/// tests' reference.
+#[cfg(any(test, feature = "bench-baseline"))]
+mod lookup_baseline;
+
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
 
 /// The body of `POST /rest/v1/campaigns/{id}/trigger.json` for these lead
@@ -54,7 +59,7 @@ pub fn trigger_body(
             tokens: wire::TokenRef::all(tokens),
         },
     };
-    serde_json::to_string(&body)
+    body.to_json()
         .map_err(|e| crate::Error::Config(format!("writing the trigger body: {e}")))
 }
 
@@ -72,6 +77,36 @@ pub fn trigger_body(
 /// ```
 pub fn read_response(status: u16, body: &[u8]) -> Result<Vec<serde_json::Value>, crate::Error> {
     wire::read(status, body).map(|page| page.result)
+}
+
+/// The lead look-up around its HTTP calls, today's or the old one
+/// (`baseline`), for `benches/wire.rs`: plans the look-ups of `leads`
+/// against an endpoint of `endpoint_len` bytes, reads `answers[i]` as the
+/// answer to look-up `i` and resolves every key. Returns the look-up
+/// paths' total length and a digest of what each key resolved to. Not an
+/// API.
+#[cfg(feature = "bench-baseline")]
+#[doc(hidden)]
+pub fn bench_lead_lookup(
+    endpoint_len: usize,
+    leads: &[crate::LeadKey],
+    answers: &[&[u8]],
+    baseline: bool,
+) -> Result<(usize, u64), crate::Error> {
+    let mut digest = 0u64;
+    let mut each = |ids: &[u32]| {
+        digest = ids
+            .iter()
+            .fold(digest.wrapping_mul(31).wrapping_add(1), |d, &id| {
+                d.wrapping_mul(31).wrapping_add(u64::from(id))
+            });
+    };
+    let paths = if baseline {
+        lookup_baseline::look_up(endpoint_len, leads, answers, &mut each)?
+    } else {
+        lookup::look_up(endpoint_len, leads, answers, &mut each)?
+    };
+    Ok((paths.iter().map(String::len).sum(), digest))
 }
 
 /// The identity answer reader, for the fuzz targets.
