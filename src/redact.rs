@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::excerpt;
+use crate::error::{excerpt, Error};
 
 const REDACTED: &str = "[redacted]";
 
@@ -46,6 +46,57 @@ pub(crate) fn quote_with(body: &[u8], max: usize, secrets: &[&str]) -> String {
         return text.into_owned();
     }
     excerpt(text.as_bytes(), max)
+}
+
+/// `err` with each of `secrets` (as is and URL-encoded) removed from every
+/// server text it quotes: a client's last guard, so that an answer echoing
+/// its own secret or token under no recognisable name is never printed.
+pub(crate) fn scrub_error(err: Error, secrets: &[&str]) -> Error {
+    let clean = |text: String| {
+        if secrets
+            .iter()
+            .any(|s| !s.is_empty() && (text.contains(s) || text.contains(&crate::rest::encode(s))))
+        {
+            quote_with(text.as_bytes(), usize::MAX, secrets)
+        } else {
+            text
+        }
+    };
+    match err {
+        Error::Protocol {
+            status,
+            reason,
+            body,
+        } => Error::Protocol {
+            status,
+            reason: clean(reason),
+            body: clean(body),
+        },
+        Error::HttpStatus { status, body } => Error::HttpStatus {
+            status,
+            body: clean(body),
+        },
+        Error::Rest { code, message } => Error::Rest {
+            code,
+            message: clean(message),
+        },
+        Error::Transport {
+            delivery,
+            message,
+            source,
+        } => Error::Transport {
+            delivery,
+            message: clean(message),
+            source,
+        },
+        Error::Auth(message) => Error::Auth(clean(message)),
+        Error::Lookup(message) => Error::Lookup(clean(message)),
+        Error::ReadFailed { call, source } => Error::ReadFailed {
+            call,
+            source: Box::new(scrub_error(*source, secrets)),
+        },
+        other => other,
+    }
 }
 
 /// `text` with every secret value replaced by `[redacted]`: the value after

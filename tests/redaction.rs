@@ -116,3 +116,40 @@ fn an_echoed_soap_signature_is_redacted() {
         assert_clean(&shown(&err));
     }
 }
+
+/// A server whose answers carry the client's token and secret bare, under
+/// no name the redaction knows (found by the lookup_answers fuzz target: a
+/// campaigns.json body holding the secret): no error shows either, whichever
+/// call failed (look-up or trigger) and whatever the status.
+#[test]
+fn a_bare_echo_of_the_secret_or_the_token_is_redacted() {
+    for status in [200, 400, 502] {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        thread::spawn(move || {
+            for request in server.incoming_requests() {
+                let response = if request.url().starts_with("/identity/") {
+                    tiny_http::Response::from_string(format!(
+                        r#"{{"access_token":"{TOKEN}","token_type":"bearer","expires_in":3599,"scope":"x"}}"#
+                    ))
+                } else {
+                    tiny_http::Response::from_string(format!(
+                        "<html>debug: {CLIENT_SECRET} / {TOKEN}</html>"
+                    ))
+                    .with_status_code(status)
+                };
+                let _ = request.respond(response);
+            }
+        });
+        let client = rest_client(&format!("http://127.0.0.1:{port}"));
+        let by_name = CampaignRequest::new(
+            CampaignTarget::named("Send Webinar Reminder", "Webinars", []),
+            [LeadKey::email("lead@company.com").unwrap()],
+        )
+        .unwrap();
+        for request in [request(), by_name] {
+            let err = client.request_campaign(&request).unwrap_err();
+            assert_clean(&shown(&err));
+        }
+    }
+}

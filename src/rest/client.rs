@@ -232,7 +232,16 @@ impl RestClient {
                     self.tokens.invalidate(&token);
                     renewed = true;
                 }
-                other => return other,
+                // An answer echoing the token or the secret under no
+                // recognisable name is still never quoted.
+                other => {
+                    return other.map_err(|err| {
+                        crate::redact::scrub_error(
+                            err,
+                            &[token.expose(), self.tokens.client_secret().expose()],
+                        )
+                    })
+                }
             }
         }
     }
