@@ -234,16 +234,15 @@ impl RestClient {
                 }
                 // An answer echoing the token or the secret under no
                 // recognisable name is still never quoted.
-                other => {
-                    return other.map_err(|err| {
-                        crate::redact::scrub_error(
-                            err,
-                            &[token.expose(), self.tokens.client_secret().expose()],
-                        )
-                    })
-                }
+                other => return other.map_err(|err| self.scrub(err)),
             }
         }
+    }
+
+    /// `err` without this client's secret or current token anywhere in
+    /// the server text it quotes.
+    pub(crate) fn scrub(&self, err: Error) -> Error {
+        self.tokens.scrub(err)
     }
 
     pub(crate) fn api_get<T: wire::Record>(&self, path: &str) -> Result<Page<T>, Error> {

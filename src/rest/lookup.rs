@@ -616,6 +616,12 @@ impl RestClient {
     /// The id of the campaign `campaign` in program `program`: exactly one
     /// must match. Cached for the client's lifetime.
     pub(crate) fn lookup_campaign(&self, campaign: &str, program: &str) -> Result<u32, Error> {
+        // Its refusal quotes the campaigns the search returned: server text.
+        self.find_campaign(campaign, program)
+            .map_err(|err| self.scrub(err))
+    }
+
+    fn find_campaign(&self, campaign: &str, program: &str) -> Result<u32, Error> {
         let cache_key = (program.to_owned(), campaign.to_owned());
         if let Some(id) = self.campaign_cache_get(&cache_key) {
             return Ok(id);

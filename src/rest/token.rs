@@ -171,6 +171,19 @@ impl TokenCache {
         Ok(token)
     }
 
+    /// `err` with this cache's secret and its current token removed from
+    /// every server text it quotes ([`redact::scrub_error`]).
+    pub(crate) fn scrub(&self, err: Error) -> Error {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|c| c.token.clone());
+        let token = current.as_ref().map_or("", |t| t.expose());
+        redact::scrub_error(err, &[self.client_secret.expose(), token])
+    }
+
     /// Forgets `token` if it is still the current one (after a 601/602).
     pub(crate) fn invalidate(&self, token: &Secret) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
