@@ -34,13 +34,7 @@ pub(crate) fn quote(body: &[u8], max: usize) -> String {
 /// wherever it appears, before the cut.
 pub(crate) fn quote_with(body: &[u8], max: usize, secrets: &[&str]) -> String {
     let mut text = String::from_utf8_lossy(body).into_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, REDACTED);
-        let encoded = crate::rest::encode(secret);
-        if encoded != *secret {
-            text = text.replace(&encoded, REDACTED);
-        }
-    }
+    remove_secrets(&mut text, secrets);
     let text = redact(&text);
     if text.len() <= max {
         return text.into_owned();
@@ -48,19 +42,32 @@ pub(crate) fn quote_with(body: &[u8], max: usize, secrets: &[&str]) -> String {
     excerpt(text.as_bytes(), max)
 }
 
+/// Replaces each of `secrets` (as is and URL-encoded) in `text` by
+/// `[redacted]`; says whether there was any.
+fn remove_secrets(text: &mut String, secrets: &[&str]) -> bool {
+    let mut found = false;
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let encoded = crate::rest::encode(secret);
+        for form in [*secret, encoded.as_str()] {
+            if text.contains(form) {
+                *text = text.replace(form, REDACTED);
+                found = true;
+            }
+        }
+    }
+    found
+}
+
 /// `err` with each of `secrets` (as is and URL-encoded) removed from every
 /// server text it quotes: a client's last guard, so that an answer echoing
 /// its own secret or token under no recognisable name is never printed.
 pub(crate) fn scrub_error(err: Error, secrets: &[&str]) -> Error {
-    let clean = |text: String| {
-        if secrets
-            .iter()
-            .any(|s| !s.is_empty() && (text.contains(s) || text.contains(&crate::rest::encode(s))))
-        {
-            quote_with(text.as_bytes(), usize::MAX, secrets)
-        } else {
-            text
+    let clean = |mut text: String| {
+        if remove_secrets(&mut text, secrets) {
+            // What the secret stood in may now read as a named one.
+            text = redact(&text).into_owned();
         }
+        text
     };
     match err {
         Error::Protocol {

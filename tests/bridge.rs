@@ -34,11 +34,16 @@ fn setup_with(
 }
 
 fn client(sandbox: &Sandbox, server: &RunningBridge) -> SoapClient {
+    client_with(sandbox, server, RetryPolicy::default())
+}
+
+fn client_with(sandbox: &Sandbox, server: &RunningBridge, retry: RetryPolicy) -> SoapClient {
     SoapClient::builder(
         server.endpoint(),
         sandbox.soap_user_id(),
         sandbox.soap_encryption_key(),
     )
+    .retry(retry)
     .build()
     .unwrap()
 }
@@ -379,14 +384,7 @@ fn a_call_past_the_wait_budget_gets_20023_or_20024_and_is_not_sent() {
         .serve("127.0.0.1:0".parse().unwrap(), false)
         .unwrap();
     // Retries off: a SOAP client retries 20023 / 20024 by itself.
-    let soap = SoapClient::builder(
-        server.endpoint(),
-        sandbox.soap_user_id(),
-        sandbox.soap_encryption_key(),
-    )
-    .retry(RetryPolicy::never())
-    .build()
-    .unwrap();
+    let soap = client_with(&sandbox, &server, RetryPolicy::never());
     soap.request_campaign(&request).unwrap();
     let started = std::time::Instant::now();
     let (code, message) = soap_fault(soap.request_campaign(&request));
@@ -416,14 +414,7 @@ fn a_call_past_the_wait_budget_gets_20023_or_20024_and_is_not_sent() {
     let results: Vec<_> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..2)
             .map(|i| {
-                let soap = SoapClient::builder(
-                    server.endpoint(),
-                    sandbox.soap_user_id(),
-                    sandbox.soap_encryption_key(),
-                )
-                .retry(RetryPolicy::never())
-                .build()
-                .unwrap();
+                let soap = client_with(&sandbox, &server, RetryPolicy::never());
                 let request = &request;
                 scope.spawn(move || {
                     std::thread::sleep(Duration::from_millis(100 * i));

@@ -249,7 +249,8 @@ pub struct Bridge<R> {
     /// Served over TLS: the WSDL's `soap:address` from `Host` is `https://`.
     https: bool,
     max_body: usize,
-    timeouts: server::Timeouts,
+    /// Headers (and keep-alive idle), body, TLS handshake: each.
+    read_timeout: Duration,
     metrics: Metrics,
 }
 
@@ -279,9 +280,7 @@ impl<R: CampaignRequester> Bridge<R> {
             public_url: None,
             https: false,
             max_body: DEFAULT_MAX_BODY_BYTES,
-            timeouts: server::Timeouts {
-                read: DEFAULT_READ_TIMEOUT,
-            },
+            read_timeout: DEFAULT_READ_TIMEOUT,
             metrics: Metrics::default(),
         }
     }
@@ -327,7 +326,7 @@ impl<R: CampaignRequester> Bridge<R> {
     /// finish a TLS handshake; past it the connection is closed (a body
     /// too slow gets 408). Default: [`DEFAULT_READ_TIMEOUT`].
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.read = timeout;
+        self.read_timeout = timeout;
         self
     }
 

@@ -83,13 +83,6 @@ impl Drop for RunningBridge {
     }
 }
 
-/// How long a connection may take to send a request's headers (and, idle
-/// between requests, the next ones), its body, or a TLS handshake.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Timeouts {
-    pub(super) read: Duration,
-}
-
 pub(super) fn serve<R: CampaignRequester + Send + Sync + 'static>(
     bridge: Arc<Bridge<R>>,
     addr: SocketAddr,
@@ -147,7 +140,7 @@ async fn accept<R: CampaignRequester + Send + Sync + 'static>(
     mut stopped: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let timeouts = bridge.timeouts;
+    let read_timeout = bridge.read_timeout;
     let calls = Arc::new(Semaphore::new(MAX_CALLS));
     loop {
         let (stream, _peer) = tokio::select! {
@@ -172,7 +165,7 @@ async fn accept<R: CampaignRequester + Send + Sync + 'static>(
                 service_fn(move |request| handle(Arc::clone(&bridge), Arc::clone(&calls), request));
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
-                .header_read_timeout(timeouts.read)
+                .header_read_timeout(read_timeout)
                 .keep_alive(true);
             let served = match acceptor {
                 None => {
@@ -182,7 +175,7 @@ async fn accept<R: CampaignRequester + Send + Sync + 'static>(
                 }
                 Some(acceptor) => {
                     let stream =
-                        match tokio::time::timeout(timeouts.read, acceptor.accept(stream)).await {
+                        match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => stream,
                             Ok(Err(err)) => {
                                 log::debug!("bridge: TLS handshake failed: {err}");
@@ -241,7 +234,7 @@ async fn handle<R: CampaignRequester + Send + Sync + 'static>(
         soap_action: header("soapaction"),
     };
     let body =
-        match tokio::time::timeout(bridge.timeouts.read, Limited::new(body, max).collect()).await {
+        match tokio::time::timeout(bridge.read_timeout, Limited::new(body, max).collect()).await {
             Err(_) => {
                 return Ok(respond(Answer::text(
                     408,
