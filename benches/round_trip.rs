@@ -39,12 +39,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use marketo_campaign::rest::trigger_body;
-use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::soap::SOAP_ACTION_REQUEST_CAMPAIGN;
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, RestClient, RetryPolicy,
     SoapClient,
 };
+use marketo_sandbox::{Sandbox, SandboxConfig, SandboxData};
 use ureq::Agent;
 
 const CAMPAIGN_ID: u32 = 4496;
@@ -109,8 +109,8 @@ impl Fixture {
     }
 }
 
-mod paired;
 use paired::{Group, Side};
+use test_support::paired;
 
 /// A group of two benches over the same interleaved calls (see the module
 /// documentation and benches/paired), then the paired statistics.

@@ -10,11 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
     run_bulk, BulkOptions, CampaignRequester, CampaignTarget, ChunkStatus, LeadKey, RateLimit,
     RestCode, RetryPolicy, SoapCode, Source,
 };
+use marketo_sandbox::{Sandbox, SandboxConfig, SandboxData};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<u64> = std::env::args()

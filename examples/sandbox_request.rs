@@ -5,8 +5,8 @@
 //! cargo run --example sandbox_request
 //! ```
 
-use marketo_campaign::sandbox::Sandbox;
 use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, ProgramToken};
+use marketo_sandbox::Sandbox;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::start()?;

@@ -32,7 +32,7 @@ use crate::schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 /// secondary; the outcome says which backend served each chunk.
 ///
 /// ```
-/// use marketo_campaign::sandbox::{Sandbox, SandboxConfig};
+/// use marketo_sandbox::{Sandbox, SandboxConfig};
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, Fallback, LeadKey};
 ///
 /// let sandbox = Sandbox::start_with(SandboxConfig::new().soap_retired(Some(410)))?;

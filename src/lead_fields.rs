@@ -31,9 +31,13 @@ const TABLE: [(LeadKeyType, &str, Option<&str>); 9] = [
 ];
 
 /// The `filterType`s Marketo documents for `GET /rest/v1/leads.json`
-/// (swagger-mapi.json; custom fields aside).
-#[cfg(any(test, feature = "sandbox"))]
-pub(crate) const DOCUMENTED_FILTER_TYPES: [&str; 12] = [
+/// (swagger-mapi.json; custom fields aside): the look-ups a REST lead
+/// query may name.
+///
+/// ```
+/// assert!(marketo_campaign::rest::DOCUMENTED_FILTER_TYPES.contains(&"email"));
+/// ```
+pub const DOCUMENTED_FILTER_TYPES: [&str; 12] = [
     "cookies",
     "email",
     "facebookId",

@@ -1,4 +1,5 @@
-//! Request Marketo Smart Campaigns, over SOAP (`requestCampaign`) or REST.
+//! Request Marketo Smart Campaigns, over SOAP (`requestCampaign`), REST or
+//! Adobe Journey Optimizer.
 //!
 //! Legacy integrations call Marketo's SOAP `requestCampaign`. This crate
 //! speaks that protocol byte for byte, and puts every backend behind one
@@ -9,16 +10,42 @@
 //!   a campaign id or a campaign name + program name + tokens, SOAP's two
 //!   legal parameter sets; no other mix can be built.
 //! - [`SoapClient`]: signs (HMAC-SHA1) and posts `paramsRequestCampaign`
-//!   envelopes, 100 leads a call.
-//! - [`StubRequester`]: records requests, for your own tests.
-//! - `sandbox` (feature `sandbox`, on by default): an offline Marketo on
-//!   loopback that checks signatures and parameter rules and journals every
-//!   campaign run.
+//!   envelopes, 100 leads a call. [`soap`] also holds the server-side codec
+//!   (read, verify, write) that servers of SOAP calls use.
+//! - [`RestClient`]: the same request over Marketo's REST API: campaign
+//!   names and lead keys looked up, every key that names no single lead
+//!   reported, `trigger.json` / `schedule.json`.
+//! - [`AjoClient`]: the same request as unitary executions of an Adobe
+//!   Journey Optimizer campaign ([`ajo::CampaignMap`] maps Marketo campaigns
+//!   to AJO ones).
+//! - [`Fallback`]: SOAP first, REST when SOAP provably ran nothing; never a
+//!   campaign twice.
+//! - [`run_bulk`]: streamed bulk runs with a write-ahead record, resumable
+//!   without sending a chunk twice; [`RateLimit`] paces every client at
+//!   Marketo's limits.
+//! - [`webhook`]: renders the request a Call Webhook flow step sends.
+//! - [`StubRequester`]: records requests, for your own tests; `conformance`
+//!   (feature `conformance`) proves your own backend keeps the contract.
 //! - [`Error`]: every failure says whether the campaign may have run
 //!   ([`Delivery`]).
 //!
+//! # The workspace
+//!
+//! This crate is the client only. Its siblings, each depending on it
+//! through its public API only:
+//!
+//! - `marketo-sandbox`: an offline Marketo on loopback (SOAP, REST, AJO,
+//!   webhook flows, faults, a journal of every run); a dev-dependency for
+//!   tests, as in the example below.
+//! - `marketo-bridge`: a SOAP server that serves unchanged legacy
+//!   integrations over REST or AJO (hyper on tokio).
+//! - `marketo-campaign-cli`: the `marketo-campaign` command (clap), over
+//!   the library, the sandbox and the bridge.
+//!
+//! This crate depends on none of them (nor on any server or CLI crate).
+//!
 //! ```
-//! use marketo_campaign::sandbox::Sandbox;
+//! use marketo_sandbox::Sandbox;
 //! use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
 //!
 //! let sandbox = Sandbox::start()?;
@@ -33,8 +60,6 @@
 #![deny(missing_docs)]
 
 pub mod ajo;
-#[cfg(feature = "bridge")]
-pub mod bridge;
 mod bulk;
 mod clock;
 #[cfg(feature = "conformance")]
@@ -52,13 +77,9 @@ mod request;
 mod requester;
 pub mod rest;
 mod retry;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 mod schedule;
 mod secret;
 pub mod soap;
-#[cfg(test)]
-mod test_support;
 mod transport;
 pub mod webhook;
 
@@ -114,13 +135,6 @@ pub mod fuzzing {
         retry_after: Option<&str>,
     ) -> Result<String, crate::Error> {
         crate::ajo::read_answer_for_fuzzing(status, body, retry_after)
-    }
-
-    /// The sandbox's envelope reader and rules on an arbitrary request body:
-    /// the HTTP status it would answer.
-    #[cfg(feature = "sandbox")]
-    pub fn sandbox_envelope(body: &[u8]) -> u16 {
-        crate::sandbox::fuzz_soap(body)
     }
 }
 

@@ -69,7 +69,7 @@ impl Histogram {
 /// schedules), shared by the client's clones.
 ///
 /// ```
-/// use marketo_campaign::sandbox::Sandbox;
+/// use marketo_sandbox::Sandbox;
 /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
 ///
 /// let sandbox = Sandbox::start()?;

@@ -1021,7 +1021,7 @@ mod same_keys_as_before {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::test_support::hostile;
+    use test_support::hostile;
 
     /// Lead key parsing before the fast paths, verbatim but for returning
     /// the key's parts and the error's text.

@@ -319,7 +319,7 @@ impl ChunkReport {
     /// one lead per key.
     ///
     /// ```
-    /// use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
+    /// use marketo_sandbox::{Sandbox, SandboxConfig, SandboxData};
     /// use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
     ///
     /// // The default leads 1002200 and 1002201 share their lead owner's

@@ -69,7 +69,7 @@ impl Scheduled {
     /// `executionId` (one that runs now). `None` for SOAP and REST.
     ///
     /// ```
-    /// use marketo_campaign::sandbox::Sandbox;
+    /// use marketo_sandbox::Sandbox;
     /// use marketo_campaign::{CampaignScheduler, CampaignTarget, ScheduleRequest};
     /// let sandbox = Sandbox::start()?;
     /// // Marketo's batch campaign 5000, mapped to an AJO audience campaign, at once.

@@ -7,7 +7,7 @@
 //!
 //! `cargo test` builds the suite: the crate is its own dev-dependency with
 //! the `conformance` feature (see Cargo.toml).
-#![cfg(all(feature = "sandbox", feature = "conformance"))]
+#![cfg(feature = "conformance")]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use marketo_campaign::conformance::{self, Failure, Harness, StubHarness, Verdict, Violation};
-use marketo_campaign::sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
     send_in_chunks, CampaignRequest, CampaignRequester, CampaignTarget, ChunkAccepted, Delivery,
     Error, Fallback, LeadKey, Outcome, RetryPolicy, StubRequester,
 };
+use marketo_sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 
 #[path = "../examples/custom_backend.rs"]
 #[allow(dead_code)]

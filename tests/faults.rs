@@ -27,20 +27,19 @@
 //! (gateway 5xx with or without a body, a fault inside one, a fault on 200,
 //! REST 604/608/611, a reset, a cut answer, a timeout) is `Unknown` and is
 //! neither repeated nor sent again through Fallback's secondary.
-#![cfg(feature = "sandbox")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use marketo_campaign::sandbox::{
-    Api, CutAt, Fault, FaultBody, FaultRule, Sandbox, SandboxConfig, SandboxData,
-};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, ChunkStatus, Delivery,
     Error, Fallback, LeadKey, LeadKeyType, Outcome, RestClient, RetryPolicy, ScheduleRequest,
     SoapClient,
+};
+use marketo_sandbox::{
+    Api, CutAt, Fault, FaultBody, FaultRule, Sandbox, SandboxConfig, SandboxData,
 };
 
 /// Leads per cell.

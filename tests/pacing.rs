@@ -1,13 +1,12 @@
 //! Client-side pacing and retries against the sandbox's enforced limits.
-#![cfg(feature = "sandbox")]
 
 use std::time::{Duration, Instant};
 
-use marketo_campaign::sandbox::{Sandbox, SandboxConfig, SandboxData};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, RateLimit, RestCode, RetryPolicy,
     SoapCode,
 };
+use marketo_sandbox::{Sandbox, SandboxConfig, SandboxData};
 
 fn request(first: u32, count: u32) -> CampaignRequest {
     CampaignRequest::new(

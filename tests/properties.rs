@@ -12,7 +12,6 @@
 //! The sandbox's data must hold the generated values, so the cases are
 //! generated up front with proptest's deterministic runner and one sandbox
 //! serves them all.
-#![cfg(feature = "sandbox")]
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -21,22 +20,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use marketo_campaign::sandbox::{
-    JournalEntry, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
-};
 use marketo_campaign::soap::SOAP_ACTION_REQUEST_CAMPAIGN;
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, LeadKey, LeadKeyType,
     ProgramToken, RestClient, RetryPolicy, SoapClient,
 };
+use marketo_sandbox::{
+    JournalEntry, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-
-#[path = "../src/test_support.rs"]
-#[allow(dead_code)]
-mod test_support;
 
 use test_support::{hostile, name_ok, token_name, token_shape_ok, xml_text};
 

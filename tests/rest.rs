@@ -1,16 +1,15 @@
 //! The real RestClient and Fallback against the sandbox over loopback.
-#![cfg(feature = "sandbox")]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use marketo_campaign::sandbox::{
-    JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
-};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
     Fallback, LeadKey, LeadKeyType, ProgramToken, RestClient, RestCode, ScheduleRequest,
+};
+use marketo_sandbox::{
+    JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
 };
 
 fn webinar_request(leads: &[&str]) -> CampaignRequest {
@@ -756,7 +755,7 @@ fn a_lead_with_several_cookies_is_found_by_each_of_them() {
 #[test]
 fn an_id_with_tokens_is_refused_by_soap_and_served_by_fallback_over_rest() {
     use marketo_campaign::{Delivery, Fallback, ProgramToken};
-    let sandbox = marketo_campaign::sandbox::Sandbox::start().unwrap();
+    let sandbox = marketo_sandbox::Sandbox::start().unwrap();
     let request = CampaignRequest::new(
         CampaignTarget::id_with_tokens(
             1234,

@@ -1,15 +1,14 @@
 //! The real SoapClient against the sandbox over loopback: journal entries,
 //! faults, chunking, hostile values, and the exact bytes on the wire.
-#![cfg(feature = "sandbox")]
 
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use marketo_campaign::sandbox::{JournalToken, Sandbox, SandboxConfig, SandboxData, SandboxLead};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Clock, Delivery, Error, FixedClock,
     LeadKey, LeadKeyType, ProgramToken, SoapClient, SoapCode, SystemClock,
 };
+use marketo_sandbox::{JournalToken, Sandbox, SandboxConfig, SandboxData, SandboxLead};
 
 fn by_id(id: u32, leads: &[&str]) -> CampaignRequest {
     CampaignRequest::new(

@@ -4,16 +4,9 @@
 //! Marketo's fault bytes, every envelope the client writes read back into
 //! the same request, and the WSDL served at `?WSDL`.
 
-#[path = "../src/test_support.rs"]
-#[allow(dead_code)]
-mod test_support;
-
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use marketo_campaign::sandbox::{
-    Api, Fault as SandboxFault, FaultRule, JournalToken, Sandbox, SandboxConfig,
-};
 use marketo_campaign::soap::{
     read_envelope, read_envelope_with, request_signature, w3c_timestamp, Authenticator, Fault,
     Operation, ReadLimits, RequestCampaign, DEFAULT_TIMEZONE, SUCCESS_REQUEST_CAMPAIGN,
@@ -22,6 +15,9 @@ use marketo_campaign::soap::{
 use marketo_campaign::{
     CampaignRequest, CampaignTarget, Clock, FixedClock, LeadKey, LeadKeyType, ProgramToken,
     SoapClient, SoapCode, Source, SystemClock,
+};
+use marketo_sandbox::{
+    Api, Fault as SandboxFault, FaultRule, JournalToken, Sandbox, SandboxConfig,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -3,9 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use marketo_campaign::fuzzing;
 
 fuzz_target!(|data: &[u8]| {
-    let status = fuzzing::sandbox_envelope(data);
+    let status = marketo_sandbox::fuzz_soap(data);
     assert!(status == 200 || status == 500, "unexpected status {status}");
 });

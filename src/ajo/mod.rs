@@ -10,7 +10,7 @@
 //! `context`.
 //!
 //! ```
-//! use marketo_campaign::sandbox::Sandbox;
+//! use marketo_sandbox::Sandbox;
 //! use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey, ProgramToken};
 //!
 //! let sandbox = Sandbox::start()?;

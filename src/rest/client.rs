@@ -282,10 +282,19 @@ impl RestClient {
         Ok(not_one_lead(&ids, leads))
     }
 
-    /// Every trigger campaign (`campaigns.json`, all pages): id, name and
-    /// description, for the SOAP bridge's `getCampaignsForSource`.
-    #[cfg(feature = "bridge")]
-    pub(crate) fn requestable_campaigns(&self) -> Result<Vec<(u32, String, String)>, Error> {
+    /// Every campaign the API may request (`campaigns.json`, all pages):
+    /// id, name and description of each, as SOAP's `getCampaignsForSource`
+    /// lists them (the bridge serves that call with this). Read-only: an
+    /// error runs nothing.
+    ///
+    /// ```no_run
+    /// # let client = marketo_campaign::RestClientBuilder::from_env()?.build()?;
+    /// for (id, name, _description) in client.requestable_campaigns()? {
+    ///     println!("{id} {name}");
+    /// }
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn requestable_campaigns(&self) -> Result<Vec<(u32, String, String)>, Error> {
         let mut out = Vec::new();
         let mut page: Option<String> = None;
         for _ in 0..100 {
@@ -515,8 +524,20 @@ impl RestClient {
     /// [`request_campaign`](CampaignRequester::request_campaign) with SOAP's
     /// rule for unknown leads, looking up once: when a key names no single
     /// lead, nothing is triggered and those keys are returned (`Ok(Err)`).
-    #[cfg(feature = "bridge")]
-    pub(crate) fn request_campaign_all_or_nothing(
+    /// SOAP's `requestCampaign` fails the whole call (20103) in that case;
+    /// the bridge keeps that meaning with this.
+    ///
+    /// ```no_run
+    /// use marketo_campaign::{CampaignRequest, CampaignTarget, LeadKey, RestClientBuilder};
+    /// let client = RestClientBuilder::from_env()?.build()?;
+    /// let request = CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::email("a@b.c")?])?;
+    /// match client.request_campaign_all_or_nothing(&request)? {
+    ///     Ok(outcome) => println!("ran: {}", outcome.is_complete()),
+    ///     Err(unmatched) => println!("nothing ran; no single lead for {unmatched:?}"),
+    /// }
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn request_campaign_all_or_nothing(
         &self,
         request: &CampaignRequest,
     ) -> Result<Result<Outcome, Vec<LeadKey>>, Error> {

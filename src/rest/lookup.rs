@@ -912,7 +912,7 @@ mod same_as_before {
 
     use super::*;
     use crate::rest::lookup_baseline;
-    use crate::test_support::{edits, hostile, mutate};
+    use test_support::{edits, hostile, mutate};
 
     type Looked = Result<(Vec<String>, Vec<Vec<u32>>), String>;
 

@@ -17,6 +17,7 @@ pub(crate) use lookup::encode;
 #[cfg(any(test, feature = "bench-baseline"))]
 mod lookup_baseline;
 
+pub use crate::lead_fields::DOCUMENTED_FILTER_TYPES;
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
 
 /// The body of `POST /rest/v1/campaigns/{id}/trigger.json` for these lead

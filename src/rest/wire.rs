@@ -746,7 +746,7 @@ mod proptests {
 
     use super::*;
     use crate::error::Delivery;
-    use crate::test_support::{edits, hostile, mutate};
+    use test_support::{edits, hostile, mutate};
 
     fn strings(value: &Value) -> Vec<(String, String)> {
         value

@@ -31,7 +31,13 @@ pub const MKTOWS_NS: &str = "http://www.marketo.com/mktows/";
 
 /// Escapes element text: `&`, `<`, `>`, and `\r` (as `&#13;`, so that the
 /// receiving parser's end-of-line normalisation cannot change the value).
-pub(crate) fn escape_text(s: &str) -> Cow<'_, str> {
+/// For servers writing their own SOAP answers (the bridge does).
+///
+/// ```
+/// use marketo_campaign::soap::escape_text;
+/// assert_eq!(escape_text("a<b>&\rc"), "a&lt;b&gt;&amp;&#13;c");
+/// ```
+pub fn escape_text(s: &str) -> Cow<'_, str> {
     let needs = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'\r');
     let Some(first) = s.bytes().position(|b| needs(&b)) else {
         return Cow::Borrowed(s);
@@ -344,14 +350,14 @@ mod same_bytes_as_quick_xml {
     use super::quick_xml_writer as reference;
     use super::*;
     use crate::request::Source;
-    use crate::test_support::{hostile, xml_piece};
+    use test_support::{hostile, xml_piece};
 
     /// Text a validated request can hold: XML 1.0 characters, hostile ones
     /// included, now and then very long.
     fn xml_value() -> impl Strategy<Value = String> {
         prop_oneof![
             8 => vec(xml_piece(), 0..10).prop_map(|p| p.concat()),
-            1 => vec(xml_piece(), 1..4).prop_map(|p| crate::test_support::long(&p.concat())),
+            1 => vec(xml_piece(), 1..4).prop_map(|p| test_support::long(&p.concat())),
         ]
     }
 

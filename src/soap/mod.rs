@@ -46,7 +46,7 @@ pub use client::{
     SoapClient, SoapClientBuilder, DEFAULT_TIMEZONE, SOAP_ACTION_REQUEST_CAMPAIGN,
     SOAP_ACTION_SCHEDULE_CAMPAIGN,
 };
-pub use envelope::{MKTOWS_NS, SOAP_ENV_NS};
+pub use envelope::{escape_text, MKTOWS_NS, SOAP_ENV_NS};
 pub use server::{
     read_envelope, read_envelope_with, wsdl, AuthenticationHeader, Authenticator, Envelope, Fault,
     GetCampaignsForSource, Operation, ReadLimits, ReceivedLeadKey, ReceivedToken, RequestCampaign,

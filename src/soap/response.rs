@@ -294,7 +294,7 @@ mod proptests {
     use super::*;
     use crate::error::Delivery;
     use crate::soap::envelope::escape_text;
-    use crate::test_support::{edits, entity_bomb, mutate, xml_piece, XML_SPLICES};
+    use test_support::{edits, entity_bomb, mutate, xml_piece, XML_SPLICES};
 
     const OP: &str = "successRequestCampaign";
     const HEAD: &str = concat!(

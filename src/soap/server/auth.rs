@@ -75,6 +75,22 @@ impl Authenticator {
         .user(user_id, encryption_key)
     }
 
+    /// Accepts the SOAP user of `MARKETO_SOAP_USER_ID` and
+    /// `MARKETO_SOAP_ENCRYPTION_KEY` (the values a legacy integration
+    /// holds); [`Error::Config`](crate::Error::Config) names a variable
+    /// that is unset or blank.
+    ///
+    /// ```
+    /// # std::env::remove_var("MARKETO_SOAP_USER_ID");
+    /// let err = marketo_campaign::soap::Authenticator::from_env().unwrap_err();
+    /// assert!(err.to_string().contains("MARKETO_SOAP_USER_ID"));
+    /// ```
+    pub fn from_env() -> Result<Self, crate::Error> {
+        let user = crate::transport::env_var("MARKETO_SOAP_USER_ID")?;
+        let key = crate::transport::env_var("MARKETO_SOAP_ENCRYPTION_KEY")?;
+        Ok(Authenticator::new(user, key))
+    }
+
     /// Also accepts this user (a later entry for the same id is never
     /// consulted).
     pub fn user(mut self, user_id: impl Into<String>, encryption_key: impl AsRef<[u8]>) -> Self {
@@ -97,7 +113,18 @@ impl Authenticator {
         self.shared_clock(Arc::new(clock))
     }
 
-    pub(crate) fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    /// The clock timestamps are checked against, shared with its other
+    /// users (a server checking other credentials by the same clock).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use marketo_campaign::{Clock, FixedClock};
+    /// use marketo_campaign::soap::Authenticator;
+    /// let clock: Arc<dyn Clock> = Arc::new(FixedClock::parse("2010-04-09T14:04:54-07:00")?);
+    /// let auth = Authenticator::new("user", "key").shared_clock(Arc::clone(&clock));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }

@@ -1,0 +1,486 @@
+//! The sandbox's REST API (`/rest/v1/...`): checks what Marketo checks
+//! (bearer token, rate, concurrency, parameter rules), runs, journals.
+//!
+//! Every API call is answered with HTTP 200 and Marketo's envelope:
+//! `{"requestId","success":true,"result":[...]}` or
+//! `{"requestId","success":false,"errors":[{"code","message"}]}`.
+
+use std::collections::BTreeSet;
+
+use chrono::DateTime;
+use serde_json::{json, Map, Value};
+
+use crate::data::SandboxCampaign;
+use crate::identity::TokenStatus;
+use crate::journal::{JournalEntry, JournalToken};
+use crate::leads::{self, from_rest_name, Filter};
+use crate::limits::Refused;
+use crate::query::Params;
+use crate::State;
+use marketo_campaign::MAX_LEADS_PER_CALL;
+
+/// Paths under this prefix belong to the REST API.
+pub(crate) const REST_PREFIX: &str = "/rest/";
+/// Most values `leads.json` takes in `filterValues`.
+const MAX_FILTER_VALUES: usize = 300;
+/// Most tokens a trigger or schedule call takes.
+const MAX_TOKENS: usize = 100;
+/// `createdAt` of every sandbox campaign.
+const CREATED_AT: &str = "2024-01-15T17:00:00Z";
+/// `updatedAt` of every sandbox campaign.
+const UPDATED_AT: &str = "2024-06-03T09:30:00Z";
+/// The JSON content type of every API answer.
+pub(crate) const JSON: &str = "application/json;charset=UTF-8";
+
+/// One REST call, as the HTTP layer read it.
+#[derive(Debug)]
+pub(crate) struct RestRequest<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) url: &'a str,
+    pub(crate) authorization: Option<&'a str>,
+    pub(crate) content_type: Option<&'a str>,
+    pub(crate) body: &'a [u8],
+}
+
+/// The REST operations the sandbox serves.
+#[derive(Debug, Clone, Copy)]
+enum Route<'a> {
+    Campaigns,
+    Leads,
+    Trigger(&'a str),
+    Schedule(&'a str),
+}
+
+fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
+    let rest = path.strip_prefix("/rest/v1/")?;
+    match (method, rest) {
+        ("GET", "campaigns.json") => return Some(Route::Campaigns),
+        ("GET", "leads.json") => return Some(Route::Leads),
+        ("POST", _) => {}
+        _ => return None,
+    }
+    let (id, action) = rest.strip_prefix("campaigns/")?.split_once('/')?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match action {
+        "trigger.json" => Some(Route::Trigger(id)),
+        "schedule.json" => Some(Route::Schedule(id)),
+        _ => None,
+    }
+}
+
+/// A refusal: Marketo's error code and message.
+#[derive(Debug)]
+struct Failure {
+    code: u32,
+    message: String,
+}
+
+fn fail(code: u32, message: impl Into<String>) -> Failure {
+    Failure {
+        code,
+        message: message.into(),
+    }
+}
+
+/// 1003, the code for invalid data.
+fn invalid(message: impl Into<String>) -> Failure {
+    fail(1003, message)
+}
+
+/// Answers a request whose path starts with [`REST_PREFIX`]: HTTP status,
+/// content type, body. Unknown paths get 404.
+pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static str, String) {
+    let path = request.url.split('?').next().unwrap_or_default();
+    let Some(route) = route(request.method, path) else {
+        return (404, "text/plain", "Not Found".to_owned());
+    };
+    let request_id = state.next_request_id();
+    let body = match run(state, request, route) {
+        Ok(result) => json!({"requestId": request_id, "success": true, "result": result}),
+        Err(failure) => {
+            log::debug!("sandbox REST error {}: {}", failure.code, failure.message);
+            json!({
+                "requestId": request_id,
+                "success": false,
+                "errors": [{"code": failure.code.to_string(), "message": failure.message}],
+            })
+        }
+    };
+    (200, JSON, body.to_string())
+}
+
+fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec<Value>, Failure> {
+    authorize(state, request.authorization)?;
+    let _in_flight = state.rest_limits.admit().map_err(|refused| match refused {
+        Refused::Rate => fail(
+            606,
+            format!(
+                "Max rate limit '{}' exceeded with in '{}' secs",
+                state.rest_limits.calls(),
+                state.rest_limits.window().as_secs_f64()
+            ),
+        ),
+        Refused::Concurrency => fail(615, "Concurrent access limit reached"),
+    })?;
+    state.pause();
+    let params = Params::from_url(request.url);
+    match route {
+        Route::Campaigns => campaigns(state, &params),
+        Route::Leads => leads(state, &params),
+        Route::Trigger(id) => trigger(state, request, id),
+        Route::Schedule(id) => schedule(state, request, id),
+    }
+}
+
+/// The `Authorization: Bearer` header decides; an `access_token` query
+/// parameter is not accepted.
+fn authorize(state: &State, authorization: Option<&str>) -> Result<(), Failure> {
+    let status = state.tokens.bearer_status(authorization, state.clock.now());
+    match status {
+        TokenStatus::Valid => Ok(()),
+        TokenStatus::Expired => Err(fail(602, "Access token expired")),
+        TokenStatus::Unknown => Err(fail(601, "Access token invalid")),
+    }
+}
+
+fn campaign_json(state: &State, campaign: &SandboxCampaign) -> Value {
+    json!({
+        "id": campaign.id,
+        "name": campaign.name,
+        "description": "",
+        "type": if campaign.requestable { "trigger" } else { "batch" },
+        "programName": campaign.program,
+        "programId": state.program_id(&campaign.program),
+        "workspaceName": "Default",
+        "createdAt": CREATED_AT,
+        "updatedAt": UPDATED_AT,
+        "active": true,
+    })
+}
+
+/// `GET /rest/v1/campaigns.json`: filters `id`, `name`, `programName`
+/// (comma-separated lists, exact match) and `isTriggerable=true`; other
+/// parameters are ignored.
+fn campaigns(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
+    let ids = params
+        .list("id")
+        .map(|ids| {
+            ids.into_iter()
+                .map(|id| {
+                    leads::parse_id(id).ok_or_else(|| fail(1001, format!("Invalid id '{id}'")))
+                })
+                .collect::<Result<Vec<u32>, _>>()
+        })
+        .transpose()?;
+    let names = params.list("name");
+    let programs = params.list("programName");
+    let triggerable_only = params
+        .get("isTriggerable")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok(state
+        .data
+        .campaigns
+        .iter()
+        .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+        .filter(|c| names.as_ref().is_none_or(|n| n.contains(&c.name.as_str())))
+        .filter(|c| {
+            programs
+                .as_ref()
+                .is_none_or(|p| p.contains(&c.program.as_str()))
+        })
+        .filter(|c| !triggerable_only || c.requestable)
+        .map(|c| campaign_json(state, c))
+        .collect())
+}
+
+/// `GET /rest/v1/leads.json?filterType=..&filterValues=..&fields=..`.
+///
+/// `filterType` must be one Marketo documents ([`leads::FILTER_TYPES`]:
+/// `id`, `email`, `cookies`, the `sfdc…` ids, …; exact spelling). Any other
+/// name, `leadOwnerEmail` included, is refused with 1011 "Lookup field '…'
+/// not supported", as Marketo answers it; a missing one with 1003. At most
+/// 300 `filterValues` (1003). `id` values find the lead of that id;
+/// `cookies` values find a lead by any one of its comma-separated cookies.
+/// Without `fields`, each lead has `id` and `email`. Fields a lead has no
+/// value for, and names that are not lead fields, are left out. Fields
+/// set by a campaign flow's webhook response mapping show their new value. Leads come
+/// in id order, each once.
+fn leads(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
+    let known = || leads::FILTER_TYPES.join(", ");
+    let filter_type = params
+        .get("filterType")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid(format!("filterType is required: one of {}", known())))?;
+    let filter = leads::filter_type(filter_type).ok_or_else(|| {
+        fail(
+            1011,
+            format!(
+                "Lookup field '{filter_type}' not supported: use one of {}",
+                known()
+            ),
+        )
+    })?;
+    let values = params
+        .list("filterValues")
+        .ok_or_else(|| invalid("filterValues is required"))?;
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(invalid(format!(
+            "filterValues exceeds the limit of {MAX_FILTER_VALUES}"
+        )));
+    }
+    let fields = params.list("fields").unwrap_or_else(|| vec!["email"]);
+    let ids: BTreeSet<u32> = match filter {
+        Filter::Key(key_type) => values
+            .iter()
+            .flat_map(|value| state.leads.find_all(key_type, value))
+            .collect(),
+        Filter::Empty => BTreeSet::new(),
+    };
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| state.lead(id))
+        .map(|lead| {
+            let mut record = Map::new();
+            record.insert("id".into(), lead.id.into());
+            for &name in &fields {
+                // A field a webhook's response mapping set wins.
+                let updated = state.flows.updated_field(lead.id, name);
+                let value = updated.as_deref().or_else(|| {
+                    from_rest_name(name)
+                        .and_then(|k| leads::field(lead, k))
+                        .or_else(|| lead.fields.get(name).map(String::as_str))
+                });
+                if let Some(value) = value {
+                    record.insert(name.to_owned(), value.into());
+                }
+            }
+            Value::Object(record)
+        })
+        .collect())
+}
+
+/// 612 unless the request says it is JSON.
+fn require_json(request: &RestRequest<'_>) -> Result<(), Failure> {
+    let is_json = request.content_type.is_some_and(|t| {
+        t.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    });
+    if is_json {
+        Ok(())
+    } else {
+        Err(fail(612, "Invalid Content Type"))
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, Failure> {
+    serde_json::from_slice(body).map_err(|_| fail(609, "Invalid JSON"))
+}
+
+/// The `input` object: absent or `null` gives `None`.
+fn input(body: &Value) -> Result<Option<&Map<String, Value>>, Failure> {
+    match body {
+        Value::Null => Ok(None),
+        Value::Object(body) => match body.get("input") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(input)) => Ok(Some(input)),
+            Some(_) => Err(invalid("input must be an object")),
+        },
+        _ => Err(invalid("the request body must be an object")),
+    }
+}
+
+/// `input.tokens`: at most 100 `{"name","value"}` string pairs.
+fn tokens(input: Option<&Map<String, Value>>) -> Result<Vec<JournalToken>, Failure> {
+    let list = match input.and_then(|i| i.get("tokens")) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(invalid("tokens must be a list")),
+    };
+    if list.len() > MAX_TOKENS {
+        return Err(invalid(format!("tokens exceeds the limit of {MAX_TOKENS}")));
+    }
+    list.iter()
+        .map(|token| match (token.get("name"), token.get("value")) {
+            (Some(Value::String(name)), Some(Value::String(value))) if !name.is_empty() => {
+                Ok(JournalToken {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+            }
+            _ => Err(invalid(
+                r#"each token must be {"name":"{{my.Name}}","value":"text"}"#,
+            )),
+        })
+        .collect()
+}
+
+/// The campaign of a path id (all digits); 1013 when there is none.
+fn find_campaign<'s>(state: &'s State, id: &str) -> Result<&'s SandboxCampaign, Failure> {
+    let id: Option<u32> = id.parse().ok();
+    id.and_then(|id| state.data.campaigns.iter().find(|c| c.id == id))
+        .ok_or_else(|| fail(1013, "Campaign not found"))
+}
+
+/// `POST /rest/v1/campaigns/{id}/trigger.json`.
+fn trigger(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Value>, Failure> {
+    require_json(request)?;
+    let body = parse_json(request.body)?;
+    let input = input(&body)?;
+    let requested = match input.and_then(|i| i.get("leads")) {
+        None | Some(Value::Null) => return Err(invalid("input.leads is required")),
+        Some(Value::Array(list)) if list.is_empty() => {
+            return Err(invalid("input.leads must hold at least one lead"))
+        }
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(invalid("input.leads must be a list")),
+    };
+    if requested.len() > MAX_LEADS_PER_CALL {
+        return Err(invalid(format!(
+            "leads exceeds the limit of {MAX_LEADS_PER_CALL}"
+        )));
+    }
+    // Every id as a number; u64 so ids past u32 are reported as not found.
+    let requested = requested
+        .iter()
+        .map(|lead| {
+            lead.get("id")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| invalid(r#"each lead must be {"id":<lead id>}"#))
+        })
+        .collect::<Result<Vec<u64>, _>>()?;
+    let tokens = tokens(input)?;
+    let campaign = find_campaign(state, id)?;
+    if !campaign.requestable {
+        return Err(invalid(format!(
+            "Campaign '{}' is a batch campaign and cannot be triggered",
+            campaign.name
+        )));
+    }
+    let mut lead_ids: Vec<u32> = Vec::with_capacity(requested.len());
+    let mut missing: Vec<u64> = Vec::new();
+    for id in requested {
+        match u32::try_from(id)
+            .ok()
+            .filter(|&id| state.lead(id).is_some())
+        {
+            Some(id) if !lead_ids.contains(&id) => lead_ids.push(id),
+            Some(_) => {}
+            None if !missing.contains(&id) => missing.push(id),
+            None => {}
+        }
+    }
+    if !missing.is_empty() {
+        let missing: Vec<String> = missing.iter().map(u64::to_string).collect();
+        return Err(fail(
+            1004,
+            format!("Lead(s) not found: {}", missing.join(", ")),
+        ));
+    }
+    state.journal.record(JournalEntry {
+        api: "rest".into(),
+        campaign_id: campaign.id,
+        lead_ids,
+        tokens,
+        ignored_keys: 0,
+        run_at: None,
+        ajo: None,
+    });
+    Ok(vec![json!({"id": campaign.id})])
+}
+
+/// A `runAt` the sandbox accepts: RFC 3339, or ISO 8601 with a `+hhmm`
+/// offset.
+fn valid_run_at(run_at: &str) -> bool {
+    DateTime::parse_from_rfc3339(run_at).is_ok()
+        || DateTime::parse_from_str(run_at, "%Y-%m-%dT%H:%M:%S%.f%z").is_ok()
+}
+
+/// `POST /rest/v1/campaigns/{id}/schedule.json`. The body is optional; when
+/// there is one it must be JSON. Without `runAt` the journal's `run_at` is
+/// empty (Marketo runs the campaign five minutes later).
+fn schedule(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Value>, Failure> {
+    let body = if request.body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        require_json(request)?;
+        parse_json(request.body)?
+    };
+    let input = input(&body)?;
+    let run_at = match input.and_then(|i| i.get("runAt")) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(run_at)) if valid_run_at(run_at) => run_at.clone(),
+        Some(other) => {
+            return Err(fail(
+                1001,
+                format!(
+                    "Invalid value '{other}' for runAt: use a date-time like 2024-05-01T10:00:00Z"
+                ),
+            ))
+        }
+    };
+    match input.and_then(|i| i.get("cloneToProgramName")) {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Err(invalid("cloneToProgramName must be a string")),
+    }
+    let tokens = tokens(input)?;
+    let campaign = find_campaign(state, id)?;
+    if campaign.requestable {
+        return Err(invalid(format!(
+            "Campaign '{}' is not a batch campaign",
+            campaign.name
+        )));
+    }
+    state.journal.record(JournalEntry {
+        api: "rest".into(),
+        campaign_id: campaign.id,
+        lead_ids: Vec::new(),
+        tokens,
+        ignored_keys: 0,
+        run_at: Some(run_at),
+        ajo: None,
+    });
+    Ok(vec![json!({"id": campaign.id})])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert!(matches!(
+            route("GET", "/rest/v1/campaigns.json"),
+            Some(Route::Campaigns)
+        ));
+        assert!(matches!(
+            route("POST", "/rest/v1/campaigns/12/trigger.json"),
+            Some(Route::Trigger("12"))
+        ));
+        assert!(matches!(
+            route("POST", "/rest/v1/campaigns/12/schedule.json"),
+            Some(Route::Schedule("12"))
+        ));
+        for (method, path) in [
+            ("POST", "/rest/v1/campaigns.json"),
+            ("GET", "/rest/v1/campaigns/12/trigger.json"),
+            ("POST", "/rest/v1/campaigns/x/trigger.json"),
+            ("POST", "/rest/v1/campaigns//trigger.json"),
+            ("POST", "/rest/v1/campaigns/1/2/trigger.json"),
+            ("GET", "/rest/v2/leads.json"),
+        ] {
+            assert!(route(method, path).is_none(), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn run_at_formats() {
+        assert!(valid_run_at("2024-05-01T10:00:00Z"));
+        assert!(valid_run_at("2024-05-01T10:00:00-07:00"));
+        assert!(valid_run_at("2024-05-01T10:00:00+0000"));
+        assert!(!valid_run_at("tomorrow"));
+        assert!(!valid_run_at("2024-05-01"));
+    }
+}
