@@ -1,6 +1,6 @@
 //! `request --leads-file`: streaming, validation, CSV, resume.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

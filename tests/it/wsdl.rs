@@ -22,8 +22,8 @@ use marketo_campaign::{
     Source,
 };
 
-const WSDL: &str = include_str!("../wsdl/marketo-campaign.wsdl");
-const SOAP_ENVELOPE_XSD: &str = include_str!("../wsdl/soap-envelope.xsd");
+const WSDL: &str = include_str!("../../wsdl/marketo-campaign.wsdl");
+const SOAP_ENVELOPE_XSD: &str = include_str!("../../wsdl/soap-envelope.xsd");
 const WSDL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl/marketo-campaign.wsdl");
 const SOAP_ENVELOPE_XSD_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/wsdl/soap-envelope.xsd");
 

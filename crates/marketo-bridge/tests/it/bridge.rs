@@ -815,7 +815,7 @@ fn a_soap_integration_is_served_by_ajo_through_the_bridge() {
 /// too (the README's webinar flow, whose webhook calls the sandbox's echo).
 #[test]
 fn runs_through_the_bridge_call_the_webhooks_too() {
-    let flow = include_str!("../../../examples/webinar_flow.json");
+    let flow = include_str!("../../../../examples/webinar_flow.json");
     let data = SandboxData::from_json(flow).unwrap();
     let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
     let server = serve_for(&sandbox, |bridge| bridge);

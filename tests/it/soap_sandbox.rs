@@ -370,7 +370,7 @@ fn exact_bytes_on_the_wire() {
     );
     assert_eq!(
         body,
-        include_str!("fixtures/request_campaign_by_id.xml").trim_end()
+        include_str!("../fixtures/request_campaign_by_id.xml").trim_end()
     );
 }
 

@@ -1,7 +1,7 @@
 //! `marketo-campaign webhook render`, run as a process: stdout bytes,
 //! stderr warnings, exit codes.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 
@@ -296,7 +296,7 @@ fn sandbox_data_with_a_batch_webhook_exits_2() {
 /// README's `webhook render` example shows what the command prints.
 #[test]
 fn the_readme_render_example_is_what_the_command_prints() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     let start = readme
         .find("$ marketo-campaign webhook render")
         .expect("README shows webhook render");

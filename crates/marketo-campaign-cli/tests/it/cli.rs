@@ -1,6 +1,6 @@
 //! The command line, run as a process: output, exit codes, secrets.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};

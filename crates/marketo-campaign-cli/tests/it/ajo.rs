@@ -1,7 +1,7 @@
 //! `--backend ajo` on the command line: requests, bulk runs and errors
 //! through Journey Optimizer, against the embedded sandbox.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! Bulk runs' write-ahead record and `--resume`, against an in-process
 //! sandbox with faults, the CLI run as a child process (and killed).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

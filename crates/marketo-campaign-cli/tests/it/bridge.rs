@@ -1,7 +1,7 @@
 //! `marketo-campaign bridge`, run as a process: with its embedded sandbox,
 //! over REST and over Journey Optimizer, and its graceful shutdown.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

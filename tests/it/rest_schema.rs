@@ -6,7 +6,7 @@ use marketo_campaign::{
 };
 use serde_json::Value;
 
-const SPEC: &str = include_str!("../spec/rest-campaigns.json");
+const SPEC: &str = include_str!("../../spec/rest-campaigns.json");
 
 /// A strict validator for the Swagger 2.0 subset the spec uses: `$ref`,
 /// `type`, `required`, `properties` (no other property allowed), `items`,

@@ -16,7 +16,7 @@ use marketo_campaign::{
 use marketo_sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 use serde_json::{json, Value};
 
-const SPEC: &str = include_str!("../crates/marketo-sandbox/spec/ajo-messaging.json");
+const SPEC: &str = include_str!("../../crates/marketo-sandbox/spec/ajo-messaging.json");
 const SECRET: &str = "s3cr3t-v@lue+/=";
 const WEBINAR: &str = "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234";
 

@@ -22,7 +22,7 @@ use marketo_campaign::{
 };
 use marketo_sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 
-#[path = "../examples/custom_backend.rs"]
+#[path = "../../examples/custom_backend.rs"]
 #[allow(dead_code)]
 mod custom_backend;
 

@@ -1,0 +1,4 @@
+//! The bridge's tests, one test binary.
+
+mod bridge;
+mod bridge_tls;
