@@ -5,8 +5,8 @@
 //!
 //! Budget (DESIGN.md, "Budgets"): reading a 100-lead envelope under 10 µs.
 //!
-//! Run with `cargo bench --bench codec --features bench-baseline` (without
-//! the feature, the baseline is left out).
+//! Run with `cargo bench --bench codec`. The baseline is
+//! `benches/baseline/soap_tree_reader.rs`.
 
 use std::hint::black_box;
 
@@ -15,6 +15,10 @@ use marketo_campaign::soap::{read_envelope, Authenticator, Operation};
 use marketo_campaign::{
     CampaignRequest, CampaignTarget, FixedClock, LeadKey, ProgramToken, SoapClient,
 };
+
+#[path = "baseline/soap_tree_reader.rs"]
+#[allow(dead_code)]
+mod soap_tree_reader;
 
 /// Marketo's published signature example.
 const USER_ID: &str = "bigcorp1_461839624B16E06BA2D663";
@@ -98,11 +102,8 @@ fn read_100_leads(c: &mut Criterion) {
     });
 
     // Today's (pre-codec) sandbox reader: a tree, then a walk.
-    #[cfg(feature = "bench-baseline")]
     group.bench_function("old_sandbox_reader", |b| {
-        b.iter(|| {
-            marketo_campaign::soap::baseline_read_request_campaign(black_box(&body)).expect("read")
-        })
+        b.iter(|| soap_tree_reader::read(black_box(&body)).expect("read"))
     });
     group.finish();
 }

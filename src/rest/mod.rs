@@ -13,8 +13,9 @@ pub(crate) mod wire;
 pub(crate) use lookup::encode;
 
 /// The look-up before it was made fast: the bench's baseline and the
-/// tests' reference.
+/// tests' reference; it lives with the benches.
 #[cfg(any(test, feature = "bench-baseline"))]
+#[path = "../../benches/baseline/rest_lookup.rs"]
 mod lookup_baseline;
 
 pub use crate::lead_fields::DOCUMENTED_FILTER_TYPES;

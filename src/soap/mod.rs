@@ -55,14 +55,6 @@ pub use server::{
 };
 pub use signature::{request_signature, w3c_timestamp};
 
-/// The sandbox's SOAP reader from before the server codec (a tree, then a
-/// walk): the baseline `benches/codec.rs` measures against. Not an API.
-#[cfg(feature = "bench-baseline")]
-#[doc(hidden)]
-pub fn baseline_read_request_campaign(body: &[u8]) -> Result<usize, String> {
-    server::baseline::read(body)
-}
-
 /// Reads Marketo's answer to `requestCampaign` (any HTTP status, the body as
 /// received): `Ok` only for `successRequestCampaign/result/success = true`;
 /// a fault becomes [`Error::SoapFault`](crate::Error::SoapFault) with its

@@ -51,8 +51,6 @@
 //! ```
 
 mod auth;
-#[cfg(feature = "bench-baseline")]
-pub(crate) mod baseline;
 mod read;
 mod xml;
 

@@ -1,13 +1,14 @@
 //! The sandbox's SOAP request reader as it was before the codec: a
 //! namespace-aware tree (quick-xml `NsReader`), then a walk over it. Kept,
 //! unchanged in substance, as the baseline `benches/codec.rs` measures the
-//! codec against (feature `bench-baseline`); nothing else uses it.
+//! codec against; nothing else uses it (it lives with the benches, not in
+//! `src/`).
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
-use crate::soap::{MKTOWS_NS, SOAP_ENV_NS};
+use marketo_campaign::soap::{MKTOWS_NS, SOAP_ENV_NS};
 
 const MAX_DEPTH: usize = 16;
 const MAX_ELEMENTS: usize = 20_000;
@@ -15,23 +16,23 @@ const MAX_ELEMENTS: usize = 20_000;
 /// An element: its namespace (None when unqualified), local name, children
 /// and text.
 #[derive(Debug, Default)]
-pub(crate) struct Element {
-    pub(crate) ns: Option<String>,
-    pub(crate) name: String,
-    pub(crate) children: Vec<Element>,
-    pub(crate) text: String,
+pub struct Element {
+    pub ns: Option<String>,
+    pub name: String,
+    pub children: Vec<Element>,
+    pub text: String,
 }
 
 impl Element {
     /// `true` for an element `name` in namespace `ns` (None: unqualified).
-    pub(crate) fn is(&self, ns: Option<&str>, name: &str) -> bool {
+    pub fn is(&self, ns: Option<&str>, name: &str) -> bool {
         self.ns.as_deref() == ns && self.name == name
     }
 }
 
 /// Parses a whole document into its root element. Refuses DOCTYPEs (and so
 /// entity declarations), deep nesting and huge element counts.
-pub(crate) fn parse(body: &[u8]) -> Result<Element, String> {
+pub fn parse(body: &[u8]) -> Result<Element, String> {
     let mut reader = NsReader::from_reader(body);
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
@@ -118,7 +119,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Element, String> {
 
 /// What the old reader extracted from a `requestCampaign` envelope before
 /// looking anything up: every field, decoded and checked as it did.
-pub(crate) fn read(body: &[u8]) -> Result<usize, String> {
+pub fn read(body: &[u8]) -> Result<usize, String> {
     let root = parse(body)?;
     if !root.is(Some(SOAP_ENV_NS), "Envelope") {
         return Err("the root element is not a SOAP 1.1 Envelope".into());
@@ -201,12 +202,12 @@ pub(crate) fn read(body: &[u8]) -> Result<usize, String> {
         Some(list) => items(list, "leadKey")?,
         None => &[],
     };
-    for key in keys.iter().take(crate::request::MAX_LEADS_PER_CALL) {
+    for key in keys.iter().take(marketo_campaign::MAX_LEADS_PER_CALL) {
         let f = children_in_order(key, &["keyType", "keyValue"])?;
         let (Some(key_type), Some(value)) = (f[0], f[1]) else {
             return Err("leadKey needs keyType and keyValue".into());
         };
-        let key_type: crate::request::LeadKeyType =
+        let key_type: marketo_campaign::LeadKeyType =
             text_of(key_type)?.parse().map_err(|_| "unknown keyType")?;
         size += key_type as usize + text_of(value)?.len();
     }
