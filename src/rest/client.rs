@@ -173,7 +173,7 @@ impl RestClient {
     /// One API call, paced by the limiter and repeated as the retry policy
     /// allows. A GET triggers nothing: whatever failed, its error is
     /// [`Error::ReadFailed`], which the policy repeats when the cause passes.
-    fn call<T: wire::Record>(
+    pub(crate) fn call<T: wire::Record>(
         &self,
         method: &str,
         path: &str,

@@ -7,6 +7,7 @@ mod ajo;
 mod conformance;
 mod faults;
 mod hostile_answers;
+mod leads;
 mod pacing;
 mod properties;
 mod redaction;

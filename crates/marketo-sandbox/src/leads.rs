@@ -39,22 +39,51 @@ impl LeadIndex {
             more: HashMap::new(),
         };
         for (position, lead) in leads.iter().enumerate() {
-            // With two leads of one id, the id names the first; the
-            // second's other keys still find it (that id).
-            index.by_id.entry(lead.id).or_insert(position);
-            for key_type in LeadKeyType::ALL {
-                if key_type == LeadKeyType::Idnum {
-                    continue;
-                }
-                let Some(value) = field(lead, key_type) else {
-                    continue;
-                };
-                for value in values(key_type, value) {
-                    index.insert((key_type, value), lead.id);
-                }
-            }
+            index.add(position, lead);
         }
         index
+    }
+
+    /// Indexes `lead`, at `position` in the lead list. With two leads of
+    /// one id, the id names the first; the second's other keys still find
+    /// it (that id).
+    pub(crate) fn add(&mut self, position: usize, lead: &SandboxLead) {
+        self.by_id.entry(lead.id).or_insert(position);
+        for (key, id) in keys(lead) {
+            self.insert(key, id);
+        }
+    }
+
+    /// Forgets `lead`'s key values (not its id): before its keys change.
+    pub(crate) fn remove(&mut self, lead: &SandboxLead) {
+        for (key, id) in keys(lead) {
+            let more = self.more.get_mut(&key);
+            match self.first.get(&key).copied() {
+                Some(first) if first == id => {
+                    let next = more.and_then(|more| {
+                        let lowest = more.iter().copied().min()?;
+                        more.retain(|&other| other != lowest);
+                        Some(lowest)
+                    });
+                    match next {
+                        Some(lowest) => {
+                            self.first.insert(key.clone(), lowest);
+                        }
+                        None => {
+                            self.first.remove(&key);
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(more) = more {
+                        more.retain(|&other| other != id);
+                    }
+                }
+            }
+            if self.more.get(&key).is_some_and(Vec::is_empty) {
+                self.more.remove(&key);
+            }
+        }
     }
 
     /// Adds `id` under `key`, keeping the lowest id in `first`.
@@ -111,6 +140,23 @@ impl LeadIndex {
     pub(crate) fn position(&self, id: u32) -> Option<usize> {
         self.by_id.get(&id).copied()
     }
+}
+
+/// Every (key, id) a lead is indexed under, its id aside.
+fn keys(lead: &SandboxLead) -> Vec<((LeadKeyType, String), u32)> {
+    let mut out = Vec::new();
+    for key_type in LeadKeyType::ALL {
+        if key_type == LeadKeyType::Idnum {
+            continue;
+        }
+        let Some(value) = field(lead, key_type) else {
+            continue;
+        };
+        for value in values(key_type, value) {
+            out.push(((key_type, value), lead.id));
+        }
+    }
+    out
 }
 
 /// A lead id as text: digits only, blanks around allowed.

@@ -178,6 +178,7 @@ mod flows;
 mod http;
 mod identity;
 mod journal;
+mod lead_db;
 mod leads;
 mod limits;
 mod net;
@@ -198,12 +199,13 @@ pub use data::{SandboxAjo, SandboxAjoCampaign, SandboxCampaign, SandboxData, San
 pub use faults::{Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Schedule};
 pub use flows::{FlowStep, WebhookCall};
 pub use journal::{AjoExecution, AjoRecipient, JournalEntry, JournalToken};
+pub use lead_db::LeadChange;
 
 use faults::Faults;
 use http::{Answer, Head};
 use identity::Tokens;
 use journal::Journal;
-use leads::LeadIndex;
+use lead_db::LeadDb;
 use limits::Limiter;
 use marketo_campaign::rest::{RestClient, RestClientBuilder};
 use marketo_campaign::soap::{SoapClient, SoapClientBuilder};
@@ -468,7 +470,11 @@ impl SandboxConfig {
 #[derive(Debug)]
 pub(crate) struct State {
     data: SandboxData,
-    leads: LeadIndex,
+    /// The leads (moved out of `data`), as REST writes change them.
+    leads: std::sync::RwLock<LeadDb>,
+    /// Custom lead fields: the names the data's leads have beyond
+    /// [`lead_db::FIELDS`] (each a string field).
+    custom_fields: std::collections::BTreeSet<String>,
     program_ids: HashMap<String, u32>,
     journal: Journal,
     clock: Arc<dyn Clock>,
@@ -492,7 +498,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(config: SandboxConfig) -> Self {
+    fn new(mut config: SandboxConfig) -> Self {
         let mut program_ids = HashMap::new();
         for campaign in &config.data.campaigns {
             let next =
@@ -514,8 +520,18 @@ impl State {
             Arc::clone(&config.clock),
             config.webhook_timeout,
         ));
+        let custom_fields = config
+            .data
+            .leads
+            .iter()
+            .flat_map(|lead| lead.fields.keys())
+            .filter(|name| lead_db::describe(name).is_none())
+            .cloned()
+            .collect();
+        let leads = std::mem::take(&mut config.data.leads);
         State {
-            leads: LeadIndex::new(&config.data.leads),
+            leads: std::sync::RwLock::new(LeadDb::new(leads)),
+            custom_fields,
             program_ids,
             journal: Journal::with_flows(Arc::clone(&flows)),
             flows,
@@ -540,14 +556,26 @@ impl State {
     /// The id of the lead answering to `key_type:value`, if any (the lowest
     /// id when several do: see `leads.rs`).
     pub(crate) fn find_lead(&self, key_type: LeadKeyType, value: &str) -> Option<u32> {
-        self.leads.find_one(key_type, value)
+        self.lead_db().find_one(key_type, value)
     }
 
-    /// Lead `id`.
-    pub(crate) fn lead(&self, id: u32) -> Option<&SandboxLead> {
+    /// Lead `id`, as it is now.
+    pub(crate) fn lead(&self, id: u32) -> Option<SandboxLead> {
+        self.lead_db().get(id).cloned()
+    }
+
+    /// The lead database, to read.
+    pub(crate) fn lead_db(&self) -> std::sync::RwLockReadGuard<'_, LeadDb> {
         self.leads
-            .position(id)
-            .and_then(|position| self.data.leads.get(position))
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lead database, to write.
+    pub(crate) fn lead_db_mut(&self) -> std::sync::RwLockWriteGuard<'_, LeadDb> {
+        self.leads
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The synthetic id of a program, numbered from 1001 in order of first
@@ -826,6 +854,31 @@ impl Sandbox {
     /// An [`AjoClient`](marketo_campaign::AjoClient) for this sandbox.
     pub fn ajo_client(&self) -> Result<marketo_campaign::ajo::AjoClient, Error> {
         self.ajo_client_builder().build()
+    }
+
+    /// Lead `id` as it is now (after any REST writes), or `None`.
+    ///
+    /// ```
+    /// let sandbox = marketo_sandbox::Sandbox::start()?;
+    /// assert_eq!(sandbox.lead(1002200).and_then(|l| l.email).as_deref(), Some("lead@company.com"));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn lead(&self, id: u32) -> Option<SandboxLead> {
+        self.net.state.lead(id)
+    }
+
+    /// Every change REST writes made to the lead database, in order
+    /// (`created`, `updated`, `cookie associated`, with the fields
+    /// written): what tests read to see that a write was applied, and
+    /// applied once.
+    ///
+    /// ```
+    /// let sandbox = marketo_sandbox::Sandbox::start()?;
+    /// assert!(sandbox.lead_changes().is_empty());
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn lead_changes(&self) -> Vec<LeadChange> {
+        self.net.state.lead_db().changes().to_vec()
     }
 
     /// Every campaign run so far, in order.

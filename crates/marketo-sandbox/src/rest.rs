@@ -10,9 +10,10 @@ use std::collections::BTreeSet;
 use chrono::DateTime;
 use serde_json::{json, Map, Value};
 
-use crate::data::SandboxCampaign;
+use crate::data::{SandboxCampaign, SandboxLead};
 use crate::identity::TokenStatus;
 use crate::journal::{JournalEntry, JournalToken};
+use crate::lead_db;
 use crate::leads::{self, from_rest_name, Filter};
 use crate::limits::Refused;
 use crate::query::Params;
@@ -47,6 +48,10 @@ pub(crate) struct RestRequest<'a> {
 enum Route<'a> {
     Campaigns,
     Leads,
+    DescribeLeads,
+    SyncLeads,
+    LeadById(&'a str),
+    Associate(&'a str),
     Trigger(&'a str),
     Schedule(&'a str),
 }
@@ -56,8 +61,20 @@ fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
     match (method, rest) {
         ("GET", "campaigns.json") => return Some(Route::Campaigns),
         ("GET", "leads.json") => return Some(Route::Leads),
+        ("GET", "leads/describe.json") => return Some(Route::DescribeLeads),
+        ("POST", "leads.json") => return Some(Route::SyncLeads),
+        ("GET", _) => {
+            let id = rest.strip_prefix("lead/")?.strip_suffix(".json")?;
+            return numeric(id).map(Route::LeadById);
+        }
         ("POST", _) => {}
         _ => return None,
+    }
+    if let Some(id) = rest
+        .strip_prefix("leads/")
+        .and_then(|r| r.strip_suffix("/associate.json"))
+    {
+        return numeric(id).map(Route::Associate);
     }
     let (id, action) = rest.strip_prefix("campaigns/")?.split_once('/')?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -68,6 +85,11 @@ fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         "schedule.json" => Some(Route::Schedule(id)),
         _ => None,
     }
+}
+
+/// `id` if it is all digits.
+fn numeric(id: &str) -> Option<&str> {
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
 /// A refusal: Marketo's error code and message.
@@ -129,6 +151,10 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec
     match route {
         Route::Campaigns => campaigns(state, &params),
         Route::Leads => leads(state, &params),
+        Route::DescribeLeads => Ok(describe_leads(state)),
+        Route::SyncLeads => sync_leads(state, request),
+        Route::LeadById(id) => lead_by_id(state, id, &params),
+        Route::Associate(id) => associate(state, id, &params),
         Route::Trigger(id) => trigger(state, request, id),
         Route::Schedule(id) => schedule(state, request, id),
     }
@@ -234,31 +260,161 @@ fn leads(state: &State, params: &Params) -> Result<Vec<Value>, Failure> {
     let ids: BTreeSet<u32> = match filter {
         Filter::Key(key_type) => values
             .iter()
-            .flat_map(|value| state.leads.find_all(key_type, value))
+            .flat_map(|value| state.lead_db().find_all(key_type, value))
             .collect(),
         Filter::Empty => BTreeSet::new(),
     };
     Ok(ids
         .into_iter()
         .filter_map(|id| state.lead(id))
-        .map(|lead| {
-            let mut record = Map::new();
-            record.insert("id".into(), lead.id.into());
-            for &name in &fields {
-                // A field a webhook's response mapping set wins.
-                let updated = state.flows.updated_field(lead.id, name);
-                let value = updated.as_deref().or_else(|| {
-                    from_rest_name(name)
-                        .and_then(|k| leads::field(lead, k))
-                        .or_else(|| lead.fields.get(name).map(String::as_str))
-                });
-                if let Some(value) = value {
-                    record.insert(name.to_owned(), value.into());
-                }
+        .map(|lead| lead_record(state, &lead, &fields))
+        .collect())
+}
+
+/// A lead as `leads.json` answers it: `id` and the asked `fields` it has a
+/// value for (a field a webhook's response mapping set wins; typed fields
+/// as JSON numbers and booleans).
+fn lead_record(state: &State, lead: &SandboxLead, fields: &[&str]) -> Value {
+    let mut record = Map::new();
+    record.insert("id".into(), lead.id.into());
+    for &name in fields {
+        let updated = state.flows.updated_field(lead.id, name);
+        let value = updated.as_deref().or_else(|| {
+            from_rest_name(name)
+                .and_then(|k| leads::field(lead, k))
+                .or_else(|| lead.fields.get(name).map(String::as_str))
+        });
+        let Some(value) = value else { continue };
+        let typed = match lead_db::describe(name).map(|f| f.data_type) {
+            Some("integer") => value.parse::<i64>().map(Value::from).ok(),
+            Some("boolean") => value.parse::<bool>().map(Value::from).ok(),
+            _ => None,
+        };
+        record.insert(name.to_owned(), typed.unwrap_or_else(|| value.into()));
+    }
+    Value::Object(record)
+}
+
+/// `GET /rest/v1/leads/describe.json`: every lead field, with its REST and
+/// SOAP names, data type and length; the data's custom fields as strings.
+fn describe_leads(state: &State) -> Vec<Value> {
+    let map = |name: &str, read_only: bool| json!({"name": name, "readOnly": read_only});
+    let standard = lead_db::FIELDS.iter().map(|f| {
+        let mut field = json!({
+            "id": f.id,
+            "displayName": f.display_name,
+            "dataType": f.data_type,
+            "rest": map(f.rest, f.read_only),
+        });
+        if let Some(length) = f.length {
+            field["length"] = length.into();
+        }
+        if let Some(soap) = f.soap {
+            field["soap"] = map(soap, f.read_only);
+        }
+        field
+    });
+    let custom = state.custom_fields.iter().zip(1001u32..).map(|(name, id)| {
+        json!({
+            "id": id,
+            "displayName": name,
+            "dataType": "string",
+            "length": 255,
+            "rest": map(name, false),
+            "soap": map(name, false),
+        })
+    });
+    standard.chain(custom).collect()
+}
+
+/// Most records one `POST /rest/v1/leads.json` takes.
+const MAX_SYNC_RECORDS: usize = 300;
+
+/// `POST /rest/v1/leads.json`: `action` (createOnly, updateOnly,
+/// createOrUpdate; default createOrUpdate), `lookupField` (default
+/// `email`), `input` of 1 to 300 records. Each record is created, updated
+/// or skipped with its reason, as Marketo answers; a skipped record writes
+/// nothing.
+fn sync_leads(state: &State, request: &RestRequest<'_>) -> Result<Vec<Value>, Failure> {
+    require_json(request)?;
+    let body = parse_json(request.body)?;
+    let action = match body.get("action") {
+        None | Some(Value::Null) => lead_db::Action::CreateOrUpdate,
+        Some(Value::String(text)) => lead_db::Action::parse(text)
+            .ok_or_else(|| invalid(format!("Invalid action '{text}'")))?,
+        Some(_) => return Err(invalid("action must be a string")),
+    };
+    if body.get("asyncProcessing").and_then(Value::as_bool) == Some(true) {
+        return Err(invalid("asyncProcessing is not supported by the sandbox"));
+    }
+    let lookup_field = match body.get("lookupField") {
+        None | Some(Value::Null) => "email",
+        Some(Value::String(name)) => name.as_str(),
+        Some(_) => return Err(invalid("lookupField must be a string")),
+    };
+    if lookup_field != "id"
+        && lead_db::describe(lookup_field).is_none()
+        && !state.custom_fields.contains(lookup_field)
+    {
+        return Err(fail(1006, format!("Field '{lookup_field}' not found")));
+    }
+    let records = match body.get("input") {
+        Some(Value::Array(records)) if !records.is_empty() => records,
+        Some(Value::Array(_)) | None | Some(Value::Null) => {
+            return Err(invalid("input must hold at least one lead"))
+        }
+        Some(_) => return Err(invalid("input must be a list")),
+    };
+    if records.len() > MAX_SYNC_RECORDS {
+        return Err(invalid(format!(
+            "input exceeds the limit of {MAX_SYNC_RECORDS} records"
+        )));
+    }
+    let custom = |name: &str| state.custom_fields.contains(name);
+    let mut db = state.lead_db_mut();
+    Ok(records
+        .iter()
+        .map(|record| {
+            let outcome = match record {
+                Value::Object(record) => db.sync(action, lookup_field, record, &custom),
+                _ => lead_db::SyncOutcome::Skipped(1003, "A lead must be an object".into()),
+            };
+            match outcome {
+                lead_db::SyncOutcome::Created(id) => json!({"id": id, "status": "created"}),
+                lead_db::SyncOutcome::Updated(id) => json!({"id": id, "status": "updated"}),
+                lead_db::SyncOutcome::Skipped(code, message) => json!({
+                    "status": "skipped",
+                    "reasons": [{"code": code.to_string(), "message": message}],
+                }),
             }
-            Value::Object(record)
         })
         .collect())
+}
+
+/// `GET /rest/v1/lead/{id}.json?fields=…`: the lead, or no record.
+fn lead_by_id(state: &State, id: &str, params: &Params) -> Result<Vec<Value>, Failure> {
+    let id = leads::parse_id(id).ok_or_else(|| fail(1001, format!("Invalid id '{id}'")))?;
+    let fields = params.list("fields").unwrap_or_else(|| vec!["email"]);
+    Ok(state
+        .lead(id)
+        .map(|lead| lead_record(state, &lead, &fields))
+        .into_iter()
+        .collect())
+}
+
+/// `POST /rest/v1/leads/{id}/associate.json?cookie=…`: 1004 for an
+/// unknown lead, 1003 without a cookie.
+fn associate(state: &State, id: &str, params: &Params) -> Result<Vec<Value>, Failure> {
+    let cookie = params
+        .get("cookie")
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| invalid("cookie is required"))?;
+    let found = leads::parse_id(id).is_some_and(|id| state.lead_db_mut().associate(id, cookie));
+    if found {
+        Ok(Vec::new())
+    } else {
+        Err(fail(1004, format!("Lead '{id}' not found")))
+    }
 }
 
 /// 612 unless the request says it is JSON.

@@ -1,0 +1,541 @@
+//! The sandbox's lead database: the data's leads, then what REST writes do
+//! to them (`POST /rest/v1/leads.json`, cookie association), indexed for
+//! look-ups, with the lead fields `describe.json` lists and a log of every
+//! change (what tests read to see that a write was applied once).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::data::SandboxLead;
+use crate::leads::{self, LeadIndex};
+use marketo_campaign::LeadKeyType;
+
+/// One lead field as `GET /rest/v1/leads/describe.json` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FieldInfo {
+    pub(crate) id: u32,
+    pub(crate) display_name: &'static str,
+    pub(crate) data_type: &'static str,
+    pub(crate) length: Option<u32>,
+    pub(crate) rest: &'static str,
+    /// The SOAP API's name (`attrName`), if SOAP sees the field.
+    pub(crate) soap: Option<&'static str>,
+    pub(crate) read_only: bool,
+}
+
+const fn field(
+    id: u32,
+    display_name: &'static str,
+    data_type: &'static str,
+    length: Option<u32>,
+    rest: &'static str,
+    soap: Option<&'static str>,
+    read_only: bool,
+) -> FieldInfo {
+    FieldInfo {
+        id,
+        display_name,
+        data_type,
+        length,
+        rest,
+        soap,
+        read_only,
+    }
+}
+
+/// The sandbox's lead fields: Marketo's standard ones the sandbox keeps,
+/// with their REST and SOAP names and data types.
+pub(crate) const FIELDS: &[FieldInfo] = &[
+    field(1, "Id", "integer", None, "id", Some("Id"), true),
+    field(
+        2,
+        "Email Address",
+        "email",
+        Some(255),
+        "email",
+        Some("Email"),
+        false,
+    ),
+    field(
+        3,
+        "First Name",
+        "string",
+        Some(255),
+        "firstName",
+        Some("FirstName"),
+        false,
+    ),
+    field(
+        4,
+        "Last Name",
+        "string",
+        Some(255),
+        "lastName",
+        Some("LastName"),
+        false,
+    ),
+    field(
+        5,
+        "Company Name",
+        "string",
+        Some(255),
+        "company",
+        Some("Company"),
+        false,
+    ),
+    field(
+        6,
+        "Job Title",
+        "string",
+        Some(255),
+        "title",
+        Some("Title"),
+        false,
+    ),
+    field(
+        7,
+        "Phone Number",
+        "phone",
+        Some(255),
+        "phone",
+        Some("Phone"),
+        false,
+    ),
+    field(8, "City", "string", Some(255), "city", Some("City"), false),
+    field(
+        9,
+        "Lead Score",
+        "integer",
+        None,
+        "leadScore",
+        Some("LeadScore"),
+        false,
+    ),
+    field(
+        10,
+        "Unsubscribed",
+        "boolean",
+        None,
+        "unsubscribed",
+        Some("Unsubscribed"),
+        false,
+    ),
+    field(11, "Cookies", "string", Some(255), "cookies", None, false),
+    field(
+        12,
+        "SFDC Lead ID",
+        "string",
+        Some(18),
+        "sfdcLeadId",
+        Some("SFDCLeadId"),
+        false,
+    ),
+    field(
+        13,
+        "SFDC Contact ID",
+        "string",
+        Some(18),
+        "sfdcContactId",
+        Some("SFDCContactId"),
+        false,
+    ),
+    field(
+        14,
+        "SFDC Account ID",
+        "string",
+        Some(18),
+        "sfdcAccountId",
+        Some("SFDCAccountId"),
+        false,
+    ),
+    field(
+        15,
+        "SFDC Lead Owner ID",
+        "string",
+        Some(18),
+        "sfdcLeadOwnerId",
+        Some("SFDCLeadOwnerId"),
+        false,
+    ),
+    field(
+        16,
+        "SFDC Opportunity ID",
+        "string",
+        Some(18),
+        "sfdcOpptyId",
+        Some("SFDCOpptyId"),
+        false,
+    ),
+];
+
+/// The describe entry of REST field `name` (exact spelling).
+pub(crate) fn describe(name: &str) -> Option<&'static FieldInfo> {
+    FIELDS.iter().find(|f| f.rest == name)
+}
+
+/// What a sync does when the lookup field finds a lead, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    CreateOnly,
+    UpdateOnly,
+    CreateOrUpdate,
+}
+
+impl Action {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "createOnly" => Some(Action::CreateOnly),
+            "updateOnly" => Some(Action::UpdateOnly),
+            "createOrUpdate" => Some(Action::CreateOrUpdate),
+            _ => None,
+        }
+    }
+}
+
+/// A change the lead database applied, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct LeadChange {
+    /// The lead's id.
+    pub lead_id: u32,
+    /// `created`, `updated` or `cookie associated`.
+    pub what: String,
+    /// The fields written, by REST name, as written.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The outcome of one sync record: `{"id","status"}` or
+/// `{"status":"skipped","reasons":[…]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SyncOutcome {
+    Created(u32),
+    Updated(u32),
+    Skipped(u32, String),
+}
+
+/// The leads, their index and their change log.
+#[derive(Debug)]
+pub(crate) struct LeadDb {
+    leads: Vec<SandboxLead>,
+    index: LeadIndex,
+    changes: Vec<LeadChange>,
+}
+
+impl LeadDb {
+    pub(crate) fn new(leads: Vec<SandboxLead>) -> Self {
+        let index = LeadIndex::new(&leads);
+        LeadDb {
+            leads,
+            index,
+            changes: Vec::new(),
+        }
+    }
+
+    /// The lowest id answering to `key_type:value`.
+    pub(crate) fn find_one(&self, key_type: LeadKeyType, value: &str) -> Option<u32> {
+        self.index.find_one(key_type, value)
+    }
+
+    /// Every id answering to `key_type:value`, lowest first.
+    pub(crate) fn find_all(&self, key_type: LeadKeyType, value: &str) -> Vec<u32> {
+        self.index.find_all(key_type, value)
+    }
+
+    /// Lead `id`.
+    pub(crate) fn get(&self, id: u32) -> Option<&SandboxLead> {
+        self.index.position(id).and_then(|p| self.leads.get(p))
+    }
+
+    /// Every change so far.
+    pub(crate) fn changes(&self) -> &[LeadChange] {
+        &self.changes
+    }
+
+    /// Syncs one input record: finds the lead by `lookup_field` (a REST
+    /// name; the value must be in the record), then creates, updates or
+    /// skips as `action` says. Every field must be one of [`FIELDS`] or a
+    /// custom field the data's leads have, of the right type; nothing of a
+    /// skipped record is written.
+    pub(crate) fn sync(
+        &mut self,
+        action: Action,
+        lookup_field: &str,
+        record: &Map<String, Value>,
+        custom: &dyn Fn(&str) -> bool,
+    ) -> SyncOutcome {
+        let mut fields = BTreeMap::new();
+        for (name, value) in record {
+            let known = describe(name);
+            if known.is_none() && !custom(name) {
+                return SyncOutcome::Skipped(1006, format!("Field '{name}' not found"));
+            }
+            let text = match (known.map(|f| f.data_type), value) {
+                (_, Value::Null) => String::new(),
+                (Some("integer"), Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+                (Some("integer"), Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
+                    s.trim().to_owned()
+                }
+                (Some("integer"), _) => {
+                    return SyncOutcome::Skipped(1003, format!("Invalid value for field '{name}'"))
+                }
+                (Some("boolean"), Value::Bool(b)) => b.to_string(),
+                (Some("boolean"), Value::String(s)) if s == "true" || s == "false" => s.clone(),
+                (Some("boolean"), _) => {
+                    return SyncOutcome::Skipped(1003, format!("Invalid value for field '{name}'"))
+                }
+                (Some("email"), Value::String(s)) if s.is_empty() || s.contains('@') => s.clone(),
+                (Some("email"), _) => {
+                    return SyncOutcome::Skipped(1003, format!("Invalid email address '{value}'"))
+                }
+                (_, Value::String(s)) => s.clone(),
+                (_, Value::Number(n)) => n.to_string(),
+                (_, Value::Bool(b)) => b.to_string(),
+                (_, _) => {
+                    return SyncOutcome::Skipped(1003, format!("Invalid value for field '{name}'"))
+                }
+            };
+            if let Some(limit) = known.and_then(|f| f.length) {
+                if text.chars().count() > limit as usize {
+                    return SyncOutcome::Skipped(
+                        1003,
+                        format!("Value for field '{name}' exceeds {limit} characters"),
+                    );
+                }
+            }
+            fields.insert(name.clone(), text);
+        }
+        let Some(key) = fields.get(lookup_field).filter(|v| !v.is_empty()).cloned() else {
+            return SyncOutcome::Skipped(1003, format!("Field '{lookup_field}' is required"));
+        };
+        let found = if lookup_field == "id" {
+            leads::parse_id(&key)
+                .filter(|id| self.index.position(*id).is_some())
+                .into_iter()
+                .collect()
+        } else {
+            match LeadKeyType::from_rest_field(lookup_field) {
+                Some(key_type) => self.find_all(key_type, &key),
+                None => self.find_custom(lookup_field, &key),
+            }
+        };
+        match (found.as_slice(), action) {
+            ([_, _, ..], _) => {
+                SyncOutcome::Skipped(1007, "Multiple lead match lookup criteria".into())
+            }
+            ([], Action::UpdateOnly) => SyncOutcome::Skipped(1004, "Lead not found".into()),
+            ([id], Action::CreateOnly) => {
+                SyncOutcome::Skipped(1005, format!("Lead already exists (id {id})"))
+            }
+            ([], _) if lookup_field == "id" => SyncOutcome::Skipped(1004, "Lead not found".into()),
+            ([], _) => {
+                let id = self.next_id();
+                fields.remove("id");
+                let mut lead = SandboxLead {
+                    id,
+                    ..SandboxLead::default()
+                };
+                apply(&mut lead, &fields);
+                self.insert(lead);
+                self.changes.push(LeadChange {
+                    lead_id: id,
+                    what: "created".into(),
+                    fields,
+                });
+                SyncOutcome::Created(id)
+            }
+            ([id], _) => {
+                let id = *id;
+                fields.remove("id");
+                self.update(id, |lead| apply(lead, &fields));
+                self.changes.push(LeadChange {
+                    lead_id: id,
+                    what: "updated".into(),
+                    fields,
+                });
+                SyncOutcome::Updated(id)
+            }
+        }
+    }
+
+    /// Adds `cookie` to lead `id`'s cookies; `false` when there is no such
+    /// lead.
+    pub(crate) fn associate(&mut self, id: u32, cookie: &str) -> bool {
+        if self.index.position(id).is_none() {
+            return false;
+        }
+        self.update(id, |lead| {
+            let mut cookies: Vec<String> = lead
+                .cookie
+                .as_deref()
+                .map(|c| leads::cookies(c).map(str::to_owned).collect())
+                .unwrap_or_default();
+            if !cookies.iter().any(|c| c == cookie) {
+                cookies.push(cookie.to_owned());
+            }
+            lead.cookie = Some(cookies.join(", "));
+        });
+        self.changes.push(LeadChange {
+            lead_id: id,
+            what: "cookie associated".into(),
+            fields: BTreeMap::from([("cookies".to_owned(), cookie.to_owned())]),
+        });
+        true
+    }
+
+    fn next_id(&self) -> u32 {
+        self.leads
+            .iter()
+            .map(|l| l.id)
+            .max()
+            .unwrap_or(1_000_000)
+            .saturating_add(1)
+    }
+
+    fn find_custom(&self, name: &str, value: &str) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .leads
+            .iter()
+            .filter(|l| l.fields.get(name).is_some_and(|v| v == value))
+            .map(|l| l.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn insert(&mut self, lead: SandboxLead) {
+        let position = self.leads.len();
+        self.index.add(position, &lead);
+        self.leads.push(lead);
+    }
+
+    fn update(&mut self, id: u32, change: impl FnOnce(&mut SandboxLead)) {
+        let Some(position) = self.index.position(id) else {
+            return;
+        };
+        let Some(lead) = self.leads.get_mut(position) else {
+            return;
+        };
+        self.index.remove(lead);
+        change(lead);
+        self.index.add(position, lead);
+    }
+}
+
+/// Writes REST `fields` into `lead`: key fields into their places, the
+/// others into `fields`; an empty value clears.
+fn apply(lead: &mut SandboxLead, fields: &BTreeMap<String, String>) {
+    for (name, value) in fields {
+        let value = (!value.is_empty()).then(|| value.clone());
+        let slot = match LeadKeyType::from_rest_field(name) {
+            Some(LeadKeyType::Idnum) => continue,
+            Some(LeadKeyType::Email) => &mut lead.email,
+            Some(LeadKeyType::Cookie) => &mut lead.cookie,
+            Some(LeadKeyType::LeadOwnerEmail) => &mut lead.lead_owner_email,
+            Some(LeadKeyType::SfdcAccountId) => &mut lead.sfdc_account_id,
+            Some(LeadKeyType::SfdcContactId) => &mut lead.sfdc_contact_id,
+            Some(LeadKeyType::SfdcLeadId) => &mut lead.sfdc_lead_id,
+            Some(LeadKeyType::SfdcLeadOwnerId) => &mut lead.sfdc_lead_owner_id,
+            Some(LeadKeyType::SfdcOpptyId) => &mut lead.sfdc_oppty_id,
+            None => {
+                match value {
+                    Some(value) => lead.fields.insert(name.clone(), value),
+                    None => lead.fields.remove(name),
+                };
+                continue;
+            }
+        };
+        *slot = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(json: Value) -> Map<String, Value> {
+        match json {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    fn db() -> LeadDb {
+        LeadDb::new(vec![SandboxLead {
+            id: 5,
+            email: Some("a@x.com".into()),
+            ..SandboxLead::default()
+        }])
+    }
+
+    #[test]
+    fn create_update_skip_by_action() {
+        let mut db = db();
+        let none = |_: &str| false;
+        let new = record(serde_json::json!({"email": "b@x.com", "firstName": "Ann"}));
+        assert_eq!(
+            db.sync(Action::UpdateOnly, "email", &new, &none),
+            SyncOutcome::Skipped(1004, "Lead not found".into())
+        );
+        assert_eq!(
+            db.sync(Action::CreateOrUpdate, "email", &new, &none),
+            SyncOutcome::Created(6)
+        );
+        assert_eq!(db.find_one(LeadKeyType::Email, "B@x.com"), Some(6));
+        let again = record(serde_json::json!({"email": "b@x.com", "firstName": "Bo"}));
+        assert_eq!(
+            db.sync(Action::CreateOrUpdate, "email", &again, &none),
+            SyncOutcome::Updated(6)
+        );
+        assert_eq!(
+            db.get(6).map(|l| l.fields["firstName"].as_str()),
+            Some("Bo")
+        );
+        assert!(matches!(
+            db.sync(Action::CreateOnly, "email", &again, &none),
+            SyncOutcome::Skipped(1005, _)
+        ));
+        // An email change moves the lead in the index.
+        let moved = record(serde_json::json!({"id": 6, "email": "c@x.com"}));
+        assert_eq!(
+            db.sync(Action::UpdateOnly, "id", &moved, &none),
+            SyncOutcome::Updated(6)
+        );
+        assert_eq!(db.find_one(LeadKeyType::Email, "b@x.com"), None);
+        assert_eq!(db.find_one(LeadKeyType::Email, "c@x.com"), Some(6));
+        assert_eq!(db.changes().len(), 3);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_write_nothing() {
+        let mut db = db();
+        let none = |_: &str| false;
+        let unknown = record(serde_json::json!({"email": "a@x.com", "Foo__c": "x"}));
+        assert_eq!(
+            db.sync(Action::CreateOrUpdate, "email", &unknown, &none),
+            SyncOutcome::Skipped(1006, "Field 'Foo__c' not found".into())
+        );
+        let bad = record(serde_json::json!({"email": "a@x.com", "leadScore": "many"}));
+        assert!(matches!(
+            db.sync(Action::CreateOrUpdate, "email", &bad, &none),
+            SyncOutcome::Skipped(1003, _)
+        ));
+        assert!(db.changes().is_empty());
+        assert_eq!(db.get(5).map(|l| l.fields.len()), Some(0));
+    }
+
+    #[test]
+    fn cookies_are_added_once() {
+        let mut db = db();
+        assert!(db.associate(5, "id:1&token:a"));
+        assert!(db.associate(5, "id:1&token:a"));
+        assert!(db.associate(5, "id:1&token:b"));
+        assert!(!db.associate(99, "x"));
+        assert_eq!(db.find_one(LeadKeyType::Cookie, "id:1&token:b"), Some(5));
+        assert_eq!(
+            db.get(5).and_then(|l| l.cookie.clone()).as_deref(),
+            Some("id:1&token:a, id:1&token:b")
+        );
+    }
+}
