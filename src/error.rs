@@ -203,10 +203,14 @@ pub enum SoapCode {
     LeadKeyBad,
     /// 20103: lead not found.
     LeadNotFound,
+    /// 20105: unknown lead field (an `attrName` the instance has no field for).
+    UnknownField,
     /// 20109: parameter required.
     ParameterRequired,
     /// 20110: bad parameter (for requestCampaign: an illegal mix of targets).
     BadParameter,
+    /// 20111: static list not found.
+    ListNotFound,
     /// 20113: campaign not found (or not requestable).
     CampaignNotFound,
     /// Any other code, kept as sent.
@@ -235,8 +239,10 @@ impl SoapCode {
             20101 => SoapCode::LeadKeyRequired,
             20102 => SoapCode::LeadKeyBad,
             20103 => SoapCode::LeadNotFound,
+            20105 => SoapCode::UnknownField,
             20109 => SoapCode::ParameterRequired,
             20110 => SoapCode::BadParameter,
+            20111 => SoapCode::ListNotFound,
             20113 => SoapCode::CampaignNotFound,
             other => SoapCode::Other(other),
         }
@@ -257,8 +263,10 @@ impl SoapCode {
             SoapCode::LeadKeyRequired => 20101,
             SoapCode::LeadKeyBad => 20102,
             SoapCode::LeadNotFound => 20103,
+            SoapCode::UnknownField => 20105,
             SoapCode::ParameterRequired => 20109,
             SoapCode::BadParameter => 20110,
+            SoapCode::ListNotFound => 20111,
             SoapCode::CampaignNotFound => 20113,
             SoapCode::Other(code) => code,
         }

@@ -472,18 +472,16 @@ fn schedule_and_get_campaigns_for_source_are_read() {
 
 #[test]
 fn other_operations_are_named_and_refused() {
-    let body = vector_envelope(
-        "paramsSyncLead",
-        "<leadRecord><Email>a@b.c</Email></leadRecord>",
-    );
+    let body = vector_envelope("paramsListMObjects", "<objectName>x</objectName>");
     let envelope = read_envelope(body.as_bytes()).unwrap();
-    assert_eq!(envelope.operation_name(), "syncLead");
+    assert_eq!(envelope.operation_name(), "listMObjects");
     let fault = envelope.operation().unwrap_err();
     assert_eq!(fault.code(), SoapCode::RequestNotUnderstood);
-    assert_eq!(fault.message(), "operation syncLead is not supported");
-    // The sandbox serves neither it nor getCampaignsForSource.
+    assert_eq!(fault.message(), "operation listMObjects is not supported");
+    // The sandbox's SOAP endpoint serves neither it nor
+    // getCampaignsForSource (the bridge serves the latter over REST).
     let sandbox = Sandbox::start().unwrap();
-    for operation in ["syncLead", "getCampaignsForSource"] {
+    for operation in ["listMObjects", "getCampaignsForSource"] {
         let element = format!(
             "params{}{}",
             operation[..1].to_ascii_uppercase(),

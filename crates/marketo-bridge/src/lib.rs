@@ -10,9 +10,12 @@
 //! use `marketo-sandbox` as a dev-dependency.
 //!
 //! - `POST /soap/mktows/<2_0 … 2_9>`: `requestCampaign`, `scheduleCampaign`
-//!   and `getCampaignsForSource`, each `AuthenticationHeader` verified by an
-//!   [`Authenticator`] (faults 20014 / 20016 as Marketo); any other
-//!   operation gets fault 20012 naming it.
+//!   and `getCampaignsForSource`, and the lead operations `syncLead`,
+//!   `getLead` and `describeMObject` (SOAP's attribute names translated
+//!   through REST's lead describe; see [`SERVED`]), each
+//!   `AuthenticationHeader` verified by an [`Authenticator`] (faults 20014 /
+//!   20016 as Marketo); any other operation gets fault 20012 naming it and
+//!   what is served.
 //! - `GET /soap/mktows/<version>?WSDL` (any case): the WSDL, with
 //!   `soap:address` at the bridge ([`Bridge::public_url`], else the
 //!   request's `Host`).
@@ -44,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod faults;
+mod leads;
 mod server;
 
 use std::collections::BTreeMap;
@@ -66,6 +70,21 @@ use marketo_campaign::CampaignRequester;
 use marketo_campaign::{CampaignScheduler, ScheduleRequest};
 use marketo_campaign::{CampaignTarget, LeadKey, Source};
 use marketo_campaign::{Error, SoapCode};
+
+/// The SOAP operations the bridge serves; any other of Marketo's gets
+/// fault 20012 naming these.
+///
+/// ```
+/// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
+/// ```
+pub const SERVED: [&str; 6] = [
+    "requestCampaign",
+    "scheduleCampaign",
+    "getCampaignsForSource",
+    "syncLead",
+    "getLead",
+    "describeMObject",
+];
 
 /// Largest SOAP request the bridge reads by default: 1 MiB (a
 /// `requestCampaign` of 100 keys is about 10 KiB).
@@ -260,6 +279,8 @@ pub struct Bridge<R> {
     /// Headers (and keep-alive idle), body, TLS handshake: each.
     read_timeout: Duration,
     metrics: Metrics,
+    /// The lead describe, for SOAP's attribute names.
+    fields: leads::Fields,
 }
 
 impl Bridge<RestClient> {
@@ -290,6 +311,7 @@ impl<R: CampaignRequester> Bridge<R> {
             max_body: DEFAULT_MAX_BODY_BYTES,
             read_timeout: DEFAULT_READ_TIMEOUT,
             metrics: Metrics::default(),
+            fields: leads::Fields::default(),
         }
     }
 
@@ -424,7 +446,23 @@ impl<R: CampaignRequester> Bridge<R> {
         log.operation.push_str(envelope.operation_name());
         envelope.check_soap_action(request.soap_action)?;
         self.auth.verify(envelope.auth())?;
-        match envelope.into_operation()? {
+        let operation = envelope.into_operation().map_err(|fault| {
+            if fault.code() == SoapCode::RequestNotUnderstood
+                && !SERVED.contains(&log.operation.as_str())
+            {
+                Fault::new(
+                    SoapCode::RequestNotUnderstood,
+                    format!(
+                        "operation {} is not supported by the bridge; it serves {}",
+                        log.operation,
+                        SERVED.join(", ")
+                    ),
+                )
+            } else {
+                fault
+            }
+        })?;
+        match operation {
             Operation::RequestCampaign(call) => {
                 log.campaign = describe_campaign(&call);
                 log.leads = call.lead_keys().len();
@@ -435,9 +473,36 @@ impl<R: CampaignRequester> Bridge<R> {
                 self.schedule_campaign(&call, log)
             }
             Operation::GetCampaignsForSource(call) => self.campaigns_for_source(&call, log),
+            Operation::SyncLead(call) => {
+                log.leads = 1;
+                let rest = self.lead_rest("syncLead")?;
+                if self.dry_run {
+                    return Err(Fault::new(
+                        SoapCode::RequestNotUnderstood,
+                        "syncLead is not served in dry-run mode; nothing was written",
+                    ));
+                }
+                leads::sync_lead(rest, &self.fields, &call)
+            }
+            Operation::GetLead(call) => {
+                log.leads = 1;
+                leads::get_lead(self.lead_rest("getLead")?, &self.fields, &call)
+            }
+            Operation::DescribeMObject(call) => {
+                leads::describe(self.lead_rest("describeMObject")?, &self.fields, &call)
+            }
             // An operation the codec reads that this bridge does not serve.
             _ => Err(Fault::unsupported_operation(&log.operation)),
         }
+    }
+
+    /// The REST client that serves lead operations: without one (a bridge
+    /// built with [`Bridge::new`] and no [`lookups`](Bridge::lookups)),
+    /// fault 20012 naming the operation.
+    fn lead_rest(&self, operation: &str) -> Result<&RestClient, Fault> {
+        self.rest
+            .as_ref()
+            .ok_or_else(|| Fault::unsupported_operation(operation))
     }
 
     fn request_campaign(

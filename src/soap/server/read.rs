@@ -6,6 +6,10 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime};
 
+mod leads;
+
+pub use leads::{DescribeMObject, GetLead, ReceivedAttribute, ReceivedLeadRecord, SyncLead};
+
 use super::xml::{Lexer, Ns, Start, Stop};
 use super::Fault;
 use crate::error::{Error, SoapCode};
@@ -178,6 +182,12 @@ pub enum Operation<'a> {
     ScheduleCampaign(ScheduleCampaign<'a>),
     /// `getCampaignsForSource`.
     GetCampaignsForSource(GetCampaignsForSource<'a>),
+    /// `syncLead`.
+    SyncLead(SyncLead<'a>),
+    /// `getLead`.
+    GetLead(GetLead<'a>),
+    /// `describeMObject`.
+    DescribeMObject(DescribeMObject<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -699,6 +709,18 @@ fn read_body<'a>(
         "paramsGetCampaignsForSource" => (
             Cow::Borrowed("getCampaignsForSource"),
             read_get_campaigns(x, &params).map(Operation::GetCampaignsForSource),
+        ),
+        "paramsSyncLead" => (
+            Cow::Borrowed("syncLead"),
+            leads::read_sync_lead(x, &params).map(Operation::SyncLead),
+        ),
+        "paramsGetLead" => (
+            Cow::Borrowed("getLead"),
+            leads::read_get_lead(x, &params).map(Operation::GetLead),
+        ),
+        "paramsDescribeMObject" => (
+            Cow::Borrowed("describeMObject"),
+            leads::read_describe(x, &params).map(Operation::DescribeMObject),
         ),
         other => {
             x.skip(&params)?;

@@ -461,10 +461,11 @@ fn public_url_sets_the_soap_address() {
 fn other_operations_are_refused_by_name() {
     let (sandbox, server) = setup();
     let key = sandbox.soap_encryption_key().to_owned();
-    let (status, body) = post_signed(&sandbox, &server, &key, "paramsGetLead", "");
+    let (status, body) = post_signed(&sandbox, &server, &key, "paramsListMObjects", "");
     assert_eq!(status, 500);
     assert!(body.contains("<code>20012</code>"), "{body}");
-    assert!(body.contains("getLead"), "{body}");
+    assert!(body.contains("listMObjects"), "{body}");
+    assert!(body.contains("it serves requestCampaign, scheduleCampaign, getCampaignsForSource, syncLead, getLead, describeMObject"), "{body}");
 }
 
 #[test]

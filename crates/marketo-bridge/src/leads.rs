@@ -1,0 +1,423 @@
+//! SOAP's lead operations served over REST: `syncLead`, `getLead`,
+//! `describeMObject`.
+//!
+//! SOAP speaks `attrName`s (`FirstName`, `Foo__c`), REST its own names:
+//! [`Fields`] translates through the lead describe (`describe.json` gives
+//! both names and the data type), cached and asked again once when a name
+//! is missing. An unknown name is fault 20105 naming it, and nothing is
+//! written.
+//!
+//! A write whose answer was lost (cut, timed out, a gateway's 5xx) is
+//! *unknown*: the fault says it may have been applied and to read the lead
+//! (`getLead`) before sending it again; the bridge never repeats it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use marketo_campaign::rest::{Lead, LeadField, LeadSync, SyncAction};
+use marketo_campaign::soap::{escape_text, DescribeMObject, Fault, GetLead, SyncLead};
+use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
+use serde_json::Value;
+
+/// The envelope's opening, with the namespaces SOAP answers use.
+const HEAD: &str = concat!(
+    r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+    r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><SOAP-ENV:Body>"#
+);
+const TAIL: &str = "</SOAP-ENV:Body></SOAP-ENV:Envelope>";
+
+/// The longest `fields=` list one `leads.json` GET carries (Marketo's URLs
+/// stay under 8 KiB; the rest of the path is short).
+const MAX_FIELDS_BYTES: usize = 6000;
+
+/// The lead describe, by SOAP name, cached for every caller.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    table: Mutex<Option<Arc<Vec<LeadField>>>>,
+}
+
+impl Fields {
+    /// The describe, asked of REST when not cached or when `fresh`.
+    fn table(&self, rest: &RestClient, fresh: bool) -> Result<Arc<Vec<LeadField>>, Error> {
+        let mut cached = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if let (Some(table), false) = (cached.as_ref(), fresh) {
+            return Ok(Arc::clone(table));
+        }
+        let table = Arc::new(rest.describe_leads()?);
+        *cached = Some(Arc::clone(&table));
+        Ok(table)
+    }
+
+    /// The fields named `soap_names`, in order; the describe is asked again
+    /// once if a name is missing. `Err(name)` for a name still unknown.
+    fn resolve(
+        &self,
+        rest: &RestClient,
+        soap_names: &[&str],
+    ) -> Result<Result<Vec<LeadField>, String>, Error> {
+        let mut table = self.table(rest, false)?;
+        for fresh in [false, true] {
+            if fresh {
+                table = self.table(rest, true)?;
+            }
+            let found: Vec<Option<&LeadField>> =
+                soap_names.iter().map(|n| by_soap(&table, n)).collect();
+            if let Some(missing) = found.iter().position(Option::is_none) {
+                if fresh {
+                    return Ok(Err(soap_names[missing].to_owned()));
+                }
+                continue;
+            }
+            return Ok(Ok(found.into_iter().flatten().cloned().collect()));
+        }
+        Ok(Ok(Vec::new()))
+    }
+}
+
+/// The field whose SOAP name is `name`: exactly, else ignoring ASCII case.
+fn by_soap<'t>(table: &'t [LeadField], name: &str) -> Option<&'t LeadField> {
+    table
+        .iter()
+        .find(|f| f.soap_name.as_deref() == Some(name))
+        .or_else(|| {
+            table.iter().find(|f| {
+                f.soap_name
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(name))
+            })
+        })
+}
+
+fn unknown_field(name: &str) -> Fault {
+    Fault::new(
+        SoapCode::UnknownField,
+        format!("Field '{name}' not found; nothing was written"),
+    )
+}
+
+fn bad(reason: impl Into<String>) -> Fault {
+    Fault::new(
+        SoapCode::BadParameter,
+        format!("Bad parameter: {}", reason.into()),
+    )
+}
+
+/// The fault for a failed REST call of a write: an unknown one may have
+/// been applied.
+fn write_failed(what: &str, err: &Error) -> Fault {
+    if err.delivery() == Delivery::Unknown {
+        return Fault::new(
+            SoapCode::InternalError,
+            format!(
+                "{what} may have been applied: the answer was lost ({err}); read the lead (getLead) before sending it again"
+            ),
+        );
+    }
+    crate::faults::fault_for(err)
+}
+
+/// A SOAP value for a REST field of `data_type`: a JSON number for
+/// integers, a boolean for booleans, else the text.
+fn typed(field: &LeadField, soap_name: &str, value: &str) -> Result<Value, Fault> {
+    match field.data_type.as_str() {
+        "integer" => value
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| bad(format!("{soap_name} takes an integer"))),
+        "boolean" => match value.trim() {
+            "true" | "1" => Ok(Value::Bool(true)),
+            "false" | "0" => Ok(Value::Bool(false)),
+            _ => Err(bad(format!("{soap_name} takes true or false"))),
+        },
+        _ => Ok(Value::String(value.to_owned())),
+    }
+}
+
+/// `syncLead`: the record's key by SOAP's precedence (`Id`, then
+/// `ForeignSysPersonId`, then `Email`), its attributes translated, one
+/// `POST leads.json` (`updateOnly` by id, `createOrUpdate` by email), then
+/// the cookie associated and the lead read back when asked.
+pub(crate) fn sync_lead(
+    rest: &RestClient,
+    fields: &Fields,
+    call: &SyncLead<'_>,
+) -> Result<String, Fault> {
+    let record = call.record();
+    let names: Vec<&str> = record.attributes().iter().map(|a| a.name()).collect();
+    let resolved = fields
+        .resolve(rest, &names)
+        .map_err(|e| crate::faults::fault_for(&e))?
+        .map_err(|name| unknown_field(&name))?;
+    let mut lead = Lead::new();
+    for (attribute, field) in record.attributes().iter().zip(&resolved) {
+        let Some(rest_name) = field.rest_name.as_deref() else {
+            return Err(unknown_field(attribute.name()));
+        };
+        if field.read_only {
+            return Err(bad(format!("{} is read-only", attribute.name())));
+        }
+        lead.insert(
+            rest_name.to_owned(),
+            typed(field, attribute.name(), attribute.value())?,
+        );
+    }
+    if let Some(email) = record.email() {
+        lead.insert("email".into(), Value::String(email.to_owned()));
+    }
+    let (action, lookup) = match (record.id(), record.foreign_sys_person_id(), record.email()) {
+        (Some(id), _, _) => {
+            lead.insert("id".into(), Value::from(id));
+            (SyncAction::UpdateOnly, "id")
+        }
+        (None, Some(_), _) => {
+            return Err(bad(
+                "ForeignSysPersonId: Marketo's REST API has no lookup for it; give the lead's Id or Email",
+            ))
+        }
+        (None, None, Some(_)) => (SyncAction::CreateOrUpdate, "email"),
+        (None, None, None) => {
+            return Err(Fault::new(
+                SoapCode::LeadKeyRequired,
+                "Lead key required: leadRecord needs Id, ForeignSysPersonId or Email",
+            ))
+        }
+    };
+    let done = rest
+        .sync_leads(action, lookup, std::slice::from_ref(&lead))
+        .map_err(|e| write_failed("the sync", &e))?;
+    let (id, status, error) = match done.first() {
+        Some(LeadSync::Created(id)) => (*id, "CREATED", None),
+        Some(LeadSync::Updated(id)) => (*id, "UPDATED", None),
+        Some(LeadSync::Skipped { code, .. }) if code == "1004" => {
+            return Err(Fault::new(
+                SoapCode::LeadNotFound,
+                format!(
+                    "Lead not found: Id {}; nothing was written",
+                    record.id().unwrap_or_default()
+                ),
+            ))
+        }
+        Some(LeadSync::Skipped { code, message }) => (
+            record.id().unwrap_or_default(),
+            "FAILED",
+            Some(format!("{message} ({code})")),
+        ),
+        Some(_) | None => return Err(bad("the sync answered nothing for the record")),
+    };
+    if let (Some(cookie), None) = (call.marketo_cookie(), &error) {
+        rest.associate_cookie(id, cookie).map_err(|e| {
+            let synced =
+                format!("the lead was synced (id {id}, {status}), but associating marketoCookie");
+            write_failed(&synced, &e)
+        })?;
+    }
+    let returned = match (call.return_lead(), &error) {
+        (true, None) => Some(read_lead(rest, fields, "id", &id.to_string())?),
+        _ => None,
+    };
+    let mut out = String::with_capacity(512);
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successSyncLead><result><leadId>{id}</leadId><syncStatus><leadId>{id}</leadId><status>{status}</status>"
+    );
+    if let Some(error) = error {
+        let _ = write!(out, "<error>{}</error>", escape_text(&error));
+    }
+    out.push_str("</syncStatus>");
+    if let Some(leads) = returned {
+        if let Some((lead, table)) = leads.0.first().map(|l| (l, &leads.1)) {
+            write_lead_record(&mut out, lead, table);
+        }
+    }
+    out.push_str("</result></ns1:successSyncLead>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// The leads `filter_type:value` finds, with every field that has a SOAP
+/// name (asked explicitly, in as many GETs as the URL limit needs), and
+/// the describe they were read with.
+fn read_lead(
+    rest: &RestClient,
+    fields: &Fields,
+    filter_type: &str,
+    value: &str,
+) -> Result<(Vec<Lead>, Arc<Vec<LeadField>>), Fault> {
+    let table = fields
+        .table(rest, false)
+        .map_err(|e| crate::faults::fault_for(&e))?;
+    let names: Vec<&str> = table
+        .iter()
+        .filter(|f| f.soap_name.is_some())
+        .filter_map(|f| f.rest_name.as_deref())
+        .collect();
+    let mut groups: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for name in names {
+        if bytes + name.len() + 1 > MAX_FIELDS_BYTES {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += name.len() + 1;
+        if let Some(group) = groups.last_mut() {
+            group.push(name);
+        }
+    }
+    let mut by_id: BTreeMap<u64, Lead> = BTreeMap::new();
+    for group in &groups {
+        let leads = rest
+            .get_leads(filter_type, &[value], group)
+            .map_err(|e| crate::faults::fault_for(&e))?;
+        for lead in leads {
+            let Some(id) = lead.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            by_id.entry(id).or_default().extend(lead);
+        }
+    }
+    Ok((by_id.into_values().collect(), table))
+}
+
+/// A REST value as SOAP text.
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A `leadRecord`: `Id`, `Email`, and every other field with a SOAP name
+/// and a value as an `attribute` (`attrName`, `attrType`, `attrValue`).
+fn write_lead_record(out: &mut String, lead: &Lead, table: &[LeadField]) {
+    out.push_str("<leadRecord>");
+    if let Some(id) = lead.get("id") {
+        let _ = write!(out, "<Id>{}</Id>", escape_text(&text(id)));
+    }
+    if let Some(email) = lead.get("email").map(text).filter(|e| !e.is_empty()) {
+        let _ = write!(out, "<Email>{}</Email>", escape_text(&email));
+    }
+    out.push_str("<leadAttributeList>");
+    for field in table {
+        let (Some(soap), Some(rest_name)) =
+            (field.soap_name.as_deref(), field.rest_name.as_deref())
+        else {
+            continue;
+        };
+        if rest_name == "id" || rest_name == "email" {
+            continue;
+        }
+        let Some(value) = lead.get(rest_name).map(text).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "<attribute><attrName>{}</attrName><attrType>{}</attrType><attrValue>{}</attrValue></attribute>",
+            escape_text(soap),
+            escape_text(&field.data_type),
+            escape_text(&value)
+        );
+    }
+    out.push_str("</leadAttributeList></leadRecord>");
+}
+
+/// `getLead`: the leads one key finds (every match, `count`), with every
+/// field that has a SOAP name; none is fault 20103.
+pub(crate) fn get_lead(
+    rest: &RestClient,
+    fields: &Fields,
+    call: &GetLead<'_>,
+) -> Result<String, Fault> {
+    let key = call.key();
+    let Some(filter_type) = key.key_type().rest_filter_type() else {
+        return Err(bad(format!(
+            "keyType {}: Marketo's REST API cannot look leads up by it",
+            key.key_type().as_str()
+        )));
+    };
+    let value = key.value().trim();
+    if value.is_empty() || value.contains(',') {
+        return Err(Fault::new(
+            SoapCode::LeadKeyBad,
+            "Bad lead key: the keyValue is empty or holds a comma",
+        ));
+    }
+    if key.key_type() == LeadKeyType::Idnum && value.parse::<u32>().is_err() {
+        return Err(Fault::new(
+            SoapCode::LeadKeyBad,
+            "Bad lead key: an IDNUM keyValue is a lead id",
+        ));
+    }
+    let (leads, table) = read_lead(rest, fields, filter_type, value)?;
+    if leads.is_empty() {
+        return Err(Fault::new(
+            SoapCode::LeadNotFound,
+            format!("Lead not found: {}:{value}", key.key_type().as_str()),
+        ));
+    }
+    let mut out = String::with_capacity(512 + 256 * leads.len());
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successGetLead><result><count>{}</count><leadRecordList>",
+        leads.len()
+    );
+    for lead in &leads {
+        write_lead_record(&mut out, lead, &table);
+    }
+    out.push_str("</leadRecordList></result></ns1:successGetLead>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// `describeMObject` for `LeadRecord`: every field with a SOAP name, from
+/// the REST describe.
+pub(crate) fn describe(
+    rest: &RestClient,
+    fields: &Fields,
+    call: &DescribeMObject<'_>,
+) -> Result<String, Fault> {
+    if call.object_name() != "LeadRecord" {
+        return Err(bad(format!(
+            "objectName {:?}: the bridge describes LeadRecord only",
+            call.object_name()
+        )));
+    }
+    let table = fields
+        .table(rest, false)
+        .map_err(|e| crate::faults::fault_for(&e))?;
+    const UPDATED_AT: &str = "2024-01-01T00:00:00Z";
+    let mut out = String::with_capacity(4096);
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successDescribeMObject><result><metadata><name>LeadRecord</name><description xsi:nil=\"true\"/><isCustom>false</isCustom><isVirtual>false</isVirtual><fieldList>"
+    );
+    for field in table.iter() {
+        let Some(soap) = field.soap_name.as_deref() else {
+            continue;
+        };
+        let size = field.length.map_or_else(
+            || "<size xsi:nil=\"true\"/>".to_owned(),
+            |l| format!("<size>{l}</size>"),
+        );
+        let _ = write!(
+            out,
+            "<field><name>{}</name><description xsi:nil=\"true\"/><displayName>{}</displayName><sourceObject>Lead</sourceObject><dataType>{}</dataType>{size}<isReadonly>{}</isReadonly><isUpdateBlocked>false</isUpdateBlocked><isName xsi:nil=\"true\"/><isPrimaryKey>{}</isPrimaryKey><isCustom>false</isCustom><isDynamic>false</isDynamic><dynamicFieldRef xsi:nil=\"true\"/><updatedAt>{UPDATED_AT}</updatedAt></field>",
+            escape_text(soap),
+            escape_text(&field.display_name),
+            escape_text(&field.data_type),
+            field.read_only,
+            soap == "Id",
+        );
+    }
+    let _ = write!(
+        out,
+        "</fieldList><updatedAt>{UPDATED_AT}</updatedAt></metadata></result></ns1:successDescribeMObject>"
+    );
+    out.push_str(TAIL);
+    Ok(out)
+}

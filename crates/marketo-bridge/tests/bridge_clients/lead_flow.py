@@ -1,0 +1,73 @@
+"""A legacy integration's flow through an unmodified zeep client, the WSDL
+loaded from WSDL_URL: syncLead a new lead with three attributes (returnLead),
+getLead it by email, describeMObject, then requestCampaign by name, program
+and tokens for it.
+Usage: python3 lead_flow.py WSDL_URL USER_ID ENCRYPTION_KEY [ENDPOINT]"""
+import hashlib
+import hmac
+import sys
+from datetime import datetime, timedelta, timezone
+
+import zeep
+
+wsdl, user_id, key = sys.argv[1:4]
+client = zeep.Client(wsdl)
+service = client.service
+if len(sys.argv) > 4:
+    service = client.create_service(
+        "{http://www.marketo.com/mktows/}MktowsApiSoapBinding", sys.argv[4]
+    )
+
+
+def auth_header():
+    now = datetime.now(timezone(timedelta(hours=-7)))
+    timestamp = now.replace(microsecond=0).isoformat()
+    signature = hmac.new(key.encode(), (timestamp + user_id).encode(), hashlib.sha1).hexdigest()
+    header = client.get_element("{http://www.marketo.com/mktows/}AuthenticationHeader")
+    return header(mktowsUserId=user_id, requestSignature=signature, requestTimestamp=timestamp)
+
+
+def print_record(record):
+    print("lead:", record.Id, record.Email)
+    for attribute in record.leadAttributeList.attribute:
+        print("attribute: %s=%s" % (attribute.attrName, attribute.attrValue))
+
+
+result = service.syncLead(
+    leadRecord={
+        "Email": "flow.py@example.com",
+        "leadAttributeList": {
+            "attribute": [
+                {"attrName": "FirstName", "attrValue": "Ann"},
+                {"attrName": "LastName", "attrValue": "O'Hara & Sons"},
+                {"attrName": "Company", "attrValue": "Acme <Legacy>"},
+            ]
+        },
+    },
+    returnLead=True,
+    _soapheaders=[auth_header()],
+)
+print("sync:", result.syncStatus.status)
+print_record(result.leadRecord)
+
+key1 = {"keyType": "EMAIL", "keyValue": "flow.py@example.com"}
+result = service.getLead(leadKey=key1, _soapheaders=[auth_header()])
+print("count:", result.count)
+print_record(result.leadRecordList.leadRecord[0])
+
+result = service.describeMObject(objectName="LeadRecord", _soapheaders=[auth_header()])
+# zeep unwraps a one-field result: successDescribeMObject/result/metadata.
+metadata = getattr(result, "metadata", result)
+names = [f.name for f in metadata.fieldList.field]
+print("describe:", "FirstName" if "FirstName" in names else "none")
+
+result = service.requestCampaign(
+    source="MKTOWS",
+    leadList={"leadKey": [key1]},
+    programName="Webinars",
+    campaignName="Send Webinar Reminder",
+    programTokenList={"attrib": [{"name": "{{my.WebinarTitle}}", "value": "Migrating off SOAP"}]},
+    _soapheaders=[auth_header()],
+)
+success = result if isinstance(result, bool) else result.success
+print("campaign:", "true" if success else "false")

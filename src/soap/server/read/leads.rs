@@ -1,0 +1,320 @@
+//! The readers of SOAP's lead operations: `syncLead`, `getLead` and
+//! `describeMObject`, their parameters as received (not yet translated
+//! to REST: names stay SOAP's).
+
+use std::borrow::Cow;
+
+use super::super::xml::{Lexer, Ns, Start, Stop};
+use super::{not_understood, trimmed, Failure, Order, ReceivedLeadKey};
+use crate::error::SoapCode;
+use crate::request::LeadKeyType;
+use crate::soap::Fault;
+
+/// A lead attribute as received (`leadAttributeList/attribute`): SOAP's
+/// `attrName`, the optional `attrType`, `attrValue`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedAttribute<'a> {
+    name: Cow<'a, str>,
+    attr_type: Option<Cow<'a, str>>,
+    value: Cow<'a, str>,
+}
+
+impl ReceivedAttribute<'_> {
+    /// `attrName`: SOAP's field name (`FirstName`, `Foo__c`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `attrType`, when sent.
+    pub fn attr_type(&self) -> Option<&str> {
+        self.attr_type.as_deref()
+    }
+
+    /// `attrValue`, as sent.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+/// `syncLead`'s `leadRecord`: the keys it may carry (`Id`, `Email`,
+/// `ForeignSysPersonId` with `ForeignSysType`) and its attributes.
+/// Empty or nil key elements count as absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedLeadRecord<'a> {
+    id: Option<u32>,
+    email: Option<Cow<'a, str>>,
+    foreign_sys_person_id: Option<Cow<'a, str>>,
+    foreign_sys_type: Option<Cow<'a, str>>,
+    attributes: Vec<ReceivedAttribute<'a>>,
+}
+
+impl ReceivedLeadRecord<'_> {
+    /// `Id`.
+    pub fn id(&self) -> Option<u32> {
+        self.id
+    }
+
+    /// `Email`.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+
+    /// `ForeignSysPersonId`.
+    pub fn foreign_sys_person_id(&self) -> Option<&str> {
+        self.foreign_sys_person_id.as_deref()
+    }
+
+    /// `ForeignSysType` (`CUSTOM`, `SFDC`, `NETSUITE`).
+    pub fn foreign_sys_type(&self) -> Option<&str> {
+        self.foreign_sys_type.as_deref()
+    }
+
+    /// `leadAttributeList`, in order.
+    pub fn attributes(&self) -> &[ReceivedAttribute<'_>] {
+        &self.attributes
+    }
+}
+
+/// The parameters of `syncLead`: the lead record, `returnLead`, and the
+/// optional `marketoCookie` to associate after the sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncLead<'a> {
+    record: ReceivedLeadRecord<'a>,
+    return_lead: bool,
+    marketo_cookie: Option<Cow<'a, str>>,
+}
+
+impl SyncLead<'_> {
+    /// `leadRecord`.
+    pub fn record(&self) -> &ReceivedLeadRecord<'_> {
+        &self.record
+    }
+
+    /// `returnLead`: answer with the lead as it is after the sync.
+    pub fn return_lead(&self) -> bool {
+        self.return_lead
+    }
+
+    /// `marketoCookie`, when sent and not empty.
+    pub fn marketo_cookie(&self) -> Option<&str> {
+        self.marketo_cookie.as_deref()
+    }
+}
+
+/// The parameters of `getLead`: one lead key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetLead<'a> {
+    key: ReceivedLeadKey<'a>,
+}
+
+impl GetLead<'_> {
+    /// `leadKey`.
+    pub fn key(&self) -> &ReceivedLeadKey<'_> {
+        &self.key
+    }
+}
+
+/// The parameters of `describeMObject`: the object's name (`LeadRecord`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeMObject<'a> {
+    object_name: Cow<'a, str>,
+}
+
+impl DescribeMObject<'_> {
+    /// `objectName`.
+    pub fn object_name(&self) -> &str {
+        &self.object_name
+    }
+}
+
+fn required(name: &str) -> Failure {
+    Failure::Param(Fault::new(
+        SoapCode::ParameterRequired,
+        format!("Parameter required: {name}"),
+    ))
+}
+
+fn bad(reason: String) -> Failure {
+    Failure::Param(Fault::new(
+        SoapCode::BadParameter,
+        format!("Bad parameter: {reason}"),
+    ))
+}
+
+/// Text, or `None` when empty (as an `xsi:nil` element reads).
+fn present(text: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    let text = trimmed(text);
+    (!text.is_empty()).then_some(text)
+}
+
+pub(super) fn read_sync_lead<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<SyncLead<'a>, Failure> {
+    const FIELDS: &[&str] = &["leadRecord", "returnLead", "marketoCookie"];
+    let mut order = Order::new("paramsSyncLead", FIELDS);
+    let (mut record, mut return_lead, mut cookie) = (None, None, None);
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsSyncLead")? {
+            match order.place(&child)? {
+                0 => record = Some(read_lead_record(x, &child)?),
+                1 => return_lead = Some(x.text(&child)?),
+                _ => cookie = present(x.text(&child)?),
+            }
+        }
+    }
+    let record = record.ok_or_else(|| required("leadRecord"))?;
+    let return_lead = match return_lead.map(trimmed).as_deref() {
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(_) => return Err(not_understood("returnLead must be true or false").into()),
+        None => return Err(required("returnLead")),
+    };
+    Ok(SyncLead {
+        record,
+        return_lead,
+        marketo_cookie: cookie,
+    })
+}
+
+fn read_lead_record<'a>(
+    x: &mut Lexer<'a>,
+    element: &Start<'a>,
+) -> Result<ReceivedLeadRecord<'a>, Failure> {
+    const FIELDS: &[&str] = &[
+        "Id",
+        "Email",
+        "ForeignSysPersonId",
+        "ForeignSysType",
+        "leadAttributeList",
+    ];
+    let mut order = Order::new("leadRecord", FIELDS);
+    let mut text: [Option<Cow<'a, str>>; 4] = Default::default();
+    let mut attributes = Vec::new();
+    if !element.empty {
+        while let Some(child) = x.next_child("leadRecord")? {
+            match order.place(&child)? {
+                4 => read_attributes(x, &child, &mut attributes)?,
+                index => text[index] = present(x.text(&child)?),
+            }
+        }
+    }
+    let [id, email, foreign_id, foreign_type] = text;
+    let id = match id {
+        None => None,
+        Some(id) => Some(
+            id.parse::<u32>()
+                .ok()
+                .filter(|&id| id > 0)
+                .ok_or_else(|| bad(format!("Id {id:?} is not a lead id")))?,
+        ),
+    };
+    if let Some(kind) = &foreign_type {
+        if !matches!(kind.as_ref(), "CUSTOM" | "SFDC" | "NETSUITE") {
+            return Err(bad(format!(
+                "ForeignSysType {kind:?} is not CUSTOM, SFDC or NETSUITE"
+            )));
+        }
+    }
+    if foreign_id.is_some() && foreign_type.is_none() {
+        return Err(bad(
+            "ForeignSysType must be given with ForeignSysPersonId".into()
+        ));
+    }
+    Ok(ReceivedLeadRecord {
+        id,
+        email,
+        foreign_sys_person_id: foreign_id,
+        foreign_sys_type: foreign_type,
+        attributes,
+    })
+}
+
+fn read_attributes<'a>(
+    x: &mut Lexer<'a>,
+    list: &Start<'a>,
+    out: &mut Vec<ReceivedAttribute<'a>>,
+) -> Result<(), Stop> {
+    const FIELDS: &[&str] = &["attrName", "attrType", "attrValue"];
+    if list.empty {
+        return Ok(());
+    }
+    while let Some(attribute) = x.next_child("leadAttributeList")? {
+        if !attribute.is(Ns::None, "attribute") {
+            return Err(Stop::Shape(format!(
+                "unexpected element {} in leadAttributeList",
+                attribute.local
+            )));
+        }
+        let mut order = Order::new("attribute", FIELDS);
+        let mut text: [Option<Cow<'a, str>>; 3] = Default::default();
+        if !attribute.empty {
+            while let Some(field) = x.next_child("attribute")? {
+                let index = order.place(&field)?;
+                text[index] = Some(x.text(&field)?);
+            }
+        }
+        let [Some(name), attr_type, Some(value)] = text else {
+            return Err(Stop::Shape("attribute needs attrName and attrValue".into()));
+        };
+        out.push(ReceivedAttribute {
+            name: trimmed(name),
+            attr_type: attr_type.and_then(present),
+            value,
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn read_get_lead<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<GetLead<'a>, Failure> {
+    let mut key = None;
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsGetLead")? {
+            if !child.is(Ns::None, "leadKey") || key.is_some() {
+                return Err(Stop::Shape(format!(
+                    "unexpected or out-of-order element {} in paramsGetLead",
+                    child.local
+                ))
+                .into());
+            }
+            let mut order = Order::new("leadKey", &["keyType", "keyValue"]);
+            let (mut key_type, mut value) = (None, None);
+            if !child.empty {
+                while let Some(field) = x.next_child("leadKey")? {
+                    match order.place(&field)? {
+                        0 => key_type = Some(x.text(&field)?),
+                        _ => value = Some(x.text(&field)?),
+                    }
+                }
+            }
+            let (Some(key_type), Some(value)) = (key_type, value) else {
+                return Err(required("leadKey/keyType and leadKey/keyValue"));
+            };
+            let key_type = trimmed(key_type)
+                .parse::<LeadKeyType>()
+                .map_err(|_| bad("unknown keyType".into()))?;
+            key = Some(ReceivedLeadKey { key_type, value });
+        }
+    }
+    let key = key.ok_or_else(|| required("leadKey"))?;
+    Ok(GetLead { key })
+}
+
+pub(super) fn read_describe<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<DescribeMObject<'a>, Failure> {
+    let mut order = Order::new("paramsDescribeMObject", &["objectName"]);
+    let mut name = None;
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsDescribeMObject")? {
+            order.place(&child)?;
+            name = present(x.text(&child)?);
+        }
+    }
+    let object_name = name.ok_or_else(|| required("objectName"))?;
+    Ok(DescribeMObject { object_name })
+}
