@@ -7,6 +7,7 @@
 
 mod client;
 mod leads;
+mod lists;
 mod lookup;
 pub(crate) mod token;
 pub(crate) mod wire;
@@ -22,6 +23,7 @@ mod lookup_baseline;
 pub use crate::lead_fields::DOCUMENTED_FILTER_TYPES;
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
 pub use leads::{Lead, LeadField, LeadSync, SyncAction, MAX_FILTER_VALUES, MAX_SYNC_RECORDS};
+pub use lists::{ListMemberStatus, StaticList, MAX_LIST_LEADS};
 
 /// The body of `POST /rest/v1/campaigns/{id}/trigger.json` for these lead
 /// ids and tokens, exactly as [`RestClient`] sends it. For callers with

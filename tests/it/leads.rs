@@ -197,3 +197,48 @@ fn a_write_whose_answer_was_lost_is_unknown_and_applied_once() {
         assert_eq!(changes[0].what, "created");
     }
 }
+
+#[test]
+fn static_lists_by_name_add_remove_and_membership() {
+    use marketo_campaign::rest::ListMemberStatus;
+    let sandbox = Sandbox::start().unwrap();
+    let client = client(&sandbox);
+    let lists = client.lists_by_name("Webinar Registrants").unwrap();
+    assert_eq!(lists.len(), 1);
+    let id = lists[0].id;
+    assert!(client.lists_by_name("No Such List").unwrap().is_empty());
+    let added = client.add_to_list(id, &[1002200, 99]).unwrap();
+    assert_eq!(added[0], ListMemberStatus::Added);
+    assert!(matches!(&added[1], ListMemberStatus::Skipped { code, .. } if code == "1004"));
+    assert_eq!(
+        client.list_membership(id, &[1002200, 1002201]).unwrap(),
+        [ListMemberStatus::MemberOf, ListMemberStatus::NotMemberOf]
+    );
+    assert_eq!(
+        client.remove_from_list(id, &[1002200]).unwrap(),
+        [ListMemberStatus::Removed]
+    );
+    let err = client.add_to_list(4242, &[1002200]).unwrap_err();
+    assert_eq!(err.rest_code().map(|c| c.code()), Some(1013), "{err}");
+    assert_eq!(
+        sandbox
+            .lead_changes()
+            .iter()
+            .map(|c| c.what.as_str())
+            .collect::<Vec<_>>(),
+        ["added to list 1001", "removed from list 1001"]
+    );
+}
+
+/// A list add that ran, then lost its answer: unknown, applied once.
+#[test]
+fn a_list_add_whose_answer_was_lost_is_unknown_and_applied_once() {
+    let rule = FaultRule::always(Fault::ResetMidResponse)
+        .api(Api::Rest)
+        .method("POST")
+        .path_prefix("/rest/v1/lists/");
+    let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
+    let err = client(&sandbox).add_to_list(1001, &[1002201]).unwrap_err();
+    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    assert_eq!(sandbox.lead_changes().len(), 1);
+}

@@ -1,5 +1,5 @@
 //! SOAP's lead operations served over REST: `syncLead`, `getLead`,
-//! `describeMObject`.
+//! `describeMObject`, `listOperation`.
 //!
 //! SOAP speaks `attrName`s (`FirstName`, `Foo__c`), REST its own names:
 //! [`Fields`] translates through the lead describe (`describe.json` gives
@@ -15,8 +15,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use marketo_campaign::rest::{Lead, LeadField, LeadSync, SyncAction};
-use marketo_campaign::soap::{escape_text, DescribeMObject, Fault, GetLead, SyncLead};
+use marketo_campaign::rest::{
+    Lead, LeadField, LeadSync, ListMemberStatus, SyncAction, MAX_FILTER_VALUES, MAX_LIST_LEADS,
+};
+use marketo_campaign::soap::{
+    escape_text, DescribeMObject, Fault, GetLead, ListOperation, ListOperationType,
+    ReceivedLeadKey, SyncLead,
+};
 use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
 use serde_json::Value;
 
@@ -418,6 +423,169 @@ pub(crate) fn describe(
         out,
         "</fieldList><updatedAt>{UPDATED_AT}</updatedAt></metadata></result></ns1:successDescribeMObject>"
     );
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// The lead ids each key names: the ids of the leads whose field holds the
+/// key's value (emails without regard to case, cookies by any one of the
+/// lead's cookies), looked up by key type in calls of up to 300 values.
+fn resolve_keys(rest: &RestClient, keys: &[ReceivedLeadKey<'_>]) -> Result<Vec<Vec<u32>>, Fault> {
+    let mut found: Vec<Vec<u32>> = vec![Vec::new(); keys.len()];
+    for key_type in LeadKeyType::ALL {
+        let positions: Vec<usize> = (0..keys.len())
+            .filter(|&i| keys[i].key_type() == key_type)
+            .collect();
+        if positions.is_empty() {
+            continue;
+        }
+        let Some(filter_type) = key_type.rest_filter_type() else {
+            return Err(bad(format!(
+                "keyType {}: Marketo's REST API cannot look leads up by it",
+                key_type.as_str()
+            )));
+        };
+        let field = key_type.rest_field();
+        for chunk in positions.chunks(MAX_FILTER_VALUES) {
+            let values: Vec<&str> = chunk.iter().map(|&i| keys[i].value().trim()).collect();
+            if values.iter().any(|v| v.is_empty() || v.contains(',')) {
+                return Err(Fault::new(
+                    SoapCode::LeadKeyBad,
+                    "Bad lead key: a keyValue is empty or holds a comma",
+                ));
+            }
+            let leads = rest
+                .get_leads(filter_type, &values, &[field])
+                .map_err(|e| crate::faults::fault_for(&e))?;
+            for &i in chunk {
+                let wanted = keys[i].value().trim();
+                found[i] = leads
+                    .iter()
+                    .filter(|lead| {
+                        let have = if key_type == LeadKeyType::Idnum {
+                            lead.get("id").map(text)
+                        } else {
+                            lead.get(field).map(text)
+                        };
+                        have.is_some_and(|have| match key_type {
+                            LeadKeyType::Email => have.eq_ignore_ascii_case(wanted),
+                            LeadKeyType::Cookie => {
+                                have == wanted || have.split(',').any(|c| c.trim() == wanted)
+                            }
+                            _ => have == wanted,
+                        })
+                    })
+                    .filter_map(|lead| lead.get("id").and_then(Value::as_u64))
+                    .filter_map(|id| u32::try_from(id).ok())
+                    .collect();
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `listOperation`: the list found by name (`MKTOLISTNAME`; none is
+/// 20111), each lead key looked up (with `strict`, a key that names no
+/// single lead fails the call with 20103 and nothing is done), then
+/// REST's list call in parts of 300; one status per key.
+pub(crate) fn list_operation(rest: &RestClient, call: &ListOperation<'_>) -> Result<String, Fault> {
+    if call.list_key_type() != "MKTOLISTNAME" {
+        return Err(bad(format!(
+            "listKey keyType {}: the bridge finds lists by name (MKTOLISTNAME) only",
+            call.list_key_type()
+        )));
+    }
+    let name = call.list_key_value().trim();
+    let lists = rest.lists_by_name(name).map_err(|e| match e {
+        Error::InvalidInput { .. } => bad(e.to_string()),
+        other => crate::faults::fault_for(&other),
+    })?;
+    let list_id = match lists.as_slice() {
+        [list] => list.id,
+        [] => {
+            return Err(Fault::new(
+                SoapCode::ListNotFound,
+                format!("List not found: {name}; nothing was done"),
+            ))
+        }
+        _ => {
+            return Err(bad(format!(
+                "several lists are named {name}; nothing was done"
+            )))
+        }
+    };
+    let keys = call.members();
+    let found = resolve_keys(rest, keys)?;
+    if call.strict() {
+        if let Some(i) = found.iter().position(|ids| ids.len() != 1) {
+            let key = &keys[i];
+            return Err(Fault::new(
+                SoapCode::LeadNotFound,
+                format!(
+                    "Lead not found: {}:{} names {} leads; strict: nothing was done",
+                    key.key_type().as_str(),
+                    key.value(),
+                    found[i].len()
+                ),
+            ));
+        }
+    }
+    // Each key's one lead; keys naming none or several get status false.
+    let mut ids: Vec<u32> = found
+        .iter()
+        .filter_map(|ids| match ids.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut member: BTreeMap<u32, bool> = BTreeMap::new();
+    let mut applied = 0;
+    for part in ids.chunks(MAX_LIST_LEADS) {
+        let answer = match call.operation() {
+            ListOperationType::RemoveFromList => rest.remove_from_list(list_id, part),
+            ListOperationType::IsMemberOfList => rest.list_membership(list_id, part),
+            _ => rest.add_to_list(list_id, part),
+        };
+        let statuses = answer.map_err(|e| {
+            let what = format!(
+                "the list operation (leads {}..{} of {}; the {applied} before were applied)",
+                applied + 1,
+                applied + part.len(),
+                ids.len()
+            );
+            write_failed(&what, &e)
+        })?;
+        applied += part.len();
+        for (id, status) in part.iter().zip(statuses) {
+            let ok = matches!(
+                status,
+                ListMemberStatus::Added | ListMemberStatus::Removed | ListMemberStatus::MemberOf
+            );
+            member.insert(*id, ok);
+        }
+    }
+    let statuses: Vec<bool> = found
+        .iter()
+        .map(|ids| ids.len() == 1 && member.get(&ids[0]).copied().unwrap_or(false))
+        .collect();
+    let mut out = String::with_capacity(256 + 160 * keys.len());
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successListOperation><result><success>{}</success><statusList>",
+        statuses.iter().all(|s| *s)
+    );
+    for (key, status) in keys.iter().zip(statuses) {
+        let _ = write!(
+            out,
+            "<leadStatus><leadKey><keyType>{}</keyType><keyValue>{}</keyValue></leadKey><status>{status}</status></leadStatus>",
+            key.key_type().as_str(),
+            escape_text(key.value())
+        );
+    }
+    out.push_str("</statusList></result></ns1:successListOperation>");
     out.push_str(TAIL);
     Ok(out)
 }

@@ -11,7 +11,7 @@
 //!
 //! - `POST /soap/mktows/<2_0 … 2_9>`: `requestCampaign`, `scheduleCampaign`
 //!   and `getCampaignsForSource`, and the lead operations `syncLead`,
-//!   `getLead` and `describeMObject` (SOAP's attribute names translated
+//!   `getLead`, `describeMObject` and `listOperation` (SOAP's attribute names translated
 //!   through REST's lead describe; see [`SERVED`]), each
 //!   `AuthenticationHeader` verified by an [`Authenticator`] (faults 20014 /
 //!   20016 as Marketo); any other operation gets fault 20012 naming it and
@@ -62,9 +62,9 @@ pub use server::RunningBridge;
 use marketo_campaign::metrics::{Histogram, HttpMetrics};
 use marketo_campaign::rest::RestClient;
 use marketo_campaign::soap::{
-    escape_text, read_envelope_with, Authenticator, Fault, GetCampaignsForSource, Operation,
-    ReadLimits, RequestCampaign, ScheduleCampaign, CONTENT_TYPE, SUCCESS_REQUEST_CAMPAIGN,
-    SUCCESS_SCHEDULE_CAMPAIGN,
+    escape_text, read_envelope_with, Authenticator, Fault, GetCampaignsForSource,
+    ListOperationType, Operation, ReadLimits, RequestCampaign, ScheduleCampaign, CONTENT_TYPE,
+    SUCCESS_REQUEST_CAMPAIGN, SUCCESS_SCHEDULE_CAMPAIGN,
 };
 use marketo_campaign::CampaignRequester;
 use marketo_campaign::{CampaignScheduler, ScheduleRequest};
@@ -77,13 +77,14 @@ use marketo_campaign::{Error, SoapCode};
 /// ```
 /// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
 /// ```
-pub const SERVED: [&str; 6] = [
+pub const SERVED: [&str; 7] = [
     "requestCampaign",
     "scheduleCampaign",
     "getCampaignsForSource",
     "syncLead",
     "getLead",
     "describeMObject",
+    "listOperation",
 ];
 
 /// Largest SOAP request the bridge reads by default: 1 MiB (a
@@ -487,6 +488,17 @@ impl<R: CampaignRequester> Bridge<R> {
             Operation::GetLead(call) => {
                 log.leads = 1;
                 leads::get_lead(self.lead_rest("getLead")?, &self.fields, &call)
+            }
+            Operation::ListOperation(call) => {
+                log.leads = call.members().len();
+                let rest = self.lead_rest("listOperation")?;
+                if self.dry_run && call.operation() != ListOperationType::IsMemberOfList {
+                    return Err(Fault::new(
+                        SoapCode::RequestNotUnderstood,
+                        "listOperation is not served in dry-run mode; nothing was done",
+                    ));
+                }
+                leads::list_operation(rest, &call)
             }
             Operation::DescribeMObject(call) => {
                 leads::describe(self.lead_rest("describeMObject")?, &self.fields, &call)

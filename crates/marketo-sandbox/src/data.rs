@@ -277,13 +277,37 @@ pub struct SandboxData {
     pub webhooks: Vec<Webhook>,
     /// The Adobe Journey Optimizer side.
     pub ajo: SandboxAjo,
+    /// Static lists (`lists.json`, SOAP's `listOperation`).
+    pub lists: Vec<SandboxList>,
+}
+
+/// A static list: its id, its name (unique, compared exactly as Marketo's
+/// `lists.json?name=` does), and its members' lead ids.
+///
+/// ```
+/// let list: marketo_sandbox::SandboxList =
+///     serde_json::from_str(r#"{"id": 7, "name": "VIP", "members": [1002200]}"#)?;
+/// assert_eq!(list.members, [1002200]);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxList {
+    /// The list's id.
+    pub id: u32,
+    /// The list's name.
+    pub name: String,
+    /// The lead ids on the list, in the order they were added.
+    pub members: Vec<u32>,
 }
 
 impl Default for SandboxData {
     /// The README's data: campaign 4496 "Request Campaign Demo" in "Demo
     /// Program"; 1234 "Send Webinar Reminder" in "Webinars" with three tokens;
     /// 5000 "Monthly Newsletter", a batch campaign; leads 1002200
-    /// `lead@company.com` and 1002201 `anotherlead@company.com`. The SOAP
+    /// `lead@company.com` and 1002201 `anotherlead@company.com`; static
+    /// lists 1001 "Webinar Registrants" (empty) and 1002 "Newsletter
+    /// Subscribers" (lead 1002200). The SOAP
     /// credentials are those of Marketo's published signature example; the
     /// REST client id is `8f0c6a2e-4c1b-4d7e-9a35-2b6f1c0d9e47` and its
     /// secret `sandboxSecretK3yZ9x7QvT2mW4pL`.
@@ -350,6 +374,18 @@ impl Default for SandboxData {
             ],
             webhooks: Vec::new(),
             ajo: SandboxAjo::default(),
+            lists: vec![
+                SandboxList {
+                    id: 1001,
+                    name: "Webinar Registrants".into(),
+                    members: Vec::new(),
+                },
+                SandboxList {
+                    id: 1002,
+                    name: "Newsletter Subscribers".into(),
+                    members: vec![1002200],
+                },
+            ],
         }
     }
 }

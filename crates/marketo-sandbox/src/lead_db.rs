@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::data::SandboxLead;
+use crate::data::{SandboxLead, SandboxList};
 use crate::leads::{self, LeadIndex};
 use marketo_campaign::LeadKeyType;
 
@@ -215,22 +215,106 @@ pub(crate) enum SyncOutcome {
     Skipped(u32, String),
 }
 
-/// The leads, their index and their change log.
+/// What a list operation did for one lead id (REST's record status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListStatus {
+    Added,
+    Removed,
+    MemberOf,
+    NotMemberOf,
+    Skipped(u32, String),
+}
+
+impl ListStatus {
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            ListStatus::Added => "added",
+            ListStatus::Removed => "removed",
+            ListStatus::MemberOf => "memberof",
+            ListStatus::NotMemberOf => "notmemberof",
+            ListStatus::Skipped(..) => "skipped",
+        }
+    }
+}
+
+/// A list operation (`POST`/`DELETE lists/{id}/leads.json`, `ismember`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListOp {
+    Add,
+    Remove,
+    IsMember,
+}
+
+/// The leads, their index, the static lists and the change log.
 #[derive(Debug)]
 pub(crate) struct LeadDb {
     leads: Vec<SandboxLead>,
     index: LeadIndex,
+    lists: Vec<SandboxList>,
     changes: Vec<LeadChange>,
 }
 
 impl LeadDb {
-    pub(crate) fn new(leads: Vec<SandboxLead>) -> Self {
+    pub(crate) fn new(leads: Vec<SandboxLead>, lists: Vec<SandboxList>) -> Self {
         let index = LeadIndex::new(&leads);
         LeadDb {
             leads,
             index,
+            lists,
             changes: Vec::new(),
         }
+    }
+
+    /// The static lists.
+    pub(crate) fn lists(&self) -> &[SandboxList] {
+        &self.lists
+    }
+
+    /// Applies `op` to list `list_id` for each of `ids`, in order; `None`
+    /// when there is no such list. Unknown leads are skipped (1004);
+    /// removing a lead that is not a member is skipped (1015).
+    pub(crate) fn list_op(
+        &mut self,
+        list_id: u32,
+        op: ListOp,
+        ids: &[u32],
+    ) -> Option<Vec<ListStatus>> {
+        let position = self.lists.iter().position(|l| l.id == list_id)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if self.index.position(id).is_none() {
+                out.push(ListStatus::Skipped(1004, "Lead not found".into()));
+                continue;
+            }
+            let list = &mut self.lists[position];
+            let member = list.members.contains(&id);
+            let status = match (op, member) {
+                (ListOp::IsMember, true) => ListStatus::MemberOf,
+                (ListOp::IsMember, false) => ListStatus::NotMemberOf,
+                (ListOp::Add, true) => ListStatus::Added,
+                (ListOp::Add, false) => {
+                    list.members.push(id);
+                    self.changes.push(LeadChange {
+                        lead_id: id,
+                        what: format!("added to list {list_id}"),
+                        fields: BTreeMap::new(),
+                    });
+                    ListStatus::Added
+                }
+                (ListOp::Remove, true) => {
+                    list.members.retain(|&m| m != id);
+                    self.changes.push(LeadChange {
+                        lead_id: id,
+                        what: format!("removed from list {list_id}"),
+                        fields: BTreeMap::new(),
+                    });
+                    ListStatus::Removed
+                }
+                (ListOp::Remove, false) => ListStatus::Skipped(1015, "Lead not in list".into()),
+            };
+            out.push(status);
+        }
+        Some(out)
     }
 
     /// The lowest id answering to `key_type:value`.
@@ -462,11 +546,49 @@ mod tests {
     }
 
     fn db() -> LeadDb {
-        LeadDb::new(vec![SandboxLead {
-            id: 5,
-            email: Some("a@x.com".into()),
-            ..SandboxLead::default()
-        }])
+        LeadDb::new(
+            vec![SandboxLead {
+                id: 5,
+                email: Some("a@x.com".into()),
+                ..SandboxLead::default()
+            }],
+            vec![SandboxList {
+                id: 1,
+                name: "L".into(),
+                members: Vec::new(),
+            }],
+        )
+    }
+
+    #[test]
+    fn list_membership_changes_once() {
+        let mut db = db();
+        assert_eq!(db.list_op(9, ListOp::Add, &[5]), None);
+        assert_eq!(
+            db.list_op(1, ListOp::Add, &[5, 5, 6]),
+            Some(vec![
+                ListStatus::Added,
+                ListStatus::Added,
+                ListStatus::Skipped(1004, "Lead not found".into())
+            ])
+        );
+        assert_eq!(
+            db.list_op(1, ListOp::IsMember, &[5]),
+            Some(vec![ListStatus::MemberOf])
+        );
+        assert_eq!(
+            db.list_op(1, ListOp::Remove, &[5]),
+            Some(vec![ListStatus::Removed])
+        );
+        assert!(matches!(
+            db.list_op(1, ListOp::Remove, &[5]).as_deref(),
+            Some([ListStatus::Skipped(1015, _)])
+        ));
+        assert_eq!(
+            db.list_op(1, ListOp::IsMember, &[5]),
+            Some(vec![ListStatus::NotMemberOf])
+        );
+        assert_eq!(db.changes().len(), 2);
     }
 
     #[test]

@@ -195,7 +195,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use data::{SandboxAjo, SandboxAjoCampaign, SandboxCampaign, SandboxData, SandboxLead};
+pub use data::{
+    SandboxAjo, SandboxAjoCampaign, SandboxCampaign, SandboxData, SandboxLead, SandboxList,
+};
 pub use faults::{Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Schedule};
 pub use flows::{FlowStep, WebhookCall};
 pub use journal::{AjoExecution, AjoRecipient, JournalEntry, JournalToken};
@@ -529,8 +531,9 @@ impl State {
             .cloned()
             .collect();
         let leads = std::mem::take(&mut config.data.leads);
+        let lists = std::mem::take(&mut config.data.lists);
         State {
-            leads: std::sync::RwLock::new(LeadDb::new(leads)),
+            leads: std::sync::RwLock::new(LeadDb::new(leads, lists)),
             custom_fields,
             program_ids,
             journal: Journal::with_flows(Arc::clone(&flows)),

@@ -52,6 +52,8 @@ enum Route<'a> {
     SyncLeads,
     LeadById(&'a str),
     Associate(&'a str),
+    Lists,
+    ListLeads(&'a str, lead_db::ListOp),
     Trigger(&'a str),
     Schedule(&'a str),
 }
@@ -63,11 +65,25 @@ fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         ("GET", "leads.json") => return Some(Route::Leads),
         ("GET", "leads/describe.json") => return Some(Route::DescribeLeads),
         ("POST", "leads.json") => return Some(Route::SyncLeads),
-        ("GET", _) => {
+        ("GET", "lists.json") => return Some(Route::Lists),
+        _ => {}
+    }
+    if let Some(list) = rest.strip_prefix("lists/") {
+        let op = match (method, list.split_once('/').map(|(_, tail)| tail)) {
+            ("POST", Some("leads.json")) => lead_db::ListOp::Add,
+            ("DELETE", Some("leads.json")) => lead_db::ListOp::Remove,
+            ("GET", Some("leads/ismember.json")) => lead_db::ListOp::IsMember,
+            _ => return None,
+        };
+        let id = list.split_once('/').map(|(id, _)| id)?;
+        return numeric(id).map(|id| Route::ListLeads(id, op));
+    }
+    match method {
+        "GET" => {
             let id = rest.strip_prefix("lead/")?.strip_suffix(".json")?;
             return numeric(id).map(Route::LeadById);
         }
-        ("POST", _) => {}
+        "POST" => {}
         _ => return None,
     }
     if let Some(id) = rest
@@ -115,7 +131,12 @@ fn invalid(message: impl Into<String>) -> Failure {
 /// content type, body. Unknown paths get 404.
 pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static str, String) {
     let path = request.url.split('?').next().unwrap_or_default();
-    let Some(route) = route(request.method, path) else {
+    // Marketo takes `POST …?_method=DELETE` for a DELETE (long bodies).
+    let method = match request.method {
+        "POST" if Params::from_url(request.url).get("_method") == Some("DELETE") => "DELETE",
+        other => other,
+    };
+    let Some(route) = route(method, path) else {
         return (404, "text/plain", "Not Found".to_owned());
     };
     let request_id = state.next_request_id();
@@ -155,6 +176,8 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec
         Route::SyncLeads => sync_leads(state, request),
         Route::LeadById(id) => lead_by_id(state, id, &params),
         Route::Associate(id) => associate(state, id, &params),
+        Route::Lists => Ok(lists(state, &params)),
+        Route::ListLeads(id, op) => list_leads(state, request, id, op, &params),
         Route::Trigger(id) => trigger(state, request, id),
         Route::Schedule(id) => schedule(state, request, id),
     }
@@ -399,6 +422,94 @@ fn lead_by_id(state: &State, id: &str, params: &Params) -> Result<Vec<Value>, Fa
         .lead(id)
         .map(|lead| lead_record(state, &lead, &fields))
         .into_iter()
+        .collect())
+}
+
+/// `GET /rest/v1/lists.json?name=…&id=…`: the static lists with one of
+/// those names (exact) or ids; every list without either.
+fn lists(state: &State, params: &Params) -> Vec<Value> {
+    let names = params.list("name");
+    let ids = params.list("id");
+    state
+        .lead_db()
+        .lists()
+        .iter()
+        .filter(|list| {
+            names
+                .as_ref()
+                .is_none_or(|names| names.contains(&list.name.as_str()))
+                && ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| leads::parse_id(id) == Some(list.id)))
+        })
+        .map(|list| {
+            json!({
+                "id": list.id,
+                "name": list.name,
+                "createdAt": CREATED_AT,
+                "updatedAt": UPDATED_AT,
+            })
+        })
+        .collect()
+}
+
+/// Most leads one list call takes.
+const MAX_LIST_LEADS: usize = 300;
+
+/// `POST` (add), `DELETE` (remove; also `POST` with `_method=DELETE`)
+/// `/rest/v1/lists/{id}/leads.json`, `GET …/leads/ismember.json`: lead ids
+/// from the body's `input` (`[{"id": N}]`) or the `id` query parameter;
+/// one record per id. An unknown list is 1013.
+fn list_leads(
+    state: &State,
+    request: &RestRequest<'_>,
+    list_id: &str,
+    op: lead_db::ListOp,
+    params: &Params,
+) -> Result<Vec<Value>, Failure> {
+    let mut ids = Vec::new();
+    if let Some(query) = params.list("id") {
+        for id in query {
+            ids.push(leads::parse_id(id).ok_or_else(|| fail(1001, format!("Invalid id '{id}'")))?);
+        }
+    }
+    if !request.body.is_empty() {
+        require_json(request)?;
+        let body = parse_json(request.body)?;
+        let input = body
+            .get("input")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("input must be a list of {\"id\": …}"))?;
+        for record in input {
+            let id = record
+                .get("id")
+                .and_then(Value::as_u64)
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or_else(|| invalid("each input record needs an integer id"))?;
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() || ids.len() > MAX_LIST_LEADS {
+        return Err(invalid(format!(
+            "between 1 and {MAX_LIST_LEADS} lead ids are required"
+        )));
+    }
+    let list_id = leads::parse_id(list_id).ok_or_else(|| fail(1001, "Invalid list id"))?;
+    let statuses = state
+        .lead_db_mut()
+        .list_op(list_id, op, &ids)
+        .ok_or_else(|| fail(1013, format!("Static list '{list_id}' not found")))?;
+    Ok(ids
+        .iter()
+        .zip(statuses)
+        .map(|(id, status)| match status {
+            lead_db::ListStatus::Skipped(code, message) => json!({
+                "id": id,
+                "status": "skipped",
+                "reasons": [{"code": code.to_string(), "message": message}],
+            }),
+            other => json!({"id": id, "status": other.as_str()}),
+        })
         .collect())
 }
 

@@ -8,7 +8,10 @@ use chrono::{DateTime, NaiveDateTime};
 
 mod leads;
 
-pub use leads::{DescribeMObject, GetLead, ReceivedAttribute, ReceivedLeadRecord, SyncLead};
+pub use leads::{
+    DescribeMObject, GetLead, ListOperation, ListOperationType, ReceivedAttribute,
+    ReceivedLeadRecord, SyncLead,
+};
 
 use super::xml::{Lexer, Ns, Start, Stop};
 use super::Fault;
@@ -188,6 +191,8 @@ pub enum Operation<'a> {
     GetLead(GetLead<'a>),
     /// `describeMObject`.
     DescribeMObject(DescribeMObject<'a>),
+    /// `listOperation`.
+    ListOperation(ListOperation<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -717,6 +722,10 @@ fn read_body<'a>(
         "paramsGetLead" => (
             Cow::Borrowed("getLead"),
             leads::read_get_lead(x, &params).map(Operation::GetLead),
+        ),
+        "paramsListOperation" => (
+            Cow::Borrowed("listOperation"),
+            leads::read_list_operation(x, &params).map(Operation::ListOperation),
         ),
         "paramsDescribeMObject" => (
             Cow::Borrowed("describeMObject"),

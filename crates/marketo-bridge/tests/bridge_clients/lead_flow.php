@@ -1,7 +1,8 @@
 <?php
 // A legacy integration's flow through an unmodified PHP SoapClient, the WSDL
 // loaded from WSDL_URL: syncLead a new lead with three attributes (returnLead),
-// getLead it by email, describeMObject, then requestCampaign by name, program
+// getLead it by email, add it to a list by name and ask whether it is a
+// member, describeMObject, then requestCampaign by name, program
 // and tokens for it.
 // Usage: php lead_flow.php WSDL_URL USER_ID ENCRYPTION_KEY [ENDPOINT]
 $wsdl = $argv[1]; $userId = $argv[2]; $key = $argv[3];
@@ -62,6 +63,21 @@ $result = $client->__soapCall('getLead', [$get], [], auth_header($userId, $key))
 echo 'count: ' . $result->result->count . "\n";
 $records = $result->result->leadRecordList->leadRecord;
 print_record(is_array($records) ? $records[0] : $records);
+
+function list_operation($client, $userId, $key, $operation, $leadKey) {
+    $list = new stdClass();
+    $list->listOperation = $operation;
+    $list->listKey = new stdClass();
+    $list->listKey->keyType = 'MKTOLISTNAME';
+    $list->listKey->keyValue = 'Webinar Registrants';
+    $list->listMemberList = [$leadKey];
+    $list->strict = true;
+    $result = $client->__soapCall('listOperation', [$list], [], auth_header($userId, $key));
+    $status = $result->result->statusList->leadStatus;
+    return (is_array($status) ? $status[0] : $status)->status ? 'true' : 'false';
+}
+echo 'added: ' . list_operation($client, $userId, $key, 'ADDTOLIST', $key1) . "\n";
+echo 'member: ' . list_operation($client, $userId, $key, 'ISMEMBEROFLIST', $key1) . "\n";
 
 $describe = new stdClass();
 $describe->objectName = 'LeadRecord';

@@ -1,6 +1,7 @@
 """A legacy integration's flow through an unmodified zeep client, the WSDL
 loaded from WSDL_URL: syncLead a new lead with three attributes (returnLead),
-getLead it by email, describeMObject, then requestCampaign by name, program
+getLead it by email, add it to a list by name and ask whether it is a
+member, describeMObject, then requestCampaign by name, program
 and tokens for it.
 Usage: python3 lead_flow.py WSDL_URL USER_ID ENCRYPTION_KEY [ENDPOINT]"""
 import hashlib
@@ -54,6 +55,20 @@ key1 = {"keyType": "EMAIL", "keyValue": "flow.py@example.com"}
 result = service.getLead(leadKey=key1, _soapheaders=[auth_header()])
 print("count:", result.count)
 print_record(result.leadRecordList.leadRecord[0])
+
+def list_operation(operation):
+    result = service.listOperation(
+        listOperation=operation,
+        listKey={"keyType": "MKTOLISTNAME", "keyValue": "Webinar Registrants"},
+        listMemberList={"leadKey": [key1]},
+        strict=True,
+        _soapheaders=[auth_header()],
+    )
+    return "true" if result.statusList.leadStatus[0].status else "false"
+
+
+print("added:", list_operation("ADDTOLIST"))
+print("member:", list_operation("ISMEMBEROFLIST"))
 
 result = service.describeMObject(objectName="LeadRecord", _soapheaders=[auth_header()])
 # zeep unwraps a one-field result: successDescribeMObject/result/metadata.

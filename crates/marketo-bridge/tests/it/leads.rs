@@ -2,8 +2,8 @@
 //! `describeMObject`), over the sandbox's REST lead database: what the
 //! database holds after each call, Marketo's faults, the write whose answer
 //! was lost after it was applied, and unmodified PHP and zeep clients
-//! running a legacy flow (syncLead → getLead → describeMObject →
-//! requestCampaign by name with tokens).
+//! running a legacy flow (syncLead → getLead → listOperation ADDTOLIST,
+//! ISMEMBEROFLIST → describeMObject → requestCampaign by name with tokens).
 
 use std::path::Path;
 use std::process::Command;
@@ -325,14 +325,21 @@ fn legacy_flow_with(tool: &str, script: &str, official: Option<&Path>) {
         "attribute: LastName=O'Hara & Sons",
         "attribute: Company=Acme <Legacy>",
         "count: 1",
+        "added: true",
+        "member: true",
         "describe: FirstName",
         "campaign: true",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
     }
-    // What the database and the journal hold.
+    // What the database and the journal hold: created, then added to list
+    // 1001 "Webinar Registrants", once.
     let changes = sandbox.lead_changes();
-    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        changes.iter().map(|c| c.what.as_str()).collect::<Vec<_>>(),
+        ["created", "added to list 1001"],
+        "{changes:?}"
+    );
     let lead = sandbox.lead(changes[0].lead_id).unwrap();
     assert_eq!(lead.fields["company"], "Acme <Legacy>");
     let journal = sandbox.journal();
@@ -356,4 +363,121 @@ fn php_soapclient_runs_a_legacy_lead_flow_through_the_bridge() {
 #[test]
 fn python_zeep_runs_a_legacy_lead_flow_through_the_bridge() {
     legacy_flow("python3", &["-c", "import zeep"], "lead_flow.py");
+}
+
+/// `listOperation` params for the list named `list`, `strict` or not.
+fn list_params(operation: &str, list: &str, keys: &[(&str, &str)], strict: bool) -> String {
+    let members: String = keys
+        .iter()
+        .map(|(t, v)| format!("<leadKey><keyType>{t}</keyType><keyValue>{v}</keyValue></leadKey>"))
+        .collect();
+    format!(
+        "<listOperation>{operation}</listOperation><listKey><keyType>MKTOLISTNAME</keyType><keyValue>{list}</keyValue></listKey><listMemberList>{members}</listMemberList><strict>{strict}</strict>"
+    )
+}
+
+#[test]
+fn list_operation_adds_asks_and_removes_by_list_name() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let keys = [("EMAIL", "ANOTHERLEAD@company.com"), ("IDNUM", "1002200")];
+    let add = list_params("ADDTOLIST", "Webinar Registrants", &keys, true);
+    let (status, body) = call(&sandbox, &server, "listOperation", &add);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<success>true</success>"), "{body}");
+    assert_eq!(body.matches("<status>true</status>").count(), 2, "{body}");
+    let ask = list_params("ISMEMBEROFLIST", "Webinar Registrants", &keys, false);
+    let (_, body) = call(&sandbox, &server, "listOperation", &ask);
+    assert_eq!(body.matches("<status>true</status>").count(), 2, "{body}");
+    let remove = list_params("REMOVEFROMLIST", "Webinar Registrants", &keys[..1], false);
+    let (_, body) = call(&sandbox, &server, "listOperation", &remove);
+    assert!(body.contains("<status>true</status>"), "{body}");
+    let (_, body) = call(&sandbox, &server, "listOperation", &ask);
+    assert!(
+        body.contains(
+            "<keyValue>ANOTHERLEAD@company.com</keyValue></leadKey><status>false</status>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("<keyValue>1002200</keyValue></leadKey><status>true</status>"),
+        "{body}"
+    );
+    let changes: Vec<(u32, String)> = sandbox
+        .lead_changes()
+        .into_iter()
+        .map(|c| (c.lead_id, c.what))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (1002200, "added to list 1001".to_owned()),
+            (1002201, "added to list 1001".to_owned()),
+            (1002201, "removed from list 1001".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn list_operation_faults_do_nothing() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let unknown_list = list_params("ADDTOLIST", "No Such List", &[("IDNUM", "1002200")], false);
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "listOperation", &unknown_list)),
+        20111
+    );
+    let strict = list_params(
+        "ADDTOLIST",
+        "Webinar Registrants",
+        &[("IDNUM", "1002200"), ("EMAIL", "nobody@nowhere.example")],
+        true,
+    );
+    let answer = call(&sandbox, &server, "listOperation", &strict);
+    assert_eq!(fault_code(&answer), 20103);
+    assert!(answer.1.contains("nobody@nowhere.example"), "{}", answer.1);
+    assert!(sandbox.lead_changes().is_empty());
+    // Not strict: the known lead is added, the unknown one reported false.
+    let loose = strict.replace("<strict>true</strict>", "<strict>false</strict>");
+    let (status, body) = call(&sandbox, &server, "listOperation", &loose);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<success>false</success>"), "{body}");
+    assert!(
+        body.contains(
+            "<keyValue>nobody@nowhere.example</keyValue></leadKey><status>false</status>"
+        ),
+        "{body}"
+    );
+    assert_eq!(sandbox.lead_changes().len(), 1);
+}
+
+/// An ADDTOLIST that ran, then lost its answer: may have been applied,
+/// applied once.
+#[test]
+fn a_list_add_whose_answer_was_lost_may_have_been_applied_and_ran_once() {
+    for fault in [
+        Fault::ResetMidResponse,
+        Fault::HttpStatus {
+            status: 502,
+            body: true,
+            runs: true,
+        },
+    ] {
+        let rule = FaultRule::always(fault.clone())
+            .api(Api::Rest)
+            .method("POST")
+            .path_prefix("/rest/v1/lists/");
+        let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
+        let server = serve(&sandbox);
+        let add = list_params(
+            "ADDTOLIST",
+            "Webinar Registrants",
+            &[("IDNUM", "1002201")],
+            true,
+        );
+        let answer = call(&sandbox, &server, "listOperation", &add);
+        assert_eq!(fault_code(&answer), 20011, "{fault:?}");
+        assert!(answer.1.contains("may have been applied"), "{}", answer.1);
+        assert_eq!(sandbox.lead_changes().len(), 1, "{fault:?}");
+    }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use super::super::xml::{Lexer, Ns, Start, Stop};
-use super::{not_understood, trimmed, Failure, Order, ReceivedLeadKey};
+use super::{not_understood, read_lead_list, trimmed, Failure, Order, ReceivedLeadKey};
 use crate::error::SoapCode;
 use crate::request::LeadKeyType;
 use crate::soap::Fault;
@@ -125,6 +125,132 @@ impl DescribeMObject<'_> {
     pub fn object_name(&self) -> &str {
         &self.object_name
     }
+}
+
+/// `listOperation`'s operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListOperationType {
+    /// `ADDTOLIST`.
+    AddToList,
+    /// `REMOVEFROMLIST`.
+    RemoveFromList,
+    /// `ISMEMBEROFLIST`.
+    IsMemberOfList,
+}
+
+/// The parameters of `listOperation`: the operation, the list key
+/// (`keyType`, `keyValue`: `MKTOLISTNAME`, `MKTOSALESUSERID`,
+/// `SFDCLEADOWNERID`), the lead keys, `strict`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOperation<'a> {
+    operation: ListOperationType,
+    list_key_type: Cow<'a, str>,
+    list_key_value: Cow<'a, str>,
+    members: Vec<ReceivedLeadKey<'a>>,
+    strict: bool,
+}
+
+impl ListOperation<'_> {
+    /// `listOperation`.
+    pub fn operation(&self) -> ListOperationType {
+        self.operation
+    }
+
+    /// `listKey/keyType`, e.g. `MKTOLISTNAME`.
+    pub fn list_key_type(&self) -> &str {
+        &self.list_key_type
+    }
+
+    /// `listKey/keyValue`: the list's name for `MKTOLISTNAME`.
+    pub fn list_key_value(&self) -> &str {
+        &self.list_key_value
+    }
+
+    /// `listMemberList`, in order (every key: SOAP's list calls take no
+    /// 100-key cut).
+    pub fn members(&self) -> &[ReceivedLeadKey<'_>] {
+        &self.members
+    }
+
+    /// `strict`: when a lead key names no lead, nothing is done (default
+    /// false: the others are).
+    pub fn strict(&self) -> bool {
+        self.strict
+    }
+}
+
+pub(super) fn read_list_operation<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<ListOperation<'a>, Failure> {
+    const FIELDS: &[&str] = &[
+        "listOperation",
+        "listKey",
+        "listMemberList",
+        "strict",
+        "skipActivityLog",
+    ];
+    let mut order = Order::new("paramsListOperation", FIELDS);
+    let (mut operation, mut key, mut strict) = (None, None, None);
+    let mut members = Vec::new();
+    let mut member_list = false;
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsListOperation")? {
+            match order.place(&child)? {
+                0 => operation = Some(trimmed(x.text(&child)?)),
+                1 => {
+                    let mut key_order = Order::new("listKey", &["keyType", "keyValue"]);
+                    let (mut key_type, mut value) = (None, None);
+                    if !child.empty {
+                        while let Some(field) = x.next_child("listKey")? {
+                            match key_order.place(&field)? {
+                                0 => key_type = Some(trimmed(x.text(&field)?)),
+                                _ => value = Some(x.text(&field)?),
+                            }
+                        }
+                    }
+                    key = key_type.zip(value);
+                }
+                2 => {
+                    member_list = true;
+                    let mut ignored = 0;
+                    read_lead_list(x, &child, &mut members, &mut ignored, usize::MAX)?;
+                }
+                3 => strict = present(x.text(&child)?),
+                _ => {
+                    x.text(&child)?;
+                }
+            }
+        }
+    }
+    let operation = match operation.as_deref() {
+        Some("ADDTOLIST") => ListOperationType::AddToList,
+        Some("REMOVEFROMLIST") => ListOperationType::RemoveFromList,
+        Some("ISMEMBEROFLIST") => ListOperationType::IsMemberOfList,
+        Some(other) => {
+            return Err(bad(format!(
+                "listOperation {other:?} is not ADDTOLIST, REMOVEFROMLIST or ISMEMBEROFLIST"
+            )))
+        }
+        None => return Err(required("listOperation")),
+    };
+    let (list_key_type, list_key_value) = key.ok_or_else(|| required("listKey"))?;
+    if !member_list {
+        return Err(required("listMemberList"));
+    }
+    let strict = match strict.as_deref() {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => return Err(not_understood("strict must be true or false").into()),
+    };
+    Ok(ListOperation {
+        operation,
+        list_key_type,
+        list_key_value,
+        members,
+        strict,
+    })
 }
 
 fn required(name: &str) -> Failure {
