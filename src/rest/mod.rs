@@ -5,6 +5,7 @@
 //! looked up in `campaigns.json` (exactly one must match), and lead keys of
 //! every SOAP type are looked up in `leads.json` (300 values a call).
 
+mod activities;
 mod client;
 mod leads;
 mod lists;
@@ -21,6 +22,9 @@ pub(crate) use lookup::encode;
 mod lookup_baseline;
 
 pub use crate::lead_fields::DOCUMENTED_FILTER_TYPES;
+pub use activities::{
+    Activity, ActivityPage, ActivityType, MAX_ACTIVITY_LEADS, MAX_ACTIVITY_TYPES,
+};
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
 pub use leads::{Lead, LeadField, LeadSync, SyncAction, MAX_FILTER_VALUES, MAX_SYNC_RECORDS};
 pub use lists::{ListMemberStatus, StaticList, MAX_LIST_LEADS};

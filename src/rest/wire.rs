@@ -428,6 +428,7 @@ impl Record for LeadRecord {
             Some(result) => Ok(Page {
                 result,
                 next_page_token: None,
+                token: None,
             }),
             None => read(status, body),
         }
@@ -455,6 +456,7 @@ impl Record for ActionRecord {
             Some(records) if records.iter().all(|r| r.fields.is_empty()) => Ok(Page {
                 result: records.iter().map(|_| ActionRecord(None)).collect(),
                 next_page_token: None,
+                token: None,
             }),
             _ => read(status, body),
         }
@@ -591,6 +593,9 @@ impl<'a> Cursor<'a> {
 pub(crate) struct Page<T> {
     pub(crate) result: Vec<T>,
     pub(crate) next_page_token: Option<String>,
+    /// `nextPageToken` as sent, with `moreResult` false or absent too (the
+    /// activity paging token, `pagingtoken.json`'s answer).
+    pub(crate) token: Option<String>,
 }
 
 /// Reads a REST answer: `success:true` gives the records; `success:false`
@@ -641,9 +646,11 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(
             message: redact(&first.message).into_owned(),
         });
     }
+    let more = parsed.more_result;
     Ok(Page {
         result: parsed.result,
-        next_page_token: parsed.next_page_token.filter(|_| parsed.more_result),
+        token: parsed.next_page_token.clone(),
+        next_page_token: parsed.next_page_token.filter(|_| more),
     })
 }
 
@@ -975,6 +982,7 @@ mod proptests {
                         .map(|r| ActionRecord(Some(r)))
                         .collect(),
                     next_page_token: page.next_page_token,
+                    token: page.token,
                 })
             })
             .map_err(|e| e.to_string());

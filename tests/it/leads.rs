@@ -242,3 +242,72 @@ fn a_list_add_whose_answer_was_lost_is_unknown_and_applied_once() {
     assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
     assert_eq!(sandbox.lead_changes().len(), 1);
 }
+
+/// The sandbox records what happens as activities: a new lead, a changed
+/// field, a list add, a campaign requested; REST reads them by type and
+/// lead, in pages.
+#[test]
+fn activities_record_what_happened_and_page() {
+    use marketo_campaign::{CampaignRequest, CampaignRequester, CampaignTarget, LeadKey};
+    let sandbox = Sandbox::start().unwrap();
+    let client = client(&sandbox);
+    let types = client.activity_types().unwrap();
+    let id_of = |name: &str| types.iter().find(|t| t.name == name).map(|t| t.id).unwrap();
+    let token = client
+        .activity_paging_token(chrono::DateTime::UNIX_EPOCH)
+        .unwrap();
+    let created = client
+        .sync_leads(
+            SyncAction::CreateOrUpdate,
+            "email",
+            &[lead(serde_json::json!({"email": "act@new.example"}))],
+        )
+        .unwrap();
+    let LeadSync::Created(lead_id) = created[0] else {
+        panic!("{created:?}")
+    };
+    client
+        .sync_leads(
+            SyncAction::UpdateOnly,
+            "id",
+            &[lead(serde_json::json!({"id": lead_id, "city": "Lyon"}))],
+        )
+        .unwrap();
+    client.add_to_list(1001, &[lead_id]).unwrap();
+    let request =
+        CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(lead_id).unwrap()]).unwrap();
+    assert!(client.request_campaign(&request).unwrap().is_complete());
+    let all = [
+        id_of("New Lead"),
+        id_of("Change Data Value"),
+        id_of("Add to List"),
+        id_of("Request Campaign"),
+    ];
+    let page = client
+        .lead_activities(&token, &all, &[lead_id], 300)
+        .unwrap();
+    let seen: Vec<(u32, Option<&str>)> = page
+        .activities
+        .iter()
+        .map(|a| (a.type_id, a.primary_value.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (all[0], Some("act@new.example")),
+            (all[1], Some("City")),
+            (all[2], Some("Webinar Registrants")),
+            (all[3], Some("Request Campaign Demo")),
+        ]
+    );
+    assert_eq!(page.activities[3].campaign_id, Some(4496));
+    assert!(!page.more);
+    // Two at a time.
+    let first = client.lead_activities(&token, &all, &[lead_id], 2).unwrap();
+    assert_eq!(first.activities.len(), 2);
+    assert!(first.more);
+    let rest = client
+        .lead_activities(&first.next_page_token, &all, &[lead_id], 2)
+        .unwrap();
+    assert_eq!(rest.activities[0].type_id, all[2]);
+}

@@ -1,5 +1,5 @@
 //! SOAP's lead operations served over REST: `syncLead`, `getLead`,
-//! `describeMObject`, `listOperation`.
+//! `describeMObject`, `listOperation`, `getLeadActivity`.
 //!
 //! SOAP speaks `attrName`s (`FirstName`, `Foo__c`), REST its own names:
 //! [`Fields`] translates through the lead describe (`describe.json` gives
@@ -12,15 +12,18 @@
 //! (`getLead`) before sending it again; the bridge never repeats it.
 
 use std::collections::BTreeMap;
+
+use chrono::DateTime;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use marketo_campaign::rest::{
-    Lead, LeadField, LeadSync, ListMemberStatus, SyncAction, MAX_FILTER_VALUES, MAX_LIST_LEADS,
+    Lead, LeadField, LeadSync, ListMemberStatus, SyncAction, MAX_ACTIVITY_TYPES, MAX_FILTER_VALUES,
+    MAX_LIST_LEADS,
 };
 use marketo_campaign::soap::{
-    escape_text, DescribeMObject, Fault, GetLead, ListOperation, ListOperationType,
-    ReceivedLeadKey, SyncLead,
+    escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, ListOperation,
+    ListOperationType, ReceivedLeadKey, SyncLead,
 };
 use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
 use serde_json::Value;
@@ -586,6 +589,193 @@ pub(crate) fn list_operation(rest: &RestClient, call: &ListOperation<'_>) -> Res
         );
     }
     out.push_str("</statusList></result></ns1:successListOperation>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// SOAP's name of a REST activity type: each word capitalized, spaces
+/// dropped (`Add to List` → `AddToList`).
+fn soap_activity_name(rest_name: &str) -> String {
+    rest_name
+        .split_whitespace()
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The most activities one `getLeadActivity` answers by default.
+const DEFAULT_ACTIVITY_BATCH: usize = 100;
+
+/// `getLeadActivity`: the lead the key names (none: 20103), the activity
+/// types by SOAP name (`includeTypes`, else all but `excludeTypes`), then
+/// REST's activities from a paging token (the earliest time asked, or the
+/// offset a previous answer gave), in groups of 10 types, up to
+/// `batchSize`; `newStartPosition/offset` continues where this left off.
+pub(crate) fn get_lead_activity(
+    rest: &RestClient,
+    call: &GetLeadActivity<'_>,
+) -> Result<String, Fault> {
+    let key = call.key();
+    let found = resolve_keys(rest, std::slice::from_ref(key))?;
+    let lead_id = match found[0].as_slice() {
+        [id] => *id,
+        [] => {
+            return Err(Fault::new(
+                SoapCode::LeadNotFound,
+                format!(
+                    "Lead not found: {}:{}",
+                    key.key_type().as_str(),
+                    key.value()
+                ),
+            ))
+        }
+        more => {
+            return Err(bad(format!(
+                "{}:{} names {} leads; give a key that names one",
+                key.key_type().as_str(),
+                key.value(),
+                more.len()
+            )))
+        }
+    };
+    let types = rest
+        .activity_types()
+        .map_err(|e| crate::faults::fault_for(&e))?;
+    let wanted = |name: &str| {
+        let soap = soap_activity_name(name);
+        let listed =
+            |list: &[std::borrow::Cow<'_, str>]| list.iter().any(|t| t.eq_ignore_ascii_case(&soap));
+        if call.include_types().is_empty() {
+            !listed(call.exclude_types())
+        } else {
+            listed(call.include_types())
+        }
+    };
+    let chosen: Vec<(u32, String)> = types
+        .iter()
+        .filter(|t| wanted(&t.name))
+        .map(|t| (t.id, soap_activity_name(&t.name)))
+        .collect();
+    let batch = call
+        .batch_size()
+        .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize);
+    let groups: Vec<Vec<u32>> = chosen
+        .iter()
+        .map(|(id, _)| *id)
+        .collect::<Vec<_>>()
+        .chunks(MAX_ACTIVITY_TYPES)
+        .map(<[u32]>::to_vec)
+        .collect();
+    // Where to start: `<group>:<token>` from a previous answer, else the
+    // first group from the earliest time asked.
+    let (mut group, mut token) = match call.offset() {
+        Some(offset) => {
+            let (g, t) = offset
+                .split_once(':')
+                .and_then(|(g, t)| g.parse::<usize>().ok().map(|g| (g, t.to_owned())))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "startPosition offset {offset:?} is not one the bridge gave"
+                    ))
+                })?;
+            (g, Some(t))
+        }
+        None => (0, None),
+    };
+    let since = match call.since() {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.to_utc())
+            .map_err(|_| {
+                bad(format!(
+                    "startPosition {text:?} is not an xs:dateTime with a zone"
+                ))
+            })?,
+        None => DateTime::UNIX_EPOCH,
+    };
+    let mut records = Vec::new();
+    let mut more = false;
+    while group < groups.len() && records.len() < batch {
+        let start = match token.take() {
+            Some(token) => token,
+            None => rest
+                .activity_paging_token(since)
+                .map_err(|e| crate::faults::fault_for(&e))?,
+        };
+        let page = rest
+            .lead_activities(
+                &start,
+                &groups[group],
+                &[lead_id],
+                (batch - records.len()).min(300),
+            )
+            .map_err(|e| crate::faults::fault_for(&e))?;
+        records.extend(page.activities);
+        if page.more {
+            token = Some(page.next_page_token);
+            more = true;
+            if records.len() >= batch {
+                break;
+            }
+        } else {
+            group += 1;
+            more = group < groups.len();
+        }
+    }
+    let offset = match (&token, more) {
+        (Some(token), true) => format!("{group}:{token}"),
+        _ => format!("{}:", groups.len()),
+    };
+    let name_of = |type_id: u32| {
+        chosen
+            .iter()
+            .find(|(id, _)| *id == type_id)
+            .map_or_else(|| type_id.to_string(), |(_, name)| name.clone())
+    };
+    let mut out = String::with_capacity(512 + 400 * records.len());
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successGetLeadActivity><leadActivityList><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><activityRecordList>",
+        records.len(),
+        u8::from(more),
+        escape_text(&offset)
+    );
+    for a in &records {
+        let _ = write!(
+            out,
+            "<activityRecord><id>{}</id><activityDateTime>{}</activityDateTime><activityType>{}</activityType>",
+            a.id,
+            escape_text(&a.date),
+            escape_text(&name_of(a.type_id))
+        );
+        if let Some(value) = &a.primary_value {
+            let _ = write!(out, "<mktgAssetName>{}</mktgAssetName>", escape_text(value));
+        }
+        out.push_str("<activityAttributes>");
+        for (name, value) in &a.attributes {
+            let _ = write!(
+                out,
+                "<attribute><attrName>{}</attrName><attrValue>{}</attrValue></attribute>",
+                escape_text(name),
+                escape_text(value)
+            );
+        }
+        out.push_str("</activityAttributes>");
+        if let Some(campaign) = a.campaign_id {
+            let _ = write!(out, "<campaign>{campaign}</campaign>");
+        }
+        let _ = write!(
+            out,
+            "<mktPersonId>{}</mktPersonId></activityRecord>",
+            a.lead_id
+        );
+    }
+    out.push_str("</activityRecordList></leadActivityList></ns1:successGetLeadActivity>");
     out.push_str(TAIL);
     Ok(out)
 }

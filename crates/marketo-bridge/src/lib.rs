@@ -11,7 +11,7 @@
 //!
 //! - `POST /soap/mktows/<2_0 … 2_9>`: `requestCampaign`, `scheduleCampaign`
 //!   and `getCampaignsForSource`, and the lead operations `syncLead`,
-//!   `getLead`, `describeMObject` and `listOperation` (SOAP's attribute names translated
+//!   `getLead`, `describeMObject`, `listOperation` and `getLeadActivity` (SOAP's attribute names translated
 //!   through REST's lead describe; see [`SERVED`]), each
 //!   `AuthenticationHeader` verified by an [`Authenticator`] (faults 20014 /
 //!   20016 as Marketo); any other operation gets fault 20012 naming it and
@@ -77,7 +77,7 @@ use marketo_campaign::{Error, SoapCode};
 /// ```
 /// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
 /// ```
-pub const SERVED: [&str; 7] = [
+pub const SERVED: [&str; 8] = [
     "requestCampaign",
     "scheduleCampaign",
     "getCampaignsForSource",
@@ -85,6 +85,7 @@ pub const SERVED: [&str; 7] = [
     "getLead",
     "describeMObject",
     "listOperation",
+    "getLeadActivity",
 ];
 
 /// Largest SOAP request the bridge reads by default: 1 MiB (a
@@ -499,6 +500,10 @@ impl<R: CampaignRequester> Bridge<R> {
                     ));
                 }
                 leads::list_operation(rest, &call)
+            }
+            Operation::GetLeadActivity(call) => {
+                log.leads = 1;
+                leads::get_lead_activity(self.lead_rest("getLeadActivity")?, &call)
             }
             Operation::DescribeMObject(call) => {
                 leads::describe(self.lead_rest("describeMObject")?, &self.fields, &call)

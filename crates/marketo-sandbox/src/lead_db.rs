@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::data::{SandboxLead, SandboxList};
 use crate::leads::{self, LeadIndex};
-use marketo_campaign::LeadKeyType;
+use marketo_campaign::{Clock, LeadKeyType};
 
 /// One lead field as `GET /rest/v1/leads/describe.json` lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,24 +248,116 @@ pub(crate) enum ListOp {
     IsMember,
 }
 
-/// The leads, their index, the static lists and the change log.
+/// An activity type the sandbox records: REST id, REST name (SOAP's
+/// `activityType` is the name without spaces), primary attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ActivityType {
+    pub(crate) id: u32,
+    pub(crate) name: &'static str,
+    pub(crate) primary: &'static str,
+}
+
+/// The activity types the sandbox records (with Marketo's ids for them).
+pub(crate) const ACTIVITY_TYPES: &[ActivityType] = &[
+    ActivityType {
+        id: 12,
+        name: "New Lead",
+        primary: "Lead Name",
+    },
+    ActivityType {
+        id: 13,
+        name: "Change Data Value",
+        primary: "Attribute Name",
+    },
+    ActivityType {
+        id: 24,
+        name: "Add to List",
+        primary: "List Name",
+    },
+    ActivityType {
+        id: 25,
+        name: "Remove from List",
+        primary: "List Name",
+    },
+    ActivityType {
+        id: 47,
+        name: "Request Campaign",
+        primary: "Campaign Name",
+    },
+];
+
+const NEW_LEAD: u32 = 12;
+const CHANGE_DATA_VALUE: u32 = 13;
+const ADD_TO_LIST: u32 = 24;
+const REMOVE_FROM_LIST: u32 = 25;
+/// The `Request Campaign` activity type's id.
+pub(crate) const REQUEST_CAMPAIGN: u32 = 47;
+
+/// One activity, as `activities.json` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Activity {
+    pub(crate) id: u64,
+    pub(crate) lead_id: u32,
+    pub(crate) date: DateTime<Utc>,
+    pub(crate) type_id: u32,
+    pub(crate) campaign_id: Option<u32>,
+    pub(crate) primary_value: String,
+    pub(crate) attributes: Vec<(String, String)>,
+}
+
+/// The leads, their index, the static lists, the change log and the
+/// activity log.
 #[derive(Debug)]
 pub(crate) struct LeadDb {
     leads: Vec<SandboxLead>,
     index: LeadIndex,
     lists: Vec<SandboxList>,
     changes: Vec<LeadChange>,
+    activities: Vec<Activity>,
+    clock: Arc<dyn Clock>,
 }
 
 impl LeadDb {
-    pub(crate) fn new(leads: Vec<SandboxLead>, lists: Vec<SandboxList>) -> Self {
+    pub(crate) fn new(
+        leads: Vec<SandboxLead>,
+        lists: Vec<SandboxList>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let index = LeadIndex::new(&leads);
         LeadDb {
             leads,
             index,
             lists,
             changes: Vec::new(),
+            activities: Vec::new(),
+            clock,
         }
+    }
+
+    /// Every activity so far, oldest first.
+    pub(crate) fn activities(&self) -> &[Activity] {
+        &self.activities
+    }
+
+    /// Records an activity of `type_id` for `lead_id` now.
+    pub(crate) fn log_activity(
+        &mut self,
+        lead_id: u32,
+        type_id: u32,
+        primary_value: String,
+        campaign_id: Option<u32>,
+        attributes: Vec<(String, String)>,
+    ) {
+        let id = self.activities.len() as u64 + 1;
+        self.activities.push(Activity {
+            id,
+            lead_id,
+            date: self.clock.now(),
+            type_id,
+            campaign_id,
+            primary_value,
+            attributes,
+        });
     }
 
     /// The static lists.
@@ -294,6 +389,8 @@ impl LeadDb {
                 (ListOp::Add, true) => ListStatus::Added,
                 (ListOp::Add, false) => {
                     list.members.push(id);
+                    let name = list.name.clone();
+                    self.log_activity(id, ADD_TO_LIST, name, None, Vec::new());
                     self.changes.push(LeadChange {
                         lead_id: id,
                         what: format!("added to list {list_id}"),
@@ -303,6 +400,8 @@ impl LeadDb {
                 }
                 (ListOp::Remove, true) => {
                     list.members.retain(|&m| m != id);
+                    let name = list.name.clone();
+                    self.log_activity(id, REMOVE_FROM_LIST, name, None, Vec::new());
                     self.changes.push(LeadChange {
                         lead_id: id,
                         what: format!("removed from list {list_id}"),
@@ -421,7 +520,9 @@ impl LeadDb {
                     ..SandboxLead::default()
                 };
                 apply(&mut lead, &fields);
+                let name = lead_name(&lead);
                 self.insert(lead);
+                self.log_activity(id, NEW_LEAD, name, None, Vec::new());
                 self.changes.push(LeadChange {
                     lead_id: id,
                     what: "created".into(),
@@ -432,7 +533,27 @@ impl LeadDb {
             ([id], _) => {
                 let id = *id;
                 fields.remove("id");
+                let before = self
+                    .get(id)
+                    .map(lead_fields)
+                    .unwrap_or_default();
                 self.update(id, |lead| apply(lead, &fields));
+                for (name, value) in &fields {
+                    let old = before.get(name).cloned().unwrap_or_default();
+                    if &old != value {
+                        let display = describe(name).map_or(name.as_str(), |f| f.display_name);
+                        self.log_activity(
+                            id,
+                            CHANGE_DATA_VALUE,
+                            display.to_owned(),
+                            None,
+                            vec![
+                                ("New Value".to_owned(), value.clone()),
+                                ("Old Value".to_owned(), old),
+                            ],
+                        );
+                    }
+                }
                 self.changes.push(LeadChange {
                     lead_id: id,
                     what: "updated".into(),
@@ -507,6 +628,29 @@ impl LeadDb {
     }
 }
 
+/// A lead's name for `New Lead`: first and last name, else its email.
+fn lead_name(lead: &SandboxLead) -> String {
+    let first = lead.fields.get("firstName").map_or("", String::as_str);
+    let last = lead.fields.get("lastName").map_or("", String::as_str);
+    let name = format!("{first} {last}").trim().to_owned();
+    if name.is_empty() {
+        lead.email.clone().unwrap_or_default()
+    } else {
+        name
+    }
+}
+
+/// A lead's fields by REST name (key fields included, id aside).
+fn lead_fields(lead: &SandboxLead) -> BTreeMap<String, String> {
+    let mut fields = lead.fields.clone();
+    for key_type in LeadKeyType::ALL {
+        if let Some(value) = leads::field(lead, key_type) {
+            fields.insert(key_type.rest_field().to_owned(), value.to_owned());
+        }
+    }
+    fields
+}
+
 /// Writes REST `fields` into `lead`: key fields into their places, the
 /// others into `fields`; an empty value clears.
 fn apply(lead: &mut SandboxLead, fields: &BTreeMap<String, String>) {
@@ -546,6 +690,7 @@ mod tests {
     }
 
     fn db() -> LeadDb {
+        let clock: Arc<dyn Clock> = Arc::new(marketo_campaign::SystemClock);
         LeadDb::new(
             vec![SandboxLead {
                 id: 5,
@@ -557,6 +702,7 @@ mod tests {
                 name: "L".into(),
                 members: Vec::new(),
             }],
+            clock,
         )
     }
 

@@ -533,7 +533,7 @@ impl State {
         let leads = std::mem::take(&mut config.data.leads);
         let lists = std::mem::take(&mut config.data.lists);
         State {
-            leads: std::sync::RwLock::new(LeadDb::new(leads, lists)),
+            leads: std::sync::RwLock::new(LeadDb::new(leads, lists, Arc::clone(&config.clock))),
             custom_fields,
             program_ids,
             journal: Journal::with_flows(Arc::clone(&flows)),
@@ -565,6 +565,33 @@ impl State {
     /// Lead `id`, as it is now.
     pub(crate) fn lead(&self, id: u32) -> Option<SandboxLead> {
         self.lead_db().get(id).cloned()
+    }
+
+    /// Journals a campaign run and records a `Request Campaign` activity
+    /// for each of its leads (scheduled runs record none).
+    pub(crate) fn record_run(&self, entry: JournalEntry) {
+        if entry.run_at.is_none() {
+            let name = self
+                .data
+                .campaigns
+                .iter()
+                .find(|c| c.id == entry.campaign_id)
+                .map_or_else(
+                    || format!("campaign {}", entry.campaign_id),
+                    |c| c.name.clone(),
+                );
+            let mut db = self.lead_db_mut();
+            for &lead_id in &entry.lead_ids {
+                db.log_activity(
+                    lead_id,
+                    lead_db::REQUEST_CAMPAIGN,
+                    name.clone(),
+                    Some(entry.campaign_id),
+                    vec![("Source".to_owned(), entry.api.to_uppercase())],
+                );
+            }
+        }
+        self.journal.record(entry);
     }
 
     /// The lead database, to read.

@@ -54,6 +54,9 @@ enum Route<'a> {
     Associate(&'a str),
     Lists,
     ListLeads(&'a str, lead_db::ListOp),
+    ActivityTypes,
+    PagingToken,
+    Activities,
     Trigger(&'a str),
     Schedule(&'a str),
 }
@@ -66,6 +69,9 @@ fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         ("GET", "leads/describe.json") => return Some(Route::DescribeLeads),
         ("POST", "leads.json") => return Some(Route::SyncLeads),
         ("GET", "lists.json") => return Some(Route::Lists),
+        ("GET", "activities/types.json") => return Some(Route::ActivityTypes),
+        ("GET", "activities/pagingtoken.json") => return Some(Route::PagingToken),
+        ("GET", "activities.json") => return Some(Route::Activities),
         _ => {}
     }
     if let Some(list) = rest.strip_prefix("lists/") {
@@ -141,7 +147,19 @@ pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static
     };
     let request_id = state.next_request_id();
     let body = match run(state, request, route) {
-        Ok(result) => json!({"requestId": request_id, "success": true, "result": result}),
+        Ok(Reply::Records(result)) => {
+            json!({"requestId": request_id, "success": true, "result": result})
+        }
+        Ok(Reply::Page { result, next, more }) => json!({
+            "requestId": request_id,
+            "success": true,
+            "result": result,
+            "nextPageToken": next,
+            "moreResult": more,
+        }),
+        Ok(Reply::Token(token)) => {
+            json!({"requestId": request_id, "success": true, "nextPageToken": token})
+        }
         Err(failure) => {
             log::debug!("sandbox REST error {}: {}", failure.code, failure.message);
             json!({
@@ -154,7 +172,19 @@ pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static
     (200, JSON, body.to_string())
 }
 
-fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec<Value>, Failure> {
+/// A successful answer: records, a page of records with its paging token,
+/// or a paging token alone (`pagingtoken.json`).
+enum Reply {
+    Records(Vec<Value>),
+    Page {
+        result: Vec<Value>,
+        next: String,
+        more: bool,
+    },
+    Token(String),
+}
+
+fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Reply, Failure> {
     authorize(state, request.authorization)?;
     let _in_flight = state.rest_limits.admit().map_err(|refused| match refused {
         Refused::Rate => fail(
@@ -169,7 +199,10 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec
     })?;
     state.pause();
     let params = Params::from_url(request.url);
-    match route {
+    let records = match route {
+        Route::ActivityTypes => return Ok(Reply::Records(activity_types())),
+        Route::PagingToken => return paging_token(state, &params).map(Reply::Token),
+        Route::Activities => return activities(state, &params),
         Route::Campaigns => campaigns(state, &params),
         Route::Leads => leads(state, &params),
         Route::DescribeLeads => Ok(describe_leads(state)),
@@ -180,7 +213,8 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Vec
         Route::ListLeads(id, op) => list_leads(state, request, id, op, &params),
         Route::Trigger(id) => trigger(state, request, id),
         Route::Schedule(id) => schedule(state, request, id),
-    }
+    };
+    records.map(Reply::Records)
 }
 
 /// The `Authorization: Bearer` header decides; an `access_token` query
@@ -513,6 +547,123 @@ fn list_leads(
         .collect())
 }
 
+/// `GET /rest/v1/activities/types.json`: the activity types the sandbox
+/// records.
+fn activity_types() -> Vec<Value> {
+    lead_db::ACTIVITY_TYPES
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id,
+                "name": t.name,
+                "description": t.name,
+                "primaryAttribute": {"name": t.primary, "dataType": "string"},
+                "attributes": [],
+            })
+        })
+        .collect()
+}
+
+/// The prefix of the sandbox's activity paging tokens (then the position
+/// in the activity log).
+const TOKEN_PREFIX: &str = "SBACT";
+
+/// `GET /rest/v1/activities/pagingtoken.json?sinceDatetime=…`: a token
+/// for the first activity at or after that time.
+fn paging_token(state: &State, params: &Params) -> Result<String, Failure> {
+    let since = params
+        .get("sinceDatetime")
+        .ok_or_else(|| invalid("sinceDatetime is required"))?;
+    let since = DateTime::parse_from_rfc3339(since)
+        .map(|t| t.to_utc())
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(since, "%Y-%m-%d")
+                .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+        .map_err(|_| invalid(format!("Invalid sinceDatetime '{since}'")))?;
+    let db = state.lead_db();
+    let position = db
+        .activities()
+        .iter()
+        .position(|a| a.date >= since)
+        .unwrap_or(db.activities().len());
+    Ok(format!("{TOKEN_PREFIX}{position:012}"))
+}
+
+/// Most activity types one `activities.json` call takes, and most leads.
+const MAX_ACTIVITY_TYPES: usize = 10;
+const MAX_ACTIVITY_LEADS: usize = 30;
+
+/// `GET /rest/v1/activities.json?nextPageToken=…&activityTypeIds=…&leadIds=…&batchSize=…`:
+/// the activities from the token's position on, of those types (and
+/// leads), at most `batchSize` (default and most 300), oldest first.
+fn activities(state: &State, params: &Params) -> Result<Reply, Failure> {
+    let token = params
+        .get("nextPageToken")
+        .ok_or_else(|| invalid("nextPageToken is required"))?;
+    let start: usize = token
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| fail(1003, format!("Invalid nextPageToken '{token}'")))?;
+    let numbers = |name: &str| -> Result<Vec<u32>, Failure> {
+        params
+            .list(name)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| leads::parse_id(v).ok_or_else(|| invalid(format!("Invalid {name} '{v}'"))))
+            .collect()
+    };
+    let types = numbers("activityTypeIds")?;
+    if types.is_empty() || types.len() > MAX_ACTIVITY_TYPES {
+        return Err(invalid(format!(
+            "activityTypeIds: 1 to {MAX_ACTIVITY_TYPES} ids are required"
+        )));
+    }
+    let lead_ids = numbers("leadIds")?;
+    if lead_ids.len() > MAX_ACTIVITY_LEADS {
+        return Err(invalid(format!(
+            "leadIds exceeds the limit of {MAX_ACTIVITY_LEADS}"
+        )));
+    }
+    let batch = match params.get("batchSize") {
+        None => 300,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=300).contains(n))
+            .ok_or_else(|| invalid("batchSize must be 1 to 300"))?,
+    };
+    let db = state.lead_db();
+    let all = db.activities();
+    let mut result = Vec::new();
+    let mut position = start.min(all.len());
+    while position < all.len() && result.len() < batch {
+        let a = &all[position];
+        position += 1;
+        if !types.contains(&a.type_id) || (!lead_ids.is_empty() && !lead_ids.contains(&a.lead_id)) {
+            continue;
+        }
+        let mut record = json!({
+            "id": a.id,
+            "marketoGUID": a.id.to_string(),
+            "leadId": a.lead_id,
+            "activityDate": a.date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "activityTypeId": a.type_id,
+            "primaryAttributeValue": a.primary_value,
+            "attributes": a.attributes.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
+        });
+        if let Some(campaign) = a.campaign_id {
+            record["campaignId"] = campaign.into();
+        }
+        result.push(record);
+    }
+    Ok(Reply::Page {
+        result,
+        next: format!("{TOKEN_PREFIX}{position:012}"),
+        more: position < all.len(),
+    })
+}
+
 /// `POST /rest/v1/leads/{id}/associate.json?cookie=…`: 1004 for an
 /// unknown lead, 1003 without a cookie.
 fn associate(state: &State, id: &str, params: &Params) -> Result<Vec<Value>, Failure> {
@@ -646,7 +797,7 @@ fn trigger(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Val
             format!("Lead(s) not found: {}", missing.join(", ")),
         ));
     }
-    state.journal.record(JournalEntry {
+    state.record_run(JournalEntry {
         api: "rest".into(),
         campaign_id: campaign.id,
         lead_ids,

@@ -151,7 +151,7 @@ fn request_campaign(state: &State, call: &RequestCampaign<'_>) -> Result<Answer,
             lead_ids.push(lead_id);
         }
     }
-    state.journal.record(JournalEntry {
+    state.record_run(JournalEntry {
         api: "soap".into(),
         campaign_id: campaign.id,
         lead_ids,

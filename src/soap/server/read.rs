@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime};
 mod leads;
 
 pub use leads::{
-    DescribeMObject, GetLead, ListOperation, ListOperationType, ReceivedAttribute,
+    DescribeMObject, GetLead, GetLeadActivity, ListOperation, ListOperationType, ReceivedAttribute,
     ReceivedLeadRecord, SyncLead,
 };
 
@@ -193,6 +193,8 @@ pub enum Operation<'a> {
     DescribeMObject(DescribeMObject<'a>),
     /// `listOperation`.
     ListOperation(ListOperation<'a>),
+    /// `getLeadActivity`.
+    GetLeadActivity(GetLeadActivity<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -722,6 +724,10 @@ fn read_body<'a>(
         "paramsGetLead" => (
             Cow::Borrowed("getLead"),
             leads::read_get_lead(x, &params).map(Operation::GetLead),
+        ),
+        "paramsGetLeadActivity" => (
+            Cow::Borrowed("getLeadActivity"),
+            leads::read_get_lead_activity(x, &params).map(Operation::GetLeadActivity),
         ),
         "paramsListOperation" => (
             Cow::Borrowed("listOperation"),

@@ -96,3 +96,15 @@ $request->campaignName = 'Send Webinar Reminder';
 $request->programTokenList = [$token];
 $result = $client->__soapCall('requestCampaign', [$request], [], auth_header($userId, $key));
 echo 'campaign: ' . ($result->result->success ? 'true' : 'false') . "\n";
+
+$filter = new stdClass();
+$filter->includeTypes = new stdClass();
+$filter->includeTypes->activityType = ['AddToList', 'RequestCampaign'];
+$activity = new stdClass();
+$activity->leadKey = $key1;
+$activity->activityFilter = $filter;
+$result = $client->__soapCall('getLeadActivity', [$activity], [], auth_header($userId, $key));
+$records = $result->leadActivityList->activityRecordList->activityRecord ?? [];
+foreach (is_array($records) ? $records : [$records] as $r) {
+    echo 'activity: ' . $r->activityType . ' ' . $r->mktgAssetName . "\n";
+}

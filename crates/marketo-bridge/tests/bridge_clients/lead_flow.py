@@ -1,8 +1,8 @@
 """A legacy integration's flow through an unmodified zeep client, the WSDL
 loaded from WSDL_URL: syncLead a new lead with three attributes (returnLead),
 getLead it by email, add it to a list by name and ask whether it is a
-member, describeMObject, then requestCampaign by name, program
-and tokens for it.
+member, describeMObject, requestCampaign by name, program and tokens for
+it, then getLeadActivity (the list add and the campaign).
 Usage: python3 lead_flow.py WSDL_URL USER_ID ENCRYPTION_KEY [ENDPOINT]"""
 import hashlib
 import hmac
@@ -86,3 +86,13 @@ result = service.requestCampaign(
 )
 success = result if isinstance(result, bool) else result.success
 print("campaign:", "true" if success else "false")
+
+result = service.getLeadActivity(
+    leadKey=key1,
+    activityFilter={"includeTypes": {"activityType": ["AddToList", "RequestCampaign"]}},
+    _soapheaders=[auth_header()],
+)
+# zeep unwraps a one-field answer: successGetLeadActivity/leadActivityList.
+activities = getattr(result, "leadActivityList", result)
+for record in activities.activityRecordList.activityRecord:
+    print("activity:", record.activityType, record.mktgAssetName)

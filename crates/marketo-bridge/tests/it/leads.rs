@@ -3,7 +3,8 @@
 //! database holds after each call, Marketo's faults, the write whose answer
 //! was lost after it was applied, and unmodified PHP and zeep clients
 //! running a legacy flow (syncLead → getLead → listOperation ADDTOLIST,
-//! ISMEMBEROFLIST → describeMObject → requestCampaign by name with tokens).
+//! ISMEMBEROFLIST → describeMObject → requestCampaign by name with tokens →
+//! getLeadActivity).
 
 use std::path::Path;
 use std::process::Command;
@@ -329,6 +330,8 @@ fn legacy_flow_with(tool: &str, script: &str, official: Option<&Path>) {
         "member: true",
         "describe: FirstName",
         "campaign: true",
+        "activity: AddToList Webinar Registrants",
+        "activity: RequestCampaign Send Webinar Reminder",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
     }
@@ -480,4 +483,67 @@ fn a_list_add_whose_answer_was_lost_may_have_been_applied_and_ran_once() {
         assert!(answer.1.contains("may have been applied"), "{}", answer.1);
         assert_eq!(sandbox.lead_changes().len(), 1, "{fault:?}");
     }
+}
+
+#[test]
+fn get_lead_activity_filters_types_and_pages() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let params = format!("{NEW_LEAD}<returnLead>false</returnLead>");
+    assert_eq!(call(&sandbox, &server, "syncLead", &params).0, 200);
+    let update = "<leadRecord><Email>new.lead@example.com</Email><leadAttributeList><attribute><attrName>FirstName</attrName><attrValue>Bo</attrValue></attribute></leadAttributeList></leadRecord><returnLead>false</returnLead>";
+    assert_eq!(call(&sandbox, &server, "syncLead", update).0, 200);
+    let key = [("EMAIL", "new.lead@example.com")];
+    let add = list_params("ADDTOLIST", "Webinar Registrants", &key, true);
+    assert_eq!(call(&sandbox, &server, "listOperation", &add).0, 200);
+    let lead_key =
+        "<leadKey><keyType>EMAIL</keyType><keyValue>new.lead@example.com</keyValue></leadKey>";
+    // Every type: new lead, the first name changed, the list add.
+    let (status, body) = call(&sandbox, &server, "getLeadActivity", lead_key);
+    assert_eq!(status, 200, "{body}");
+    let types: Vec<&str> = body
+        .split("<activityType>")
+        .skip(1)
+        .filter_map(|s| s.split("</activityType>").next())
+        .collect();
+    assert_eq!(types, ["NewLead", "ChangeDataValue", "AddToList"], "{body}");
+    assert!(
+        body.contains("<attrName>New Value</attrName><attrValue>Bo</attrValue>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<remainingCount>0</remainingCount>"),
+        "{body}"
+    );
+    // Excluding, and one at a time with the offset.
+    let exclude = format!("{lead_key}<activityFilter><excludeTypes><activityType>NewLead</activityType></excludeTypes></activityFilter>");
+    let (_, body) = call(&sandbox, &server, "getLeadActivity", &exclude);
+    assert!(
+        !body.contains("<activityType>NewLead</activityType>"),
+        "{body}"
+    );
+    let first = format!("{lead_key}<batchSize>1</batchSize>");
+    let (_, body) = call(&sandbox, &server, "getLeadActivity", &first);
+    assert!(
+        body.contains("<returnCount>1</returnCount><remainingCount>1</remainingCount>"),
+        "{body}"
+    );
+    let offset = body
+        .split("<offset>")
+        .nth(1)
+        .and_then(|s| s.split("</offset>").next())
+        .unwrap();
+    let next = format!("{lead_key}<startPosition><offset>{offset}</offset></startPosition><batchSize>5</batchSize>");
+    let (_, body) = call(&sandbox, &server, "getLeadActivity", &next);
+    assert!(body.contains("<returnCount>2</returnCount>"), "{body}");
+    assert!(
+        body.contains("<activityType>ChangeDataValue</activityType>"),
+        "{body}"
+    );
+    let unknown =
+        "<leadKey><keyType>EMAIL</keyType><keyValue>nobody@nowhere.example</keyValue></leadKey>";
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "getLeadActivity", unknown)),
+        20103
+    );
 }

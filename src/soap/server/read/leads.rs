@@ -253,6 +253,164 @@ pub(super) fn read_list_operation<'a>(
     })
 }
 
+/// The parameters of `getLeadActivity`: one lead key, the activity types
+/// to include or exclude (SOAP's names, `AddToList`), where to start
+/// (`startPosition`), how many (`batchSize`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetLeadActivity<'a> {
+    key: ReceivedLeadKey<'a>,
+    include: Vec<Cow<'a, str>>,
+    exclude: Vec<Cow<'a, str>>,
+    offset: Option<Cow<'a, str>>,
+    since: Option<Cow<'a, str>>,
+    batch_size: Option<u32>,
+}
+
+impl GetLeadActivity<'_> {
+    /// `leadKey`.
+    pub fn key(&self) -> &ReceivedLeadKey<'_> {
+        &self.key
+    }
+
+    /// `activityFilter/includeTypes`: empty when not given.
+    pub fn include_types(&self) -> &[Cow<'_, str>] {
+        &self.include
+    }
+
+    /// `activityFilter/excludeTypes`: empty when not given.
+    pub fn exclude_types(&self) -> &[Cow<'_, str>] {
+        &self.exclude
+    }
+
+    /// `startPosition/offset`: where a previous answer's
+    /// `newStartPosition` left off.
+    pub fn offset(&self) -> Option<&str> {
+        self.offset.as_deref()
+    }
+
+    /// `startPosition`'s `activityCreatedAt`, else `oldestCreatedAt`: the
+    /// earliest activity wanted.
+    pub fn since(&self) -> Option<&str> {
+        self.since.as_deref()
+    }
+
+    /// `batchSize`.
+    pub fn batch_size(&self) -> Option<u32> {
+        self.batch_size
+    }
+}
+
+fn read_types<'a>(
+    x: &mut Lexer<'a>,
+    list: &Start<'a>,
+    parent: &str,
+) -> Result<Vec<Cow<'a, str>>, Stop> {
+    let mut out = Vec::new();
+    if list.empty {
+        return Ok(out);
+    }
+    while let Some(item) = x.next_child(parent)? {
+        if !item.is(Ns::None, "activityType") {
+            return Err(Stop::Shape(format!(
+                "unexpected element {} in {parent}",
+                item.local
+            )));
+        }
+        out.push(trimmed(x.text(&item)?));
+    }
+    Ok(out)
+}
+
+pub(super) fn read_get_lead_activity<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<GetLeadActivity<'a>, Failure> {
+    const FIELDS: &[&str] = &["leadKey", "activityFilter", "startPosition", "batchSize"];
+    let mut order = Order::new("paramsGetLeadActivity", FIELDS);
+    let mut key = None;
+    let (mut include, mut exclude) = (Vec::new(), Vec::new());
+    let (mut offset, mut since, mut batch) = (None, None, None);
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsGetLeadActivity")? {
+            match order.place(&child)? {
+                0 => {
+                    let mut key_order = Order::new("leadKey", &["keyType", "keyValue"]);
+                    let (mut key_type, mut value) = (None, None);
+                    if !child.empty {
+                        while let Some(field) = x.next_child("leadKey")? {
+                            match key_order.place(&field)? {
+                                0 => key_type = Some(x.text(&field)?),
+                                _ => value = Some(x.text(&field)?),
+                            }
+                        }
+                    }
+                    let (Some(key_type), Some(value)) = (key_type, value) else {
+                        return Err(required("leadKey/keyType and leadKey/keyValue"));
+                    };
+                    let key_type = trimmed(key_type)
+                        .parse::<LeadKeyType>()
+                        .map_err(|_| bad("unknown keyType".into()))?;
+                    key = Some(ReceivedLeadKey { key_type, value });
+                }
+                1 => {
+                    let mut filter =
+                        Order::new("activityFilter", &["includeTypes", "excludeTypes"]);
+                    if !child.empty {
+                        while let Some(list) = x.next_child("activityFilter")? {
+                            match filter.place(&list)? {
+                                0 => include = read_types(x, &list, "includeTypes")?,
+                                _ => exclude = read_types(x, &list, "excludeTypes")?,
+                            }
+                        }
+                    }
+                }
+                2 => {
+                    let mut position = Order::new(
+                        "startPosition",
+                        &[
+                            "latestCreatedAt",
+                            "oldestCreatedAt",
+                            "activityCreatedAt",
+                            "offset",
+                        ],
+                    );
+                    if !child.empty {
+                        while let Some(field) = x.next_child("startPosition")? {
+                            let index = position.place(&field)?;
+                            let text = present(x.text(&field)?);
+                            match index {
+                                1 | 2 if text.is_some() => since = text,
+                                3 => offset = text,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    batch = match present(x.text(&child)?) {
+                        None => None,
+                        Some(n) => Some(
+                            n.parse::<u32>()
+                                .ok()
+                                .filter(|n| (1..=1000).contains(n))
+                                .ok_or_else(|| bad(format!("batchSize {n:?} is not 1 to 1000")))?,
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    let key = key.ok_or_else(|| required("leadKey"))?;
+    Ok(GetLeadActivity {
+        key,
+        include,
+        exclude,
+        offset,
+        since,
+        batch_size: batch,
+    })
+}
+
 fn required(name: &str) -> Failure {
     Failure::Param(Fault::new(
         SoapCode::ParameterRequired,
