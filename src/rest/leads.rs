@@ -60,6 +60,9 @@ pub enum SyncAction {
     /// Update the lead the lookup field finds, or create one (SOAP
     /// `syncLead`'s meaning).
     CreateOrUpdate,
+    /// Create a lead whatever the lookup field finds (SOAP
+    /// `syncMultipleLeads` with `dedupEnabled` false).
+    CreateDuplicate,
 }
 
 impl SyncAction {
@@ -69,6 +72,7 @@ impl SyncAction {
             SyncAction::CreateOnly => "createOnly",
             SyncAction::UpdateOnly => "updateOnly",
             SyncAction::CreateOrUpdate => "createOrUpdate",
+            SyncAction::CreateDuplicate => "createDuplicate",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! SOAP's lead operations served over REST: `syncLead`, `getLead`,
-//! `describeMObject`, `listOperation`, `getLeadActivity`.
+//! `syncMultipleLeads`, `describeMObject`, `listOperation`,
+//! `getLeadActivity`.
 //!
 //! SOAP speaks `attrName`s (`FirstName`, `Foo__c`), REST its own names:
 //! [`Fields`] translates through the lead describe (`describe.json` gives
@@ -19,11 +20,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use marketo_campaign::rest::{
     Lead, LeadField, LeadSync, ListMemberStatus, SyncAction, MAX_ACTIVITY_TYPES, MAX_FILTER_VALUES,
-    MAX_LIST_LEADS,
+    MAX_LIST_LEADS, MAX_SYNC_RECORDS,
 };
 use marketo_campaign::soap::{
     escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, ListOperation,
-    ListOperationType, ReceivedLeadKey, SyncLead,
+    ListOperationType, ReceivedLeadKey, ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
 };
 use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
 use serde_json::Value;
@@ -153,45 +154,8 @@ pub(crate) fn sync_lead(
     call: &SyncLead<'_>,
 ) -> Result<String, Fault> {
     let record = call.record();
-    let names: Vec<&str> = record.attributes().iter().map(|a| a.name()).collect();
-    let resolved = fields
-        .resolve(rest, &names)
-        .map_err(|e| crate::faults::fault_for(&e))?
-        .map_err(|name| unknown_field(&name))?;
-    let mut lead = Lead::new();
-    for (attribute, field) in record.attributes().iter().zip(&resolved) {
-        let Some(rest_name) = field.rest_name.as_deref() else {
-            return Err(unknown_field(attribute.name()));
-        };
-        if field.read_only {
-            return Err(bad(format!("{} is read-only", attribute.name())));
-        }
-        lead.insert(
-            rest_name.to_owned(),
-            typed(field, attribute.name(), attribute.value())?,
-        );
-    }
-    if let Some(email) = record.email() {
-        lead.insert("email".into(), Value::String(email.to_owned()));
-    }
-    let (action, lookup) = match (record.id(), record.foreign_sys_person_id(), record.email()) {
-        (Some(id), _, _) => {
-            lead.insert("id".into(), Value::from(id));
-            (SyncAction::UpdateOnly, "id")
-        }
-        (None, Some(_), _) => {
-            return Err(bad(
-                "ForeignSysPersonId: Marketo's REST API has no lookup for it; give the lead's Id or Email",
-            ))
-        }
-        (None, None, Some(_)) => (SyncAction::CreateOrUpdate, "email"),
-        (None, None, None) => {
-            return Err(Fault::new(
-                SoapCode::LeadKeyRequired,
-                "Lead key required: leadRecord needs Id, ForeignSysPersonId or Email",
-            ))
-        }
-    };
+    let mut lead = translate(rest, fields, record)?;
+    let (action, lookup) = lookup_for(record, &mut lead, true)?;
     let done = rest
         .sync_leads(action, lookup, std::slice::from_ref(&lead))
         .map_err(|e| write_failed("the sync", &e))?;
@@ -241,6 +205,157 @@ pub(crate) fn sync_lead(
         }
     }
     out.push_str("</result></ns1:successSyncLead>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// A lead record's attributes and email as a REST record (SOAP names
+/// translated through the describe, values typed); an unknown name is
+/// 20105, a bad value 20110, both before anything is written.
+fn translate(
+    rest: &RestClient,
+    fields: &Fields,
+    record: &ReceivedLeadRecord<'_>,
+) -> Result<Lead, Fault> {
+    let names: Vec<&str> = record.attributes().iter().map(|a| a.name()).collect();
+    let resolved = fields
+        .resolve(rest, &names)
+        .map_err(|e| crate::faults::fault_for(&e))?
+        .map_err(|name| unknown_field(&name))?;
+    let mut lead = Lead::new();
+    for (attribute, field) in record.attributes().iter().zip(&resolved) {
+        let Some(rest_name) = field.rest_name.as_deref() else {
+            return Err(unknown_field(attribute.name()));
+        };
+        if field.read_only {
+            return Err(bad(format!("{} is read-only", attribute.name())));
+        }
+        lead.insert(
+            rest_name.to_owned(),
+            typed(field, attribute.name(), attribute.value())?,
+        );
+    }
+    if let Some(email) = record.email() {
+        lead.insert("email".into(), Value::String(email.to_owned()));
+    }
+    Ok(lead)
+}
+
+/// The REST action and lookup field by SOAP's key precedence: `Id`
+/// (update that lead), `ForeignSysPersonId` (no REST lookup: 20110),
+/// `Email` (update or create; create a duplicate without `dedup`).
+fn lookup_for(
+    record: &ReceivedLeadRecord<'_>,
+    lead: &mut Lead,
+    dedup: bool,
+) -> Result<(SyncAction, &'static str), Fault> {
+    match (record.id(), record.foreign_sys_person_id(), record.email()) {
+        (Some(id), _, _) => {
+            lead.insert("id".into(), Value::from(id));
+            Ok((SyncAction::UpdateOnly, "id"))
+        }
+        (None, Some(_), _) => Err(bad(
+            "ForeignSysPersonId: Marketo's REST API has no lookup for it; give the lead's Id or Email",
+        )),
+        (None, None, Some(_)) if dedup => Ok((SyncAction::CreateOrUpdate, "email")),
+        (None, None, Some(_)) => Ok((SyncAction::CreateDuplicate, "email")),
+        (None, None, None) => Err(Fault::new(
+            SoapCode::LeadKeyRequired,
+            "Lead key required: leadRecord needs Id, ForeignSysPersonId or Email",
+        )),
+    }
+}
+
+/// `syncMultipleLeads`: every record translated first (an unknown field
+/// anywhere is 20105 and nothing is written); records without a usable key
+/// are FAILED unsent; the others go to REST grouped by lookup, in parts of
+/// 300; one `syncStatus` per record, in order. A part that fails after
+/// others were applied is a fault naming the records applied.
+pub(crate) fn sync_multiple_leads(
+    rest: &RestClient,
+    fields: &Fields,
+    call: &SyncMultipleLeads<'_>,
+) -> Result<String, Fault> {
+    let records = call.records();
+    if records.is_empty() {
+        return Err(Fault::new(
+            SoapCode::ParameterRequired,
+            "Parameter required: leadRecordList holds no leadRecord",
+        ));
+    }
+    let mut statuses: Vec<Option<(u32, &'static str, Option<String>)>> = vec![None; records.len()];
+    let mut groups: BTreeMap<(&'static str, &'static str), Vec<(usize, Lead)>> = BTreeMap::new();
+    for (i, record) in records.iter().enumerate() {
+        let mut lead = translate(rest, fields, record)?;
+        match lookup_for(record, &mut lead, call.dedup_enabled()) {
+            Ok((action, lookup)) => groups
+                .entry((action.as_str(), lookup))
+                .or_default()
+                .push((i, lead)),
+            Err(fault) => {
+                statuses[i] = Some((
+                    record.id().unwrap_or_default(),
+                    "FAILED",
+                    Some(fault.message().to_owned()),
+                ));
+            }
+        }
+    }
+    let mut applied: Vec<usize> = Vec::new();
+    for ((action, lookup), members) in &groups {
+        let action = match *action {
+            "updateOnly" => SyncAction::UpdateOnly,
+            "createDuplicate" => SyncAction::CreateDuplicate,
+            _ => SyncAction::CreateOrUpdate,
+        };
+        for part in members.chunks(MAX_SYNC_RECORDS) {
+            let leads: Vec<Lead> = part.iter().map(|(_, lead)| lead.clone()).collect();
+            let done = rest.sync_leads(action, lookup, &leads).map_err(|e| {
+                if applied.is_empty() {
+                    write_failed("the sync", &e)
+                } else {
+                    let numbers: Vec<String> =
+                        applied.iter().map(|i| (i + 1).to_string()).collect();
+                    write_failed(
+                        &format!(
+                            "records {} were synced, then a part of {} records failed, which",
+                            numbers.join(", "),
+                            part.len()
+                        ),
+                        &e,
+                    )
+                }
+            })?;
+            for ((i, _), outcome) in part.iter().zip(done) {
+                applied.push(*i);
+                statuses[*i] = Some(match outcome {
+                    LeadSync::Created(id) => (id, "CREATED", None),
+                    LeadSync::Updated(id) => (id, "UPDATED", None),
+                    LeadSync::Skipped { code, message } => (
+                        records[*i].id().unwrap_or_default(),
+                        "FAILED",
+                        Some(format!("{message} ({code})")),
+                    ),
+                    _ => (0, "FAILED", Some("no status".to_owned())),
+                });
+            }
+        }
+    }
+    let mut out = String::with_capacity(256 + 128 * records.len());
+    out.push_str(HEAD);
+    out.push_str("<ns1:successSyncMultipleLeads><result><syncStatusList>");
+    for status in statuses {
+        let (id, status, error) = status.unwrap_or((0, "FAILED", Some("not synced".to_owned())));
+        let _ = write!(
+            out,
+            "<syncStatus><leadId>{id}</leadId><status>{status}</status>"
+        );
+        if let Some(error) = error {
+            let _ = write!(out, "<error>{}</error>", escape_text(&error));
+        }
+        out.push_str("</syncStatus>");
+    }
+    out.push_str("</syncStatusList></result></ns1:successSyncMultipleLeads>");
     out.push_str(TAIL);
     Ok(out)
 }

@@ -11,7 +11,7 @@
 //!
 //! - `POST /soap/mktows/<2_0 … 2_9>`: `requestCampaign`, `scheduleCampaign`
 //!   and `getCampaignsForSource`, and the lead operations `syncLead`,
-//!   `getLead`, `describeMObject`, `listOperation` and `getLeadActivity` (SOAP's attribute names translated
+//!   `syncMultipleLeads`, `getLead`, `describeMObject`, `listOperation` and `getLeadActivity` (SOAP's attribute names translated
 //!   through REST's lead describe; see [`SERVED`]), each
 //!   `AuthenticationHeader` verified by an [`Authenticator`] (faults 20014 /
 //!   20016 as Marketo); any other operation gets fault 20012 naming it and
@@ -77,11 +77,12 @@ use marketo_campaign::{Error, SoapCode};
 /// ```
 /// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
 /// ```
-pub const SERVED: [&str; 8] = [
+pub const SERVED: [&str; 9] = [
     "requestCampaign",
     "scheduleCampaign",
     "getCampaignsForSource",
     "syncLead",
+    "syncMultipleLeads",
     "getLead",
     "describeMObject",
     "listOperation",
@@ -500,6 +501,17 @@ impl<R: CampaignRequester> Bridge<R> {
                     ));
                 }
                 leads::list_operation(rest, &call)
+            }
+            Operation::SyncMultipleLeads(call) => {
+                log.leads = call.records().len();
+                let rest = self.lead_rest("syncMultipleLeads")?;
+                if self.dry_run {
+                    return Err(Fault::new(
+                        SoapCode::RequestNotUnderstood,
+                        "syncMultipleLeads is not served in dry-run mode; nothing was written",
+                    ));
+                }
+                leads::sync_multiple_leads(rest, &self.fields, &call)
             }
             Operation::GetLeadActivity(call) => {
                 log.leads = 1;

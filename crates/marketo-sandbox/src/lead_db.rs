@@ -184,6 +184,8 @@ pub(crate) enum Action {
     CreateOnly,
     UpdateOnly,
     CreateOrUpdate,
+    /// Create a new lead whatever the lookup field finds.
+    CreateDuplicate,
 }
 
 impl Action {
@@ -192,6 +194,7 @@ impl Action {
             "createOnly" => Some(Action::CreateOnly),
             "updateOnly" => Some(Action::UpdateOnly),
             "createOrUpdate" => Some(Action::CreateOrUpdate),
+            "createDuplicate" => Some(Action::CreateDuplicate),
             _ => None,
         }
     }
@@ -492,7 +495,9 @@ impl LeadDb {
         let Some(key) = fields.get(lookup_field).filter(|v| !v.is_empty()).cloned() else {
             return SyncOutcome::Skipped(1003, format!("Field '{lookup_field}' is required"));
         };
-        let found = if lookup_field == "id" {
+        let found = if action == Action::CreateDuplicate {
+            Vec::new()
+        } else if lookup_field == "id" {
             leads::parse_id(&key)
                 .filter(|id| self.index.position(*id).is_some())
                 .into_iter()
@@ -511,7 +516,9 @@ impl LeadDb {
             ([id], Action::CreateOnly) => {
                 SyncOutcome::Skipped(1005, format!("Lead already exists (id {id})"))
             }
-            ([], _) if lookup_field == "id" => SyncOutcome::Skipped(1004, "Lead not found".into()),
+            ([], Action::CreateOnly | Action::CreateOrUpdate) if lookup_field == "id" => {
+                SyncOutcome::Skipped(1004, "Lead not found".into())
+            }
             ([], _) => {
                 let id = self.next_id();
                 fields.remove("id");
@@ -533,10 +540,7 @@ impl LeadDb {
             ([id], _) => {
                 let id = *id;
                 fields.remove("id");
-                let before = self
-                    .get(id)
-                    .map(lead_fields)
-                    .unwrap_or_default();
+                let before = self.get(id).map(lead_fields).unwrap_or_default();
                 self.update(id, |lead| apply(lead, &fields));
                 for (name, value) in &fields {
                     let old = before.get(name).cloned().unwrap_or_default();

@@ -61,7 +61,7 @@ pub use read::{
     read_envelope, read_envelope_with, AuthenticationHeader, DescribeMObject, Envelope,
     GetCampaignsForSource, GetLead, GetLeadActivity, ListOperation, ListOperationType, Operation,
     ReadLimits, ReceivedAttribute, ReceivedLeadKey, ReceivedLeadRecord, ReceivedToken,
-    RequestCampaign, ScheduleCampaign, SyncLead,
+    RequestCampaign, ScheduleCampaign, SyncLead, SyncMultipleLeads,
 };
 
 use super::envelope::escape_text;

@@ -10,7 +10,7 @@ mod leads;
 
 pub use leads::{
     DescribeMObject, GetLead, GetLeadActivity, ListOperation, ListOperationType, ReceivedAttribute,
-    ReceivedLeadRecord, SyncLead,
+    ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
 };
 
 use super::xml::{Lexer, Ns, Start, Stop};
@@ -195,6 +195,8 @@ pub enum Operation<'a> {
     ListOperation(ListOperation<'a>),
     /// `getLeadActivity`.
     GetLeadActivity(GetLeadActivity<'a>),
+    /// `syncMultipleLeads`.
+    SyncMultipleLeads(SyncMultipleLeads<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -724,6 +726,10 @@ fn read_body<'a>(
         "paramsGetLead" => (
             Cow::Borrowed("getLead"),
             leads::read_get_lead(x, &params).map(Operation::GetLead),
+        ),
+        "paramsSyncMultipleLeads" => (
+            Cow::Borrowed("syncMultipleLeads"),
+            leads::read_sync_multiple_leads(x, &params).map(Operation::SyncMultipleLeads),
         ),
         "paramsGetLeadActivity" => (
             Cow::Borrowed("getLeadActivity"),

@@ -547,3 +547,84 @@ fn get_lead_activity_filters_types_and_pages() {
         20103
     );
 }
+
+/// A `leadRecord` by email with one attribute.
+fn record(email: &str, attr: &str, value: &str) -> String {
+    format!("<leadRecord><Email>{email}</Email><leadAttributeList><attribute><attrName>{attr}</attrName><attrValue>{value}</attrValue></attribute></leadAttributeList></leadRecord>")
+}
+
+#[test]
+fn sync_multiple_leads_reports_every_record() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let records = [
+        record("one@new.example", "FirstName", "One"),
+        record("lead@company.com", "City", "Lyon"),
+        // A value REST refuses: this record fails, the others are written.
+        format!("<leadRecord><Email>two@new.example</Email><leadAttributeList><attribute><attrName>FirstName</attrName><attrValue>{}</attrValue></attribute></leadAttributeList></leadRecord>", "x".repeat(300)),
+        // No key at all: failed unsent.
+        "<leadRecord><leadAttributeList><attribute><attrName>City</attrName><attrValue>Nice</attrValue></attribute></leadAttributeList></leadRecord>".to_owned(),
+        "<leadRecord><Id>1002201</Id><leadAttributeList><attribute><attrName>Company</attrName><attrValue>Acme</attrValue></attribute></leadAttributeList></leadRecord>".to_owned(),
+    ];
+    let params = format!("<leadRecordList>{}</leadRecordList>", records.concat());
+    let (status, body) = call(&sandbox, &server, "syncMultipleLeads", &params);
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&str> = body
+        .split("<status>")
+        .skip(1)
+        .filter_map(|s| s.split("</status>").next())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["CREATED", "UPDATED", "FAILED", "FAILED", "UPDATED"],
+        "{body}"
+    );
+    assert!(body.contains("exceeds 255 characters"), "{body}");
+    assert!(body.contains("Lead key required"), "{body}");
+    let written: Vec<String> = sandbox.lead_changes().into_iter().map(|c| c.what).collect();
+    assert_eq!(written, ["created", "updated", "updated"], "{written:?}");
+    assert_eq!(sandbox.lead(1002200).unwrap().fields["city"], "Lyon");
+    // An unknown field anywhere: 20105, nothing written.
+    let unknown = format!(
+        "<leadRecordList>{}{}</leadRecordList>",
+        record("three@new.example", "FirstName", "T"),
+        record("four@new.example", "Foo__c", "x")
+    );
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "syncMultipleLeads", &unknown)),
+        20105
+    );
+    assert_eq!(sandbox.lead_changes().len(), 3);
+    // dedupEnabled false: an email already known creates another lead.
+    let dup = format!(
+        "<leadRecordList>{}</leadRecordList><dedupEnabled>false</dedupEnabled>",
+        record("lead@company.com", "FirstName", "Twin")
+    );
+    let (_, body) = call(&sandbox, &server, "syncMultipleLeads", &dup);
+    assert!(body.contains("<status>CREATED</status>"), "{body}");
+}
+
+/// A multi-record sync whose answer was lost after it ran: may have been
+/// applied, applied once.
+#[test]
+fn a_multiple_sync_whose_answer_was_lost_ran_once() {
+    let rule = FaultRule::always(Fault::HttpStatus {
+        status: 504,
+        body: true,
+        runs: true,
+    })
+    .api(Api::Rest)
+    .method("POST")
+    .path_prefix("/rest/v1/leads.json");
+    let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
+    let server = serve(&sandbox);
+    let params = format!(
+        "<leadRecordList>{}{}</leadRecordList>",
+        record("a@new.example", "FirstName", "A"),
+        record("b@new.example", "FirstName", "B")
+    );
+    let answer = call(&sandbox, &server, "syncMultipleLeads", &params);
+    assert_eq!(fault_code(&answer), 20011);
+    assert!(answer.1.contains("may have been applied"), "{}", answer.1);
+    assert_eq!(sandbox.lead_changes().len(), 2);
+}

@@ -101,6 +101,69 @@ impl SyncLead<'_> {
     }
 }
 
+/// The parameters of `syncMultipleLeads`: the lead records, in order, and
+/// `dedupEnabled` (default true: a record whose email finds a lead updates
+/// it; false: every record without an `Id` creates a lead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncMultipleLeads<'a> {
+    records: Vec<ReceivedLeadRecord<'a>>,
+    dedup: bool,
+}
+
+impl SyncMultipleLeads<'_> {
+    /// `leadRecordList`.
+    pub fn records(&self) -> &[ReceivedLeadRecord<'_>] {
+        &self.records
+    }
+
+    /// `dedupEnabled`.
+    pub fn dedup_enabled(&self) -> bool {
+        self.dedup
+    }
+}
+
+pub(super) fn read_sync_multiple_leads<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<SyncMultipleLeads<'a>, Failure> {
+    let mut order = Order::new(
+        "paramsSyncMultipleLeads",
+        &["leadRecordList", "dedupEnabled"],
+    );
+    let (mut records, mut list, mut dedup) = (Vec::new(), false, None);
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsSyncMultipleLeads")? {
+            match order.place(&child)? {
+                0 => {
+                    list = true;
+                    if !child.empty {
+                        while let Some(record) = x.next_child("leadRecordList")? {
+                            if !record.is(Ns::None, "leadRecord") {
+                                return Err(Stop::Shape(format!(
+                                    "unexpected element {} in leadRecordList",
+                                    record.local
+                                ))
+                                .into());
+                            }
+                            records.push(read_lead_record(x, &record)?);
+                        }
+                    }
+                }
+                _ => dedup = present(x.text(&child)?),
+            }
+        }
+    }
+    if !list {
+        return Err(required("leadRecordList"));
+    }
+    let dedup = match dedup.as_deref() {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(_) => return Err(not_understood("dedupEnabled must be true or false").into()),
+    };
+    Ok(SyncMultipleLeads { records, dedup })
+}
+
 /// The parameters of `getLead`: one lead key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetLead<'a> {
