@@ -368,6 +368,11 @@ fn python_zeep_runs_a_legacy_lead_flow_through_the_bridge() {
     legacy_flow("python3", &["-c", "import zeep"], "lead_flow.py");
 }
 
+#[test]
+fn python_suds_runs_a_legacy_lead_flow_through_the_bridge() {
+    legacy_flow("python3", &["-c", "import suds"], "lead_flow_suds.py");
+}
+
 /// `listOperation` params for the list named `list`, `strict` or not.
 fn list_params(operation: &str, list: &str, keys: &[(&str, &str)], strict: bool) -> String {
     let members: String = keys
