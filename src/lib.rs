@@ -14,7 +14,10 @@
 //!   (read, verify, write) that servers of SOAP calls use.
 //! - [`RestClient`]: the same request over Marketo's REST API: campaign
 //!   names and lead keys looked up, every key that names no single lead
-//!   reported, `trigger.json` / `schedule.json`.
+//!   reported, `trigger.json` / `schedule.json`. Its lead API (describe,
+//!   read, sync, cookies, static lists, activities; see [`rest`]) serves
+//!   integrations migrating off SOAP's `syncLead`, `getLead`,
+//!   `listOperation`, `getLeadActivity`.
 //! - [`AjoClient`]: the same request as unitary executions of an Adobe
 //!   Journey Optimizer campaign ([`ajo::CampaignMap`] maps Marketo campaigns
 //!   to AJO ones).

@@ -29,6 +29,17 @@
 //!   concurrency limit (615) and the parameter rules (609, 612, 1003, 1004,
 //!   1013). Unlike SOAP, REST refuses more than 100 leads rather than
 //!   ignoring the excess.
+//! - A lead database: `GET /rest/v1/leads/describe.json` (REST and SOAP
+//!   names, data types), `POST /rest/v1/leads.json` (createOnly,
+//!   updateOnly, createOrUpdate, createDuplicate by a `lookupField`; skipped
+//!   records with Marketo's reasons), `GET /rest/v1/lead/{id}.json`,
+//!   `POST /rest/v1/leads/{id}/associate.json`; static lists
+//!   (`GET lists.json`, `POST`/`DELETE lists/{id}/leads.json`,
+//!   `GET lists/{id}/leads/ismember.json`); activities recorded by what
+//!   happens (New Lead, Change Data Value, Add to / Remove from List,
+//!   Request Campaign) with `activities/types.json`, `pagingtoken.json` and
+//!   `activities.json`. [`Sandbox::lead`] and [`Sandbox::lead_changes`]
+//!   show what writes did.
 //!
 //! It speaks Adobe Journey Optimizer's Interactive Message Execution API
 //! under [`Sandbox::ajo_endpoint`], and Adobe IMS at
