@@ -125,6 +125,56 @@ fn id_body(lead_ids: &[u32]) -> String {
 }
 
 impl RestClient {
+    /// One page of list `list_id`'s members (`GET lists/{id}/leads.json`),
+    /// each with `id` and the `fields` asked (REST names), and the token of
+    /// the next page, if more follow. A read.
+    ///
+    /// ```
+    /// # let sandbox = marketo_sandbox::Sandbox::start()?;
+    /// # let client = sandbox.rest_client()?;
+    /// let (members, next) = client.list_leads(1002, &["email"], None)?;
+    /// assert_eq!(members[0]["email"], "lead@company.com");
+    /// assert!(next.is_none());
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn list_leads(
+        &self,
+        list_id: u32,
+        fields: &[&str],
+        page_token: Option<&str>,
+    ) -> Result<(Vec<crate::rest::Lead>, Option<String>), Error> {
+        let mut path = format!("/rest/v1/lists/{list_id}/leads.json?batchSize=300");
+        if !fields.is_empty() {
+            if let Some(bad) = fields.iter().find(|f| {
+                f.is_empty() || !f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            }) {
+                return Err(Error::invalid(
+                    "fields",
+                    format!(
+                        "{:?} is not a lead field name",
+                        crate::error::excerpt(bad.as_bytes(), 64)
+                    ),
+                ));
+            }
+            path.push_str("&fields=");
+            path.push_str(&fields.join(","));
+        }
+        if let Some(token) = page_token {
+            path.push_str("&nextPageToken=");
+            path.push_str(&encode(token));
+        }
+        let page = self.api_get::<serde_json::Value>(&path)?;
+        let leads = page
+            .result
+            .into_iter()
+            .filter_map(|r| match r {
+                serde_json::Value::Object(lead) => Some(lead),
+                _ => None,
+            })
+            .collect();
+        Ok((leads, page.next_page_token))
+    }
+
     /// The static lists named exactly `name` (`GET lists.json?name=`). A
     /// read: it writes nothing.
     ///

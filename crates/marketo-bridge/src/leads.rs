@@ -1,6 +1,6 @@
 //! SOAP's lead operations served over REST: `syncLead`, `getLead`,
-//! `syncMultipleLeads`, `describeMObject`, `listOperation`,
-//! `getLeadActivity`.
+//! `syncMultipleLeads`, `getMultipleLeads`, `describeMObject`,
+//! `listOperation`, `getLeadActivity`.
 //!
 //! SOAP speaks `attrName`s (`FirstName`, `Foo__c`), REST its own names:
 //! [`Fields`] translates through the lead describe (`describe.json` gives
@@ -23,8 +23,9 @@ use marketo_campaign::rest::{
     MAX_LIST_LEADS, MAX_SYNC_RECORDS,
 };
 use marketo_campaign::soap::{
-    escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, ListOperation,
-    ListOperationType, ReceivedLeadKey, ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
+    escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, GetMultipleLeads, LeadSelector,
+    ListOperation, ListOperationType, ReceivedLeadKey, ReceivedLeadRecord, SyncLead,
+    SyncMultipleLeads,
 };
 use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
 use serde_json::Value;
@@ -891,6 +892,186 @@ pub(crate) fn get_lead_activity(
         );
     }
     out.push_str("</activityRecordList></leadActivityList></ns1:successGetLeadActivity>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// `names` split into groups whose comma-joined length stays under the
+/// URL budget.
+fn field_groups<'n>(names: &[&'n str]) -> Vec<Vec<&'n str>> {
+    let mut groups: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for name in names {
+        if bytes + name.len() + 1 > MAX_FIELDS_BYTES {
+            groups.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += name.len() + 1;
+        if let Some(group) = groups.last_mut() {
+            group.push(name);
+        }
+    }
+    groups
+}
+
+/// The most leads one `getMultipleLeads` answers by default.
+const DEFAULT_LEAD_BATCH: usize = 100;
+
+/// `getMultipleLeads`: by `LeadKeySelector` (REST look-ups of 300 values,
+/// leads in id order, `streamPosition` an offset) or `StaticListSelector`
+/// (by name or id; REST's pages of 300, `streamPosition` REST's token),
+/// `batchSize` up to 1000, `includeAttributes` by SOAP name (unknown:
+/// 20105). `LastUpdateAtSelector` is 20110: REST has no lead query by
+/// update time.
+pub(crate) fn get_multiple_leads(
+    rest: &RestClient,
+    fields: &Fields,
+    call: &GetMultipleLeads<'_>,
+) -> Result<String, Fault> {
+    let table = fields
+        .table(rest, false)
+        .map_err(|e| crate::faults::fault_for(&e))?;
+    let wanted: Vec<&str> = call
+        .include_attributes()
+        .iter()
+        .map(AsRef::as_ref)
+        .collect();
+    let names: Vec<String> = if wanted.is_empty() {
+        table
+            .iter()
+            .filter(|f| f.soap_name.is_some())
+            .filter_map(|f| f.rest_name.clone())
+            .collect()
+    } else {
+        let resolved = fields
+            .resolve(rest, &wanted)
+            .map_err(|e| crate::faults::fault_for(&e))?
+            .map_err(|name| unknown_field(&name))?;
+        let mut names: Vec<String> = vec!["email".into()];
+        names.extend(resolved.into_iter().filter_map(|f| f.rest_name));
+        names
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let groups = field_groups(&names);
+    let batch = call.batch_size().map_or(DEFAULT_LEAD_BATCH, |n| n as usize);
+    let (leads, remaining, position) = match call.selector() {
+        LeadSelector::Keys { key_type, values } => {
+            let Some(filter_type) = key_type.rest_filter_type() else {
+                return Err(bad(format!(
+                    "keyType {}: Marketo's REST API cannot look leads up by it",
+                    key_type.as_str()
+                )));
+            };
+            let values: Vec<&str> = values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()).collect();
+            if values.iter().any(|v| v.contains(',')) {
+                return Err(Fault::new(SoapCode::LeadKeyBad, "Bad lead key: a keyValue holds a comma"));
+            }
+            let mut by_id: BTreeMap<u64, Lead> = BTreeMap::new();
+            for chunk in values.chunks(MAX_FILTER_VALUES) {
+                for group in &groups {
+                    let found = rest
+                        .get_leads(filter_type, chunk, group)
+                        .map_err(|e| crate::faults::fault_for(&e))?;
+                    for lead in found {
+                        if let Some(id) = lead.get("id").and_then(Value::as_u64) {
+                            by_id.entry(id).or_default().extend(lead);
+                        }
+                    }
+                }
+            }
+            let offset = match call.stream_position() {
+                None => 0,
+                Some(p) => p
+                    .strip_prefix("k:")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(|| bad(format!("streamPosition {p:?} is not one the bridge gave")))?,
+            };
+            let all: Vec<Lead> = by_id.into_values().collect();
+            let end = (offset + batch).min(all.len());
+            let page = all[offset.min(end)..end].to_vec();
+            (page, all.len() - end, format!("k:{end}"))
+        }
+        LeadSelector::StaticList { name, id } => {
+            let list_id = match (id, name) {
+                (Some(id), _) => *id,
+                (None, Some(name)) => {
+                    let lists = rest
+                        .lists_by_name(name.trim())
+                        .map_err(|e| crate::faults::fault_for(&e))?;
+                    match lists.as_slice() {
+                        [list] => list.id,
+                        [] => {
+                            return Err(Fault::new(
+                                SoapCode::ListNotFound,
+                                format!("List not found: {}", name.trim()),
+                            ))
+                        }
+                        _ => return Err(bad(format!("several lists are named {}", name.trim()))),
+                    }
+                }
+                (None, None) => return Err(bad("staticListName or staticListId is required")),
+            };
+            let mut token = match call.stream_position() {
+                None => None,
+                Some(p) => Some(
+                    p.strip_prefix("l:")
+                        .map(str::to_owned)
+                        .ok_or_else(|| bad(format!("streamPosition {p:?} is not one the bridge gave")))?,
+                ),
+            };
+            let mut out = Vec::new();
+            let mut more = true;
+            while more && out.len() < batch {
+                let mut by_id: BTreeMap<u64, Lead> = BTreeMap::new();
+                let mut order = Vec::new();
+                let mut next = None;
+                for (g, group) in groups.iter().enumerate() {
+                    let (page, page_next) = rest
+                        .list_leads(list_id, group, token.as_deref())
+                        .map_err(|e| match e.rest_code().map(|c| c.code()) {
+                            Some(1013) => Fault::new(
+                                SoapCode::ListNotFound,
+                                format!("List not found: {list_id}"),
+                            ),
+                            _ => crate::faults::fault_for(&e),
+                        })?;
+                    if g == 0 {
+                        next = page_next;
+                    }
+                    for lead in page {
+                        if let Some(id) = lead.get("id").and_then(Value::as_u64) {
+                            if g == 0 {
+                                order.push(id);
+                            }
+                            by_id.entry(id).or_default().extend(lead);
+                        }
+                    }
+                }
+                out.extend(order.into_iter().filter_map(|id| by_id.remove(&id)));
+                more = next.is_some();
+                token = next;
+            }
+            let position = token.map_or_else(String::new, |t| format!("l:{t}"));
+            (out, usize::from(more), position)
+        }
+        LeadSelector::LastUpdateAt { .. } | _ => {
+            return Err(bad(
+                "LastUpdateAtSelector: Marketo's REST API has no lead query by update time; the bridge serves LeadKeySelector and StaticListSelector (use Marketo's bulk lead export for updates)",
+            ))
+        }
+    };
+    let mut out = String::with_capacity(512 + 256 * leads.len());
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successGetMultipleLeads><result><returnCount>{}</returnCount><remainingCount>{remaining}</remainingCount><newStreamPosition>{}</newStreamPosition><leadRecordList>",
+        leads.len(),
+        escape_text(&position)
+    );
+    for lead in &leads {
+        write_lead_record(&mut out, lead, &table);
+    }
+    out.push_str("</leadRecordList></result></ns1:successGetMultipleLeads>");
     out.push_str(TAIL);
     Ok(out)
 }

@@ -11,7 +11,7 @@
 //!
 //! - `POST /soap/mktows/<2_0 … 2_9>`: `requestCampaign`, `scheduleCampaign`
 //!   and `getCampaignsForSource`, and the lead operations `syncLead`,
-//!   `syncMultipleLeads`, `getLead`, `describeMObject`, `listOperation` and `getLeadActivity` (SOAP's attribute names translated
+//!   `syncMultipleLeads`, `getLead`, `getMultipleLeads`, `describeMObject`, `listOperation` and `getLeadActivity` (SOAP's attribute names translated
 //!   through REST's lead describe; see [`SERVED`]), each
 //!   `AuthenticationHeader` verified by an [`Authenticator`] (faults 20014 /
 //!   20016 as Marketo); any other operation gets fault 20012 naming it and
@@ -77,13 +77,14 @@ use marketo_campaign::{Error, SoapCode};
 /// ```
 /// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
 /// ```
-pub const SERVED: [&str; 9] = [
+pub const SERVED: [&str; 10] = [
     "requestCampaign",
     "scheduleCampaign",
     "getCampaignsForSource",
     "syncLead",
     "syncMultipleLeads",
     "getLead",
+    "getMultipleLeads",
     "describeMObject",
     "listOperation",
     "getLeadActivity",
@@ -512,6 +513,9 @@ impl<R: CampaignRequester> Bridge<R> {
                     ));
                 }
                 leads::sync_multiple_leads(rest, &self.fields, &call)
+            }
+            Operation::GetMultipleLeads(call) => {
+                leads::get_multiple_leads(self.lead_rest("getMultipleLeads")?, &self.fields, &call)
             }
             Operation::GetLeadActivity(call) => {
                 log.leads = 1;

@@ -57,6 +57,7 @@ enum Route<'a> {
     ActivityTypes,
     PagingToken,
     Activities,
+    ListMembers(&'a str),
     Trigger(&'a str),
     Schedule(&'a str),
 }
@@ -75,6 +76,9 @@ fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         _ => {}
     }
     if let Some(list) = rest.strip_prefix("lists/") {
+        if let ("GET", Some((id, "leads.json"))) = (method, list.split_once('/')) {
+            return numeric(id).map(Route::ListMembers);
+        }
         let op = match (method, list.split_once('/').map(|(_, tail)| tail)) {
             ("POST", Some("leads.json")) => lead_db::ListOp::Add,
             ("DELETE", Some("leads.json")) => lead_db::ListOp::Remove,
@@ -201,6 +205,7 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Rep
     let params = Params::from_url(request.url);
     let records = match route {
         Route::ActivityTypes => return Ok(Reply::Records(activity_types())),
+        Route::ListMembers(id) => return list_members(state, id, &params),
         Route::PagingToken => return paging_token(state, &params).map(Reply::Token),
         Route::Activities => return activities(state, &params),
         Route::Campaigns => campaigns(state, &params),
@@ -485,6 +490,51 @@ fn lists(state: &State, params: &Params) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// `GET /rest/v1/lists/{id}/leads.json?fields=…&batchSize=…&nextPageToken=…`:
+/// the list's members, in the order they were added, a page at a time
+/// (default and most 300). An unknown list is 1013.
+fn list_members(state: &State, id: &str, params: &Params) -> Result<Reply, Failure> {
+    let list_id = leads::parse_id(id).ok_or_else(|| fail(1001, "Invalid list id"))?;
+    let start = match params.get("nextPageToken") {
+        None => 0,
+        Some(token) => token
+            .strip_prefix("SBLST")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| fail(1003, format!("Invalid nextPageToken '{token}'")))?,
+    };
+    let batch = match params.get("batchSize") {
+        None => 300,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=300).contains(n))
+            .ok_or_else(|| invalid("batchSize must be 1 to 300"))?,
+    };
+    let fields = params.list("fields").unwrap_or_else(|| vec!["email"]);
+    let members = state
+        .lead_db()
+        .lists()
+        .iter()
+        .find(|l| l.id == list_id)
+        .map(|l| l.members.clone())
+        .ok_or_else(|| fail(1013, format!("Static list '{list_id}' not found")))?;
+    let end = (start + batch).min(members.len());
+    let result = members[start.min(end)..end]
+        .iter()
+        .filter_map(|&id| state.lead(id))
+        .map(|lead| lead_record(state, &lead, &fields))
+        .collect();
+    Ok(if end < members.len() {
+        Reply::Page {
+            result,
+            next: format!("SBLST{end}"),
+            more: true,
+        }
+    } else {
+        Reply::Records(result)
+    })
 }
 
 /// Most leads one list call takes.

@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDateTime};
 mod leads;
 
 pub use leads::{
-    DescribeMObject, GetLead, GetLeadActivity, ListOperation, ListOperationType, ReceivedAttribute,
-    ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
+    DescribeMObject, GetLead, GetLeadActivity, GetMultipleLeads, LeadSelector, ListOperation,
+    ListOperationType, ReceivedAttribute, ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
 };
 
 use super::xml::{Lexer, Ns, Start, Stop};
@@ -197,6 +197,8 @@ pub enum Operation<'a> {
     GetLeadActivity(GetLeadActivity<'a>),
     /// `syncMultipleLeads`.
     SyncMultipleLeads(SyncMultipleLeads<'a>),
+    /// `getMultipleLeads`.
+    GetMultipleLeads(GetMultipleLeads<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -730,6 +732,10 @@ fn read_body<'a>(
         "paramsSyncMultipleLeads" => (
             Cow::Borrowed("syncMultipleLeads"),
             leads::read_sync_multiple_leads(x, &params).map(Operation::SyncMultipleLeads),
+        ),
+        "paramsGetMultipleLeads" => (
+            Cow::Borrowed("getMultipleLeads"),
+            leads::read_get_multiple_leads(x, &params).map(Operation::GetMultipleLeads),
         ),
         "paramsGetLeadActivity" => (
             Cow::Borrowed("getLeadActivity"),

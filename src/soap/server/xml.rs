@@ -138,6 +138,9 @@ pub(crate) struct Start<'a> {
     pub(crate) local: &'a str,
     /// `<name/>`: there is no content and no end tag to read.
     pub(crate) empty: bool,
+    /// The local part of an `xsi:type` attribute's value (any prefixed
+    /// attribute named `type`), e.g. `LeadKeySelector`, as written.
+    pub(crate) xsi_type: Option<&'a str>,
 }
 
 impl Start<'_> {
@@ -602,6 +605,7 @@ impl<'a> Lexer<'a> {
         let depth = self.open.len() + 1;
         let mut at = name_end;
         let mut prefixed_attributes = false;
+        let mut xsi_type = None;
         self.attributes.clear();
         let empty = loop {
             let spaced = at;
@@ -652,6 +656,10 @@ impl<'a> Lexer<'a> {
                         self.declare(prefix, &value, depth)?;
                     } else if name.contains(':') {
                         prefixed_attributes = true;
+                        if name.ends_with(":type") && !raw.contains('&') {
+                            let value = raw.trim();
+                            xsi_type = Some(value.rsplit(':').next().unwrap_or(value));
+                        }
                     }
                 }
                 Some(_) => {
@@ -681,7 +689,12 @@ impl<'a> Lexer<'a> {
             }
             self.open.push(qname);
         }
-        Ok(Event::Start(Start { ns, local, empty }))
+        Ok(Event::Start(Start {
+            ns,
+            local,
+            empty,
+            xsi_type,
+        }))
     }
 
     /// Declares `prefix` (`""`: the default namespace) for the element at `depth`.

@@ -465,7 +465,7 @@ fn other_operations_are_refused_by_name() {
     assert_eq!(status, 500);
     assert!(body.contains("<code>20012</code>"), "{body}");
     assert!(body.contains("listMObjects"), "{body}");
-    assert!(body.contains("it serves requestCampaign, scheduleCampaign, getCampaignsForSource, syncLead, syncMultipleLeads, getLead, describeMObject, listOperation, getLeadActivity"), "{body}");
+    assert!(body.contains("it serves requestCampaign, scheduleCampaign, getCampaignsForSource, syncLead, syncMultipleLeads, getLead, getMultipleLeads, describeMObject, listOperation, getLeadActivity"), "{body}");
 }
 
 #[test]

@@ -633,3 +633,61 @@ fn a_multiple_sync_whose_answer_was_lost_ran_once() {
     assert!(answer.1.contains("may have been applied"), "{}", answer.1);
     assert_eq!(sandbox.lead_changes().len(), 2);
 }
+
+#[test]
+fn get_multiple_leads_by_keys_and_by_list_in_batches() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let selector = |kind: &str, inner: &str| {
+        format!(
+            r#"<leadSelector xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="ns1:{kind}">{inner}</leadSelector>"#
+        )
+    };
+    let keys = selector(
+        "LeadKeySelector",
+        "<keyType>EMAIL</keyType><keyValues><stringItem>lead@company.com</stringItem><stringItem>anotherlead@company.com</stringItem><stringItem>nobody@nowhere.example</stringItem></keyValues>",
+    );
+    let first = format!("{keys}<batchSize>1</batchSize><includeAttributes><stringItem>FirstName</stringItem></includeAttributes>");
+    let (status, body) = call(&sandbox, &server, "getMultipleLeads", &first);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<returnCount>1</returnCount><remainingCount>1</remainingCount><newStreamPosition>k:1</newStreamPosition>"), "{body}");
+    assert!(body.contains("<Id>1002200</Id>"), "{body}");
+    let next = format!("{keys}<streamPosition>k:1</streamPosition><batchSize>5</batchSize>");
+    let (_, body) = call(&sandbox, &server, "getMultipleLeads", &next);
+    assert!(
+        body.contains("<returnCount>1</returnCount><remainingCount>0</remainingCount>"),
+        "{body}"
+    );
+    assert!(body.contains("<Id>1002201</Id>"), "{body}");
+    // By list name: the list's members.
+    let by_list = selector(
+        "StaticListSelector",
+        "<staticListName>Newsletter Subscribers</staticListName>",
+    );
+    let (status, body) = call(&sandbox, &server, "getMultipleLeads", &by_list);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<returnCount>1</returnCount>"), "{body}");
+    assert!(body.contains("<Email>lead@company.com</Email>"), "{body}");
+    let unknown_list = selector(
+        "StaticListSelector",
+        "<staticListName>No Such List</staticListName>",
+    );
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "getMultipleLeads", &unknown_list)),
+        20111
+    );
+    let unknown_field =
+        format!("{keys}<includeAttributes><stringItem>Foo__c</stringItem></includeAttributes>");
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "getMultipleLeads", &unknown_field)),
+        20105
+    );
+    let by_time = selector(
+        "LastUpdateAtSelector",
+        "<oldestUpdatedAt>2024-01-01T00:00:00Z</oldestUpdatedAt>",
+    );
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "getMultipleLeads", &by_time)),
+        20110
+    );
+}

@@ -164,6 +164,188 @@ pub(super) fn read_sync_multiple_leads<'a>(
     Ok(SyncMultipleLeads { records, dedup })
 }
 
+/// `getMultipleLeads`' `leadSelector`, by its `xsi:type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeadSelector<'a> {
+    /// `LeadKeySelector`: a key type and its values.
+    Keys {
+        /// `keyType`.
+        key_type: LeadKeyType,
+        /// `keyValues/stringItem`, as sent.
+        values: Vec<Cow<'a, str>>,
+    },
+    /// `StaticListSelector`: a list by name or id.
+    StaticList {
+        /// `staticListName`.
+        name: Option<Cow<'a, str>>,
+        /// `staticListId`.
+        id: Option<u32>,
+    },
+    /// `LastUpdateAtSelector` (or the top-level `lastUpdatedAt`): leads
+    /// updated from `oldest` (to `latest`).
+    LastUpdateAt {
+        /// `oldestUpdatedAt`.
+        oldest: Cow<'a, str>,
+        /// `latestUpdatedAt`.
+        latest: Option<Cow<'a, str>>,
+    },
+}
+
+/// The parameters of `getMultipleLeads`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetMultipleLeads<'a> {
+    selector: LeadSelector<'a>,
+    stream_position: Option<Cow<'a, str>>,
+    batch_size: Option<u32>,
+    include_attributes: Vec<Cow<'a, str>>,
+}
+
+impl GetMultipleLeads<'_> {
+    /// `leadSelector`.
+    pub fn selector(&self) -> &LeadSelector<'_> {
+        &self.selector
+    }
+
+    /// `streamPosition`: where a previous answer's `newStreamPosition`
+    /// left off.
+    pub fn stream_position(&self) -> Option<&str> {
+        self.stream_position.as_deref()
+    }
+
+    /// `batchSize` (1 to 1000).
+    pub fn batch_size(&self) -> Option<u32> {
+        self.batch_size
+    }
+
+    /// `includeAttributes/stringItem`: SOAP names; empty when not given.
+    pub fn include_attributes(&self) -> &[Cow<'_, str>] {
+        &self.include_attributes
+    }
+}
+
+fn read_strings<'a>(
+    x: &mut Lexer<'a>,
+    list: &Start<'a>,
+    parent: &str,
+) -> Result<Vec<Cow<'a, str>>, Stop> {
+    let mut out = Vec::new();
+    if list.empty {
+        return Ok(out);
+    }
+    while let Some(item) = x.next_child(parent)? {
+        if !item.is(Ns::None, "stringItem") {
+            return Err(Stop::Shape(format!(
+                "unexpected element {} in {parent}",
+                item.local
+            )));
+        }
+        out.push(x.text(&item)?);
+    }
+    Ok(out)
+}
+
+fn read_selector<'a>(x: &mut Lexer<'a>, element: &Start<'a>) -> Result<LeadSelector<'a>, Failure> {
+    let kind = element.xsi_type.unwrap_or_default();
+    let fields: &'static [&'static str] = match kind {
+        "LeadKeySelector" => &["keyType", "keyValues"],
+        "StaticListSelector" => &["staticListName", "staticListId"],
+        "LastUpdateAtSelector" => &["latestUpdatedAt", "oldestUpdatedAt"],
+        "" => return Err(bad("leadSelector needs an xsi:type (LeadKeySelector, StaticListSelector or LastUpdateAtSelector)".into())),
+        other => return Err(bad(format!("leadSelector xsi:type {other:?} is not a lead selector"))),
+    };
+    let mut order = Order::new("leadSelector", fields);
+    let mut text: [Option<Cow<'a, str>>; 2] = Default::default();
+    let mut values = Vec::new();
+    if !element.empty {
+        while let Some(child) = x.next_child("leadSelector")? {
+            let index = order.place(&child)?;
+            if kind == "LeadKeySelector" && index == 1 {
+                values = read_strings(x, &child, "keyValues")?;
+            } else {
+                text[index] = present(x.text(&child)?);
+            }
+        }
+    }
+    let [first, second] = text;
+    match kind {
+        "LeadKeySelector" => {
+            let key_type = first
+                .ok_or_else(|| required("leadSelector/keyType"))?
+                .parse::<LeadKeyType>()
+                .map_err(|_| bad("unknown keyType".into()))?;
+            Ok(LeadSelector::Keys { key_type, values })
+        }
+        "StaticListSelector" => {
+            let id = match second {
+                None => None,
+                Some(id) => Some(
+                    id.parse::<u32>()
+                        .map_err(|_| bad(format!("staticListId {id:?} is not a list id")))?,
+                ),
+            };
+            if first.is_none() && id.is_none() {
+                return Err(required("staticListName or staticListId"));
+            }
+            Ok(LeadSelector::StaticList { name: first, id })
+        }
+        _ => Ok(LeadSelector::LastUpdateAt {
+            oldest: second.ok_or_else(|| required("oldestUpdatedAt"))?,
+            latest: first,
+        }),
+    }
+}
+
+pub(super) fn read_get_multiple_leads<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<GetMultipleLeads<'a>, Failure> {
+    const FIELDS: &[&str] = &[
+        "leadSelector",
+        "lastUpdatedAt",
+        "streamPosition",
+        "batchSize",
+        "includeAttributes",
+    ];
+    let mut order = Order::new("paramsGetMultipleLeads", FIELDS);
+    let (mut selector, mut last_updated, mut position, mut batch) = (None, None, None, None);
+    let mut include = Vec::new();
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsGetMultipleLeads")? {
+            match order.place(&child)? {
+                0 => selector = Some(read_selector(x, &child)?),
+                1 => last_updated = present(x.text(&child)?),
+                2 => position = present(x.text(&child)?),
+                3 => batch = present(x.text(&child)?),
+                _ => include = read_strings(x, &child, "includeAttributes")?,
+            }
+        }
+    }
+    let selector = match (selector, last_updated) {
+        (Some(selector), _) => selector,
+        (None, Some(oldest)) => LeadSelector::LastUpdateAt {
+            oldest,
+            latest: None,
+        },
+        (None, None) => return Err(required("leadSelector")),
+    };
+    let batch_size = match batch {
+        None => None,
+        Some(n) => Some(
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| bad(format!("batchSize {n:?} is not 1 to 1000")))?,
+        ),
+    };
+    Ok(GetMultipleLeads {
+        selector,
+        stream_position: position,
+        batch_size,
+        include_attributes: include.into_iter().map(trimmed).collect(),
+    })
+}
+
 /// The parameters of `getLead`: one lead key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetLead<'a> {
