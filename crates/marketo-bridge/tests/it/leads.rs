@@ -691,3 +691,35 @@ fn get_multiple_leads_by_keys_and_by_list_in_batches() {
         20110
     );
 }
+
+/// A key that names several leads (both default leads share an SFDC
+/// account id): getLead answers every match with its count; a strict
+/// listOperation refuses it and does nothing; getLeadActivity asks for a
+/// key that names one.
+#[test]
+fn a_key_naming_several_leads() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let account = "<leadKey><keyType>SFDCACCOUNTID</keyType><keyValue>0015000000XyZaAAAV</keyValue></leadKey>";
+    let (status, body) = call(&sandbox, &server, "getLead", account);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<count>2</count>"), "{body}");
+    assert!(
+        body.contains("<Id>1002200</Id>") && body.contains("<Id>1002201</Id>"),
+        "{body}"
+    );
+    let strict = list_params(
+        "ADDTOLIST",
+        "Webinar Registrants",
+        &[("SFDCACCOUNTID", "0015000000XyZaAAAV")],
+        true,
+    );
+    let answer = call(&sandbox, &server, "listOperation", &strict);
+    assert_eq!(fault_code(&answer), 20103);
+    assert!(answer.1.contains("names 2 leads"), "{}", answer.1);
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "getLeadActivity", account)),
+        20110
+    );
+    assert!(sandbox.lead_changes().is_empty());
+}
