@@ -201,8 +201,10 @@ where
 /// reported, and `run_bulk_with` returns the hook's first error.
 ///
 /// Record-keeping that survives a crash: in the hook, write "chunk N is
-/// being sent" (with [`chunk_digest`] of its leads) and flush it to stable
-/// storage, returning an error if that fails; in `on_chunk`, write the
+/// being sent" (with [`chunk_digest`] of its leads) and sync it to stable
+/// storage (a flush survives the process crashing, not a power cut:
+/// [`std::fs::File::sync_data`] does), returning an error if that fails;
+/// in `on_chunk`, write the
 /// outcome. A chunk whose "sending" entry has no outcome after a crash was
 /// possibly sent and possibly run: its delivery is
 /// [unknown](crate::Delivery::Unknown), and it must not be resent blindly.
@@ -225,7 +227,7 @@ where
 ///     (1..=250).map(LeadKey::id),
 ///     &BulkOptions::new().workers(1),
 ///     |index, leads| {
-///         // Write and flush "sending" here; an error stops the run before the send.
+///         // Write and sync "sending" here; an error stops the run before the send.
 ///         let mut record = record.lock().map_err(|_| Error::Config("record lock poisoned".into()))?;
 ///         record.push(format!("sending {index} {}", chunk_digest(leads)));
 ///         Ok(())

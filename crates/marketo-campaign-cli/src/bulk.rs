@@ -11,6 +11,7 @@ use marketo_campaign::{
     ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source,
 };
 
+use crate::record_sink::{RecordSink, Synced};
 use crate::{
     build_target, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID, EXIT_OK,
     EXIT_REFUSED, EXIT_UNKNOWN,
@@ -720,9 +721,10 @@ fn stdout_name() -> String {
 }
 
 /// The run's record (`--json` on stdout): each chunk's "sending" line is
-/// written and flushed before the chunk is sent, its outcome after. The
-/// first failed write stops the run. Counts the outcomes with or without
-/// `--json`.
+/// written, flushed and synced (durable: see [`crate::record_sink`]) before
+/// the chunk is sent, its outcome after (flushed: a lost outcome line makes
+/// the chunk unknown for `--resume`, never resent). The first failed write
+/// or sync stops the run. Counts the outcomes with or without `--json`.
 struct Record {
     json: bool,
     /// Leads per chunk.
@@ -732,8 +734,9 @@ struct Record {
     state: Mutex<RecordState>,
 }
 
-#[derive(Default)]
 struct RecordState {
+    /// Where the lines go.
+    sink: Box<dyn RecordSink>,
     /// Lines written.
     lines: usize,
     /// The first write that failed: the line's number, what it was, and
@@ -744,12 +747,22 @@ struct RecordState {
 }
 
 impl Record {
+    /// A record on stdout.
     fn new(json: bool, request: String, size: usize) -> Self {
+        Record::with_sink(json, request, size, Box::new(Synced::stdout()))
+    }
+
+    fn with_sink(json: bool, request: String, size: usize, sink: Box<dyn RecordSink>) -> Self {
         Record {
             json,
             size,
             request,
-            state: Mutex::new(RecordState::default()),
+            state: Mutex::new(RecordState {
+                sink,
+                lines: 0,
+                failed: None,
+                tally: Tally::default(),
+            }),
         }
     }
 
@@ -757,19 +770,32 @@ impl Record {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes and flushes one line to stdout, unless a write failed before;
-    /// `what` names the line should it fail.
+    /// Writes and flushes one line, and syncs it if `sync` (a "sending"
+    /// line), unless a write failed before; `what` names the line should it
+    /// fail.
     fn write(
         &self,
         state: &mut RecordState,
         line: &serde_json::Value,
+        sync: bool,
         what: impl FnOnce() -> String,
     ) -> std::io::Result<()> {
         if let Some((_, _, e)) = &state.failed {
             return Err(std::io::Error::new(e.kind(), e.to_string()));
         }
-        let mut out = std::io::stdout().lock();
-        let written = writeln!(out, "{line}").and_then(|()| out.flush());
+        let out = &mut state.sink;
+        // One write of the whole line.
+        let mut text = line.to_string();
+        text.push('\n');
+        let written = out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .and_then(|()| match sync {
+                true => out.sync().map(drop).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot sync it to the disk: {e}"))
+                }),
+                false => Ok(()),
+            });
         match &written {
             Ok(()) => state.lines += 1,
             Err(e) => {
@@ -789,7 +815,7 @@ impl Record {
             return Ok(());
         }
         let mut state = self.lock();
-        self.write(&mut state, line, what)
+        self.write(&mut state, line, false, what)
     }
 
     /// The hook before a chunk is sent.
@@ -799,7 +825,7 @@ impl Record {
         }
         let mut state = self.lock();
         let line = sending_line(index, leads, &self.request);
-        self.write(&mut state, &line, || {
+        self.write(&mut state, &line, true, || {
             format!("the sending line of chunk {index}")
         })
         .map_err(|e| {
@@ -816,7 +842,7 @@ impl Record {
             // A failure is kept in the state and stops the run at the next
             // chunk.
             let index = chunk.index();
-            let _ = self.write(&mut state, &chunk_line(chunk, &self.request), || {
+            let _ = self.write(&mut state, &chunk_line(chunk, &self.request), false, || {
                 format!("the outcome of chunk {index}")
             });
         }
@@ -1133,6 +1159,139 @@ mod tests {
             Format::detect("email,sfdcleadid").is_err(),
             "two key columns is ambiguous"
         );
+    }
+
+    /// What a record's sink was asked to do, in order.
+    #[derive(Clone, Default)]
+    struct Spy {
+        events: std::sync::Arc<Mutex<Vec<String>>>,
+        fail_sync: bool,
+    }
+
+    impl Spy {
+        fn events(&self) -> Vec<String> {
+            self.events.lock().unwrap().clone()
+        }
+
+        fn push(&self, event: String) {
+            self.events.lock().unwrap().push(event);
+        }
+    }
+
+    impl Write for Spy {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.push(format!("write {}", String::from_utf8_lossy(buf)));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.push("flush".into());
+            Ok(())
+        }
+    }
+
+    impl RecordSink for Spy {
+        fn sync(&mut self) -> std::io::Result<crate::record_sink::Durability> {
+            self.push("sync".into());
+            if self.fail_sync {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            Ok(crate::record_sink::Durability::Synced)
+        }
+    }
+
+    fn spied(spy: &Spy) -> Record {
+        Record::with_sink(true, "r".repeat(40), 100, Box::new(spy.clone()))
+    }
+
+    #[test]
+    fn a_sending_line_is_synced_before_its_chunk_is_sent() {
+        let spy = Spy::default();
+        let record = spied(&spy);
+        let leads = [LeadKey::id(1).unwrap(), LeadKey::id(2).unwrap()];
+        record.sending(0, &leads).unwrap();
+        let events = spy.events();
+        let sending = events
+            .iter()
+            .position(|e| e.contains(r#""status":"sending""#))
+            .unwrap_or_else(|| panic!("no sending line: {events:?}"));
+        let flushed = events.iter().rposition(|e| e == "flush");
+        let synced = events.iter().rposition(|e| e == "sync");
+        assert!(
+            matches!((flushed, synced), (Some(f), Some(s)) if sending < f && f < s),
+            "the sending line must be written, flushed, then synced before sending() \
+             returns: {events:?}"
+        );
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("sync"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_sync_stops_the_run_before_the_chunk_is_sent() {
+        let spy = Spy {
+            fail_sync: true,
+            ..Spy::default()
+        };
+        let record = spied(&spy);
+        let leads = [LeadKey::id(1).unwrap()];
+        assert!(record.sending(0, &leads).is_err());
+        let (message, code) = record.failure().expect("the record failed");
+        assert!(
+            message.contains("sync") && message.contains("disk on fire"),
+            "{message}"
+        );
+        assert!(message.contains("nothing was sent"), "{message}");
+        assert_eq!(code, EXIT_INVALID);
+        // The next chunk is refused too, without touching the sink.
+        let before = spy.events().len();
+        assert!(record.sending(1, &leads).is_err());
+        assert_eq!(spy.events().len(), before);
+    }
+
+    #[test]
+    fn outcome_lines_are_flushed_not_synced() {
+        let spy = Spy::default();
+        let record = spied(&spy);
+        record
+            .line(&serde_json::json!({"summary": {}}), || "summary".into())
+            .unwrap();
+        assert!(
+            !spy.events().contains(&"sync".to_owned()),
+            "{:?}",
+            spy.events()
+        );
+    }
+
+    #[test]
+    fn a_regular_file_is_synced_a_pipe_is_not() {
+        let dir = std::env::temp_dir().join(format!("marketo-record-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.jsonl");
+        let mut sink = Synced::file(std::fs::File::create(&path).unwrap()).unwrap();
+        assert!(sink.syncs());
+        writeln!(sink, "{{}}").unwrap();
+        sink.flush().unwrap();
+        assert_eq!(sink.sync().unwrap(), crate::record_sink::Durability::Synced);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            // A character device (as a terminal or /dev/null) cannot be
+            // synced: the line is flushed only.
+            let null = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            let mut sink = Synced::file(null).unwrap();
+            assert!(!sink.syncs());
+            assert_eq!(
+                sink.sync().unwrap(),
+                crate::record_sink::Durability::Flushed
+            );
+        }
     }
 
     #[test]

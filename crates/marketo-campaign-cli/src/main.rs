@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bulk;
+mod record_sink;
 mod webhook;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
@@ -262,7 +263,10 @@ struct RequestArgs {
     /// With --json, stdout is the run's write-ahead record: a "sending"
     /// line for each chunk (its index, first lead, size, the digest of its
     /// leads and of the request: campaign, tokens, source) is written and
-    /// flushed before the chunk is sent, its outcome line when it finishes,
+    /// flushed before the chunk is sent (and synced to the disk, when
+    /// stdout is a regular file: it then survives a power cut; a pipe or a
+    /// terminal cannot be synced, there it survives a crash of this process
+    /// only), its outcome line when it finishes,
     /// and a summary line at the end. If a line cannot be written, the run
     /// stops and no chunk is sent after it (exit 2 if nothing was sent,
     /// else 4); the error names the line and what had been sent. Keep this
