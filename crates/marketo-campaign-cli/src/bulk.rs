@@ -11,6 +11,7 @@ use marketo_campaign::{
     ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source,
 };
 
+use crate::quote::quoted;
 use crate::record_sink::{RecordSink, Synced};
 use crate::{
     build_target, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID, EXIT_OK,
@@ -51,10 +52,15 @@ fn csv_fields(line: &str) -> Vec<String> {
 }
 
 impl Format {
-    /// The format of a file whose first data line is `line`: `TYPE:VALUE`,
-    /// or a CSV header.
+    /// The format of a file whose first data line is `line`: `TYPE:VALUE`
+    /// (a key type's name before the first `:`, whether or not its value is
+    /// valid: its error then says what is wrong with it), or a CSV header.
     fn detect(line: &str) -> Result<Format, String> {
-        if line.parse::<LeadKey>().is_ok() {
+        let names_a_key_type = |line: &str| {
+            line.split_once(':')
+                .is_some_and(|(key_type, _)| key_type.trim().parse::<LeadKeyType>().is_ok())
+        };
+        if line.parse::<LeadKey>().is_ok() || names_a_key_type(line) {
             return Ok(Format::Pairs);
         }
         let header: Vec<String> = csv_fields(line)
@@ -81,8 +87,9 @@ impl Format {
                 value_column: *column,
             }),
             _ => Err(format!(
-                "{line:?} is neither TYPE:VALUE nor a CSV header with 'type' and 'value' columns \
-                 or exactly one column named after a key type (e.g. 'email')"
+                "{} is neither TYPE:VALUE nor a CSV header with 'type' and 'value' columns \
+                 or exactly one column named after a key type (e.g. 'email')",
+                quoted(line)
             )),
         }
     }
@@ -99,7 +106,7 @@ impl Format {
                 let field = |i: usize| {
                     fields.get(i).ok_or_else(|| Error::InvalidInput {
                         field: "CSV row".into(),
-                        reason: format!("{line:?} has no column {}", i + 1),
+                        reason: format!("{} has no column {}", quoted(line), i + 1),
                     })
                 };
                 let key_type = match (type_column, fixed_type) {
@@ -327,8 +334,9 @@ impl Resume {
                 (Some("failed" | "not_attempted"), _) => Recorded::Resend,
                 (status, _) => {
                     return Err(bad(format!(
-                        "line {}: chunk {index} has an unknown status {status:?}",
-                        number + 1
+                        "line {}: chunk {index} has an unknown status {}",
+                        number + 1,
+                        status.map_or_else(|| "(none)".to_owned(), quoted)
                     )))
                 }
             };

@@ -13,8 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bulk;
+mod quote;
 mod record_sink;
 mod webhook;
+
+use quote::quoted;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::ajo::{AjoClient, AjoClientBuilder, CampaignMap};
@@ -331,7 +334,11 @@ struct RequestArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Exit 2 (0 for --help and --version), the values it quotes cut.
+        Err(e) => quote::clap_error(e).exit(),
+    };
     match cli.command {
         Command::Request(args) => ExitCode::from(request(&args)),
         Command::Sandbox(args) => ExitCode::from(sandbox(&args)),
@@ -661,16 +668,19 @@ fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClien
 
 /// `--namespace TYPE=NAMESPACE`, e.g. `IDNUM=marketoId`.
 fn parse_namespace(s: &str) -> Result<(LeadKeyType, String), String> {
-    let (key_type, namespace) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected TYPE=NAMESPACE, e.g. IDNUM=marketoId"))?;
+    let (key_type, namespace) = s.split_once('=').ok_or_else(|| {
+        format!(
+            "{}: expected TYPE=NAMESPACE, e.g. IDNUM=marketoId",
+            quoted(s)
+        )
+    })?;
     let key_type = key_type
         .trim()
         .parse::<LeadKeyType>()
         .map_err(|e| e.to_string())?;
     let namespace = namespace.trim();
     if namespace.is_empty() {
-        return Err(format!("{s:?}: the namespace is empty"));
+        return Err(format!("{}: the namespace is empty", quoted(s)));
     }
     Ok((key_type, namespace.to_owned()))
 }
@@ -711,11 +721,15 @@ fn parse_rate(s: &str) -> Result<RateLimit, String> {
                     std::time::Duration::from_secs(secs),
                     in_flight,
                 )),
-                _ => Err(format!("{s:?}: expected positive numbers, e.g. 100/20/10")),
+                _ => Err(format!(
+                    "{}: expected positive numbers, e.g. 100/20/10",
+                    quoted(s)
+                )),
             }
         }
         _ => Err(format!(
-            "{s:?}: expected CALLS/SECS[/INFLIGHT], e.g. 100/20/10"
+            "{}: expected CALLS/SECS[/INFLIGHT], e.g. 100/20/10",
+            quoted(s)
         )),
     }
 }

@@ -71,11 +71,256 @@ fn a_record_redirected_to_a_file_is_written_and_synced() {
     assert!(lines.contains(r#""complete":true"#), "{lines}");
 }
 
-#[allow(dead_code)] // the next items' tests use it
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs")
+/// A standalone sandbox process, killed when dropped.
+struct Sandbox {
+    child: std::process::Child,
+    line: serde_json::Value,
+}
+
+impl Sandbox {
+    fn start() -> Self {
+        let (child, line) = crate::common::spawn_with_start_line(&["sandbox"]);
+        Sandbox { child, line }
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.line[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key} in {}", self.line))
+            .to_owned()
+    }
+
+    /// `marketo-campaign ARGS` sent to this sandbox over SOAP and REST,
+    /// with `stdin` as its input.
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("MARKETO_SOAP_ENDPOINT", self.get("soap_endpoint"))
+            .env("MARKETO_SOAP_USER_ID", self.get("soap_user_id"))
+            .env(
+                "MARKETO_SOAP_ENCRYPTION_KEY",
+                self.get("soap_encryption_key"),
+            )
+            .env("MARKETO_REST_ENDPOINT", self.get("rest_endpoint"))
+            .env("MARKETO_CLIENT_ID", self.get("client_id"))
+            .env("MARKETO_CLIENT_SECRET", self.get("client_secret"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let mut input = child.stdin.take().expect("stdin is piped");
+        let writer = stdin.map(|bytes| {
+            let bytes = bytes.to_vec();
+            // The command may refuse its input before reading it all.
+            std::thread::spawn(move || {
+                let _ = std::io::Write::write_all(&mut input, &bytes);
+            })
+        });
+        let output = child.wait_with_output().expect("the binary ends");
+        if let Some(writer) = writer {
+            writer.join().expect("the input is written");
+        }
+        output
+    }
+
+    /// The campaign runs the sandbox journaled.
+    fn journal(&self) -> serde_json::Value {
+        let (status, body) = test_support::http::get(&self.get("journal"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("the journal is JSON")
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts that `output` is a brief refusal (exit 2) that says `needles`.
+fn refused_briefly(what: &str, output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown: String = stderr.chars().take(600).collect();
+    assert_eq!(output.status.code(), Some(2), "{what}: {shown}");
+    assert!(
+        stderr.len() < 600,
+        "{what}: {} bytes of stderr, the input quoted whole? {shown}…",
+        stderr.len()
+    );
+    for needle in needles {
+        assert!(stderr.contains(needle), "{what}: no {needle:?} in {stderr}");
+    }
+    assert!(
+        output.stdout.is_empty(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+fn journal_is_empty(sandbox: &Sandbox) {
+    let journal = sandbox.journal();
+    let runs = journal
+        .as_array()
+        .map_or_else(|| journal["runs"].as_array().map_or(0, Vec::len), Vec::len);
+    assert_eq!(runs, 0, "nothing may be sent: {journal}");
+}
+
+/// `EMAIL:` and a million characters on the first line of a leads file:
+/// the error names the value's length against the key type's limit, quotes
+/// a short prefix, and nothing is sent (exit 2): from a file, from stdin,
+/// in a CSV, and as `--lead`.
+#[test]
+fn a_megabyte_lead_value_is_refused_briefly_with_the_limit() {
+    let sandbox = Sandbox::start();
+    let dir = Dir::new("megabyte");
+    let big = "a".repeat(1_000_000);
+    let pairs = dir.file(
+        "pairs.txt",
+        &format!("EMAIL:{big}\nEMAIL:lead@company.com\n"),
+    );
+    let csv = dir.file("leads.csv", &format!("type,value\nEMAIL,{big}\n"));
+    let email_column = dir.file("emails.csv", &format!("email\n{big}\n"));
+    let request = ["request", "--backend", "soap", "--campaign-id", "4496"];
+    let limit = ["1000000 characters", "more than 255"];
+    for (what, file) in [
+        ("TYPE:VALUE file", &pairs),
+        ("CSV type,value", &csv),
+        ("CSV email column", &email_column),
+    ] {
+        let output = sandbox.run(
+            &[&request[..], &["--leads-file", text(file)]].concat(),
+            None,
+        );
+        refused_briefly(what, &output, &limit);
+    }
+    let output = sandbox.run(
+        &[&request[..], &["--leads-file", "-"]].concat(),
+        Some(format!("EMAIL:{big}\n").as_bytes()),
+    );
+    refused_briefly("stdin", &output, &limit);
+    // The longest argument Linux takes is 128 KiB.
+    let long = "b".repeat(100_000);
+    let output = sandbox.run(
+        &[&request[..], &["--lead", &format!("EMAIL:{long}")]].concat(),
+        None,
+    );
+    refused_briefly("--lead", &output, &["100000 characters", "more than 255"]);
+    journal_is_empty(&sandbox);
+}
+
+/// Whatever the input that is wrong, a megabyte of it is not printed back:
+/// a first line that is neither TYPE:VALUE nor a CSV header, an unknown key
+/// type, a CSV row without the value's column.
+#[test]
+fn no_error_quotes_a_long_input_whole() {
+    let sandbox = Sandbox::start();
+    let dir = Dir::new("long-inputs");
+    let big = "c".repeat(1_000_000);
+    let request = ["request", "--backend", "soap", "--campaign-id", "4496"];
+    for (what, body, needle) in [
+        (
+            "neither pairs nor CSV",
+            big.clone(),
+            "neither TYPE:VALUE nor a CSV header",
+        ),
+        (
+            "unknown key type",
+            format!("EMAIL:lead@company.com\n{big}:x"),
+            "is not one of",
+        ),
+        (
+            "CSV row without its value column",
+            format!("name,type,value\n{big},EMAIL\n"),
+            "has no column 3",
+        ),
+        (
+            "CSV row of an unknown type",
+            format!("type,value\n{big},x\n"),
+            "is not one of",
+        ),
+    ] {
+        let file = dir.file("leads.txt", &format!("{body}\n"));
+        let output = sandbox.run(
+            &[&request[..], &["--leads-file", text(&file)]].concat(),
+            None,
+        );
+        // The input's length is said, its first characters quoted.
+        refused_briefly(what, &output, &[needle, " characters)", "\"ccccc"]);
+    }
+    let long = "9".repeat(100_000);
+    let webhook = dir.file(
+        "webhook.json",
+        r#"{"url":"https://example.com/x","request_type":"GET"}"#,
+    );
+    for (what, args) in [
+        (
+            "--campaign-id",
+            vec!["request", "--campaign-id", &long, "--lead", "IDNUM:1"],
+        ),
+        (
+            "--rate-limit",
+            vec![
+                "request",
+                "--campaign-id",
+                "1",
+                "--lead",
+                "IDNUM:1",
+                "--rate-limit",
+                &long,
+            ],
+        ),
+        (
+            "--source",
+            vec![
+                "request",
+                "--campaign-id",
+                "1",
+                "--lead",
+                "IDNUM:1",
+                "--source",
+                &long,
+            ],
+        ),
+        (
+            "--timestamp",
+            vec![
+                "request",
+                "--campaign-id",
+                "1",
+                "--lead",
+                "IDNUM:1",
+                "--timestamp",
+                &long,
+            ],
+        ),
+        (
+            "--namespace",
+            vec![
+                "request",
+                "--campaign-id",
+                "1",
+                "--lead",
+                "IDNUM:1",
+                "--namespace",
+                &long,
+            ],
+        ),
+        (
+            "webhook --token",
+            vec![
+                "webhook",
+                "render",
+                "--webhook",
+                text(&webhook),
+                "--token",
+                &long,
+            ],
+        ),
+    ] {
+        let output = sandbox.run(&args, None);
+        refused_briefly(what, &output, &["100000 characters"]);
+    }
+    journal_is_empty(&sandbox);
 }
