@@ -2,3 +2,4 @@
 
 mod bridge;
 mod bridge_tls;
+mod defects;
