@@ -590,6 +590,13 @@ fn chunk_line(chunk: &ChunkReport, request: &str) -> serde_json::Value {
     if let (Some(id), Some(map)) = (chunk.execution_id(), line.as_object_mut()) {
         map.insert("execution_id".into(), id.into());
     }
+    // A chunk the backend served in parts: the leads the campaign ran for.
+    if let (ChunkStatus::Failed(e), Some(map)) = (chunk.status(), line.as_object_mut()) {
+        if let Some(served) = e.served() {
+            let served: Vec<String> = served.iter().map(ToString::to_string).collect();
+            map.insert("served".into(), served.into());
+        }
+    }
     line
 }
 
@@ -1300,6 +1307,26 @@ mod tests {
                 crate::record_sink::Durability::Flushed
             );
         }
+    }
+
+    #[test]
+    fn a_chunk_served_in_parts_names_its_served_leads_in_the_record() {
+        let leads: Vec<LeadKey> = (1..=4).map(|i| LeadKey::id(i).unwrap()).collect();
+        let err = Error::PartlyServed {
+            served: leads[..2].to_vec(),
+            leads: 4,
+            parts: 2,
+            accepted: 1,
+            failure: None,
+        };
+        let chunk = ChunkReport::failed(leads, "stub", err);
+        let line = chunk_line(&chunk, "r");
+        assert_eq!(
+            line["served"],
+            serde_json::json!(["IDNUM:1", "IDNUM:2"]),
+            "{line}"
+        );
+        assert_eq!(line["delivery"], "unknown", "{line}");
     }
 
     #[test]
