@@ -90,7 +90,9 @@ enum Command {
     /// Run the offline sandbox (SOAP and REST on loopback) until interrupted.
     ///
     /// Prints one JSON line with the endpoints and the credentials it accepts,
-    /// then serves. The campaign runs are journaled at GET /sandbox/journal.
+    /// its AJO campaigns (each with the Marketo campaign it stands for) and
+    /// the path of the campaign map it writes for them, then serves. The
+    /// campaign runs are journaled at GET /sandbox/journal.
     Sandbox(SandboxArgs),
     /// Serve Marketo's SOAP API to legacy integrations, over REST.
     ///
@@ -189,6 +191,14 @@ struct SandboxArgs {
     /// Add N generated leads (ids 1..=N, emails leadN@example.com), for bulk runs.
     #[arg(long, value_name = "N", default_value_t = 0)]
     generate_leads: u32,
+    /// Where to write the campaign map of the sandbox's AJO campaigns (for
+    /// AJO_CAMPAIGN_MAP or --campaign-map with --backend ajo). Default: a
+    /// file in the temporary directory named after its content
+    /// (marketo-sandbox-campaign-map-HASH.json), shared by sandboxes of
+    /// the same data. The start-up line gives its path as
+    /// "ajo_campaign_map".
+    #[arg(long, value_name = "FILE")]
+    campaign_map_out: Option<PathBuf>,
 }
 
 /// Where the bridge sends the SOAP calls it serves.
@@ -542,15 +552,58 @@ fn sandbox(args: &SandboxArgs) -> u8 {
         .token_lifetime(std::time::Duration::from_secs(args.token_lifetime))
         .rate_limit(args.rate_limit.calls(), args.rate_limit.window())
         .max_concurrent(args.rate_limit.in_flight());
-    match Sandbox::start_with(config) {
-        Ok(sandbox) => {
-            println!("{}", sandbox.startup_line());
-            let _ = std::io::stdout().flush();
-            sandbox.wait();
-            EXIT_OK
-        }
-        Err(e) => fail(&e),
+    let sandbox = match Sandbox::start_with(config) {
+        Ok(sandbox) => sandbox,
+        Err(e) => return fail(&e),
+    };
+    // The map of its AJO campaigns, so that `request --backend ajo` by a
+    // Marketo campaign's id or name runs against this sandbox.
+    let json = sandbox.ajo_campaign_map().to_json();
+    let map = args
+        .campaign_map_out
+        .clone()
+        .unwrap_or_else(|| default_campaign_map_path(&json));
+    if let Err(e) = write_whole(&map, &json) {
+        return fail(&Error::Config(format!(
+            "cannot write the campaign map {}: {e}",
+            map.display()
+        )));
     }
+    let mut line: serde_json::Value =
+        serde_json::from_str(&sandbox.startup_line()).unwrap_or_default();
+    if let Some(fields) = line.as_object_mut() {
+        fields.insert("ajo_campaign_map".into(), map.display().to_string().into());
+    }
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+    sandbox.wait();
+    EXIT_OK
+}
+
+/// Where `sandbox` writes its campaign map by default: in the temporary
+/// directory, named after its content, so that sandboxes of the same data
+/// share one file (none piles up, however many are started and killed).
+fn default_campaign_map_path(json: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    std::env::temp_dir().join(format!(
+        "marketo-sandbox-campaign-map-{:016x}.json",
+        hasher.finish()
+    ))
+}
+
+/// Writes `text` to `path` whole: a reader sees the old file or the new
+/// one, never a part (written beside it, then renamed over it).
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".{}.partial", std::process::id()));
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
 }
 
 fn fail(err: &Error) -> u8 {

@@ -71,16 +71,26 @@ fn a_record_redirected_to_a_file_is_written_and_synced() {
     assert!(lines.contains(r#""complete":true"#), "{lines}");
 }
 
-/// A standalone sandbox process, killed when dropped.
+/// A standalone sandbox process, killed when dropped (and its campaign
+/// map file removed).
 struct Sandbox {
     child: std::process::Child,
     line: serde_json::Value,
+    map: PathBuf,
 }
 
 impl Sandbox {
     fn start() -> Self {
-        let (child, line) = crate::common::spawn_with_start_line(&["sandbox"]);
-        Sandbox { child, line }
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let map = std::env::temp_dir().join(format!(
+            "mc-defects-map-{}-{}.json",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (child, line) =
+            crate::common::spawn_with_start_line(&["sandbox", "--campaign-map-out", text(&map)]);
+        Sandbox { child, line, map }
     }
 
     fn get(&self, key: &str) -> String {
@@ -136,6 +146,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.map);
     }
 }
 
@@ -323,4 +334,69 @@ fn no_error_quotes_a_long_input_whole() {
         refused_briefly(what, &output, &["100000 characters"]);
     }
     journal_is_empty(&sandbox);
+}
+
+/// `marketo-campaign sandbox` names its AJO campaigns and writes a campaign
+/// map: with the AJO variables of its start-up line and
+/// `AJO_CAMPAIGN_MAP` set to that map, the README's webinar request by name
+/// runs over AJO against the standalone sandbox.
+#[test]
+fn a_standalone_sandbox_names_its_ajo_campaigns_and_writes_their_map() {
+    let sandbox = Sandbox::start();
+    let campaigns = sandbox.line["ajo_campaigns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ajo_campaigns in {}", sandbox.line));
+    let webinar = campaigns
+        .iter()
+        .find(|c| c["marketo_campaign_id"] == 1234)
+        .unwrap_or_else(|| panic!("no AJO campaign for 1234 in {campaigns:?}"));
+    assert_eq!(webinar["id"], "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234");
+    assert_eq!(webinar["name"], "Webinar Reminder (API-triggered)");
+    assert_eq!(webinar["marketo_campaign"], "Send Webinar Reminder");
+    assert_eq!(webinar["marketo_program"], "Webinars");
+    let map = sandbox.get("ajo_campaign_map");
+    assert_eq!(Path::new(&map), sandbox.map, "--campaign-map-out");
+    let text = std::fs::read_to_string(&map).expect("the map file exists");
+    assert!(
+        text.contains("7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234"),
+        "{text}"
+    );
+    let output = Command::new(BIN)
+        .args(["request", "--backend", "ajo", "--json"])
+        .args([
+            "--campaign-name",
+            "Send Webinar Reminder",
+            "--program-name",
+            "Webinars",
+        ])
+        .args(["--token", "{{my.WebinarTitle}}=Migrating off SOAP"])
+        .args(["--token", "{{my.JoinLink}}=https://example.com/join"])
+        .args([
+            "--token",
+            "{{my.WebinarImage}}=https://example.com/webinar.png",
+        ])
+        .args(["--lead", "EMAIL:lead@company.com"])
+        .env("AJO_ENDPOINT", sandbox.get("ajo_endpoint"))
+        .env("AJO_IMS_TOKEN_URL", sandbox.get("ims_token_url"))
+        .env("AJO_CLIENT_ID", sandbox.get("ajo_client_id"))
+        .env("AJO_CLIENT_SECRET", sandbox.get("ajo_client_secret"))
+        .env("AJO_ORG_ID", sandbox.get("ajo_org_id"))
+        .env("AJO_SANDBOX_NAME", sandbox.get("ajo_sandbox_name"))
+        .env("AJO_CAMPAIGN_MAP", &map)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let journal = sandbox.journal();
+    let runs = journal.as_array().expect("the journal is a list");
+    assert_eq!(runs.len(), 1, "{journal}");
+    assert_eq!(
+        runs[0]["ajo"]["campaign_id"], "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234",
+        "{journal}"
+    );
 }
