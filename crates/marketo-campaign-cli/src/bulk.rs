@@ -11,7 +11,7 @@ use marketo_campaign::{
     ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source,
 };
 
-use crate::quote::quoted;
+use crate::quote::{self, quoted};
 use crate::record_sink::{RecordSink, Synced};
 use crate::{
     build_target, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID, EXIT_OK,
@@ -206,12 +206,12 @@ fn open(path: &Path) -> Result<LeadLines<Box<dyn BufRead>>, Error> {
         ));
     }
     let file = std::fs::File::open(path).map_err(|e| Error::InvalidInput {
-        field: format!("--leads-file {}", path.display()),
+        field: format!("--leads-file {}", quote::path(path)),
         reason: e.to_string(),
     })?;
     Ok(LeadLines::new(
         Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
-        path.display().to_string(),
+        quote::path(path),
     ))
 }
 
@@ -267,7 +267,7 @@ struct Resume {
 
 impl Resume {
     fn read(path: &Path, size: usize) -> Result<Resume, Error> {
-        let name = path.display().to_string();
+        let name = quote::path(path);
         let bad = |reason: String| Error::InvalidInput {
             field: format!("--resume {name}"),
             reason,
@@ -931,7 +931,7 @@ fn no_leads(path: &Path) -> Error {
         field: if path.as_os_str() == "-" {
             "--leads-file - (stdin)".into()
         } else {
-            format!("--leads-file {}", path.display())
+            format!("--leads-file {}", quote::path(path))
         },
         reason: "no leads in it (empty, or only blank lines and # comments)".into(),
     }

@@ -121,11 +121,11 @@ struct BridgeArgs {
     allow_non_loopback: bool,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
     /// --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(long, value_name = "PEM", requires = "tls_key", value_parser = crate::quote::path_arg)]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM, unencrypted PKCS#8 or RSA);
     /// needs --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(long, value_name = "PEM", requires = "tls_cert", value_parser = crate::quote::path_arg)]
     tls_key: Option<PathBuf>,
     /// Answer success without calling Marketo; log the calls it would make.
     #[arg(long)]
@@ -136,10 +136,10 @@ struct BridgeArgs {
     sandbox: bool,
     /// The embedded sandbox's data (campaigns, leads, webhooks; see
     /// README): campaign flows run for calls through the bridge too.
-    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    #[arg(long, value_name = "FILE", requires = "sandbox", value_parser = crate::quote::path_arg)]
     sandbox_data: Option<PathBuf>,
     /// File of SOAP users to accept: one `USER_ID ENCRYPTION_KEY` a line.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = crate::quote::path_arg)]
     users_file: Option<PathBuf>,
     /// Run the campaign for the leads found even when some keys name no lead
     /// (default: fault 20103 and nothing runs, as SOAP).
@@ -154,7 +154,7 @@ struct BridgeArgs {
     /// With --backend ajo: the JSON file mapping Marketo campaigns to AJO
     /// campaign ids (default: AJO_CAMPAIGN_MAP; with --sandbox, the
     /// sandbox's own map).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     campaign_map: Option<PathBuf>,
     /// Longest a call may wait for a place under Marketo's REST limits (100
     /// calls / 20 s, 10 at once, shared by every caller), and longest it may
@@ -176,7 +176,7 @@ struct SandboxArgs {
     #[arg(long)]
     allow_non_loopback: bool,
     /// JSON file with campaigns, leads and credentials (see README).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::quote::path_arg)]
     config: Option<PathBuf>,
     /// Retire the SOAP endpoint: answer every SOAP call with this HTTP status (404 or 410).
     #[arg(long, value_name = "STATUS", value_parser = clap::value_parser!(u16).range(400..=599))]
@@ -197,7 +197,7 @@ struct SandboxArgs {
     /// (marketo-sandbox-campaign-map-HASH.json), shared by sandboxes of
     /// the same data. The start-up line gives its path as
     /// "ajo_campaign_map".
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     campaign_map_out: Option<PathBuf>,
 }
 
@@ -246,7 +246,7 @@ struct RequestArgs {
     /// {"campaigns":[{"marketo_id":1234,"ajo_campaign_id":"..."},
     /// {"campaign":"C","program":"P","ajo_campaign_id":"..."}]}.
     /// Default: AJO_CAMPAIGN_MAP; with --sandbox, the sandbox's own map.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     campaign_map: Option<PathBuf>,
     /// With --backend ajo: lead keys of TYPE are sent in the identity
     /// namespace NAMESPACE (e.g. IDNUM=marketoId). Repeatable. Default:
@@ -285,7 +285,7 @@ struct RequestArgs {
     /// else 4); the error names the line and what had been sent. Keep this
     /// output: --resume reads it. Failed and not-attempted chunks are named
     /// on stderr.
-    #[arg(long, value_name = "PATH|-")]
+    #[arg(long, value_name = "PATH|-", value_parser = crate::quote::path_arg)]
     leads_file: Option<PathBuf>,
     /// Resume from the record (--json output) of an earlier run of the same
     /// leads file and the same request.
@@ -304,7 +304,7 @@ struct RequestArgs {
     /// record from an older version without digests, stdin. A run that
     /// leaves any chunk unknown, resumed or not, exits 4: those leads may
     /// or may not have been served, and no resume sends them again.
-    #[arg(long, value_name = "FILE", requires = "leads_file")]
+    #[arg(long, value_name = "FILE", requires = "leads_file", value_parser = crate::quote::path_arg)]
     resume: Option<PathBuf>,
     /// Requests in flight at once in a bulk run (the rate limit still applies).
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -339,7 +339,7 @@ struct RequestArgs {
     /// The embedded sandbox's data (campaigns, leads, webhooks; see README).
     /// Campaign flows' webhook calls are printed after the outcome (with
     /// --json, one line {"webhook_calls": [...]}), once they finish.
-    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    #[arg(long, value_name = "FILE", requires = "sandbox", value_parser = crate::quote::path_arg)]
     sandbox_data: Option<PathBuf>,
 }
 
@@ -468,7 +468,7 @@ fn serve_bridge<R: CampaignRequester + Send + Sync + 'static>(
         (Some(cert), Some(key)) => {
             let read = |path: &PathBuf| {
                 std::fs::read(path)
-                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", quote::path(path))))
             };
             match (read(cert), read(key)) {
                 (Ok(cert), Ok(key)) => {
@@ -566,7 +566,7 @@ fn sandbox(args: &SandboxArgs) -> u8 {
     if let Err(e) = write_whole(&map, &json) {
         return fail(&Error::Config(format!(
             "cannot write the campaign map {}: {e}",
-            map.display()
+            quote::path(&map)
         )));
     }
     let mut line: serde_json::Value =

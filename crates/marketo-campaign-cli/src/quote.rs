@@ -3,6 +3,7 @@
 //! back (a leads file's line, an argument, a line of a record).
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 /// Longest part of an input quoted in an error message, in characters (as
 /// the library's own errors quote lead keys and token names).
@@ -28,6 +29,38 @@ fn cut(text: &str) -> Cow<'_, str> {
             text.chars().count()
         )),
     }
+}
+
+/// Longest path a file can have on Linux (`PATH_MAX`), in bytes: a longer
+/// path argument is refused by the argument parser, so that no message
+/// quotes more of one (the library's own messages quote paths whole).
+const PATH_MAX: usize = 4096;
+
+/// Characters of a path shown at each end when [`path`] cuts it.
+const PATH_END_CHARS: usize = 100;
+
+/// A path argument: refused when longer than any file's path can be.
+pub(crate) fn path_arg(text: &str) -> Result<PathBuf, String> {
+    if text.len() > PATH_MAX {
+        return Err(format!(
+            "a path of {} bytes: longer than any file's path ({PATH_MAX} bytes)",
+            text.len()
+        ));
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// `path` as an error message shows it: whole when short, else its first
+/// and last characters (the file's name) and its length.
+pub(crate) fn path(path: &Path) -> String {
+    let text = path.display().to_string();
+    let chars = text.chars().count();
+    if chars <= 2 * PATH_END_CHARS {
+        return text;
+    }
+    let head: String = text.chars().take(PATH_END_CHARS).collect();
+    let tail: String = text.chars().skip(chars - PATH_END_CHARS).collect();
+    format!("{head}…{tail} ({chars} characters)")
 }
 
 /// Whether [`quoted`] and [`cut`] cut `text`.
@@ -74,5 +107,20 @@ mod tests {
             cut(&"x".repeat(65)),
             format!("{}… (65 characters)", "x".repeat(64))
         );
+    }
+
+    #[test]
+    fn long_paths_are_refused_or_cut_keeping_the_file_name() {
+        assert!(path_arg(&"d/".repeat(3000)).is_err());
+        assert_eq!(path_arg("leads.csv"), Ok(PathBuf::from("leads.csv")));
+        let long = format!("/{}/leads.csv", "d".repeat(1000));
+        let shown = path(Path::new(&long));
+        assert!(shown.starts_with("/ddd"), "{shown}");
+        assert!(
+            shown.contains('…') && shown.ends_with("/leads.csv (1011 characters)"),
+            "{shown}"
+        );
+        assert!(shown.chars().count() < 250, "{shown}");
+        assert_eq!(path(Path::new("/tmp/leads.csv")), "/tmp/leads.csv");
     }
 }

@@ -56,7 +56,7 @@ enum WebhookCommand {
 struct RenderArgs {
     /// The webhook definition (JSON: url, request_type, template,
     /// request_token_encoding, response_type, headers, response_mappings).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     webhook: PathBuf,
     /// The lead: a JSON file of its fields, or one field as NAME=VALUE.
     /// Repeatable; later fields win.
@@ -107,8 +107,12 @@ pub(crate) fn run(args: &WebhookArgs) -> u8 {
 }
 
 fn render(args: &RenderArgs) -> Result<(), String> {
-    let webhook = Webhook::from_file(&args.webhook)
-        .map_err(|e| format!("webhook definition {}: {e}", args.webhook.display()))?;
+    let webhook = Webhook::from_file(&args.webhook).map_err(|e| {
+        format!(
+            "webhook definition {}: {e}",
+            crate::quote::path(&args.webhook)
+        )
+    })?;
     let clock: Box<dyn Clock> = match &args.now {
         Some(now) => Box::new(FixedClock::parse(now).map_err(|e| e.to_string())?),
         None => Box::new(SystemClock),

@@ -329,10 +329,42 @@ fn no_error_quotes_a_long_input_whole() {
                 &long,
             ],
         ),
+        (
+            "--leads-file",
+            vec!["request", "--campaign-id", "1", "--leads-file", &long],
+        ),
+        (
+            "--campaign-map",
+            vec![
+                "request",
+                "--backend",
+                "ajo",
+                "--campaign-id",
+                "1",
+                "--lead",
+                "EMAIL:a@b.c",
+                "--campaign-map",
+                &long,
+            ],
+        ),
+        ("sandbox --config", vec!["sandbox", "--config", &long]),
+        ("bridge --users-file", vec!["bridge", "--users-file", &long]),
     ] {
         let output = sandbox.run(&args, None);
         refused_briefly(what, &output, &["100000 characters"]);
     }
+    // A path the parser takes (under PATH_MAX) that names no file: cut in
+    // the middle, its file name shown.
+    let path = format!("/{}/leads.txt", "d".repeat(3000));
+    let output = sandbox.run(
+        &["request", "--campaign-id", "1", "--leads-file", &path],
+        None,
+    );
+    refused_briefly(
+        "a 3000-character path",
+        &output,
+        &["/leads.txt (3011 characters)"],
+    );
     journal_is_empty(&sandbox);
 }
 
