@@ -201,8 +201,10 @@ where
 /// reported, and `run_bulk_with` returns the hook's first error.
 ///
 /// Record-keeping that survives a crash: in the hook, write "chunk N is
-/// being sent" (with [`chunk_digest`] of its leads) and flush it to stable
-/// storage, returning an error if that fails; in `on_chunk`, write the
+/// being sent" (with [`chunk_digest`] of its leads) and sync it to stable
+/// storage (a flush survives the process crashing, not a power cut:
+/// [`std::fs::File::sync_data`] does), returning an error if that fails;
+/// in `on_chunk`, write the
 /// outcome. A chunk whose "sending" entry has no outcome after a crash was
 /// possibly sent and possibly run: its delivery is
 /// [unknown](crate::Delivery::Unknown), and it must not be resent blindly.
@@ -225,7 +227,7 @@ where
 ///     (1..=250).map(LeadKey::id),
 ///     &BulkOptions::new().workers(1),
 ///     |index, leads| {
-///         // Write and flush "sending" here; an error stops the run before the send.
+///         // Write and sync "sending" here; an error stops the run before the send.
 ///         let mut record = record.lock().map_err(|_| Error::Config("record lock poisoned".into()))?;
 ///         record.push(format!("sending {index} {}", chunk_digest(leads)));
 ///         Ok(())
@@ -646,17 +648,21 @@ fn regroup(outcome: &Outcome, batch: Batch) -> Vec<ChunkReport> {
         if accepted == overlapping.len() {
             report.status = ChunkStatus::Accepted;
         } else if accepted > 0 {
-            report.status = ChunkStatus::Failed(Error::Protocol {
-                status: 0,
-                reason: format!(
-                    "the requester served this chunk in parts: {accepted} of {} part(s) were accepted, the others {}; the campaign ran for some of its leads, so it must not be sent again whole",
-                    overlapping.len(),
-                    match failure {
-                        Some(err) => format!("failed ({err})"),
-                        None => "were not attempted".to_owned(),
-                    }
-                ),
-                body: String::new(),
+            // This chunk's leads in the accepted parts.
+            let served = overlapping
+                .iter()
+                .filter(|(.., c)| c.is_accepted())
+                .flat_map(|(_, s, _, c)| {
+                    let part = &c.leads()[start.saturating_sub(*s)..(end - s).min(c.leads().len())];
+                    part.iter().cloned()
+                })
+                .collect();
+            report.status = ChunkStatus::Failed(Error::PartlyServed {
+                served,
+                leads: end - start,
+                parts: overlapping.len(),
+                accepted,
+                failure: failure.map(|err| Box::new(err.clone())),
             });
         } else if let Some(err) = failure {
             report.status = ChunkStatus::Failed(err.clone());
@@ -837,6 +843,68 @@ mod tests {
             panic!("{:?}", reports[0]);
         };
         assert_eq!(err.delivery(), Delivery::Refused);
+    }
+
+    /// A chunk served in parts, some accepted: its own error, which says
+    /// which leads were served and why the rest were not, classified
+    /// unknown (exit 4), never a protocol error of "HTTP 0".
+    #[test]
+    fn a_chunk_served_in_parts_says_what_was_served() {
+        let primary = StubRequester::new();
+        primary.fail_call(1, not_sent());
+        let secondary = StubRequester::new().with_max_leads_per_call(20);
+        secondary.fail_call(3, refused());
+        let fallback = crate::Fallback::new(primary, secondary);
+        let mut reports = Vec::new();
+        run_bulk(
+            &fallback,
+            &CampaignTarget::id(1),
+            Source::Mktows,
+            ids(100),
+            &BulkOptions::new().workers(1),
+            |c| reports.push(c.clone()),
+        )
+        .unwrap();
+        let ChunkStatus::Failed(err) = reports[0].status() else {
+            panic!("{:?}", reports[0]);
+        };
+        let text = err.to_string();
+        assert!(!text.contains("HTTP 0"), "{text}");
+        assert!(
+            text.contains("2 of 5 parts accepted") && text.contains("40 of its 100 leads"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Access denied"),
+            "the failed part's error: {text}"
+        );
+        let class = err.classify();
+        assert_eq!(
+            (class.delivery, class.action),
+            (Delivery::Unknown, crate::Action::Stop)
+        );
+        assert!(class.reason.contains("accepted parts"), "{}", class.reason);
+        assert_eq!(err.exit_code(), crate::exit::UNKNOWN);
+        let json = serde_json::to_value(&reports[0]).unwrap();
+        let served: Vec<String> = (1..=40).map(|i| format!("IDNUM:{i}")).collect();
+        assert_eq!(json["served"], serde_json::json!(served), "{json}");
+        assert_eq!(json["delivery"], "unknown");
+        let Error::PartlyServed {
+            served,
+            leads,
+            parts,
+            accepted,
+            failure,
+        } = err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!((served.len(), *leads, *parts, *accepted), (40, 100, 5, 2));
+        assert_eq!(served.first(), Some(&LeadKey::id(1).unwrap()));
+        assert_eq!(
+            failure.as_deref().map(Error::delivery),
+            Some(Delivery::Refused)
+        );
     }
 
     #[test]

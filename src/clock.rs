@@ -42,7 +42,8 @@ impl FixedClock {
                 crate::Error::invalid(
                     "timestamp",
                     format!(
-                        "{timestamp:?} is not a W3C timestamp like 2010-04-09T14:04:54-07:00: {e}"
+                        "{} is not a W3C timestamp like 2010-04-09T14:04:54-07:00: {e}",
+                        crate::request::shown(timestamp)
                     ),
                 )
             })

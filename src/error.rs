@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::request::LeadKey;
 use crate::requester::Outcome;
 
 /// What an error says about whether the campaign may have been triggered.
@@ -171,6 +172,7 @@ const RULES: &[Rule] = &[
     rule("a backend of your own: unknown", Delivery::Unknown, Action::Stop, "as the backend states"),
     rule("Journey Optimizer: HTTP 429 (rate limited), with or without Retry-After", Delivery::Refused, Action::Retry, "refused before running; the limit passes: wait at least its Retry-After"),
     rule("this client's own rate limiter: the wait budget passed (`RateLimit::max_wait`)", Delivery::NotSent, Action::Stop, "never sent; the caller chooses when to try again"),
+    rule("a chunk served in parts: some parts accepted, the others failed or not attempted", Delivery::Unknown, Action::Stop, "the campaign ran for the accepted parts' leads: the chunk must not be sent again whole"),
 ];
 
 /// A Marketo SOAP service exception code (`detail/serviceException/code`).
@@ -496,6 +498,27 @@ pub enum Error {
     /// not attempted.
     #[error("request incomplete: {}", incomplete_summary(.0))]
     Incomplete(Box<Outcome>),
+    /// A bulk run's chunk that the backend served in parts (its calls are
+    /// smaller than the run's chunks, as when a [`Fallback`](crate::Fallback)
+    /// hands a chunk to a backend of smaller calls), some parts accepted and
+    /// some not: the campaign ran for the leads of the accepted parts
+    /// (`served`), not for the others. Its delivery is unknown: the chunk
+    /// must not be sent again whole.
+    #[error("{}", partly_served_text(.served, *.leads, *.parts, *.accepted, .failure.as_deref()))]
+    PartlyServed {
+        /// The leads of the accepted parts, in order: the campaign ran for
+        /// them.
+        served: Vec<LeadKey>,
+        /// The chunk's leads, in all.
+        leads: usize,
+        /// The parts the backend served the chunk in.
+        parts: usize,
+        /// The parts accepted.
+        accepted: usize,
+        /// The error of the first part that failed; `None` when the other
+        /// parts were not attempted.
+        failure: Option<Box<Error>>,
+    },
 }
 
 /// The error that caused an [`Error`], shared so that `Error` stays
@@ -552,6 +575,30 @@ fn bare(err: &Error) -> String {
         Error::HttpStatus { status, body } => format!("HTTP {status}: {body:?}"),
         other => other.to_string(),
     }
+}
+
+fn partly_served_text(
+    served: &[LeadKey],
+    leads: usize,
+    parts: usize,
+    accepted: usize,
+    failure: Option<&Error>,
+) -> String {
+    format!(
+        "served in parts: {accepted} of {parts} parts accepted, so the campaign ran for {} of its \
+         {leads} leads{}; the other parts {}; do not send the chunk again whole (the campaign may \
+         have run)",
+        served.len(),
+        match (served.first(), served.last()) {
+            (Some(first), Some(last)) if served.len() > 1 => format!(" ({first} to {last})"),
+            (Some(first), _) => format!(" ({first})"),
+            _ => String::new(),
+        },
+        match failure {
+            Some(err) => format!("failed: {err}"),
+            None => "were not attempted".to_owned(),
+        }
+    )
 }
 
 fn retry_after_text(wait: Option<std::time::Duration>) -> String {
@@ -677,6 +724,30 @@ impl Error {
             },
             Error::RateLimited { .. } => c(23),
             Error::Throttled { .. } => c(24),
+            Error::PartlyServed { .. } => c(25),
+        }
+    }
+
+    /// The leads a chunk served in parts was served for
+    /// ([`Error::PartlyServed`]): the campaign ran for them.
+    ///
+    /// ```
+    /// use marketo_campaign::{Delivery, Error, LeadKey};
+    /// let err = Error::PartlyServed {
+    ///     served: vec![LeadKey::id(1)?, LeadKey::id(2)?],
+    ///     leads: 4,
+    ///     parts: 2,
+    ///     accepted: 1,
+    ///     failure: None,
+    /// };
+    /// assert_eq!(err.served().map(<[LeadKey]>::len), Some(2));
+    /// assert_eq!(err.delivery(), Delivery::Unknown);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn served(&self) -> Option<&[LeadKey]> {
+        match self {
+            Error::PartlyServed { served, .. } => Some(served),
+            _ => None,
         }
     }
 
@@ -906,6 +977,18 @@ mod tests {
                 }),
                 6,
                 NotSent,
+                Stop,
+            ),
+            (
+                Error::PartlyServed {
+                    served: vec![LeadKey::id(1).unwrap()],
+                    leads: 2,
+                    parts: 2,
+                    accepted: 1,
+                    failure: Some(Box::new(fault(20013))),
+                },
+                25,
+                Unknown,
                 Stop,
             ),
         ];

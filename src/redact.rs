@@ -102,6 +102,19 @@ pub(crate) fn scrub_error(err: Error, secrets: &[&str]) -> Error {
             call,
             source: Box::new(scrub_error(*source, secrets)),
         },
+        Error::PartlyServed {
+            served,
+            leads,
+            parts,
+            accepted,
+            failure,
+        } => Error::PartlyServed {
+            served,
+            leads,
+            parts,
+            accepted,
+            failure: failure.map(|err| Box::new(scrub_error(*err, secrets))),
+        },
         other => other,
     }
 }

@@ -114,7 +114,9 @@ impl Serialize for AmbiguousKey {
 
 /// `{"index", "backend", "leads", "status", "error", "delivery",
 /// "unmatched", "ambiguous"}`, and `"execution_id"` when the backend gave
-/// one (AJO); `error` and `delivery` are `null` for an accepted chunk.
+/// one (AJO), `"served"` (the leads the campaign ran for) when the backend
+/// served the chunk in parts ([`Error::PartlyServed`]); `error` and
+/// `delivery` are `null` for an accepted chunk.
 impl Serialize for ChunkReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let keys =
@@ -134,6 +136,11 @@ impl Serialize for ChunkReport {
         map.serialize_entry("ambiguous", self.ambiguous())?;
         if let Some(id) = self.execution_id() {
             map.serialize_entry("execution_id", id)?;
+        }
+        if let ChunkStatus::Failed(err) = self.status() {
+            if let Some(served) = err.served() {
+                map.serialize_entry("served", &keys(served))?;
+            }
         }
         map.end()
     }

@@ -164,7 +164,8 @@ impl FromStr for LeadKeyType {
                 Error::invalid(
                     "lead key type",
                     format!(
-                        "{s:?} is not one of {}",
+                        "{} is not one of {}",
+                        shown(s),
                         LeadKeyType::ALL.map(|t| t.as_str()).join(", ")
                     ),
                 )
@@ -396,7 +397,7 @@ impl FromStr for Source {
         } else {
             Err(Error::invalid(
                 "source",
-                format!("{s:?} is not MKTOWS or SALES"),
+                format!("{} is not MKTOWS or SALES", shown(s)),
             ))
         }
     }
@@ -1040,8 +1041,10 @@ mod same_keys_as_before {
                 .ok_or_else(|| {
                     Error::invalid(
                         "lead key type",
+                        // A long name is cut, as the parser now cuts it.
                         format!(
-                            "{s:?} is not one of {}",
+                            "{} is not one of {}",
+                            shown(s),
                             LeadKeyType::ALL.map(|t| t.as_str()).join(", ")
                         ),
                     )

@@ -133,6 +133,30 @@ impl CampaignMap {
         Ok(map)
     }
 
+    /// The map as [`CampaignMap::from_json`] reads it (a map file):
+    /// entries by id, in id order, then by campaign + program.
+    ///
+    /// ```
+    /// use marketo_campaign::ajo::CampaignMap;
+    /// let map = CampaignMap::new()
+    ///     .with_id(4496, "a1b2c3d4-demo")
+    ///     .with_named("Send Webinar Reminder", "Webinars", "5f1e2d3c-webinar");
+    /// let json = map.to_json();
+    /// assert!(json.starts_with(r#"{"campaigns":["#), "{json}");
+    /// assert_eq!(CampaignMap::from_json(&json)?, map);
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        let by_id = self
+            .by_id
+            .iter()
+            .map(|(id, ajo)| serde_json::json!({"marketo_id": id, "ajo_campaign_id": ajo}));
+        let by_name = self.by_name.iter().map(|((campaign, program), ajo)| {
+            serde_json::json!({"campaign": campaign, "program": program, "ajo_campaign_id": ajo})
+        });
+        serde_json::json!({"campaigns": by_id.chain(by_name).collect::<Vec<_>>()}).to_string()
+    }
+
     /// Reads [`CampaignMap::from_json`] from a file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
         let path = path.as_ref();

@@ -350,6 +350,10 @@ impl<R: CampaignRequester> Bridge<R> {
     }
 
     /// Largest request body read. Default: [`DEFAULT_MAX_BODY_BYTES`].
+    /// A larger body gets HTTP 413 after the bridge has read and thrown
+    /// away the rest of it (up to 16 MiB), so that a client sending its
+    /// whole body before reading reads the 413; a client that asked
+    /// `Expect: 100-continue` gets it before sending the body.
     pub fn max_body_bytes(mut self, max: usize) -> Self {
         self.max_body = max;
         self

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -28,6 +28,15 @@ use marketo_campaign::Error;
 /// concurrent calls per instance; the REST client's limiter paces them
 /// further, so more would only wait there.
 pub(super) const MAX_CALLS: usize = 16;
+
+/// Most bytes of an oversized request body read and thrown away before
+/// its 413 is sent: 16 MiB. Clients that send their whole body before
+/// reading an answer (Python's http.client, most SOAP stacks) then read the
+/// 413 instead of failing on a closed connection. A body announced larger
+/// (Content-Length) gets its 413 at once, and so does one that asked
+/// `Expect: 100-continue` (it is not sent at all); either way the
+/// connection is closed after the 413.
+pub(super) const MAX_DISCARDED_BYTES: u64 = 16 << 20;
 
 /// A running bridge. Dropping it shuts it down (as [`shutdown`](RunningBridge::shutdown)).
 #[derive(Debug)]
@@ -208,16 +217,22 @@ async fn handle<R: CampaignRequester + Send + Sync + 'static>(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let max = bridge.max_body;
-    let too_large = request
+    let length = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX));
-    if too_large {
-        return Ok(respond(Answer::text(413, "request too large\n")));
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = length.is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX));
+    let expects_continue = request
+        .headers()
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // Not polling the body, hyper sends no "100 Continue": a client that
+    // asked waits for the answer without sending the body.
+    if too_large && (expects_continue || length.is_some_and(|n| n > MAX_DISCARDED_BYTES)) {
+        return Ok(too_large_answer());
     }
-    let (head, body) = request.into_parts();
+    let (head, mut body) = request.into_parts();
     let header = |name: &str| {
         head.headers
             .get(name)
@@ -233,20 +248,36 @@ async fn handle<R: CampaignRequester + Send + Sync + 'static>(
         host: header(HOST.as_str()),
         soap_action: header("soapaction"),
     };
-    let body =
-        match tokio::time::timeout(bridge.read_timeout, Limited::new(body, max).collect()).await {
-            Err(_) => {
-                return Ok(respond(Answer::text(
-                    408,
-                    "request body not read in time\n",
-                )))
-            }
-            Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
-                return Ok(respond(Answer::text(413, "request too large\n")))
-            }
-            Ok(Err(_)) => return Ok(respond(Answer::text(400, "unreadable request\n"))),
-            Ok(Ok(collected)) => collected.to_bytes(),
-        };
+    let read = async {
+        if too_large {
+            return Err(Unread::TooLarge);
+        }
+        match Limited::new(&mut body, max).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(Unread::TooLarge),
+            Err(_) => Err(Unread::Unreadable),
+        }
+    };
+    // One read timeout for the body, and for the rest of one too large.
+    let deadline = tokio::time::Instant::now() + bridge.read_timeout;
+    let body = match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => {
+            return Ok(respond(Answer::text(
+                408,
+                "request body not read in time\n",
+            )))
+        }
+        Ok(Err(Unread::TooLarge)) => {
+            // Read the rest (within bounds) so that the client, done
+            // sending, reads the 413.
+            let _ = tokio::time::timeout_at(deadline, discard(&mut body)).await;
+            return Ok(too_large_answer());
+        }
+        Ok(Err(Unread::Unreadable)) => {
+            return Ok(respond(Answer::text(400, "unreadable request\n")))
+        }
+        Ok(Ok(body)) => body,
+    };
     if owned.method != "POST" {
         // Health, metrics, the WSDL: no backend call, answered here.
         return Ok(respond(bridge.answer(&owned.as_request(&body))));
@@ -259,6 +290,42 @@ async fn handle<R: CampaignRequester + Send + Sync + 'static>(
     };
     let answer = tokio::task::block_in_place(|| bridge.answer(&owned.as_request(&body)));
     Ok(respond(answer))
+}
+
+/// Why a request's body was not read.
+enum Unread {
+    /// Over the bridge's limit.
+    TooLarge,
+    /// The connection failed while it was read.
+    Unreadable,
+}
+
+/// Reads and throws away the rest of a body, up to
+/// [`MAX_DISCARDED_BYTES`]; whether it ended within them.
+async fn discard(body: &mut Incoming) -> bool {
+    let mut left = MAX_DISCARDED_BYTES;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return false;
+        };
+        if let Some(data) = frame.data_ref() {
+            let Some(rest) = left.checked_sub(u64::try_from(data.len()).unwrap_or(u64::MAX)) else {
+                return false;
+            };
+            left = rest;
+        }
+    }
+    true
+}
+
+/// 413, and the connection closed after it (what is left of the body is
+/// not read).
+fn too_large_answer() -> Response<Body> {
+    let mut response = respond(Answer::text(413, "request too large\n"));
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// A request's parts, owned, to cross onto the blocking pool.

@@ -11,6 +11,8 @@ use marketo_campaign::{
     ChunkReport, ChunkStatus, Delivery, Error, LeadKey, LeadKeyType, Source,
 };
 
+use crate::quote::{self, quoted};
+use crate::record_sink::{RecordSink, Synced};
 use crate::{
     build_target, fail, print_plans, Backend, Client, RequestArgs, EXIT_INVALID, EXIT_OK,
     EXIT_REFUSED, EXIT_UNKNOWN,
@@ -50,10 +52,15 @@ fn csv_fields(line: &str) -> Vec<String> {
 }
 
 impl Format {
-    /// The format of a file whose first data line is `line`: `TYPE:VALUE`,
-    /// or a CSV header.
+    /// The format of a file whose first data line is `line`: `TYPE:VALUE`
+    /// (a key type's name before the first `:`, whether or not its value is
+    /// valid: its error then says what is wrong with it), or a CSV header.
     fn detect(line: &str) -> Result<Format, String> {
-        if line.parse::<LeadKey>().is_ok() {
+        let names_a_key_type = |line: &str| {
+            line.split_once(':')
+                .is_some_and(|(key_type, _)| key_type.trim().parse::<LeadKeyType>().is_ok())
+        };
+        if line.parse::<LeadKey>().is_ok() || names_a_key_type(line) {
             return Ok(Format::Pairs);
         }
         let header: Vec<String> = csv_fields(line)
@@ -80,8 +87,9 @@ impl Format {
                 value_column: *column,
             }),
             _ => Err(format!(
-                "{line:?} is neither TYPE:VALUE nor a CSV header with 'type' and 'value' columns \
-                 or exactly one column named after a key type (e.g. 'email')"
+                "{} is neither TYPE:VALUE nor a CSV header with 'type' and 'value' columns \
+                 or exactly one column named after a key type (e.g. 'email')",
+                quoted(line)
             )),
         }
     }
@@ -98,7 +106,7 @@ impl Format {
                 let field = |i: usize| {
                     fields.get(i).ok_or_else(|| Error::InvalidInput {
                         field: "CSV row".into(),
-                        reason: format!("{line:?} has no column {}", i + 1),
+                        reason: format!("{} has no column {}", quoted(line), i + 1),
                     })
                 };
                 let key_type = match (type_column, fixed_type) {
@@ -198,12 +206,12 @@ fn open(path: &Path) -> Result<LeadLines<Box<dyn BufRead>>, Error> {
         ));
     }
     let file = std::fs::File::open(path).map_err(|e| Error::InvalidInput {
-        field: format!("--leads-file {}", path.display()),
+        field: format!("--leads-file {}", quote::path(path)),
         reason: e.to_string(),
     })?;
     Ok(LeadLines::new(
         Box::new(std::io::BufReader::with_capacity(1 << 16, file)),
-        path.display().to_string(),
+        quote::path(path),
     ))
 }
 
@@ -259,7 +267,7 @@ struct Resume {
 
 impl Resume {
     fn read(path: &Path, size: usize) -> Result<Resume, Error> {
-        let name = path.display().to_string();
+        let name = quote::path(path);
         let bad = |reason: String| Error::InvalidInput {
             field: format!("--resume {name}"),
             reason,
@@ -326,8 +334,9 @@ impl Resume {
                 (Some("failed" | "not_attempted"), _) => Recorded::Resend,
                 (status, _) => {
                     return Err(bad(format!(
-                        "line {}: chunk {index} has an unknown status {status:?}",
-                        number + 1
+                        "line {}: chunk {index} has an unknown status {}",
+                        number + 1,
+                        status.map_or_else(|| "(none)".to_owned(), quoted)
                     )))
                 }
             };
@@ -581,6 +590,13 @@ fn chunk_line(chunk: &ChunkReport, request: &str) -> serde_json::Value {
     if let (Some(id), Some(map)) = (chunk.execution_id(), line.as_object_mut()) {
         map.insert("execution_id".into(), id.into());
     }
+    // A chunk the backend served in parts: the leads the campaign ran for.
+    if let (ChunkStatus::Failed(e), Some(map)) = (chunk.status(), line.as_object_mut()) {
+        if let Some(served) = e.served() {
+            let served: Vec<String> = served.iter().map(ToString::to_string).collect();
+            map.insert("served".into(), served.into());
+        }
+    }
     line
 }
 
@@ -720,9 +736,10 @@ fn stdout_name() -> String {
 }
 
 /// The run's record (`--json` on stdout): each chunk's "sending" line is
-/// written and flushed before the chunk is sent, its outcome after. The
-/// first failed write stops the run. Counts the outcomes with or without
-/// `--json`.
+/// written, flushed and synced (durable: see [`crate::record_sink`]) before
+/// the chunk is sent, its outcome after (flushed: a lost outcome line makes
+/// the chunk unknown for `--resume`, never resent). The first failed write
+/// or sync stops the run. Counts the outcomes with or without `--json`.
 struct Record {
     json: bool,
     /// Leads per chunk.
@@ -732,8 +749,9 @@ struct Record {
     state: Mutex<RecordState>,
 }
 
-#[derive(Default)]
 struct RecordState {
+    /// Where the lines go.
+    sink: Box<dyn RecordSink>,
     /// Lines written.
     lines: usize,
     /// The first write that failed: the line's number, what it was, and
@@ -744,12 +762,22 @@ struct RecordState {
 }
 
 impl Record {
+    /// A record on stdout.
     fn new(json: bool, request: String, size: usize) -> Self {
+        Record::with_sink(json, request, size, Box::new(Synced::stdout()))
+    }
+
+    fn with_sink(json: bool, request: String, size: usize, sink: Box<dyn RecordSink>) -> Self {
         Record {
             json,
             size,
             request,
-            state: Mutex::new(RecordState::default()),
+            state: Mutex::new(RecordState {
+                sink,
+                lines: 0,
+                failed: None,
+                tally: Tally::default(),
+            }),
         }
     }
 
@@ -757,19 +785,32 @@ impl Record {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes and flushes one line to stdout, unless a write failed before;
-    /// `what` names the line should it fail.
+    /// Writes and flushes one line, and syncs it if `sync` (a "sending"
+    /// line), unless a write failed before; `what` names the line should it
+    /// fail.
     fn write(
         &self,
         state: &mut RecordState,
         line: &serde_json::Value,
+        sync: bool,
         what: impl FnOnce() -> String,
     ) -> std::io::Result<()> {
         if let Some((_, _, e)) = &state.failed {
             return Err(std::io::Error::new(e.kind(), e.to_string()));
         }
-        let mut out = std::io::stdout().lock();
-        let written = writeln!(out, "{line}").and_then(|()| out.flush());
+        let out = &mut state.sink;
+        // One write of the whole line.
+        let mut text = line.to_string();
+        text.push('\n');
+        let written = out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .and_then(|()| match sync {
+                true => out.sync().map(drop).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot sync it to the disk: {e}"))
+                }),
+                false => Ok(()),
+            });
         match &written {
             Ok(()) => state.lines += 1,
             Err(e) => {
@@ -789,7 +830,7 @@ impl Record {
             return Ok(());
         }
         let mut state = self.lock();
-        self.write(&mut state, line, what)
+        self.write(&mut state, line, false, what)
     }
 
     /// The hook before a chunk is sent.
@@ -799,7 +840,7 @@ impl Record {
         }
         let mut state = self.lock();
         let line = sending_line(index, leads, &self.request);
-        self.write(&mut state, &line, || {
+        self.write(&mut state, &line, true, || {
             format!("the sending line of chunk {index}")
         })
         .map_err(|e| {
@@ -816,7 +857,7 @@ impl Record {
             // A failure is kept in the state and stops the run at the next
             // chunk.
             let index = chunk.index();
-            let _ = self.write(&mut state, &chunk_line(chunk, &self.request), || {
+            let _ = self.write(&mut state, &chunk_line(chunk, &self.request), false, || {
                 format!("the outcome of chunk {index}")
             });
         }
@@ -890,7 +931,7 @@ fn no_leads(path: &Path) -> Error {
         field: if path.as_os_str() == "-" {
             "--leads-file - (stdin)".into()
         } else {
-            format!("--leads-file {}", path.display())
+            format!("--leads-file {}", quote::path(path))
         },
         reason: "no leads in it (empty, or only blank lines and # comments)".into(),
     }
@@ -1133,6 +1174,159 @@ mod tests {
             Format::detect("email,sfdcleadid").is_err(),
             "two key columns is ambiguous"
         );
+    }
+
+    /// What a record's sink was asked to do, in order.
+    #[derive(Clone, Default)]
+    struct Spy {
+        events: std::sync::Arc<Mutex<Vec<String>>>,
+        fail_sync: bool,
+    }
+
+    impl Spy {
+        fn events(&self) -> Vec<String> {
+            self.events.lock().unwrap().clone()
+        }
+
+        fn push(&self, event: String) {
+            self.events.lock().unwrap().push(event);
+        }
+    }
+
+    impl Write for Spy {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.push(format!("write {}", String::from_utf8_lossy(buf)));
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.push("flush".into());
+            Ok(())
+        }
+    }
+
+    impl RecordSink for Spy {
+        fn sync(&mut self) -> std::io::Result<crate::record_sink::Durability> {
+            self.push("sync".into());
+            if self.fail_sync {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            Ok(crate::record_sink::Durability::Synced)
+        }
+    }
+
+    fn spied(spy: &Spy) -> Record {
+        Record::with_sink(true, "r".repeat(40), 100, Box::new(spy.clone()))
+    }
+
+    #[test]
+    fn a_sending_line_is_synced_before_its_chunk_is_sent() {
+        let spy = Spy::default();
+        let record = spied(&spy);
+        let leads = [LeadKey::id(1).unwrap(), LeadKey::id(2).unwrap()];
+        record.sending(0, &leads).unwrap();
+        let events = spy.events();
+        let sending = events
+            .iter()
+            .position(|e| e.contains(r#""status":"sending""#))
+            .unwrap_or_else(|| panic!("no sending line: {events:?}"));
+        let flushed = events.iter().rposition(|e| e == "flush");
+        let synced = events.iter().rposition(|e| e == "sync");
+        assert!(
+            matches!((flushed, synced), (Some(f), Some(s)) if sending < f && f < s),
+            "the sending line must be written, flushed, then synced before sending() \
+             returns: {events:?}"
+        );
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("sync"),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_sync_stops_the_run_before_the_chunk_is_sent() {
+        let spy = Spy {
+            fail_sync: true,
+            ..Spy::default()
+        };
+        let record = spied(&spy);
+        let leads = [LeadKey::id(1).unwrap()];
+        assert!(record.sending(0, &leads).is_err());
+        let (message, code) = record.failure().expect("the record failed");
+        assert!(
+            message.contains("sync") && message.contains("disk on fire"),
+            "{message}"
+        );
+        assert!(message.contains("nothing was sent"), "{message}");
+        assert_eq!(code, EXIT_INVALID);
+        // The next chunk is refused too, without touching the sink.
+        let before = spy.events().len();
+        assert!(record.sending(1, &leads).is_err());
+        assert_eq!(spy.events().len(), before);
+    }
+
+    #[test]
+    fn outcome_lines_are_flushed_not_synced() {
+        let spy = Spy::default();
+        let record = spied(&spy);
+        record
+            .line(&serde_json::json!({"summary": {}}), || "summary".into())
+            .unwrap();
+        assert!(
+            !spy.events().contains(&"sync".to_owned()),
+            "{:?}",
+            spy.events()
+        );
+    }
+
+    #[test]
+    fn a_regular_file_is_synced_a_pipe_is_not() {
+        let dir = std::env::temp_dir().join(format!("marketo-record-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.jsonl");
+        let mut sink = Synced::file(std::fs::File::create(&path).unwrap()).unwrap();
+        assert!(sink.syncs());
+        writeln!(sink, "{{}}").unwrap();
+        sink.flush().unwrap();
+        assert_eq!(sink.sync().unwrap(), crate::record_sink::Durability::Synced);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            // A character device (as a terminal or /dev/null) cannot be
+            // synced: the line is flushed only.
+            let null = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            let mut sink = Synced::file(null).unwrap();
+            assert!(!sink.syncs());
+            assert_eq!(
+                sink.sync().unwrap(),
+                crate::record_sink::Durability::Flushed
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_served_in_parts_names_its_served_leads_in_the_record() {
+        let leads: Vec<LeadKey> = (1..=4).map(|i| LeadKey::id(i).unwrap()).collect();
+        let err = Error::PartlyServed {
+            served: leads[..2].to_vec(),
+            leads: 4,
+            parts: 2,
+            accepted: 1,
+            failure: None,
+        };
+        let chunk = ChunkReport::failed(leads, "stub", err);
+        let line = chunk_line(&chunk, "r");
+        assert_eq!(
+            line["served"],
+            serde_json::json!(["IDNUM:1", "IDNUM:2"]),
+            "{line}"
+        );
+        assert_eq!(line["delivery"], "unknown", "{line}");
     }
 
     #[test]

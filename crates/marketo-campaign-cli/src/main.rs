@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod bulk;
+mod quote;
+mod record_sink;
 mod webhook;
+
+use quote::quoted;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use marketo_campaign::ajo::{AjoClient, AjoClientBuilder, CampaignMap};
@@ -86,7 +90,9 @@ enum Command {
     /// Run the offline sandbox (SOAP and REST on loopback) until interrupted.
     ///
     /// Prints one JSON line with the endpoints and the credentials it accepts,
-    /// then serves. The campaign runs are journaled at GET /sandbox/journal.
+    /// its AJO campaigns (each with the Marketo campaign it stands for) and
+    /// the path of the campaign map it writes for them, then serves. The
+    /// campaign runs are journaled at GET /sandbox/journal.
     Sandbox(SandboxArgs),
     /// Serve Marketo's SOAP API to legacy integrations, over REST.
     ///
@@ -115,11 +121,11 @@ struct BridgeArgs {
     allow_non_loopback: bool,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
     /// --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[arg(long, value_name = "PEM", requires = "tls_key", value_parser = crate::quote::path_arg)]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM, unencrypted PKCS#8 or RSA);
     /// needs --tls-cert.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[arg(long, value_name = "PEM", requires = "tls_cert", value_parser = crate::quote::path_arg)]
     tls_key: Option<PathBuf>,
     /// Answer success without calling Marketo; log the calls it would make.
     #[arg(long)]
@@ -130,10 +136,10 @@ struct BridgeArgs {
     sandbox: bool,
     /// The embedded sandbox's data (campaigns, leads, webhooks; see
     /// README): campaign flows run for calls through the bridge too.
-    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    #[arg(long, value_name = "FILE", requires = "sandbox", value_parser = crate::quote::path_arg)]
     sandbox_data: Option<PathBuf>,
     /// File of SOAP users to accept: one `USER_ID ENCRYPTION_KEY` a line.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = crate::quote::path_arg)]
     users_file: Option<PathBuf>,
     /// Run the campaign for the leads found even when some keys name no lead
     /// (default: fault 20103 and nothing runs, as SOAP).
@@ -148,7 +154,7 @@ struct BridgeArgs {
     /// With --backend ajo: the JSON file mapping Marketo campaigns to AJO
     /// campaign ids (default: AJO_CAMPAIGN_MAP; with --sandbox, the
     /// sandbox's own map).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     campaign_map: Option<PathBuf>,
     /// Longest a call may wait for a place under Marketo's REST limits (100
     /// calls / 20 s, 10 at once, shared by every caller), and longest it may
@@ -170,7 +176,7 @@ struct SandboxArgs {
     #[arg(long)]
     allow_non_loopback: bool,
     /// JSON file with campaigns, leads and credentials (see README).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::quote::path_arg)]
     config: Option<PathBuf>,
     /// Retire the SOAP endpoint: answer every SOAP call with this HTTP status (404 or 410).
     #[arg(long, value_name = "STATUS", value_parser = clap::value_parser!(u16).range(400..=599))]
@@ -185,6 +191,14 @@ struct SandboxArgs {
     /// Add N generated leads (ids 1..=N, emails leadN@example.com), for bulk runs.
     #[arg(long, value_name = "N", default_value_t = 0)]
     generate_leads: u32,
+    /// Where to write the campaign map of the sandbox's AJO campaigns (for
+    /// AJO_CAMPAIGN_MAP or --campaign-map with --backend ajo). Default: a
+    /// file in the temporary directory named after its content
+    /// (marketo-sandbox-campaign-map-HASH.json), shared by sandboxes of
+    /// the same data. The start-up line gives its path as
+    /// "ajo_campaign_map".
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
+    campaign_map_out: Option<PathBuf>,
 }
 
 /// Where the bridge sends the SOAP calls it serves.
@@ -232,7 +246,7 @@ struct RequestArgs {
     /// {"campaigns":[{"marketo_id":1234,"ajo_campaign_id":"..."},
     /// {"campaign":"C","program":"P","ajo_campaign_id":"..."}]}.
     /// Default: AJO_CAMPAIGN_MAP; with --sandbox, the sandbox's own map.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     campaign_map: Option<PathBuf>,
     /// With --backend ajo: lead keys of TYPE are sent in the identity
     /// namespace NAMESPACE (e.g. IDNUM=marketoId). Repeatable. Default:
@@ -262,13 +276,16 @@ struct RequestArgs {
     /// With --json, stdout is the run's write-ahead record: a "sending"
     /// line for each chunk (its index, first lead, size, the digest of its
     /// leads and of the request: campaign, tokens, source) is written and
-    /// flushed before the chunk is sent, its outcome line when it finishes,
+    /// flushed before the chunk is sent (and synced to the disk, when
+    /// stdout is a regular file: it then survives a power cut; a pipe or a
+    /// terminal cannot be synced, there it survives a crash of this process
+    /// only), its outcome line when it finishes,
     /// and a summary line at the end. If a line cannot be written, the run
     /// stops and no chunk is sent after it (exit 2 if nothing was sent,
     /// else 4); the error names the line and what had been sent. Keep this
     /// output: --resume reads it. Failed and not-attempted chunks are named
     /// on stderr.
-    #[arg(long, value_name = "PATH|-")]
+    #[arg(long, value_name = "PATH|-", value_parser = crate::quote::path_arg)]
     leads_file: Option<PathBuf>,
     /// Resume from the record (--json output) of an earlier run of the same
     /// leads file and the same request.
@@ -287,7 +304,7 @@ struct RequestArgs {
     /// record from an older version without digests, stdin. A run that
     /// leaves any chunk unknown, resumed or not, exits 4: those leads may
     /// or may not have been served, and no resume sends them again.
-    #[arg(long, value_name = "FILE", requires = "leads_file")]
+    #[arg(long, value_name = "FILE", requires = "leads_file", value_parser = crate::quote::path_arg)]
     resume: Option<PathBuf>,
     /// Requests in flight at once in a bulk run (the rate limit still applies).
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -322,12 +339,16 @@ struct RequestArgs {
     /// The embedded sandbox's data (campaigns, leads, webhooks; see README).
     /// Campaign flows' webhook calls are printed after the outcome (with
     /// --json, one line {"webhook_calls": [...]}), once they finish.
-    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    #[arg(long, value_name = "FILE", requires = "sandbox", value_parser = crate::quote::path_arg)]
     sandbox_data: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Exit 2 (0 for --help and --version), the values it quotes cut.
+        Err(e) => quote::clap_error(e).exit(),
+    };
     match cli.command {
         Command::Request(args) => ExitCode::from(request(&args)),
         Command::Sandbox(args) => ExitCode::from(sandbox(&args)),
@@ -447,7 +468,7 @@ fn serve_bridge<R: CampaignRequester + Send + Sync + 'static>(
         (Some(cert), Some(key)) => {
             let read = |path: &PathBuf| {
                 std::fs::read(path)
-                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+                    .map_err(|e| Error::Config(format!("cannot read {}: {e}", quote::path(path))))
             };
             match (read(cert), read(key)) {
                 (Ok(cert), Ok(key)) => {
@@ -531,15 +552,58 @@ fn sandbox(args: &SandboxArgs) -> u8 {
         .token_lifetime(std::time::Duration::from_secs(args.token_lifetime))
         .rate_limit(args.rate_limit.calls(), args.rate_limit.window())
         .max_concurrent(args.rate_limit.in_flight());
-    match Sandbox::start_with(config) {
-        Ok(sandbox) => {
-            println!("{}", sandbox.startup_line());
-            let _ = std::io::stdout().flush();
-            sandbox.wait();
-            EXIT_OK
-        }
-        Err(e) => fail(&e),
+    let sandbox = match Sandbox::start_with(config) {
+        Ok(sandbox) => sandbox,
+        Err(e) => return fail(&e),
+    };
+    // The map of its AJO campaigns, so that `request --backend ajo` by a
+    // Marketo campaign's id or name runs against this sandbox.
+    let json = sandbox.ajo_campaign_map().to_json();
+    let map = args
+        .campaign_map_out
+        .clone()
+        .unwrap_or_else(|| default_campaign_map_path(&json));
+    if let Err(e) = write_whole(&map, &json) {
+        return fail(&Error::Config(format!(
+            "cannot write the campaign map {}: {e}",
+            quote::path(&map)
+        )));
     }
+    let mut line: serde_json::Value =
+        serde_json::from_str(&sandbox.startup_line()).unwrap_or_default();
+    if let Some(fields) = line.as_object_mut() {
+        fields.insert("ajo_campaign_map".into(), map.display().to_string().into());
+    }
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+    sandbox.wait();
+    EXIT_OK
+}
+
+/// Where `sandbox` writes its campaign map by default: in the temporary
+/// directory, named after its content, so that sandboxes of the same data
+/// share one file (none piles up, however many are started and killed).
+fn default_campaign_map_path(json: &str) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    std::env::temp_dir().join(format!(
+        "marketo-sandbox-campaign-map-{:016x}.json",
+        hasher.finish()
+    ))
+}
+
+/// Writes `text` to `path` whole: a reader sees the old file or the new
+/// one, never a part (written beside it, then renamed over it).
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".{}.partial", std::process::id()));
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&partial);
+        })
 }
 
 fn fail(err: &Error) -> u8 {
@@ -657,16 +721,19 @@ fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClien
 
 /// `--namespace TYPE=NAMESPACE`, e.g. `IDNUM=marketoId`.
 fn parse_namespace(s: &str) -> Result<(LeadKeyType, String), String> {
-    let (key_type, namespace) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected TYPE=NAMESPACE, e.g. IDNUM=marketoId"))?;
+    let (key_type, namespace) = s.split_once('=').ok_or_else(|| {
+        format!(
+            "{}: expected TYPE=NAMESPACE, e.g. IDNUM=marketoId",
+            quoted(s)
+        )
+    })?;
     let key_type = key_type
         .trim()
         .parse::<LeadKeyType>()
         .map_err(|e| e.to_string())?;
     let namespace = namespace.trim();
     if namespace.is_empty() {
-        return Err(format!("{s:?}: the namespace is empty"));
+        return Err(format!("{}: the namespace is empty", quoted(s)));
     }
     Ok((key_type, namespace.to_owned()))
 }
@@ -707,11 +774,15 @@ fn parse_rate(s: &str) -> Result<RateLimit, String> {
                     std::time::Duration::from_secs(secs),
                     in_flight,
                 )),
-                _ => Err(format!("{s:?}: expected positive numbers, e.g. 100/20/10")),
+                _ => Err(format!(
+                    "{}: expected positive numbers, e.g. 100/20/10",
+                    quoted(s)
+                )),
             }
         }
         _ => Err(format!(
-            "{s:?}: expected CALLS/SECS[/INFLIGHT], e.g. 100/20/10"
+            "{}: expected CALLS/SECS[/INFLIGHT], e.g. 100/20/10",
+            quoted(s)
         )),
     }
 }

@@ -9,6 +9,8 @@ use marketo_campaign::webhook::{TokenContext, TokenValue, Webhook};
 use marketo_campaign::{Clock, FixedClock, SystemClock};
 use marketo_sandbox::Sandbox;
 
+use crate::quote::quoted;
+
 const RENDER_AFTER_HELP: &str = "\
 Output: the request line (method and full URL), the headers, an empty line, then the body
 exactly as it would be sent, followed by one newline that is not part of it. With --json,
@@ -54,7 +56,7 @@ enum WebhookCommand {
 struct RenderArgs {
     /// The webhook definition (JSON: url, request_type, template,
     /// request_token_encoding, response_type, headers, response_mappings).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::quote::path_arg)]
     webhook: PathBuf,
     /// The lead: a JSON file of its fields, or one field as NAME=VALUE.
     /// Repeatable; later fields win.
@@ -105,8 +107,12 @@ pub(crate) fn run(args: &WebhookArgs) -> u8 {
 }
 
 fn render(args: &RenderArgs) -> Result<(), String> {
-    let webhook = Webhook::from_file(&args.webhook)
-        .map_err(|e| format!("webhook definition {}: {e}", args.webhook.display()))?;
+    let webhook = Webhook::from_file(&args.webhook).map_err(|e| {
+        format!(
+            "webhook definition {}: {e}",
+            crate::quote::path(&args.webhook)
+        )
+    })?;
     let clock: Box<dyn Clock> = match &args.now {
         Some(now) => Box::new(FixedClock::parse(now).map_err(|e| e.to_string())?),
         None => Box::new(SystemClock),
@@ -141,12 +147,13 @@ fn render(args: &RenderArgs) -> Result<(), String> {
 /// `--lead FILE` (a JSON object) or `--lead NAME=VALUE`. An existing file wins.
 fn lead_fields(item: &str) -> Result<Vec<(String, TokenValue)>, String> {
     if Path::new(item).is_file() || !item.contains('=') {
-        let text = std::fs::read_to_string(item).map_err(|e| format!("--lead {item}: {e}"))?;
+        let shown = quoted(item);
+        let text = std::fs::read_to_string(item).map_err(|e| format!("--lead {shown}: {e}"))?;
         let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| format!("--lead {item}: not JSON: {e}"))?;
+            serde_json::from_str(&text).map_err(|e| format!("--lead {shown}: not JSON: {e}"))?;
         let object = json
             .as_object()
-            .ok_or_else(|| format!("--lead {item}: expected a JSON object of lead fields"))?;
+            .ok_or_else(|| format!("--lead {shown}: expected a JSON object of lead fields"))?;
         return Ok(object
             .iter()
             .map(|(name, value)| (name.clone(), TokenValue::from_json(value)))
@@ -155,7 +162,8 @@ fn lead_fields(item: &str) -> Result<Vec<(String, TokenValue)>, String> {
     let (name, value) = split_pair(item);
     if name.trim().is_empty() {
         return Err(format!(
-            "--lead {item:?}: expected NAME=VALUE or a JSON file"
+            "--lead {}: expected NAME=VALUE or a JSON file",
+            quoted(item)
         ));
     }
     Ok(vec![(name.to_owned(), TokenValue::Text(value.to_owned()))])
@@ -168,7 +176,10 @@ fn pairs(items: &[String], flag: &str) -> Result<Vec<(String, String)>, String> 
         .iter()
         .map(|item| {
             if !item.contains('=') {
-                return Err(format!("{flag} {item:?}: expected '{{{{my.Name}}}}=value'"));
+                return Err(format!(
+                    "{flag} {}: expected '{{{{my.Name}}}}=value'",
+                    quoted(item)
+                ));
             }
             let (name, value) = split_pair(item);
             Ok((name.to_owned(), value.to_owned()))

@@ -1015,8 +1015,45 @@ impl Sandbox {
         self.net.state.faults.clear_log();
     }
 
-    /// The one-line JSON the CLI prints on start: endpoints and credentials.
+    /// The one-line JSON the CLI prints on start: endpoints and
+    /// credentials, and `ajo_campaigns`: each AJO campaign's `id`, `name`,
+    /// `audience` (an audience campaign, run by schedules) and the Marketo
+    /// campaign it stands for (`marketo_campaign_id`, and when the sandbox
+    /// holds that campaign its `marketo_campaign` name and
+    /// `marketo_program`; `null` for none), as
+    /// [`ajo_campaign_map`](Sandbox::ajo_campaign_map) maps them.
+    ///
+    /// ```
+    /// use marketo_sandbox::Sandbox;
+    /// let sandbox = Sandbox::start()?;
+    /// let line: serde_json::Value = serde_json::from_str(&sandbox.startup_line()).unwrap();
+    /// let webinar = &line["ajo_campaigns"][0];
+    /// assert_eq!(webinar["id"], "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234");
+    /// assert_eq!(webinar["marketo_campaign_id"], 1234);
+    /// assert_eq!(webinar["marketo_campaign"], "Send Webinar Reminder");
+    /// assert_eq!(webinar["marketo_program"], "Webinars");
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
     pub fn startup_line(&self) -> String {
+        let data = &self.net.state.data;
+        let ajo_campaigns: Vec<serde_json::Value> = data
+            .ajo
+            .campaigns
+            .iter()
+            .map(|ajo| {
+                let marketo = ajo
+                    .marketo_campaign_id
+                    .and_then(|id| data.campaigns.iter().find(|c| c.id == id));
+                serde_json::json!({
+                    "id": ajo.id,
+                    "name": ajo.name,
+                    "audience": ajo.audience,
+                    "marketo_campaign_id": ajo.marketo_campaign_id,
+                    "marketo_campaign": marketo.map(|c| c.name.as_str()),
+                    "marketo_program": marketo.map(|c| c.program.as_str()),
+                })
+            })
+            .collect();
         serde_json::json!({
             "soap_endpoint": self.soap_endpoint(),
             "soap_user_id": self.soap_user_id(),
@@ -1033,6 +1070,7 @@ impl Sandbox {
             "ajo_sandbox_name": self.ajo_data().sandbox_name,
             "journal": format!("{}{JOURNAL_PATH}", self.base_url()),
             "webhooks": format!("{}{WEBHOOKS_PATH}", self.base_url()),
+            "ajo_campaigns": ajo_campaigns,
         })
         .to_string()
     }

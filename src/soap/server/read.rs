@@ -436,6 +436,11 @@ impl GetCampaignsForSource<'_> {
 
 /// Reads a request envelope with the default [`ReadLimits`].
 ///
+/// Anything wrong with the XML or the envelope's shape is fault 20012; an
+/// envelope with more than one `AuthenticationHeader` is fault 20014
+/// (authentication failed), whatever the headers hold: a server must not
+/// pick one of two credentials.
+///
 /// ```
 /// use marketo_campaign::soap::{read_envelope, Operation};
 /// use marketo_campaign::SoapCode;
@@ -464,6 +469,14 @@ impl GetCampaignsForSource<'_> {
 /// // Not XML at all: fault 20012 at once.
 /// let fault = read_envelope(b"<Envelope>").unwrap_err();
 /// assert_eq!(fault.code(), SoapCode::RequestNotUnderstood);
+///
+/// // Two AuthenticationHeaders: fault 20014, whatever they hold.
+/// let header = "<ns1:AuthenticationHeader><mktowsUserId>u</mktowsUserId><requestSignature>s</requestSignature><requestTimestamp>t</requestTimestamp></ns1:AuthenticationHeader>";
+/// let twice = format!(
+///     r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/"><SOAP-ENV:Header>{header}{header}</SOAP-ENV:Header><SOAP-ENV:Body><ns1:paramsRequestCampaign><source>MKTOWS</source><campaignId>4496</campaignId></ns1:paramsRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"#
+/// );
+/// let fault = read_envelope(twice.as_bytes()).unwrap_err();
+/// assert_eq!(fault.code(), SoapCode::AuthenticationFailed);
 /// # Ok::<(), marketo_campaign::soap::Fault>(())
 /// ```
 pub fn read_envelope(body: &[u8]) -> Result<Envelope<'_>, Fault> {
@@ -637,7 +650,15 @@ fn read_header<'a>(
         return Ok(None);
     }
     while let Some(entry) = x.next_child("Header")? {
-        if auth.is_none() && entry.is(Ns::Mktows, "AuthenticationHeader") {
+        if entry.is(Ns::Mktows, "AuthenticationHeader") {
+            // A server that picked one of two credentials would leave
+            // unclear who asked: refused, whatever either holds.
+            if auth.is_some() {
+                return Err(Fault::new(
+                    SoapCode::AuthenticationFailed,
+                    "Authentication failed: the envelope holds more than one AuthenticationHeader",
+                ));
+            }
             auth = Some(read_auth(x, &entry)?);
         } else {
             x.skip(&entry)?;

@@ -2,4 +2,5 @@
 
 mod bridge;
 mod bridge_tls;
+mod defects;
 mod leads;

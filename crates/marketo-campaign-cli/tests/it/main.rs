@@ -10,4 +10,5 @@ mod bridge;
 mod bulk_cli;
 mod bulk_resume;
 mod cli;
+mod defects;
 mod webhook_cli;
