@@ -200,7 +200,7 @@ mod v0 {
 
     use chrono::{DateTime, Utc};
     use chrono_tz::Tz;
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use sha1::Sha1;
 
     pub use crate::write::{AuthHeader, ScheduleParams};
@@ -415,7 +415,7 @@ mod v0 {
     }
 
     pub fn request_signature(encryption_key: &str, timestamp: &str, user_id: &str) -> String {
-        let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(encryption_key.as_bytes())
+        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(encryption_key.as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(timestamp.as_bytes());
         mac.update(user_id.as_bytes());

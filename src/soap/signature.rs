@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Datelike, Offset, Timelike, Utc};
 use chrono_tz::Tz;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 /// Formats `time` as Marketo expects `requestTimestamp`: W3C, seconds
@@ -63,7 +63,7 @@ const W3C_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%:z";
 /// ```
 pub fn request_signature(encryption_key: &str, timestamp: &str, user_id: &str) -> String {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(encryption_key.as_bytes())
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(encryption_key.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(timestamp.as_bytes());
     mac.update(user_id.as_bytes());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 use super::{AuthenticationHeader, Fault};
@@ -171,7 +171,7 @@ impl fmt::Debug for Authenticator {
 }
 
 fn keyed(key: &[u8]) -> Hmac<Sha1> {
-    <Hmac<Sha1> as Mac>::new_from_slice(key)
+    <Hmac<Sha1> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
 }
 
