@@ -12,7 +12,7 @@ use marketo_bridge::{Bridge, RunningBridge};
 use marketo_campaign::soap::{request_signature, w3c_timestamp, Authenticator, DEFAULT_TIMEZONE};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Clock, Error, FixedClock, LeadKey,
-    ProgramToken, RateLimit, RetryPolicy, SoapClient, SoapCode, SystemClock,
+    ProgramToken, RateLimit, RetryPolicy, SoapClient, SoapClientBuilder, SoapCode, SystemClock,
 };
 use marketo_sandbox::{
     Api, Fault as SandboxFault, FaultRule, JournalEntry, Sandbox, SandboxConfig, SandboxData,
@@ -95,14 +95,15 @@ fn client(sandbox: &Sandbox, server: &RunningBridge) -> SoapClient {
 }
 
 fn client_with(sandbox: &Sandbox, server: &RunningBridge, retry: RetryPolicy) -> SoapClient {
-    SoapClient::builder(
-        server.endpoint(),
-        sandbox.soap_user_id(),
-        sandbox.soap_encryption_key(),
-    )
-    .retry(retry)
-    .build()
-    .unwrap()
+    client_builder(sandbox, server, sandbox.soap_encryption_key())
+        .retry(retry)
+        .build()
+        .unwrap()
+}
+
+/// A SOAP client of the bridge, as the sandbox's user, signing with `key`.
+fn client_builder(sandbox: &Sandbox, server: &RunningBridge, key: &str) -> SoapClientBuilder {
+    SoapClient::builder(server.endpoint(), sandbox.soap_user_id(), key)
 }
 
 fn email(value: &str) -> LeadKey {
@@ -159,6 +160,21 @@ fn post_signed_with(
         .unwrap();
     let status = response.status().as_u16();
     (status, response.body_mut().read_to_string().unwrap())
+}
+
+/// A client of a bridge, signing with `key` (the sandbox's when `None`)
+/// and configured by `configure`, is refused with `code`; nothing runs.
+fn client_refused(
+    key: Option<&str>,
+    configure: impl FnOnce(SoapClientBuilder) -> SoapClientBuilder,
+    code: SoapCode,
+) {
+    let (sandbox, server) = setup();
+    let key = key.unwrap_or(sandbox.soap_encryption_key());
+    let client = configure(client_builder(&sandbox, &server, key))
+        .build()
+        .unwrap();
+    refused_with(&sandbox, &client, code);
 }
 
 /// Runs `request` through a bridge configured by `configure`; the sandbox
@@ -271,25 +287,16 @@ fn by_name_with_tokens_and_every_key_type_rest_can_look_up() {
 
 #[test]
 fn a_wrong_signature_is_20014_and_runs_nothing() {
-    let (sandbox, server) = setup();
-    let client = SoapClient::builder(server.endpoint(), sandbox.soap_user_id(), "wrong-key")
-        .build()
-        .unwrap();
-    refused_with(&sandbox, &client, SoapCode::AuthenticationFailed);
+    client_refused(Some("wrong-key"), |b| b, SoapCode::AuthenticationFailed);
 }
 
 #[test]
 fn a_stale_timestamp_is_20016_and_runs_nothing() {
-    let (sandbox, server) = setup();
-    let client = SoapClient::builder(
-        server.endpoint(),
-        sandbox.soap_user_id(),
-        sandbox.soap_encryption_key(),
-    )
-    .clock(FixedClock::parse("2010-04-09T14:04:54-07:00").unwrap())
-    .build()
-    .unwrap();
-    refused_with(&sandbox, &client, SoapCode::RequestExpired);
+    client_refused(
+        None,
+        |b| b.clock(FixedClock::parse("2010-04-09T14:04:54-07:00").unwrap()),
+        SoapCode::RequestExpired,
+    );
 }
 
 #[test]

@@ -960,10 +960,8 @@ fn stall_holds_the_request_then_closes_without_running_it() {
 fn rules_can_keep_to_a_method_and_a_path() {
     let sandbox = Sandbox::start().unwrap();
     // Over HTTP: only GETs of leads.json are struck, every one of them.
-    let (status, body) = add_faults(
-        &sandbox,
-        r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"get","path_prefix":"/rest/v1/leads.json"}"#,
-    );
+    let rule = r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"get","path_prefix":"/rest/v1/leads.json"}"#;
+    let (status, body) = add_faults(&sandbox, rule);
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         json_of(&body),
