@@ -24,12 +24,21 @@ fn campaign(id: &str, args: &[&str]) -> Command {
     .concat())
 }
 
-/// `request --backend rest ARGS...` with the REST configuration of
-/// `sandbox`.
-fn rest(sandbox: &SandboxProcess, args: &[&str]) -> Command {
-    let mut command = cli(&[&["request", "--backend", "rest"], args].concat());
-    sandbox.rest_env(&mut command);
-    command
+/// A sandbox process, and `request --backend rest FLAGS... --campaign-id
+/// 4496 --lead LEAD...` run against it.
+fn rest_4496(flags: &[&str], leads: &[&str]) -> (SandboxProcess, (i32, String, String)) {
+    let sandbox = SandboxProcess::start(&[]);
+    let mut args = [
+        &["request", "--backend", "rest"][..],
+        flags,
+        &["--campaign-id", "4496"],
+    ]
+    .concat();
+    for lead in leads {
+        args.extend(["--lead", lead]);
+    }
+    let outcome = run(sandbox.rest_env(&mut cli(&args)));
+    (sandbox, outcome)
 }
 
 #[test]
@@ -595,20 +604,8 @@ fn auto_with_soap_retired_serves_through_rest_once() {
 
 #[test]
 fn rest_dry_run_shows_the_look_ups_without_secrets() {
-    let sandbox = SandboxProcess::start(&[]);
-    let (code, stdout, stderr) = run(&mut rest(
-        &sandbox,
-        &[
-            "--dry-run",
-            "--json",
-            "--campaign-id",
-            "4496",
-            "--lead",
-            "IDNUM:1002200",
-            "--lead",
-            "IDNUM:1002201",
-        ],
-    ));
+    let leads = ["IDNUM:1002200", "IDNUM:1002201"];
+    let (sandbox, (code, stdout, stderr)) = rest_4496(&["--dry-run", "--json"], &leads);
     assert_eq!(code, 0, "{stderr}");
     let plans: Vec<serde_json::Value> = stdout
         .lines()
@@ -639,19 +636,8 @@ fn rest_dry_run_shows_the_look_ups_without_secrets() {
 
 #[test]
 fn json_lists_a_key_matching_several_leads_with_their_ids() {
-    let sandbox = SandboxProcess::start(&[]);
-    let (code, stdout, stderr) = run(&mut rest(
-        &sandbox,
-        &[
-            "--json",
-            "--campaign-id",
-            "4496",
-            "--lead",
-            "SFDCACCOUNTID:0015000000XyZaAAAV",
-            "--lead",
-            "EMAIL:lead@company.com",
-        ],
-    ));
+    let leads = ["SFDCACCOUNTID:0015000000XyZaAAAV", "EMAIL:lead@company.com"];
+    let (sandbox, (code, stdout, stderr)) = rest_4496(&["--json"], &leads);
     // Both default leads share the account: neither runs for that key.
     assert_eq!(code, 3, "{stderr}");
     let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
