@@ -16,3 +16,19 @@ mod soap_sandbox;
 mod soap_server;
 mod webhook_properties;
 mod wsdl;
+
+/// Posts `envelope` to a SOAP endpoint as a `requestCampaign` call: status
+/// and body.
+fn post_request_campaign(endpoint: &str, envelope: impl AsRef<[u8]>) -> (u16, String) {
+    test_support::http::post(
+        endpoint,
+        &[
+            ("Content-Type", "text/xml; charset=utf-8"),
+            (
+                "SOAPAction",
+                "\"http://www.marketo.com/mktows/requestCampaign\"",
+            ),
+        ],
+        envelope,
+    )
+}

@@ -1057,22 +1057,8 @@ fn identity_answers_with_any_expires_in_never_panic() {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
 fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut request = agent().post(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = request.send(body).unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
+    test_support::http::post(url, headers, body)
 }
 
 #[test]
@@ -1107,7 +1093,7 @@ fn the_sandbox_refuses_hostile_requests_and_keeps_serving() {
         sandbox.client_id(),
         sandbox.client_secret()
     );
-    let mut response = agent().get(&token_url).call().unwrap();
+    let mut response = test_support::http::agent().get(&token_url).call().unwrap();
     let token: serde_json::Value =
         serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());

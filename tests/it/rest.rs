@@ -7,6 +7,7 @@ use chrono::{TimeZone, Utc};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
     Fallback, LeadKey, LeadKeyType, ProgramToken, RestClient, RestCode, ScheduleRequest,
+    SoapClient,
 };
 use marketo_sandbox::{
     JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
@@ -25,6 +26,38 @@ fn webinar_request(leads: &[&str]) -> CampaignRequest {
         leads.iter().map(|l| l.parse::<LeadKey>().unwrap()),
     )
     .unwrap()
+}
+
+/// The default data and `n` generated leads (ids from 1).
+fn generated(n: u32) -> Sandbox {
+    Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, n)),
+    )
+    .unwrap()
+}
+
+/// 1000 generated leads, every call 20 ms.
+fn slow_thousand() -> Sandbox {
+    let data = SandboxData::default().with_generated_leads(1, 1000);
+    Sandbox::start_with(
+        SandboxConfig::new()
+            .data(data)
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap()
+}
+
+/// SOAP, falling back to REST.
+fn soap_then_rest(sandbox: &Sandbox) -> Fallback<SoapClient, RestClient> {
+    Fallback::new(
+        sandbox.soap_client().unwrap(),
+        sandbox.rest_client().unwrap(),
+    )
+}
+
+/// Ids 1 to `n`.
+fn ids(n: u32) -> Vec<LeadKey> {
+    (1..=n).map(|i| LeadKey::id(i).unwrap()).collect()
 }
 
 fn tokens() -> Vec<JournalToken> {
@@ -150,10 +183,7 @@ fn unknown_emails_are_reported_not_lost() {
 
 #[test]
 fn a_lead_named_twice_runs_once() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 150)),
-    )
-    .unwrap();
+    let sandbox = generated(150);
     let client = sandbox.rest_client().unwrap();
     // Lead 1 by id in the first chunk and by email in the second.
     let mut leads: Vec<LeadKey> = (1..=120).map(|i| LeadKey::id(i).unwrap()).collect();
@@ -172,10 +202,7 @@ fn a_lead_named_twice_runs_once() {
 fn with_soap_retired_auto_serves_through_rest_exactly_once() {
     for status in [410, 404] {
         let sandbox = Sandbox::start_with(SandboxConfig::new().soap_retired(Some(status))).unwrap();
-        let client = Fallback::new(
-            sandbox.soap_client().unwrap(),
-            sandbox.rest_client().unwrap(),
-        );
+        let client = soap_then_rest(&sandbox);
         assert!(client
             .to_string()
             .starts_with("Fallback(Soap(http://127.0.0.1:"));
@@ -225,10 +252,7 @@ fn fallback_does_not_run_twice_when_soap_refuses() {
 #[test]
 fn fallback_with_soap_healthy_uses_soap() {
     let sandbox = Sandbox::start().unwrap();
-    let client = Fallback::new(
-        sandbox.soap_client().unwrap(),
-        sandbox.rest_client().unwrap(),
-    );
+    let client = soap_then_rest(&sandbox);
     client
         .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
         .unwrap();
@@ -239,21 +263,9 @@ fn fallback_with_soap_healthy_uses_soap() {
 
 #[test]
 fn soap_retired_mid_run_hands_the_rest_to_rest() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new()
-            .data(SandboxData::default().with_generated_leads(1, 1000))
-            .latency(Duration::from_millis(20)),
-    )
-    .unwrap();
-    let client = Fallback::new(
-        sandbox.soap_client().unwrap(),
-        sandbox.rest_client().unwrap(),
-    );
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        (1..=1000).map(|i| LeadKey::id(i).unwrap()),
-    )
-    .unwrap();
+    let sandbox = slow_thousand();
+    let client = soap_then_rest(&sandbox);
+    let request = by_id(ids(1000));
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             // Retire SOAP after a few chunks have gone through.
@@ -294,18 +306,9 @@ fn soap_retired_mid_run_hands_the_rest_to_rest() {
 
 #[test]
 fn token_expiring_mid_run_is_renewed_without_losing_or_repeating_a_chunk() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new()
-            .data(SandboxData::default().with_generated_leads(1, 1000))
-            .latency(Duration::from_millis(20)),
-    )
-    .unwrap();
+    let sandbox = slow_thousand();
     let client = sandbox.rest_client().unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        (1..=1000).map(|i| LeadKey::id(i).unwrap()),
-    )
-    .unwrap();
+    let request = by_id(ids(1000));
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             for target in [3, 6] {
@@ -336,11 +339,7 @@ fn short_lived_tokens_are_renewed_before_expiry() {
     let client = sandbox.rest_client().unwrap();
     for _ in 0..2 {
         sandbox.clear_journal();
-        let request = CampaignRequest::new(
-            CampaignTarget::id(4496),
-            (1..=300).map(|i| LeadKey::id(i).unwrap()),
-        )
-        .unwrap();
+        let request = by_id(ids(300));
         client.request_campaign(&request).unwrap();
         assert_eq!(sandbox.journal().len(), 3);
     }
@@ -503,10 +502,7 @@ fn by_id(leads: impl IntoIterator<Item = LeadKey>) -> CampaignRequest {
 
 #[test]
 fn an_unknown_idnum_is_reported_by_key_and_every_other_lead_runs() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 300)),
-    )
-    .unwrap();
+    let sandbox = generated(300);
     let client = sandbox.rest_client().unwrap();
     // 250 ids in three chunks; id 999999 (no such lead) sits in the first.
     let mut leads: Vec<LeadKey> = (1..=249).map(|i| LeadKey::id(i).unwrap()).collect();
@@ -537,12 +533,9 @@ fn an_unknown_idnum_is_reported_by_key_and_every_other_lead_runs() {
 #[test]
 fn idnum_look_ups_share_the_300_value_batches() {
     // 650 ids: three look-ups (300, 300, 50), then seven triggers.
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 650)),
-    )
-    .unwrap();
+    let sandbox = generated(650);
     let client = sandbox.rest_client().unwrap();
-    let request = by_id((1..=650).map(|i| LeadKey::id(i).unwrap()));
+    let request = by_id(ids(650));
     let plans = client.plan(&request).unwrap();
     let look_ups: Vec<&str> = plans
         .iter()
