@@ -712,15 +712,7 @@ fn a_schedule_is_an_audience_execution_with_execute_at() {
     let at = chrono::DateTime::parse_from_rfc3339("2030-01-01T09:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let request = ScheduleRequest::new(
-        CampaignTarget::named(
-            "Monthly Newsletter",
-            "Newsletters",
-            [ProgramToken::new("{{my.Month}}", "January").unwrap()],
-        ),
-        Some(at),
-    )
-    .unwrap();
+    let request = crate::newsletter_schedule("January", at);
     let scheduled = client.schedule_campaign(&request).unwrap();
     assert_eq!(
         (scheduled.backend(), scheduled.id()),

@@ -32,3 +32,46 @@ fn post_request_campaign(endpoint: &str, envelope: impl AsRef<[u8]>) -> (u16, St
         envelope,
     )
 }
+
+/// A sandbox and its client by `client` (`Sandbox::soap_client`, ...).
+fn started<C>(
+    client: impl FnOnce(&marketo_sandbox::Sandbox) -> Result<C, marketo_campaign::Error>,
+) -> (marketo_sandbox::Sandbox, C) {
+    let sandbox = marketo_sandbox::Sandbox::start().unwrap();
+    let client = client(&sandbox).unwrap();
+    (sandbox, client)
+}
+
+/// The journal holds one run, over `api`, of `campaign` for `leads`: that
+/// run.
+fn one_run(
+    sandbox: &marketo_sandbox::Sandbox,
+    api: &str,
+    campaign: u32,
+    leads: &[u32],
+) -> marketo_sandbox::JournalEntry {
+    let mut journal = sandbox.journal();
+    assert_eq!(journal.len(), 1);
+    let run = journal.remove(0);
+    assert_eq!(run.api, api);
+    assert_eq!(run.campaign_id, campaign);
+    assert_eq!(run.lead_ids, leads);
+    run
+}
+
+/// `ScheduleRequest` of the "Monthly Newsletter" with `{{my.Month}}` =
+/// `month`, at `at`.
+fn newsletter_schedule(
+    month: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> marketo_campaign::ScheduleRequest {
+    marketo_campaign::ScheduleRequest::new(
+        marketo_campaign::CampaignTarget::named(
+            "Monthly Newsletter",
+            "Newsletters",
+            [marketo_campaign::ProgramToken::new("{{my.Month}}", month).unwrap()],
+        ),
+        Some(at),
+    )
+    .unwrap()
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
-    Fallback, LeadKey, LeadKeyType, ProgramToken, RestClient, RestCode, ScheduleRequest,
+    Fallback, LeadKey, LeadKeyType, Outcome, ProgramToken, RestClient, RestCode, ScheduleRequest,
     SoapClient,
 };
 use marketo_sandbox::{
@@ -60,6 +60,20 @@ fn ids(n: u32) -> Vec<LeadKey> {
     (1..=n).map(|i| LeadKey::id(i).unwrap()).collect()
 }
 
+/// With an empty journal, `request` has one unmatched key and runs
+/// nothing.
+fn one_unmatched_runs_nothing(sandbox: &Sandbox, client: &RestClient, request: &CampaignRequest) {
+    sandbox.clear_journal();
+    let outcome = client.request_campaign(request).unwrap();
+    assert_eq!(outcome.unmatched().count(), 1);
+    assert!(sandbox.journal().is_empty());
+}
+
+/// The outcome of [`webinar_request`] for `leads` with `client`.
+fn webinar_outcome(client: &impl CampaignRequester, leads: &[&str]) -> Outcome {
+    client.request_campaign(&webinar_request(leads)).unwrap()
+}
+
 fn tokens() -> Vec<JournalToken> {
     vec![
         JournalToken {
@@ -75,28 +89,20 @@ fn tokens() -> Vec<JournalToken> {
 
 #[test]
 fn named_request_with_email_keys_goes_through_rest() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
-    let outcome = client
-        .request_campaign(&webinar_request(&[
-            "EMAIL:lead@company.com",
-            "EMAIL:AnotherLead@Company.com",
-        ]))
-        .unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
+    let outcome = webinar_outcome(
+        &client,
+        &["EMAIL:lead@company.com", "EMAIL:AnotherLead@Company.com"],
+    );
     assert!(outcome.is_complete());
     assert_eq!(outcome.chunks()[0].backend(), "rest");
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 1);
-    assert_eq!(journal[0].api, "rest");
-    assert_eq!(journal[0].campaign_id, 1234);
-    assert_eq!(journal[0].lead_ids, [1002200, 1002201]);
-    assert_eq!(journal[0].tokens, tokens());
+    let run = crate::one_run(&sandbox, "rest", 1234, &[1002200, 1002201]);
+    assert_eq!(run.tokens, tokens());
 }
 
 #[test]
 fn every_soap_key_type_resolves_over_rest() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
     let lead = &SandboxData::default().leads[1];
     let keys = [
         LeadKey::new(LeadKeyType::Idnum, lead.id.to_string()),
@@ -155,15 +161,15 @@ fn every_soap_key_type_resolves_over_rest() {
 
 #[test]
 fn unknown_emails_are_reported_not_lost() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
-    let outcome = client
-        .request_campaign(&webinar_request(&[
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
+    let outcome = webinar_outcome(
+        &client,
+        &[
             "EMAIL:nobody@company.com",
             "EMAIL:lead@company.com",
             "SFDCLEADID:00Q0000000NOPE",
-        ]))
-        .unwrap();
+        ],
+    );
     assert!(!outcome.is_complete());
     let unmatched: Vec<String> = outcome.unmatched().map(ToString::to_string).collect();
     assert_eq!(
@@ -173,12 +179,11 @@ fn unknown_emails_are_reported_not_lost() {
     assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);
 
     // A chunk whose keys all miss runs nothing and is still reported.
-    sandbox.clear_journal();
-    let outcome = client
-        .request_campaign(&webinar_request(&["EMAIL:nobody@company.com"]))
-        .unwrap();
-    assert_eq!(outcome.unmatched().count(), 1);
-    assert!(sandbox.journal().is_empty());
+    one_unmatched_runs_nothing(
+        &sandbox,
+        &client,
+        &webinar_request(&["EMAIL:nobody@company.com"]),
+    );
 }
 
 #[test]
@@ -206,9 +211,7 @@ fn with_soap_retired_auto_serves_through_rest_exactly_once() {
         assert!(client
             .to_string()
             .starts_with("Fallback(Soap(http://127.0.0.1:"));
-        let outcome = client
-            .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
-            .unwrap();
+        let outcome = webinar_outcome(&client, &["EMAIL:lead@company.com"]);
         assert_eq!(outcome.chunks().len(), 1);
         assert_eq!(outcome.chunks()[0].backend(), "rest");
         assert!(client.primary_retired());
@@ -386,8 +389,7 @@ fn campaign_look_ups_name_the_candidates() {
 
 #[test]
 fn rest_refusals_map_to_codes() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
     let by_id =
         |id| CampaignRequest::new(CampaignTarget::id(id), [LeadKey::id(1002200).unwrap()]).unwrap();
     let err = client.request_campaign(&by_id(5000)).unwrap_err();
@@ -411,8 +413,7 @@ fn rest_refusals_map_to_codes() {
 
 #[test]
 fn more_than_100_tokens_is_refused_before_sending() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
     let tokens = (0..101).map(|i| ProgramToken::new(format!("{{{{my.T{i}}}}}"), "v").unwrap());
     let request = CampaignRequest::new(
         CampaignTarget::named("Send Webinar Reminder", "Webinars", tokens),
@@ -427,15 +428,11 @@ fn more_than_100_tokens_is_refused_before_sending() {
 
 #[test]
 fn bad_client_secret_is_an_auth_error_without_the_secret() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = RestClient::builder(sandbox.rest_endpoint(), sandbox.client_id(), "s3cr3t-wrong")
-        .build()
-        .unwrap();
+    let (sandbox, client) = crate::started(|sandbox| {
+        RestClient::builder(sandbox.rest_endpoint(), sandbox.client_id(), "s3cr3t-wrong").build()
+    });
     let err = client
-        .request_campaign(
-            &CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()])
-                .unwrap(),
-        )
+        .request_campaign(&by_id([LeadKey::id(1002200).unwrap()]))
         .unwrap_err();
     assert!(matches!(err, Error::Auth(_)), "{err}");
     assert_eq!(err.delivery(), Delivery::NotSent);
@@ -447,15 +444,7 @@ fn bad_client_secret_is_an_auth_error_without_the_secret() {
 fn schedules_over_rest_and_soap() {
     let sandbox = Sandbox::start().unwrap();
     let at = Utc.with_ymd_and_hms(2026, 12, 1, 17, 0, 0).unwrap();
-    let request = ScheduleRequest::new(
-        CampaignTarget::named(
-            "Monthly Newsletter",
-            "Newsletters",
-            [ProgramToken::new("{{my.Month}}", "December").unwrap()],
-        ),
-        Some(at),
-    )
-    .unwrap();
+    let request = crate::newsletter_schedule("December", at);
     let rest = sandbox.rest_client().unwrap();
     assert_eq!(rest.schedule_campaign(&request).unwrap().backend(), "rest");
     let soap = sandbox.soap_client().unwrap();
@@ -522,12 +511,7 @@ fn an_unknown_idnum_is_reported_by_key_and_every_other_lead_runs() {
     assert_eq!(ran(&sandbox), (1..=249).collect::<Vec<_>>());
 
     // A chunk whose only key is an unknown id runs nothing, still reported.
-    sandbox.clear_journal();
-    let outcome = client
-        .request_campaign(&by_id([LeadKey::id(999_999).unwrap()]))
-        .unwrap();
-    assert_eq!(outcome.unmatched().count(), 1);
-    assert!(sandbox.journal().is_empty());
+    one_unmatched_runs_nothing(&sandbox, &client, &by_id([LeadKey::id(999_999).unwrap()]));
 }
 
 #[test]

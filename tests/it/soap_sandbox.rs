@@ -20,26 +20,20 @@ fn by_id(id: u32, leads: &[&str]) -> CampaignRequest {
 
 #[test]
 fn request_by_id_runs_once_and_is_journaled() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     let outcome = client
         .request_campaign(&by_id(4496, &["EMAIL:lead@company.com", "IDNUM:1002201"]))
         .unwrap();
     assert!(outcome.is_complete());
     assert_eq!(outcome.chunks().len(), 1);
     assert_eq!(outcome.chunks()[0].backend(), "soap");
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 1);
-    assert_eq!(journal[0].api, "soap");
-    assert_eq!(journal[0].campaign_id, 4496);
-    assert_eq!(journal[0].lead_ids, [1002200, 1002201]);
-    assert!(journal[0].tokens.is_empty());
+    let run = crate::one_run(&sandbox, "soap", 4496, &[1002200, 1002201]);
+    assert!(run.tokens.is_empty());
 }
 
 #[test]
 fn request_by_name_with_tokens_and_every_key_type() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     let lead = &SandboxData::default().leads[0];
     let keys = [
         (LeadKeyType::Idnum, lead.id.to_string()),
@@ -143,8 +137,7 @@ fn sandbox_clock_decides_staleness() {
 
 #[test]
 fn unknown_and_batch_campaigns_are_fault_20113() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     for request in [
         by_id(999_999, &["EMAIL:lead@company.com"]),
         by_id(5000, &["EMAIL:lead@company.com"]),
@@ -163,8 +156,7 @@ fn unknown_and_batch_campaigns_are_fault_20113() {
 
 #[test]
 fn unknown_lead_is_fault_20103_not_a_silent_drop() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     let err = client
         .request_campaign(&by_id(
             4496,
