@@ -75,3 +75,27 @@ fn newsletter_schedule(
     )
     .unwrap()
 }
+
+/// A REST mock on loopback: the identity service answers `token`, living
+/// `expires_in` seconds; any other call, `api(url)`. Its base URL.
+fn rest_mock(
+    token: &'static str,
+    expires_in: &'static str,
+    api: impl Fn(&str) -> String + Send + 'static,
+) -> String {
+    let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let port = server.server_addr().to_ip().unwrap().port();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let body = if request.url().starts_with("/identity/") {
+                format!(
+                    r#"{{"access_token":"{token}","token_type":"bearer","expires_in":{expires_in},"scope":"x"}}"#
+                )
+            } else {
+                api(request.url())
+            };
+            let _ = request.respond(tiny_http::Response::from_string(body));
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}

@@ -150,24 +150,12 @@ fn json_of(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-/// Builds a client that neither retries nor paces, and waits `$timeout`.
-macro_rules! no_retry {
-    ($builder:expr, $timeout:expr) => {
-        $builder
-            .retry(RetryPolicy::never())
-            .rate_limit(None)
-            .timeout($timeout)
-            .build()
-            .unwrap()
-    };
-}
-
 fn soap_client(sandbox: &Sandbox, timeout: Duration) -> SoapClient {
-    no_retry!(sandbox.soap_client_builder(), timeout)
+    test_support::quiet_client!(sandbox.soap_client_builder(), timeout)
 }
 
 fn rest_client(sandbox: &Sandbox, timeout: Duration) -> RestClient {
-    no_retry!(sandbox.rest_client_builder(), timeout)
+    test_support::quiet_client!(sandbox.rest_client_builder(), timeout)
 }
 
 /// A raw SOAP request, as bytes on the wire.
