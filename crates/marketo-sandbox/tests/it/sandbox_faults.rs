@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, Fallback, LeadKey,
-    Outcome, RestClient, RetryPolicy, SoapClient,
+    Outcome, RestClient, SoapClient,
 };
 use marketo_sandbox::{
     Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Sandbox, SandboxConfig, Schedule,
