@@ -376,18 +376,10 @@ fn a_callers_own_agent_reads_faults_on_http_500() {
         )
         .build()
         .unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [LeadKey::email("nobody@company.com").unwrap()],
-    )
-    .unwrap();
+    let request = by_id(4496, &["EMAIL:nobody@company.com"]);
     let err = client.request_campaign(&request).unwrap_err();
     assert_eq!(err.soap_code(), Some(SoapCode::LeadNotFound), "{err}");
-    let ok = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [LeadKey::email("lead@company.com").unwrap()],
-    )
-    .unwrap();
+    let ok = by_id(4496, &["EMAIL:lead@company.com"]);
     assert!(client.request_campaign(&ok).unwrap().is_complete());
     assert_eq!(sandbox.journal().len(), 1);
 }

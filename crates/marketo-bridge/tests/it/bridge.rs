@@ -208,6 +208,19 @@ fn fault_on_triggers(sandbox: &Sandbox, fault: SandboxFault) {
         .unwrap();
 }
 
+/// The body of an answer of HTTP 200.
+fn listed((status, body): (u16, String)) -> String {
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The body of a SOAP fault of `code` on HTTP 500.
+fn fault_answer((status, body): (u16, String), code: u32) -> String {
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains(&format!("<code>{code}</code>")), "{body}");
+    body
+}
+
 /// `getCampaignsForSource` with `params`, signed with the sandbox's key.
 fn campaigns_for_source(sandbox: &Sandbox, server: &RunningBridge, params: &str) -> (u16, String) {
     post_signed(sandbox, server, "paramsGetCampaignsForSource", params)
@@ -497,17 +510,18 @@ fn public_url_sets_the_soap_address() {
 #[test]
 fn other_operations_are_refused_by_name() {
     let (sandbox, server) = setup();
-    let (status, body) = post_signed(&sandbox, &server, "paramsGetLead", "");
-    assert_eq!(status, 500);
-    assert!(body.contains("<code>20012</code>"), "{body}");
+    let body = fault_answer(post_signed(&sandbox, &server, "paramsGetLead", ""), 20012);
     assert!(body.contains("getLead"), "{body}");
 }
 
 #[test]
 fn get_campaigns_for_source_lists_requestable_campaigns() {
     let (sandbox, server) = setup();
-    let (status, body) = campaigns_for_source(&sandbox, &server, "<source>MKTOWS</source>");
-    assert_eq!(status, 200, "{body}");
+    let body = listed(campaigns_for_source(
+        &sandbox,
+        &server,
+        "<source>MKTOWS</source>",
+    ));
     assert!(body.contains("<returnCount>2</returnCount>"), "{body}");
     assert!(
         body.contains("<id>4496</id><name>Request Campaign Demo</name>"),
@@ -522,19 +536,21 @@ fn get_campaigns_for_source_lists_requestable_campaigns() {
     assert!(body.contains("<returnCount>1</returnCount>"), "{body}");
     assert!(body.contains("<id>1234</id>"), "{body}");
     // Sales Insight campaigns: REST cannot list them; said plainly.
-    let (status, body) = campaigns_for_source(&sandbox, &server, "<source>SALES</source>");
-    assert_eq!(status, 500, "{body}");
-    assert!(body.contains("<code>20012</code>"), "{body}");
-    assert!(body.contains("source SALES is not supported"), "{body}");
-    let (status, body) = post_signed_with(
-        &sandbox,
-        &server,
-        "wrong",
-        "paramsGetCampaignsForSource",
-        "<source>MKTOWS</source>",
+    let body = fault_answer(
+        campaigns_for_source(&sandbox, &server, "<source>SALES</source>"),
+        20012,
     );
-    assert_eq!(status, 500);
-    assert!(body.contains("<code>20014</code>"), "{body}");
+    assert!(body.contains("source SALES is not supported"), "{body}");
+    fault_answer(
+        post_signed_with(
+            &sandbox,
+            &server,
+            "wrong",
+            "paramsGetCampaignsForSource",
+            "<source>MKTOWS</source>",
+        ),
+        20014,
+    );
 }
 
 #[test]

@@ -450,13 +450,8 @@ fn sandbox_refuses_non_loopback_addresses_unless_allowed() {
 
 #[test]
 fn missing_configuration_exits_2() {
-    let (code, _, stderr) = run(&mut cli(&[
-        "request",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "IDNUM:1",
-    ]));
+    let args = ["request", "--campaign-id", "4496", "--lead", "IDNUM:1"];
+    let (code, _, stderr) = run(&mut cli(&args));
     assert_eq!(code, 2);
     assert!(stderr.contains("MARKETO_SOAP_ENDPOINT"), "{stderr}");
 }
