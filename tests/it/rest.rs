@@ -684,17 +684,19 @@ fn leadowneremail_is_refused_before_anything_is_sent_over_rest() {
 
 #[test]
 fn a_lead_with_several_cookies_is_found_by_each_of_them() {
+    let cookie_lead = |id, cookies: &str| SandboxLead {
+        id,
+        cookie: Some(cookies.into()),
+        ..SandboxLead::default()
+    };
     let mut data = SandboxData::default();
-    data.leads.push(SandboxLead {
-        id: 30,
-        cookie: Some("id:561-HYG-937&token:_mch-a-1,id:561-HYG-937&token:_mch-a-2".into()),
-        ..SandboxLead::default()
-    });
-    data.leads.push(SandboxLead {
-        id: 31,
-        cookie: Some("id:561-HYG-937&token:_mch-b-1".into()),
-        ..SandboxLead::default()
-    });
+    data.leads.extend([
+        cookie_lead(
+            30,
+            "id:561-HYG-937&token:_mch-a-1,id:561-HYG-937&token:_mch-a-2",
+        ),
+        cookie_lead(31, "id:561-HYG-937&token:_mch-b-1"),
+    ]);
     let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
     let cookie = |v: &str| LeadKey::new(LeadKeyType::Cookie, v).unwrap();
     let request = by_id([

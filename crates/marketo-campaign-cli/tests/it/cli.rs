@@ -319,13 +319,10 @@ fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
     }
     assert_eq!(sandbox.journal(), serde_json::json!([]));
     // Still usable where it means something.
-    let (code, stdout, stderr) = run(sandbox.soap_env(&mut demo(&[
-        "--backend",
-        "soap",
-        "--dry-run",
-        "--timestamp",
-        "2010-04-09T14:04:54-07:00",
-    ])));
+    let soap = ["--backend", "soap", "--dry-run"];
+    let timestamp = ["--timestamp", "2010-04-09T14:04:54-07:00"];
+    let (code, stdout, stderr) =
+        run(sandbox.soap_env(&mut demo(&[&soap[..], &timestamp].concat())));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("<requestTimestamp>2010-04-09T14:04:54-07:00</requestTimestamp>"),
