@@ -12,6 +12,7 @@ mod properties;
 mod redaction;
 mod rest;
 mod rest_schema;
+mod schema;
 mod soap_sandbox;
 mod soap_server;
 mod webhook_properties;

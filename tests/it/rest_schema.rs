@@ -6,61 +6,9 @@ use marketo_campaign::{
 };
 use serde_json::Value;
 
-const SPEC: &str = include_str!("../../spec/rest-campaigns.json");
+use crate::schema::validate;
 
-/// A strict validator for the Swagger 2.0 subset the spec uses: `$ref`,
-/// `type`, `required`, `properties` (no other property allowed), `items`,
-/// `format: int64 | date-time`.
-fn validate(spec: &Value, schema: &Value, value: &Value, path: &str) -> Result<(), String> {
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let name = reference.trim_start_matches("#/definitions/");
-        let target = &spec["definitions"][name];
-        if target.is_null() {
-            return Err(format!("{path}: unknown $ref {reference}"));
-        }
-        return validate(spec, target, value, path);
-    }
-    match schema.get("type").and_then(Value::as_str) {
-        Some("object") => {
-            let object = value.as_object().ok_or(format!("{path}: not an object"))?;
-            for required in schema["required"].as_array().into_iter().flatten() {
-                let name = required.as_str().unwrap_or_default();
-                if !object.contains_key(name) {
-                    return Err(format!("{path}: missing required {name}"));
-                }
-            }
-            let properties = schema["properties"]
-                .as_object()
-                .ok_or(format!("{path}: schema has no properties"))?;
-            for (name, item) in object {
-                let property = properties
-                    .get(name)
-                    .ok_or(format!("{path}: property {name} is not in the schema"))?;
-                validate(spec, property, item, &format!("{path}.{name}"))?;
-            }
-            Ok(())
-        }
-        Some("array") => {
-            let items = value.as_array().ok_or(format!("{path}: not an array"))?;
-            for (i, item) in items.iter().enumerate() {
-                validate(spec, &schema["items"], item, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        Some("integer") => {
-            let n = value.as_i64().ok_or(format!("{path}: not an integer"))?;
-            if schema["format"] == "int32" && i32::try_from(n).is_err() {
-                return Err(format!("{path}: not an int32"));
-            }
-            Ok(())
-        }
-        Some("string") => value
-            .as_str()
-            .map(|_| ())
-            .ok_or(format!("{path}: not a string")),
-        other => Err(format!("{path}: unsupported schema type {other:?}")),
-    }
-}
+const SPEC: &str = include_str!("../../spec/rest-campaigns.json");
 
 fn trigger_schema(spec: &Value) -> &Value {
     &spec["operations"]["triggerCampaignUsingPOST"]
