@@ -848,11 +848,7 @@ fn generated_requests_give_schema_valid_bodies_and_journal_what_was_asked() {
 
 /// Posts to the sandbox as a bare client: status, headers, body.
 fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, Option<String>, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.post(url);
+    let mut request = test_support::http::agent().post(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
