@@ -709,20 +709,75 @@ mod tests {
         (1..=n).map(LeadKey::id)
     }
 
+    /// [`run_bulk`] of campaign 1 from MKTOWS.
+    fn bulk<R: CampaignRequester + ?Sized>(
+        requester: &R,
+        leads: impl IntoIterator<Item = Result<LeadKey, Error>>,
+        options: &BulkOptions,
+        on_chunk: impl FnMut(&ChunkReport) + Send,
+    ) -> Result<BulkSummary, Error> {
+        let target = CampaignTarget::id(1);
+        run_bulk(requester, &target, Source::Mktows, leads, options, on_chunk)
+    }
+
+    /// `workers` workers, `per_request` chunks a request.
+    fn batching(workers: usize, per_request: usize) -> BulkOptions {
+        BulkOptions::new()
+            .workers(workers)
+            .chunks_per_request(per_request)
+    }
+
+    /// [`run_bulk_with`] of campaign 1 from MKTOWS.
+    fn bulk_with<R: CampaignRequester + ?Sized>(
+        requester: &R,
+        leads: impl IntoIterator<Item = Result<LeadKey, Error>>,
+        options: &BulkOptions,
+        before_send: impl Fn(usize, &[LeadKey]) -> Result<(), Error> + Sync,
+        on_chunk: impl FnMut(&ChunkReport) + Send,
+    ) -> Result<BulkSummary, Error> {
+        let target = CampaignTarget::id(1);
+        let source = Source::Mktows;
+        run_bulk_with(
+            requester,
+            &target,
+            source,
+            leads,
+            options,
+            before_send,
+            on_chunk,
+        )
+    }
+
+    /// A fallback from a primary whose first call is not sent to a
+    /// secondary of 20 leads a call whose call `refused_call` is refused;
+    /// and the secondary.
+    fn fallback_to_20(
+        refused_call: usize,
+    ) -> (crate::Fallback<StubRequester, StubRequester>, StubRequester) {
+        let primary = StubRequester::new();
+        primary.fail_call(1, not_sent());
+        let secondary = StubRequester::new().with_max_leads_per_call(20);
+        secondary.fail_call(refused_call, refused());
+        (crate::Fallback::new(primary, secondary.clone()), secondary)
+    }
+
+    /// The summary and reports of a run of 100 leads with one worker.
+    fn reports_of_100(requester: &impl CampaignRequester) -> (BulkSummary, Vec<ChunkReport>) {
+        let mut reports = Vec::new();
+        let options = BulkOptions::new().workers(1);
+        let summary = bulk(requester, ids(100), &options, |c| reports.push(c.clone())).unwrap();
+        (summary, reports)
+    }
+
     #[test]
     fn every_chunk_is_reported_once_in_any_batching() {
         for per_request in [1, 3] {
             let stub = StubRequester::new();
             let mut seen = Vec::new();
-            let summary = run_bulk(
+            let summary = bulk(
                 &stub,
-                &CampaignTarget::id(1),
-                Source::Mktows,
                 ids(1050),
-                &BulkOptions::new()
-                    .workers(4)
-                    .chunks_per_request(per_request)
-                    .skip([2, 5]),
+                &batching(4, per_request).skip([2, 5]),
                 |c| seen.push((c.index(), c.leads()[0].value().to_owned(), c.leads().len())),
             )
             .unwrap();
@@ -746,16 +801,9 @@ mod tests {
         for per_request in [1, 3] {
             let stub = StubRequester::new().with_max_leads_per_call(20);
             let mut seen = Vec::new();
-            let summary = run_bulk(
-                &stub,
-                &CampaignTarget::id(1),
-                Source::Mktows,
-                ids(250),
-                &BulkOptions::new()
-                    .workers(3)
-                    .chunks_per_request(per_request),
-                |c| seen.push((c.index(), c.leads().len(), c.is_accepted())),
-            )
+            let summary = bulk(&stub, ids(250), &batching(3, per_request), |c| {
+                seen.push((c.index(), c.leads().len(), c.is_accepted()))
+            })
             .unwrap();
             seen.sort();
             let expected: Vec<(usize, usize, bool)> = (0..13)
@@ -788,21 +836,8 @@ mod tests {
     fn a_chunk_served_in_parts_by_a_fallback_is_never_reported_safe_to_resend() {
         // The primary (100) is not reachable for the first chunk; the
         // secondary (20) takes it in five calls, and refuses the third.
-        let primary = StubRequester::new();
-        primary.fail_call(1, not_sent());
-        let secondary = StubRequester::new().with_max_leads_per_call(20);
-        secondary.fail_call(3, refused());
-        let fallback = crate::Fallback::new(primary, secondary.clone());
-        let mut reports = Vec::new();
-        let summary = run_bulk(
-            &fallback,
-            &CampaignTarget::id(1),
-            Source::Mktows,
-            ids(100),
-            &BulkOptions::new().workers(1),
-            |c| reports.push(c.clone()),
-        )
-        .unwrap();
+        let (fallback, secondary) = fallback_to_20(3);
+        let (summary, reports) = reports_of_100(&fallback);
         assert_eq!(reports.len(), 1);
         let ChunkStatus::Failed(err) = reports[0].status() else {
             panic!("{:?}", reports[0]);
@@ -824,21 +859,8 @@ mod tests {
         assert_eq!(ran, 40);
 
         // Refused before any of its leads ran: reported as refused.
-        let primary = StubRequester::new();
-        primary.fail_call(1, not_sent());
-        let secondary = StubRequester::new().with_max_leads_per_call(20);
-        secondary.fail_call(1, refused());
-        let fallback = crate::Fallback::new(primary, secondary);
-        let mut reports = Vec::new();
-        run_bulk(
-            &fallback,
-            &CampaignTarget::id(1),
-            Source::Mktows,
-            ids(100),
-            &BulkOptions::new().workers(1),
-            |c| reports.push(c.clone()),
-        )
-        .unwrap();
+        let (fallback, _) = fallback_to_20(1);
+        let (_, reports) = reports_of_100(&fallback);
         let ChunkStatus::Failed(err) = reports[0].status() else {
             panic!("{:?}", reports[0]);
         };
@@ -916,21 +938,14 @@ mod tests {
         let secondary = StubRequester::new();
         let fallback = crate::Fallback::new(primary, secondary.clone());
         let mut seen = Vec::new();
-        let summary = run_bulk(
-            &fallback,
-            &CampaignTarget::id(1),
-            Source::Mktows,
-            ids(60),
-            &BulkOptions::new().workers(1).chunks_per_request(3),
-            |c| {
-                seen.push((
-                    c.index(),
-                    c.leads()[0].value().to_owned(),
-                    c.leads().len(),
-                    c.is_accepted(),
-                ))
-            },
-        )
+        let summary = bulk(&fallback, ids(60), &batching(1, 3), |c| {
+            seen.push((
+                c.index(),
+                c.leads()[0].value().to_owned(),
+                c.leads().len(),
+                c.is_accepted(),
+            ))
+        })
         .unwrap();
         seen.sort();
         assert_eq!(
@@ -972,15 +987,7 @@ mod tests {
             code: SoapCode::AuthenticationFailed,
             message: "Authentication failed".into(),
         });
-        let summary = run_bulk(
-            &stub,
-            &CampaignTarget::id(1),
-            Source::Mktows,
-            ids(100_000),
-            &BulkOptions::new().workers(2),
-            |_| {},
-        )
-        .unwrap();
+        let summary = bulk(&stub, ids(100_000), &BulkOptions::new().workers(2), |_| {}).unwrap();
         assert!(summary.failed >= 1);
         assert!(summary.leads < 100_000, "input is not read to the end");
         assert_eq!(summary.worst, Some(Delivery::Refused));
@@ -1018,15 +1025,11 @@ mod tests {
         for per_request in [1, 3] {
             let checking = Checking::default();
             let mut reported = Vec::new();
-            let summary = run_bulk_with(
+            let options = batching(4, per_request).skip([4]);
+            let summary = bulk_with(
                 &checking,
-                &CampaignTarget::id(1),
-                Source::Mktows,
                 ids(1050),
-                &BulkOptions::new()
-                    .workers(4)
-                    .chunks_per_request(per_request)
-                    .skip([4]),
+                &options,
                 |_, leads| {
                     checking
                         .announced
@@ -1054,14 +1057,10 @@ mod tests {
             let stub = StubRequester::new();
             let calls = std::sync::atomic::AtomicUsize::new(0);
             let mut reports: Vec<(usize, bool)> = Vec::new();
-            let err = run_bulk_with(
+            let err = bulk_with(
                 &stub,
-                &CampaignTarget::id(1),
-                Source::Mktows,
                 ids(100_000),
-                &BulkOptions::new()
-                    .workers(workers)
-                    .chunks_per_request(per_request),
+                &batching(workers, per_request),
                 |_, _| {
                     // The fifth announcement fails, and so does every later one.
                     if calls.fetch_add(1, Ordering::SeqCst) >= 4 {
@@ -1146,15 +1145,7 @@ mod tests {
             .chain([Err(Error::invalid("line 251", "bad"))])
             .chain(ids(10));
         let mut reported = 0;
-        let err = run_bulk(
-            &stub,
-            &CampaignTarget::id(1),
-            Source::Mktows,
-            leads,
-            &BulkOptions::new(),
-            |_| reported += 1,
-        )
-        .unwrap_err();
+        let err = bulk(&stub, leads, &BulkOptions::new(), |_| reported += 1).unwrap_err();
         assert!(err.to_string().contains("line 251"));
         assert_eq!(
             reported, 2,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, Fallback, LeadKey,
-    Outcome, ProgramToken, RestClient, RetryPolicy, Secret, SoapClient,
+    Outcome, ProgramToken, RestClient, Secret, SoapClient,
 };
 use marketo_sandbox::{Sandbox, SandboxConfig};
 use test_support::secrets::{init, Secrets, WRONG_KEY, WRONG_SECRET};
@@ -54,21 +54,11 @@ fn named_request() -> CampaignRequest {
 }
 
 fn quiet_soap(builder: marketo_campaign::SoapClientBuilder) -> SoapClient {
-    builder
-        .rate_limit(None)
-        .retry(RetryPolicy::never())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    test_support::quiet_client!(builder, Duration::from_secs(20))
 }
 
 fn quiet_rest(builder: marketo_campaign::RestClientBuilder) -> RestClient {
-    builder
-        .rate_limit(None)
-        .retry(RetryPolicy::never())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    test_support::quiet_client!(builder, Duration::from_secs(20))
 }
 
 /// A loopback port nothing listens on.

@@ -16,108 +16,14 @@ use marketo_campaign::{
 use marketo_sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 use serde_json::{json, Value};
 
+use crate::schema::validate;
+
 const SPEC: &str = include_str!("../../crates/marketo-sandbox/spec/ajo-messaging.json");
 const SECRET: &str = "s3cr3t-v@lue+/=";
 const WEBINAR: &str = "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234";
 
 // ---------------------------------------------------------------------------
 // The schema, checked by a validator of the tests' own
-
-/// A strict validator for the OpenAPI 3.0 subset the copy uses: `$ref`,
-/// `type`, `required`, `properties` (nothing else unless
-/// `additionalProperties`), `oneOf` (with a discriminator: the mapping
-/// decides), `minItems`, `maxItems`, `format: date-time`.
-fn validate(spec: &Value, schema: &Value, value: &Value, path: &str) -> Result<(), String> {
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let name = reference.trim_start_matches("#/components/schemas/");
-        let target = &spec["components"]["schemas"][name];
-        if target.is_null() {
-            return Err(format!("{path}: unknown $ref {reference}"));
-        }
-        return validate(spec, target, value, path);
-    }
-    if let Some(choices) = schema.get("oneOf").and_then(Value::as_array) {
-        if let Some(mapping) = schema["discriminator"]["mapping"].as_object() {
-            let property = schema["discriminator"]["propertyName"].as_str().unwrap();
-            let tag = value[property]
-                .as_str()
-                .ok_or(format!("{path}: no {property}"))?;
-            let target = mapping
-                .get(tag)
-                .ok_or(format!("{path}: {property} {tag:?} is not mapped"))?;
-            return validate(spec, &json!({ "$ref": target }), value, path);
-        }
-        let passing = choices
-            .iter()
-            .filter(|c| validate(spec, c, value, path).is_ok())
-            .count();
-        return if passing == 1 {
-            Ok(())
-        } else {
-            Err(format!("{path}: {passing} oneOf schemas match"))
-        };
-    }
-    // A schema with properties but no type (errorResponse's
-    // additionalContext) is an object's.
-    let implied = (schema.get("properties").is_some()
-        || schema.get("additionalProperties").is_some())
-    .then_some("object");
-    match schema["type"].as_str().or(implied) {
-        Some("object") => {
-            let object = value.as_object().ok_or(format!("{path}: not an object"))?;
-            for name in schema["required"].as_array().into_iter().flatten() {
-                let name = name.as_str().unwrap();
-                if !object.contains_key(name) {
-                    return Err(format!("{path}: missing required {name}"));
-                }
-            }
-            for (name, item) in object {
-                let sub = format!("{path}.{name}");
-                if let Some(property) = schema["properties"].get(name) {
-                    validate(spec, property, item, &sub)?;
-                } else if schema["additionalProperties"].is_object() {
-                    validate(spec, &schema["additionalProperties"], item, &sub)?;
-                } else {
-                    return Err(format!("{path}: {name} is not in the schema"));
-                }
-            }
-            Ok(())
-        }
-        Some("array") => {
-            let items = value.as_array().ok_or(format!("{path}: not an array"))?;
-            let n = items.len() as u64;
-            if schema["minItems"].as_u64().is_some_and(|min| n < min) {
-                return Err(format!("{path}: {n} items, fewer than minItems"));
-            }
-            if schema["maxItems"].as_u64().is_some_and(|max| n > max) {
-                return Err(format!("{path}: {n} items, more than maxItems"));
-            }
-            for (i, item) in items.iter().enumerate() {
-                validate(spec, &schema["items"], item, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        Some("string") => {
-            let text = value.as_str().ok_or(format!("{path}: not a string"))?;
-            if let Some(allowed) = schema["enum"].as_array() {
-                if !allowed.iter().any(|a| a == text) {
-                    return Err(format!("{path}: {text:?} is not one of {allowed:?}"));
-                }
-            }
-            if schema["format"] == "date-time"
-                && chrono::DateTime::parse_from_rfc3339(text).is_err()
-            {
-                return Err(format!("{path}: not a date-time"));
-            }
-            Ok(())
-        }
-        Some("integer") => value
-            .as_i64()
-            .map(|_| ())
-            .ok_or(format!("{path}: not an integer")),
-        other => Err(format!("{path}: unsupported type {other:?}")),
-    }
-}
 
 fn spec() -> Value {
     serde_json::from_str(SPEC).unwrap()
@@ -712,15 +618,7 @@ fn a_schedule_is_an_audience_execution_with_execute_at() {
     let at = chrono::DateTime::parse_from_rfc3339("2030-01-01T09:00:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let request = ScheduleRequest::new(
-        CampaignTarget::named(
-            "Monthly Newsletter",
-            "Newsletters",
-            [ProgramToken::new("{{my.Month}}", "January").unwrap()],
-        ),
-        Some(at),
-    )
-    .unwrap();
+    let request = crate::newsletter_schedule("January", at);
     let scheduled = client.schedule_campaign(&request).unwrap();
     assert_eq!(
         (scheduled.backend(), scheduled.id()),
@@ -950,11 +848,7 @@ fn generated_requests_give_schema_valid_bodies_and_journal_what_was_asked() {
 
 /// Posts to the sandbox as a bare client: status, headers, body.
 fn post(url: &str, headers: &[(&str, &str)], body: &str) -> (u16, Option<String>, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.post(url);
+    let mut request = test_support::http::agent().post(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

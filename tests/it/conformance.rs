@@ -61,10 +61,7 @@ impl Harness for SandboxHarness<'_> {
     }
 
     fn leads(&self, count: usize) -> Vec<LeadKey> {
-        (1..=SANDBOX_LEADS)
-            .take(count)
-            .map(|id| LeadKey::id(id).unwrap())
-            .collect()
+        first_leads(count, |id| LeadKey::id(id).unwrap())
     }
 
     fn unknown_lead(&self) -> Option<LeadKey> {
@@ -87,9 +84,7 @@ impl Harness for SandboxHarness<'_> {
     }
 
     fn reset(&self) {
-        self.sandbox.clear_faults();
-        self.sandbox.clear_fault_log();
-        self.sandbox.clear_journal();
+        clear(self.sandbox);
     }
 
     fn fail_call(&self, call: usize, failure: Failure) -> bool {
@@ -125,6 +120,39 @@ impl Harness for SandboxHarness<'_> {
     }
 }
 
+/// The keys of the sandbox's first `count` leads (ids from 1), by `key`.
+fn first_leads(count: usize, key: impl Fn(u32) -> LeadKey) -> Vec<LeadKey> {
+    (1..=SANDBOX_LEADS).take(count).map(key).collect()
+}
+
+/// Clears the sandbox's faults, fault log and journal.
+fn clear(sandbox: &Sandbox) {
+    sandbox.clear_faults();
+    sandbox.clear_fault_log();
+    sandbox.clear_journal();
+}
+
+impl<'a> SandboxHarness<'a> {
+    fn new(sandbox: &'a Sandbox, api: Api) -> Self {
+        SandboxHarness { sandbox, api }
+    }
+}
+
+/// A client of the sandbox that retries quickly.
+macro_rules! quick {
+    ($builder:expr) => {
+        $builder.retry(quick_retries()).build().unwrap()
+    };
+}
+
+/// The report of the whole suite, which `client` passes.
+fn kept(
+    client: &impl CampaignRequester,
+    harness: &impl conformance::Harness,
+) -> conformance::Report {
+    conformance::run_all(client, harness).unwrap_or_else(|v| panic!("{v}"))
+}
+
 fn passed_all(report: &conformance::Report) {
     let skipped: Vec<_> = report.skipped().collect();
     assert!(skipped.is_empty(), "{report}");
@@ -134,55 +162,26 @@ fn passed_all(report: &conformance::Report) {
 #[test]
 fn soap_client_keeps_the_contract() {
     let sandbox = sandbox();
-    let client = sandbox
-        .soap_client_builder()
-        .retry(quick_retries())
-        .build()
-        .unwrap();
-    let harness = SandboxHarness {
-        sandbox: &sandbox,
-        api: Api::Soap,
-    };
-    let report = conformance::run_all(&client, &harness).unwrap_or_else(|v| panic!("{v}"));
-    passed_all(&report);
+    let client = quick!(sandbox.soap_client_builder());
+    passed_all(&kept(&client, &SandboxHarness::new(&sandbox, Api::Soap)));
 }
 
 #[test]
 fn rest_client_keeps_the_contract() {
     let sandbox = sandbox();
-    let client = sandbox
-        .rest_client_builder()
-        .retry(quick_retries())
-        .build()
-        .unwrap();
-    let harness = SandboxHarness {
-        sandbox: &sandbox,
-        api: Api::Rest,
-    };
-    let report = conformance::run_all(&client, &harness).unwrap_or_else(|v| panic!("{v}"));
-    passed_all(&report);
+    let client = quick!(sandbox.rest_client_builder());
+    passed_all(&kept(&client, &SandboxHarness::new(&sandbox, Api::Rest)));
 }
 
 #[test]
 fn fallback_from_soap_to_rest_keeps_the_contract() {
     let sandbox = sandbox();
     let client = Fallback::new(
-        sandbox
-            .soap_client_builder()
-            .retry(quick_retries())
-            .build()
-            .unwrap(),
-        sandbox
-            .rest_client_builder()
-            .retry(quick_retries())
-            .build()
-            .unwrap(),
+        quick!(sandbox.soap_client_builder()),
+        quick!(sandbox.rest_client_builder()),
     );
-    let harness = SandboxHarness {
-        sandbox: &sandbox,
-        api: Api::Soap,
-    };
-    let report = conformance::run_all(&client, &harness).unwrap_or_else(|v| panic!("{v}"));
+    let harness = SandboxHarness::new(&sandbox, Api::Soap);
+    let report = kept(&client, &harness);
     passed_all(&report);
     // SOAP refusing connections part-way handed the rest to REST.
     harness.reset();
@@ -211,10 +210,9 @@ impl Harness for AjoHarness<'_> {
     }
 
     fn leads(&self, count: usize) -> Vec<LeadKey> {
-        (1..=SANDBOX_LEADS)
-            .take(count)
-            .map(|id| LeadKey::email(format!("lead{id}@example.com")).unwrap())
-            .collect()
+        first_leads(count, |id| {
+            LeadKey::email(format!("lead{id}@example.com")).unwrap()
+        })
     }
 
     fn runs(&self) -> Vec<Vec<LeadKey>> {
@@ -240,9 +238,7 @@ impl Harness for AjoHarness<'_> {
     }
 
     fn reset(&self) {
-        self.sandbox.clear_faults();
-        self.sandbox.clear_fault_log();
-        self.sandbox.clear_journal();
+        clear(self.sandbox);
     }
 
     fn fail_call(&self, call: usize, failure: Failure) -> bool {
@@ -267,13 +263,9 @@ impl Harness for AjoHarness<'_> {
 #[test]
 fn ajo_client_keeps_the_contract() {
     let sandbox = sandbox();
-    let client = sandbox
-        .ajo_client_builder()
-        .retry(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick!(sandbox.ajo_client_builder());
     let harness = AjoHarness { sandbox: &sandbox };
-    let report = conformance::run_all(&client, &harness).unwrap_or_else(|v| panic!("{v}"));
+    let report = kept(&client, &harness);
     assert_eq!(report.checks().len(), 4, "{report}");
     let skipped: Vec<_> = report.skipped().map(|(name, _)| name).collect();
     assert_eq!(skipped, ["unmatched_keys"], "{report}");
@@ -597,18 +589,11 @@ fn a_fallback_told_to_fall_back_on_unknown_outcomes_fails_the_suite() {
     // handed to REST, and the campaign runs twice for those leads.
     let sandbox = sandbox();
     let client = Fallback::new(
-        sandbox
-            .soap_client_builder()
-            .retry(quick_retries())
-            .build()
-            .unwrap(),
+        quick!(sandbox.soap_client_builder()),
         sandbox.rest_client_builder().build().unwrap(),
     )
     .fallback_on_unknown(true);
-    let harness = SandboxHarness {
-        sandbox: &sandbox,
-        api: Api::Soap,
-    };
+    let harness = SandboxHarness::new(&sandbox, Api::Soap);
     let v = conformance::partway_failure(&client, &harness).unwrap_err();
     assert!(v.scenario().contains("run_then_lost"), "{v}");
     assert!(v.problem().contains("ran 2 times"), "{v}");

@@ -532,6 +532,11 @@ fn both(name: impl Into<String>, fault: Fault, expect: [Expect; 3]) -> Row {
     row(name, fault.clone(), fault, expect)
 }
 
+/// Marketo's refusal: SOAP fault `soap` on HTTP 500, REST error `rest`.
+fn refusal(name: &str, soap: u32, rest: u32, expect: [Expect; 3]) -> Row {
+    row(name, Fault::SoapFault(soap), Fault::RestError(rest), expect)
+}
+
 fn rest_only(name: impl Into<String>, fault: Fault, expect: Expect) -> Row {
     Row {
         name: name.into(),
@@ -605,33 +610,23 @@ fn trigger_rows() -> Vec<Row> {
     }
     for runs in [false, true] {
         let r = ran(runs);
+        rows.push(both(
+            format!("500 sandbox page, {r}"),
+            http(500, true, runs),
+            UNKNOWN,
+        ));
+        // Marketo's own formats inside a gateway's answer: a proxy or ESB
+        // wraps an upstream timeout; the codes say "retry" and must not be
+        // believed.
+        for (status, fault, error) in [(502, 20023, 606), (503, 20024, 615), (504, 20016, 602)] {
+            rows.push(row(
+                format!("{status} wrapping fault {fault} / error {error}, {r}"),
+                answer(status, FaultBody::SoapFault(fault), runs),
+                answer(status, FaultBody::RestError(error), runs),
+                UNKNOWN,
+            ));
+        }
         rows.extend([
-            both(
-                format!("500 sandbox page, {r}"),
-                http(500, true, runs),
-                UNKNOWN,
-            ),
-            // Marketo's own formats inside a gateway's answer: a proxy or
-            // ESB wraps an upstream timeout; the codes say "retry" and must
-            // not be believed.
-            row(
-                format!("502 wrapping fault 20023 / error 606, {r}"),
-                answer(502, FaultBody::SoapFault(20023), runs),
-                answer(502, FaultBody::RestError(606), runs),
-                UNKNOWN,
-            ),
-            row(
-                format!("503 wrapping fault 20024 / error 615, {r}"),
-                answer(503, FaultBody::SoapFault(20024), runs),
-                answer(503, FaultBody::RestError(615), runs),
-                UNKNOWN,
-            ),
-            row(
-                format!("504 wrapping fault 20016 / error 602, {r}"),
-                answer(504, FaultBody::SoapFault(20016), runs),
-                answer(504, FaultBody::RestError(602), runs),
-                UNKNOWN,
-            ),
             rest_only(
                 format!("500 wrapping error 606, {r}"),
                 answer(500, FaultBody::RestError(606), runs),
@@ -643,23 +638,19 @@ fn trigger_rows() -> Vec<Row> {
                 answer(200, FaultBody::SoapFault(20023), runs),
                 UNKNOWN,
             ),
-            // REST errors that do not say the call did not run.
-            rest_only(
-                format!("REST 604 timed out, {r}"),
-                answer(200, FaultBody::RestError(604), runs),
-                Failed(Unknown),
-            ),
-            rest_only(
-                format!("REST 608 unavailable, {r}"),
-                answer(200, FaultBody::RestError(608), runs),
-                Failed(Unknown),
-            ),
-            rest_only(
-                format!("REST 611 system error, {r}"),
-                answer(200, FaultBody::RestError(611), runs),
-                Failed(Unknown),
-            ),
         ]);
+        // REST errors that do not say the call did not run.
+        for (code, meaning) in [
+            (604, "timed out"),
+            (608, "unavailable"),
+            (611, "system error"),
+        ] {
+            rows.push(rest_only(
+                format!("REST {code} {meaning}, {r}"),
+                answer(200, FaultBody::RestError(code), runs),
+                Failed(Unknown),
+            ));
+        }
     }
     rows.extend([
         // The API is gone: refused; Fallback moves to REST.
@@ -685,42 +676,12 @@ fn trigger_rows() -> Vec<Row> {
             [Failed(Refused); 3],
         ),
         // Marketo's refusals: SOAP faults on HTTP 500, documented REST codes.
-        row(
-            "rate limit",
-            Fault::SoapFault(20023),
-            Fault::RestError(606),
-            [Served; 3],
-        ),
-        row(
-            "concurrency limit",
-            Fault::SoapFault(20024),
-            Fault::RestError(615),
-            [Served; 3],
-        ),
-        row(
-            "expired",
-            Fault::SoapFault(20016),
-            Fault::RestError(602),
-            [Served; 3],
-        ),
-        row(
-            "denied",
-            Fault::SoapFault(20013),
-            Fault::RestError(603),
-            [Failed(Refused); 3],
-        ),
-        row(
-            "daily quota",
-            Fault::SoapFault(20015),
-            Fault::RestError(607),
-            [Failed(Refused); 3],
-        ),
-        row(
-            "campaign not found",
-            Fault::SoapFault(20113),
-            Fault::RestError(1013),
-            [Failed(Refused); 3],
-        ),
+        refusal("rate limit", 20023, 606, [Served; 3]),
+        refusal("concurrency limit", 20024, 615, [Served; 3]),
+        refusal("expired", 20016, 602, [Served; 3]),
+        refusal("denied", 20013, 603, [Failed(Refused); 3]),
+        refusal("daily quota", 20015, 607, [Failed(Refused); 3]),
+        refusal("campaign not found", 20113, 1013, [Failed(Refused); 3]),
         soap_only(
             "fault 20011 internal error on 500",
             Fault::SoapFault(20011),
@@ -865,10 +826,11 @@ fn lookup_cells() -> Vec<Cell> {
 /// Answers of a schedule call that ran (never scheduled twice), and a
 /// rate refusal (retried).
 fn schedule_cells() -> Vec<Cell> {
+    // The same fault for both APIs.
+    let same = |name, fault: Fault, expect| (name, fault.clone(), fault, expect);
     let faults: Vec<(&str, Fault, Fault, Expect)> = vec![
-        (
+        same(
             "502 empty, ran",
-            answer(502, FaultBody::Empty, true),
             answer(502, FaultBody::Empty, true),
             Failed(Unknown),
         ),
@@ -878,9 +840,8 @@ fn schedule_cells() -> Vec<Cell> {
             answer(503, FaultBody::RestError(606), true),
             Failed(Unknown),
         ),
-        (
+        same(
             "reset mid-answer, ran",
-            Fault::ResetMidResponse,
             Fault::ResetMidResponse,
             Failed(Unknown),
         ),

@@ -1,8 +1,6 @@
 //! Answers from the network that once crashed the client: no panic, on any
 //! input (issue 8, defect 7).
 
-use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use marketo_campaign::{
@@ -12,35 +10,21 @@ use marketo_campaign::{
 /// Identity answers a token that "lives" `expires_in` seconds; the API
 /// finds every lead looked up and accepts every trigger.
 fn server(expires_in: &'static str) -> String {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-    let port = server.server_addr().to_ip().unwrap().port();
-    thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let body = if request.url().starts_with("/identity/") {
-                format!(
-                    r#"{{"access_token":"tok","token_type":"bearer","expires_in":{expires_in},"scope":"x"}}"#
-                )
-            } else if request.url().starts_with("/rest/v1/leads.json") {
-                r#"{"requestId":"1#0","success":true,"result":[{"id":1002200}]}"#.to_owned()
-            } else {
-                r#"{"requestId":"1#1","success":true,"result":[{"id":4496}]}"#.to_owned()
-            };
-            let _ = request.respond(tiny_http::Response::from_string(body));
+    crate::rest_mock("tok", expires_in, |url| {
+        if url.starts_with("/rest/v1/leads.json") {
+            r#"{"requestId":"1#0","success":true,"result":[{"id":1002200}]}"#.to_owned()
+        } else {
+            r#"{"requestId":"1#1","success":true,"result":[{"id":4496}]}"#.to_owned()
         }
-    });
-    format!("http://127.0.0.1:{port}")
+    })
 }
 
 #[test]
 fn a_token_that_lives_forever_does_not_panic() {
     for expires_in in ["18446744073709551615", "9223372036854775807", "0"] {
         let base = server(expires_in);
-        let client = RestClient::builder(&base, "id", "secret")
-            .rate_limit(None)
-            .retry(RetryPolicy::never())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
+        let builder = RestClient::builder(&base, "id", "secret");
+        let client = test_support::quiet_client!(builder, Duration::from_secs(10));
         let request =
             CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()])
                 .unwrap();

@@ -37,23 +37,24 @@ fn served(sandbox: &Sandbox) -> Vec<u32> {
     ids
 }
 
+/// A client of `$builder` that never retries, paced by `$limit`.
+macro_rules! unretried {
+    ($builder:expr, $limit:expr) => {
+        $builder
+            .retry(RetryPolicy::never())
+            .rate_limit($limit)
+            .build()
+            .unwrap()
+    };
+}
+
 #[test]
 fn a_paced_client_never_sees_rate_or_concurrency_refusals() {
     let sandbox = strict_sandbox();
     let limit = RateLimit::new(5, Duration::from_millis(500), 2);
     // No retries: a single 606/615 or 20023/20024 would fail the test.
-    let soap = sandbox
-        .soap_client_builder()
-        .retry(RetryPolicy::never())
-        .rate_limit(Some(limit))
-        .build()
-        .unwrap();
-    let rest = sandbox
-        .rest_client_builder()
-        .retry(RetryPolicy::never())
-        .rate_limit(Some(limit))
-        .build()
-        .unwrap();
+    let soap = unretried!(sandbox.soap_client_builder(), Some(limit));
+    let rest = unretried!(sandbox.rest_client_builder(), Some(limit));
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..4u32 {
@@ -82,12 +83,7 @@ fn a_paced_client_never_sees_rate_or_concurrency_refusals() {
 #[test]
 fn an_unpaced_client_is_refused_and_says_so() {
     let sandbox = strict_sandbox();
-    let rest = sandbox
-        .rest_client_builder()
-        .retry(RetryPolicy::never())
-        .rate_limit(None)
-        .build()
-        .unwrap();
+    let rest = unretried!(sandbox.rest_client_builder(), None);
     let err = rest.request_campaign(&request(1, 800)).unwrap_err();
     let outcome = err.outcome().unwrap();
     let (_, failure) = outcome.first_failure().unwrap();
@@ -101,12 +97,7 @@ fn an_unpaced_client_is_refused_and_says_so() {
         .sum();
     assert_eq!(served(&sandbox).len(), accepted);
 
-    let soap = sandbox
-        .soap_client_builder()
-        .retry(RetryPolicy::never())
-        .rate_limit(None)
-        .build()
-        .unwrap();
+    let soap = unretried!(sandbox.soap_client_builder(), None);
     let err = soap.request_campaign(&request(1001, 800)).unwrap_err();
     let (_, failure) = err.outcome().unwrap().first_failure().unwrap();
     assert_eq!(failure.soap_code(), Some(SoapCode::RateLimited));

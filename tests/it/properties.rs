@@ -44,16 +44,8 @@ const LEAD_BASE: u32 = 3_000_000;
 // --- Generators ---------------------------------------------------------
 
 /// Every key type but `IDNUM`, whose values are the lead ids.
-const VALUE_TYPES: [LeadKeyType; 8] = [
-    LeadKeyType::Cookie,
-    LeadKeyType::Email,
-    LeadKeyType::LeadOwnerEmail,
-    LeadKeyType::SfdcAccountId,
-    LeadKeyType::SfdcContactId,
-    LeadKeyType::SfdcLeadId,
-    LeadKeyType::SfdcLeadOwnerId,
-    LeadKeyType::SfdcOpptyId,
-];
+const VALUE_TYPES: &[LeadKeyType] = LeadKeyType::ALL.split_at(1).1;
+const _: () = assert!(matches!(LeadKeyType::ALL[0], LeadKeyType::Idnum));
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -386,23 +378,11 @@ fn sandbox_for(data: SandboxData) -> Sandbox {
 }
 
 fn soap_client(sandbox: &Sandbox) -> SoapClient {
-    sandbox
-        .soap_client_builder()
-        .rate_limit(None)
-        .retry(RetryPolicy::never())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    test_support::quiet_client!(sandbox.soap_client_builder(), Duration::from_secs(30))
 }
 
 fn rest_client(sandbox: &Sandbox) -> RestClient {
-    sandbox
-        .rest_client_builder()
-        .rate_limit(None)
-        .retry(RetryPolicy::never())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    test_support::quiet_client!(sandbox.rest_client_builder(), Duration::from_secs(30))
 }
 
 /// Sends every case to `client` and checks the journal after each.
@@ -912,6 +892,13 @@ fn huge_answers_are_capped_without_reading_them_whole() {
     }
 }
 
+/// `client` fails on the answer: a protocol error, the outcome unknown.
+fn unknown_protocol_error(client: &dyn CampaignRequester) {
+    let err = client.request_campaign(&one_lead_request()).unwrap_err();
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_eq!(err.delivery(), Delivery::Unknown);
+}
+
 #[test]
 fn deep_nesting_in_answers_is_refused_without_overflow() {
     let depth = 100_000;
@@ -922,21 +909,11 @@ fn deep_nesting_in_answers_is_refused_without_overflow() {
     )
     .into_bytes();
     let server = Hostile::start(move |r| answer(r, 200, "text/xml", xml.clone()));
-    let err = server
-        .soap_client()
-        .request_campaign(&one_lead_request())
-        .unwrap_err();
-    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
-    assert_eq!(err.delivery(), Delivery::Unknown);
+    unknown_protocol_error(&server.soap_client());
 
     let json = format!(r#"{{"success":true,"result":[{}"#, "[".repeat(depth)).into_bytes();
     let server = Hostile::start(move |r| answer(r, 200, "application/json", json.clone()));
-    let err = server
-        .rest_client()
-        .request_campaign(&one_lead_request())
-        .unwrap_err();
-    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
-    assert_eq!(err.delivery(), Delivery::Unknown);
+    unknown_protocol_error(&server.rest_client());
 }
 
 /// A plain HTTP client for sending the sandbox what no client would.
@@ -1057,22 +1034,8 @@ fn identity_answers_with_any_expires_in_never_panic() {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
 fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut request = agent().post(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let mut response = request.send(body).unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
+    test_support::http::post(url, headers, body)
 }
 
 #[test]
@@ -1107,7 +1070,7 @@ fn the_sandbox_refuses_hostile_requests_and_keeps_serving() {
         sandbox.client_id(),
         sandbox.client_secret()
     );
-    let mut response = agent().get(&token_url).call().unwrap();
+    let mut response = test_support::http::agent().get(&token_url).call().unwrap();
     let token: serde_json::Value =
         serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());

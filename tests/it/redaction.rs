@@ -51,12 +51,8 @@ fn echo_server(status: u16, pad: usize, identity_echoes: bool) -> String {
 }
 
 fn rest_client(base: &str) -> RestClient {
-    RestClient::builder(base, "client-id", CLIENT_SECRET)
-        .rate_limit(None)
-        .retry(RetryPolicy::never())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    let builder = RestClient::builder(base, "client-id", CLIENT_SECRET);
+    test_support::quiet_client!(builder, Duration::from_secs(10))
 }
 
 fn request() -> CampaignRequest {
@@ -159,23 +155,12 @@ fn a_bare_echo_of_the_secret_or_the_token_is_redacted() {
 /// returned, without either (found by the lookup_answers fuzz target).
 #[test]
 fn a_campaign_refusal_does_not_quote_the_secret_from_the_search() {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-    let port = server.server_addr().to_ip().unwrap().port();
-    thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let body = if request.url().starts_with("/identity/") {
-                format!(
-                    r#"{{"access_token":"{TOKEN}","token_type":"bearer","expires_in":3599,"scope":"x"}}"#
-                )
-            } else {
-                format!(
-                    r#"{{"requestId":"1#1","success":true,"result":[{{"id":4496,"name":"Send Webinar {CLIENT_SECRET} {TOKEN}","programName":"Webinars","type":"trigger","isRequestable":true,"isActive":true}}]}}"#
-                )
-            };
-            let _ = request.respond(tiny_http::Response::from_string(body));
-        }
+    let base = crate::rest_mock(TOKEN, "3599", |_| {
+        format!(
+            r#"{{"requestId":"1#1","success":true,"result":[{{"id":4496,"name":"Send Webinar {CLIENT_SECRET} {TOKEN}","programName":"Webinars","type":"trigger","isRequestable":true,"isActive":true}}]}}"#
+        )
     });
-    let client = rest_client(&format!("http://127.0.0.1:{port}"));
+    let client = rest_client(&base);
     let request = CampaignRequest::new(
         CampaignTarget::named("Send Webinar Reminder", "Webinars", []),
         [LeadKey::email("lead@company.com").unwrap()],

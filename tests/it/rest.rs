@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignScheduler, CampaignTarget, Delivery, Error,
-    Fallback, LeadKey, LeadKeyType, ProgramToken, RestClient, RestCode, ScheduleRequest,
+    Fallback, LeadKey, LeadKeyType, Outcome, ProgramToken, RestClient, RestCode, ScheduleRequest,
+    SoapClient,
 };
 use marketo_sandbox::{
     JournalToken, Sandbox, SandboxCampaign, SandboxConfig, SandboxData, SandboxLead,
@@ -27,6 +28,52 @@ fn webinar_request(leads: &[&str]) -> CampaignRequest {
     .unwrap()
 }
 
+/// The default data and `n` generated leads (ids from 1).
+fn generated(n: u32) -> Sandbox {
+    Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, n)),
+    )
+    .unwrap()
+}
+
+/// 1000 generated leads, every call 20 ms.
+fn slow_thousand() -> Sandbox {
+    let data = SandboxData::default().with_generated_leads(1, 1000);
+    Sandbox::start_with(
+        SandboxConfig::new()
+            .data(data)
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap()
+}
+
+/// SOAP, falling back to REST.
+fn soap_then_rest(sandbox: &Sandbox) -> Fallback<SoapClient, RestClient> {
+    Fallback::new(
+        sandbox.soap_client().unwrap(),
+        sandbox.rest_client().unwrap(),
+    )
+}
+
+/// Ids 1 to `n`.
+fn ids(n: u32) -> Vec<LeadKey> {
+    (1..=n).map(|i| LeadKey::id(i).unwrap()).collect()
+}
+
+/// With an empty journal, `request` has one unmatched key and runs
+/// nothing.
+fn one_unmatched_runs_nothing(sandbox: &Sandbox, client: &RestClient, request: &CampaignRequest) {
+    sandbox.clear_journal();
+    let outcome = client.request_campaign(request).unwrap();
+    assert_eq!(outcome.unmatched().count(), 1);
+    assert!(sandbox.journal().is_empty());
+}
+
+/// The outcome of [`webinar_request`] for `leads` with `client`.
+fn webinar_outcome(client: &impl CampaignRequester, leads: &[&str]) -> Outcome {
+    client.request_campaign(&webinar_request(leads)).unwrap()
+}
+
 fn tokens() -> Vec<JournalToken> {
     vec![
         JournalToken {
@@ -42,28 +89,20 @@ fn tokens() -> Vec<JournalToken> {
 
 #[test]
 fn named_request_with_email_keys_goes_through_rest() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
-    let outcome = client
-        .request_campaign(&webinar_request(&[
-            "EMAIL:lead@company.com",
-            "EMAIL:AnotherLead@Company.com",
-        ]))
-        .unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
+    let outcome = webinar_outcome(
+        &client,
+        &["EMAIL:lead@company.com", "EMAIL:AnotherLead@Company.com"],
+    );
     assert!(outcome.is_complete());
     assert_eq!(outcome.chunks()[0].backend(), "rest");
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 1);
-    assert_eq!(journal[0].api, "rest");
-    assert_eq!(journal[0].campaign_id, 1234);
-    assert_eq!(journal[0].lead_ids, [1002200, 1002201]);
-    assert_eq!(journal[0].tokens, tokens());
+    let run = crate::one_run(&sandbox, "rest", 1234, &[1002200, 1002201]);
+    assert_eq!(run.tokens, tokens());
 }
 
 #[test]
 fn every_soap_key_type_resolves_over_rest() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
     let lead = &SandboxData::default().leads[1];
     let keys = [
         LeadKey::new(LeadKeyType::Idnum, lead.id.to_string()),
@@ -122,15 +161,15 @@ fn every_soap_key_type_resolves_over_rest() {
 
 #[test]
 fn unknown_emails_are_reported_not_lost() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
-    let outcome = client
-        .request_campaign(&webinar_request(&[
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
+    let outcome = webinar_outcome(
+        &client,
+        &[
             "EMAIL:nobody@company.com",
             "EMAIL:lead@company.com",
             "SFDCLEADID:00Q0000000NOPE",
-        ]))
-        .unwrap();
+        ],
+    );
     assert!(!outcome.is_complete());
     let unmatched: Vec<String> = outcome.unmatched().map(ToString::to_string).collect();
     assert_eq!(
@@ -140,20 +179,16 @@ fn unknown_emails_are_reported_not_lost() {
     assert_eq!(sandbox.journal()[0].lead_ids, [1002200]);
 
     // A chunk whose keys all miss runs nothing and is still reported.
-    sandbox.clear_journal();
-    let outcome = client
-        .request_campaign(&webinar_request(&["EMAIL:nobody@company.com"]))
-        .unwrap();
-    assert_eq!(outcome.unmatched().count(), 1);
-    assert!(sandbox.journal().is_empty());
+    one_unmatched_runs_nothing(
+        &sandbox,
+        &client,
+        &webinar_request(&["EMAIL:nobody@company.com"]),
+    );
 }
 
 #[test]
 fn a_lead_named_twice_runs_once() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 150)),
-    )
-    .unwrap();
+    let sandbox = generated(150);
     let client = sandbox.rest_client().unwrap();
     // Lead 1 by id in the first chunk and by email in the second.
     let mut leads: Vec<LeadKey> = (1..=120).map(|i| LeadKey::id(i).unwrap()).collect();
@@ -172,16 +207,11 @@ fn a_lead_named_twice_runs_once() {
 fn with_soap_retired_auto_serves_through_rest_exactly_once() {
     for status in [410, 404] {
         let sandbox = Sandbox::start_with(SandboxConfig::new().soap_retired(Some(status))).unwrap();
-        let client = Fallback::new(
-            sandbox.soap_client().unwrap(),
-            sandbox.rest_client().unwrap(),
-        );
+        let client = soap_then_rest(&sandbox);
         assert!(client
             .to_string()
             .starts_with("Fallback(Soap(http://127.0.0.1:"));
-        let outcome = client
-            .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
-            .unwrap();
+        let outcome = webinar_outcome(&client, &["EMAIL:lead@company.com"]);
         assert_eq!(outcome.chunks().len(), 1);
         assert_eq!(outcome.chunks()[0].backend(), "rest");
         assert!(client.primary_retired());
@@ -225,10 +255,7 @@ fn fallback_does_not_run_twice_when_soap_refuses() {
 #[test]
 fn fallback_with_soap_healthy_uses_soap() {
     let sandbox = Sandbox::start().unwrap();
-    let client = Fallback::new(
-        sandbox.soap_client().unwrap(),
-        sandbox.rest_client().unwrap(),
-    );
+    let client = soap_then_rest(&sandbox);
     client
         .request_campaign(&webinar_request(&["EMAIL:lead@company.com"]))
         .unwrap();
@@ -239,21 +266,9 @@ fn fallback_with_soap_healthy_uses_soap() {
 
 #[test]
 fn soap_retired_mid_run_hands_the_rest_to_rest() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new()
-            .data(SandboxData::default().with_generated_leads(1, 1000))
-            .latency(Duration::from_millis(20)),
-    )
-    .unwrap();
-    let client = Fallback::new(
-        sandbox.soap_client().unwrap(),
-        sandbox.rest_client().unwrap(),
-    );
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        (1..=1000).map(|i| LeadKey::id(i).unwrap()),
-    )
-    .unwrap();
+    let sandbox = slow_thousand();
+    let client = soap_then_rest(&sandbox);
+    let request = by_id(ids(1000));
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             // Retire SOAP after a few chunks have gone through.
@@ -294,18 +309,9 @@ fn soap_retired_mid_run_hands_the_rest_to_rest() {
 
 #[test]
 fn token_expiring_mid_run_is_renewed_without_losing_or_repeating_a_chunk() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new()
-            .data(SandboxData::default().with_generated_leads(1, 1000))
-            .latency(Duration::from_millis(20)),
-    )
-    .unwrap();
+    let sandbox = slow_thousand();
     let client = sandbox.rest_client().unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        (1..=1000).map(|i| LeadKey::id(i).unwrap()),
-    )
-    .unwrap();
+    let request = by_id(ids(1000));
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
             for target in [3, 6] {
@@ -336,11 +342,7 @@ fn short_lived_tokens_are_renewed_before_expiry() {
     let client = sandbox.rest_client().unwrap();
     for _ in 0..2 {
         sandbox.clear_journal();
-        let request = CampaignRequest::new(
-            CampaignTarget::id(4496),
-            (1..=300).map(|i| LeadKey::id(i).unwrap()),
-        )
-        .unwrap();
+        let request = by_id(ids(300));
         client.request_campaign(&request).unwrap();
         assert_eq!(sandbox.journal().len(), 3);
     }
@@ -387,8 +389,7 @@ fn campaign_look_ups_name_the_candidates() {
 
 #[test]
 fn rest_refusals_map_to_codes() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
     let by_id =
         |id| CampaignRequest::new(CampaignTarget::id(id), [LeadKey::id(1002200).unwrap()]).unwrap();
     let err = client.request_campaign(&by_id(5000)).unwrap_err();
@@ -412,8 +413,7 @@ fn rest_refusals_map_to_codes() {
 
 #[test]
 fn more_than_100_tokens_is_refused_before_sending() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.rest_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::rest_client);
     let tokens = (0..101).map(|i| ProgramToken::new(format!("{{{{my.T{i}}}}}"), "v").unwrap());
     let request = CampaignRequest::new(
         CampaignTarget::named("Send Webinar Reminder", "Webinars", tokens),
@@ -428,15 +428,11 @@ fn more_than_100_tokens_is_refused_before_sending() {
 
 #[test]
 fn bad_client_secret_is_an_auth_error_without_the_secret() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = RestClient::builder(sandbox.rest_endpoint(), sandbox.client_id(), "s3cr3t-wrong")
-        .build()
-        .unwrap();
+    let (sandbox, client) = crate::started(|sandbox| {
+        RestClient::builder(sandbox.rest_endpoint(), sandbox.client_id(), "s3cr3t-wrong").build()
+    });
     let err = client
-        .request_campaign(
-            &CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()])
-                .unwrap(),
-        )
+        .request_campaign(&by_id([LeadKey::id(1002200).unwrap()]))
         .unwrap_err();
     assert!(matches!(err, Error::Auth(_)), "{err}");
     assert_eq!(err.delivery(), Delivery::NotSent);
@@ -448,15 +444,7 @@ fn bad_client_secret_is_an_auth_error_without_the_secret() {
 fn schedules_over_rest_and_soap() {
     let sandbox = Sandbox::start().unwrap();
     let at = Utc.with_ymd_and_hms(2026, 12, 1, 17, 0, 0).unwrap();
-    let request = ScheduleRequest::new(
-        CampaignTarget::named(
-            "Monthly Newsletter",
-            "Newsletters",
-            [ProgramToken::new("{{my.Month}}", "December").unwrap()],
-        ),
-        Some(at),
-    )
-    .unwrap();
+    let request = crate::newsletter_schedule("December", at);
     let rest = sandbox.rest_client().unwrap();
     assert_eq!(rest.schedule_campaign(&request).unwrap().backend(), "rest");
     let soap = sandbox.soap_client().unwrap();
@@ -503,10 +491,7 @@ fn by_id(leads: impl IntoIterator<Item = LeadKey>) -> CampaignRequest {
 
 #[test]
 fn an_unknown_idnum_is_reported_by_key_and_every_other_lead_runs() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 300)),
-    )
-    .unwrap();
+    let sandbox = generated(300);
     let client = sandbox.rest_client().unwrap();
     // 250 ids in three chunks; id 999999 (no such lead) sits in the first.
     let mut leads: Vec<LeadKey> = (1..=249).map(|i| LeadKey::id(i).unwrap()).collect();
@@ -526,23 +511,15 @@ fn an_unknown_idnum_is_reported_by_key_and_every_other_lead_runs() {
     assert_eq!(ran(&sandbox), (1..=249).collect::<Vec<_>>());
 
     // A chunk whose only key is an unknown id runs nothing, still reported.
-    sandbox.clear_journal();
-    let outcome = client
-        .request_campaign(&by_id([LeadKey::id(999_999).unwrap()]))
-        .unwrap();
-    assert_eq!(outcome.unmatched().count(), 1);
-    assert!(sandbox.journal().is_empty());
+    one_unmatched_runs_nothing(&sandbox, &client, &by_id([LeadKey::id(999_999).unwrap()]));
 }
 
 #[test]
 fn idnum_look_ups_share_the_300_value_batches() {
     // 650 ids: three look-ups (300, 300, 50), then seven triggers.
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 650)),
-    )
-    .unwrap();
+    let sandbox = generated(650);
     let client = sandbox.rest_client().unwrap();
-    let request = by_id((1..=650).map(|i| LeadKey::id(i).unwrap()));
+    let request = by_id(ids(650));
     let plans = client.plan(&request).unwrap();
     let look_ups: Vec<&str> = plans
         .iter()
@@ -696,26 +673,30 @@ fn leadowneremail_is_refused_before_anything_is_sent_over_rest() {
     );
     let outcome = fallback.request_campaign(&request).unwrap();
     assert_eq!(outcome.chunks()[0].backend(), "soap");
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 1);
-    assert_eq!(journal[0].api, "soap");
+    let runs: Vec<(String, Vec<u32>)> = sandbox
+        .journal()
+        .into_iter()
+        .map(|e| (e.api, e.lead_ids))
+        .collect();
     // Both default leads have that owner: SOAP names the lowest id.
-    assert_eq!(journal[0].lead_ids, [1002200]);
+    assert_eq!(runs, [("soap".to_owned(), vec![1002200])]);
 }
 
 #[test]
 fn a_lead_with_several_cookies_is_found_by_each_of_them() {
+    let cookie_lead = |id, cookies: &str| SandboxLead {
+        id,
+        cookie: Some(cookies.into()),
+        ..SandboxLead::default()
+    };
     let mut data = SandboxData::default();
-    data.leads.push(SandboxLead {
-        id: 30,
-        cookie: Some("id:561-HYG-937&token:_mch-a-1,id:561-HYG-937&token:_mch-a-2".into()),
-        ..SandboxLead::default()
-    });
-    data.leads.push(SandboxLead {
-        id: 31,
-        cookie: Some("id:561-HYG-937&token:_mch-b-1".into()),
-        ..SandboxLead::default()
-    });
+    data.leads.extend([
+        cookie_lead(
+            30,
+            "id:561-HYG-937&token:_mch-a-1,id:561-HYG-937&token:_mch-a-2",
+        ),
+        cookie_lead(31, "id:561-HYG-937&token:_mch-b-1"),
+    ]);
     let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
     let cookie = |v: &str| LeadKey::new(LeadKeyType::Cookie, v).unwrap();
     let request = by_id([

@@ -6,61 +6,9 @@ use marketo_campaign::{
 };
 use serde_json::Value;
 
-const SPEC: &str = include_str!("../../spec/rest-campaigns.json");
+use crate::schema::validate;
 
-/// A strict validator for the Swagger 2.0 subset the spec uses: `$ref`,
-/// `type`, `required`, `properties` (no other property allowed), `items`,
-/// `format: int64 | date-time`.
-fn validate(spec: &Value, schema: &Value, value: &Value, path: &str) -> Result<(), String> {
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let name = reference.trim_start_matches("#/definitions/");
-        let target = &spec["definitions"][name];
-        if target.is_null() {
-            return Err(format!("{path}: unknown $ref {reference}"));
-        }
-        return validate(spec, target, value, path);
-    }
-    match schema.get("type").and_then(Value::as_str) {
-        Some("object") => {
-            let object = value.as_object().ok_or(format!("{path}: not an object"))?;
-            for required in schema["required"].as_array().into_iter().flatten() {
-                let name = required.as_str().unwrap_or_default();
-                if !object.contains_key(name) {
-                    return Err(format!("{path}: missing required {name}"));
-                }
-            }
-            let properties = schema["properties"]
-                .as_object()
-                .ok_or(format!("{path}: schema has no properties"))?;
-            for (name, item) in object {
-                let property = properties
-                    .get(name)
-                    .ok_or(format!("{path}: property {name} is not in the schema"))?;
-                validate(spec, property, item, &format!("{path}.{name}"))?;
-            }
-            Ok(())
-        }
-        Some("array") => {
-            let items = value.as_array().ok_or(format!("{path}: not an array"))?;
-            for (i, item) in items.iter().enumerate() {
-                validate(spec, &schema["items"], item, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        Some("integer") => {
-            let n = value.as_i64().ok_or(format!("{path}: not an integer"))?;
-            if schema["format"] == "int32" && i32::try_from(n).is_err() {
-                return Err(format!("{path}: not an int32"));
-            }
-            Ok(())
-        }
-        Some("string") => value
-            .as_str()
-            .map(|_| ())
-            .ok_or(format!("{path}: not a string")),
-        other => Err(format!("{path}: unsupported schema type {other:?}")),
-    }
-}
+const SPEC: &str = include_str!("../../spec/rest-campaigns.json");
 
 fn trigger_schema(spec: &Value) -> &Value {
     &spec["operations"]["triggerCampaignUsingPOST"]
@@ -79,21 +27,24 @@ fn every_id_found(url: &str) -> String {
     serde_json::json!({"requestId": "1", "success": true, "result": result}).to_string()
 }
 
-/// The trigger bodies `request` puts on the wire, as a bare server playing
-/// Marketo receives them (every lead id is found). The dry-run plan cannot
-/// show them: they depend on the look-ups' answers.
-fn trigger_bodies(request: &CampaignRequest) -> Vec<Value> {
+/// The trigger calls `request` puts on the wire (path and body), as a bare
+/// server playing Marketo receives them (every lead id is found; campaign
+/// 1234 is the webinar's). The dry-run plan cannot show them: they depend
+/// on the look-ups' answers.
+fn trigger_calls(request: &CampaignRequest) -> Vec<(String, String)> {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let addr = server.server_addr().to_ip().unwrap();
     let chunks = request.chunks().len();
     let handle = std::thread::spawn(move || {
-        let mut bodies = Vec::new();
-        while bodies.len() < chunks {
+        let mut calls = Vec::new();
+        while calls.len() < chunks {
             let mut request = server.recv().unwrap();
             let url = request.url().to_owned();
             let answer = if url.starts_with("/identity/oauth/token") {
                 r#"{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"x"}"#
                     .to_owned()
+            } else if url.starts_with("/rest/v1/campaigns.json") {
+                r#"{"requestId":"1","success":true,"result":[{"id":1234,"name":"Send Webinar Reminder","programName":"Webinars","type":"trigger"}]}"#.to_owned()
             } else if url.starts_with("/rest/v1/leads.json?filterType=id&") {
                 every_id_found(&url)
             } else {
@@ -106,20 +57,28 @@ fn trigger_bodies(request: &CampaignRequest) -> Vec<Value> {
                 assert_eq!(content_type.as_deref(), Some("application/json"));
                 let mut body = String::new();
                 request.as_reader().read_to_string(&mut body).unwrap();
-                bodies.push(serde_json::from_str(&body).unwrap());
+                calls.push((url, body));
                 r#"{"requestId":"2","success":true,"result":[{"id":4496}]}"#.to_owned()
             };
             request
                 .respond(tiny_http::Response::from_string(answer))
                 .unwrap();
         }
-        bodies
+        calls
     });
     let client = RestClient::builder(format!("http://{addr}"), "id", "secret")
         .build()
         .unwrap();
     client.request_campaign(request).unwrap();
     handle.join().unwrap()
+}
+
+/// The trigger bodies `request` puts on the wire, parsed.
+fn trigger_bodies(request: &CampaignRequest) -> Vec<Value> {
+    trigger_calls(request)
+        .iter()
+        .map(|(_, body)| serde_json::from_str(body).unwrap())
+        .collect()
 }
 
 #[test]
@@ -202,38 +161,6 @@ fn the_copy_agrees_with_the_official_swagger_file() {
 #[test]
 fn trigger_bodies_with_tokens_validate_as_sent() {
     let spec: Value = serde_json::from_str(SPEC).unwrap();
-    // A bare server playing Marketo for the four calls a named request
-    // makes; it keeps the trigger body it received.
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let addr = server.server_addr().to_ip().unwrap();
-    let handle = std::thread::spawn(move || {
-        let mut trigger = None;
-        while trigger.is_none() {
-            let mut request = server.recv().unwrap();
-            let url = request.url().to_owned();
-            let answer = if url.starts_with("/identity/oauth/token") {
-                r#"{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"x"}"#
-                    .to_owned()
-            } else if url.starts_with("/rest/v1/campaigns.json") {
-                r#"{"requestId":"1","success":true,"result":[{"id":1234,"name":"Send Webinar Reminder","programName":"Webinars","type":"trigger"}]}"#.to_owned()
-            } else if url.starts_with("/rest/v1/leads.json?filterType=id&") {
-                every_id_found(&url)
-            } else {
-                assert_eq!(url, "/rest/v1/campaigns/1234/trigger.json");
-                let mut body = String::new();
-                request.as_reader().read_to_string(&mut body).unwrap();
-                trigger = Some(body);
-                r#"{"requestId":"2","success":true,"result":[{"id":1234}]}"#.to_owned()
-            };
-            request
-                .respond(tiny_http::Response::from_string(answer))
-                .unwrap();
-        }
-        trigger.unwrap()
-    });
-    let client = RestClient::builder(format!("http://{addr}"), "id", "secret")
-        .build()
-        .unwrap();
     let request = CampaignRequest::new(
         CampaignTarget::named(
             "Send Webinar Reminder",
@@ -246,8 +173,11 @@ fn trigger_bodies_with_tokens_validate_as_sent() {
         [LeadKey::id(1002200).unwrap()],
     )
     .unwrap();
-    client.request_campaign(&request).unwrap();
-    let body = handle.join().unwrap();
+    // The four calls a named request makes: token, campaign, lead, trigger.
+    let calls = trigger_calls(&request);
+    assert_eq!(calls.len(), 1);
+    let (url, body) = &calls[0];
+    assert_eq!(url, "/rest/v1/campaigns/1234/trigger.json");
     assert_eq!(
         body,
         r#"{"input":{"leads":[{"id":1002200}],"tokens":[{"name":"{{my.WebinarTitle}}","value":"\"quoted\" \\ é"},{"name":"{{my.JoinLink}}","value":""}]}}"#
@@ -255,7 +185,7 @@ fn trigger_bodies_with_tokens_validate_as_sent() {
     validate(
         &spec,
         trigger_schema(&spec),
-        &serde_json::from_str(&body).unwrap(),
+        &serde_json::from_str(body).unwrap(),
         "body",
     )
     .unwrap();

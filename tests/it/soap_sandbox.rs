@@ -20,26 +20,20 @@ fn by_id(id: u32, leads: &[&str]) -> CampaignRequest {
 
 #[test]
 fn request_by_id_runs_once_and_is_journaled() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     let outcome = client
         .request_campaign(&by_id(4496, &["EMAIL:lead@company.com", "IDNUM:1002201"]))
         .unwrap();
     assert!(outcome.is_complete());
     assert_eq!(outcome.chunks().len(), 1);
     assert_eq!(outcome.chunks()[0].backend(), "soap");
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 1);
-    assert_eq!(journal[0].api, "soap");
-    assert_eq!(journal[0].campaign_id, 4496);
-    assert_eq!(journal[0].lead_ids, [1002200, 1002201]);
-    assert!(journal[0].tokens.is_empty());
+    let run = crate::one_run(&sandbox, "soap", 4496, &[1002200, 1002201]);
+    assert!(run.tokens.is_empty());
 }
 
 #[test]
 fn request_by_name_with_tokens_and_every_key_type() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     let lead = &SandboxData::default().leads[0];
     let keys = [
         (LeadKeyType::Idnum, lead.id.to_string()),
@@ -90,19 +84,26 @@ fn request_by_name_with_tokens_and_every_key_type() {
     );
 }
 
+/// Requests campaign 4496 for lead@company.com with `client`: refused
+/// with `code`, nothing ran. The error.
+fn refused(sandbox: &Sandbox, client: &SoapClient, code: SoapCode) -> Error {
+    let err = client
+        .request_campaign(&by_id(4496, &["EMAIL:lead@company.com"]))
+        .unwrap_err();
+    assert_eq!(err.soap_code(), Some(code));
+    assert_eq!(err.delivery(), Delivery::Refused);
+    assert!(sandbox.journal().is_empty());
+    err
+}
+
 #[test]
 fn wrong_key_is_fault_20014_and_nothing_runs() {
     let sandbox = Sandbox::start().unwrap();
     let client = SoapClient::builder(sandbox.soap_endpoint(), sandbox.soap_user_id(), "wrong-key")
         .build()
         .unwrap();
-    let err = client
-        .request_campaign(&by_id(4496, &["EMAIL:lead@company.com"]))
-        .unwrap_err();
-    assert_eq!(err.soap_code(), Some(SoapCode::AuthenticationFailed));
-    assert_eq!(err.delivery(), Delivery::Refused);
+    let err = refused(&sandbox, &client, SoapCode::AuthenticationFailed);
     assert!(!err.to_string().contains("wrong-key"));
-    assert!(sandbox.journal().is_empty());
 }
 
 #[test]
@@ -115,12 +116,7 @@ fn stale_timestamp_is_fault_20016_and_nothing_runs() {
         ))
         .build()
         .unwrap();
-    let err = client
-        .request_campaign(&by_id(4496, &["EMAIL:lead@company.com"]))
-        .unwrap_err();
-    assert_eq!(err.soap_code(), Some(SoapCode::RequestExpired));
-    assert_eq!(err.delivery(), Delivery::Refused);
-    assert!(sandbox.journal().is_empty());
+    refused(&sandbox, &client, SoapCode::RequestExpired);
 }
 
 #[test]
@@ -141,8 +137,7 @@ fn sandbox_clock_decides_staleness() {
 
 #[test]
 fn unknown_and_batch_campaigns_are_fault_20113() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     for request in [
         by_id(999_999, &["EMAIL:lead@company.com"]),
         by_id(5000, &["EMAIL:lead@company.com"]),
@@ -161,8 +156,7 @@ fn unknown_and_batch_campaigns_are_fault_20113() {
 
 #[test]
 fn unknown_lead_is_fault_20103_not_a_silent_drop() {
-    let sandbox = Sandbox::start().unwrap();
-    let client = sandbox.soap_client().unwrap();
+    let (sandbox, client) = crate::started(Sandbox::soap_client);
     let err = client
         .request_campaign(&by_id(
             4496,
@@ -187,21 +181,7 @@ fn post_raw(sandbox: &Sandbox, params: &str) -> (u16, String) {
         r#"<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/"><SOAP-ENV:Header><ns1:AuthenticationHeader><mktowsUserId>{}</mktowsUserId><requestSignature>{signature}</requestSignature><requestTimestamp>{timestamp}</requestTimestamp></ns1:AuthenticationHeader></SOAP-ENV:Header><SOAP-ENV:Body><ns1:paramsRequestCampaign>{params}</ns1:paramsRequestCampaign></SOAP-ENV:Body></SOAP-ENV:Envelope>"#,
         sandbox.soap_user_id()
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
-        .post(&sandbox.soap_endpoint())
-        .header("Content-Type", "text/xml; charset=utf-8")
-        .header(
-            "SOAPAction",
-            "\"http://www.marketo.com/mktows/requestCampaign\"",
-        )
-        .send(envelope.as_bytes())
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
+    crate::post_request_campaign(&sandbox.soap_endpoint(), envelope)
 }
 
 const ONE_LEAD: &str =
@@ -396,18 +376,10 @@ fn a_callers_own_agent_reads_faults_on_http_500() {
         )
         .build()
         .unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [LeadKey::email("nobody@company.com").unwrap()],
-    )
-    .unwrap();
+    let request = by_id(4496, &["EMAIL:nobody@company.com"]);
     let err = client.request_campaign(&request).unwrap_err();
     assert_eq!(err.soap_code(), Some(SoapCode::LeadNotFound), "{err}");
-    let ok = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [LeadKey::email("lead@company.com").unwrap()],
-    )
-    .unwrap();
+    let ok = by_id(4496, &["EMAIL:lead@company.com"]);
     assert!(client.request_campaign(&ok).unwrap().is_complete());
     assert_eq!(sandbox.journal().len(), 1);
 }

@@ -55,14 +55,6 @@ fn request_campaign(body: &[u8]) -> RequestCampaign<'_> {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
 /// Posts `params` as `ns1:paramsRequestCampaign`, signed now for the sandbox.
 fn post_signed(sandbox: &Sandbox, key: &str, params: &str) -> (u16, String) {
     let timestamp = w3c_timestamp(SystemClock.now(), DEFAULT_TIMEZONE);
@@ -74,17 +66,7 @@ fn post_signed(sandbox: &Sandbox, key: &str, params: &str) -> (u16, String) {
         "paramsRequestCampaign",
         params,
     );
-    let mut response = agent()
-        .post(sandbox.soap_endpoint())
-        .header("Content-Type", "text/xml; charset=utf-8")
-        .header(
-            "SOAPAction",
-            "\"http://www.marketo.com/mktows/requestCampaign\"",
-        )
-        .send(body.as_bytes())
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
+    crate::post_request_campaign(&sandbox.soap_endpoint(), body)
 }
 
 // ------------------------------------------------------- XML 1.0 line ends
@@ -488,7 +470,7 @@ fn other_operations_are_named_and_refused() {
             &operation[1..]
         );
         let body = vector_envelope(&element, "<source>MKTOWS</source>");
-        let mut response = agent()
+        let mut response = test_support::http::agent()
             .post(sandbox.soap_endpoint())
             .header("Content-Type", "text/xml; charset=utf-8")
             .header(
@@ -711,7 +693,7 @@ proptest! {
 // ---------------------------------------------------------------------- WSDL
 
 fn get(url: &str, host: Option<&str>) -> (u16, String, String) {
-    let mut request = agent().get(url);
+    let mut request = test_support::http::agent().get(url);
     if let Some(host) = host {
         request = request.header("Host", host);
     }

@@ -13,6 +13,21 @@ pub mod http;
 pub mod paired;
 pub mod secrets;
 
+/// A `marketo_campaign` client of `$builder` that neither paces nor
+/// retries, and waits `$timeout` per call (the caller depends on
+/// `marketo_campaign`; this crate does not).
+#[macro_export]
+macro_rules! quiet_client {
+    ($builder:expr, $timeout:expr) => {
+        $builder
+            .rate_limit(None)
+            .retry(::marketo_campaign::RetryPolicy::never())
+            .timeout($timeout)
+            .build()
+            .unwrap()
+    };
+}
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;

@@ -12,7 +12,7 @@ use marketo_bridge::{Bridge, RunningBridge};
 use marketo_campaign::soap::{request_signature, w3c_timestamp, Authenticator, DEFAULT_TIMEZONE};
 use marketo_campaign::{
     CampaignRequest, CampaignRequester, CampaignTarget, Clock, Error, FixedClock, LeadKey,
-    ProgramToken, RateLimit, RetryPolicy, SoapClient, SoapCode, SystemClock,
+    ProgramToken, RateLimit, RetryPolicy, SoapClient, SoapClientBuilder, SoapCode, SystemClock,
 };
 use marketo_sandbox::{
     Api, Fault as SandboxFault, FaultRule, JournalEntry, Sandbox, SandboxConfig, SandboxData,
@@ -37,9 +37,57 @@ fn serve_for(
     sandbox: &Sandbox,
     configure: impl FnOnce(Bridge<marketo_campaign::RestClient>) -> Bridge<marketo_campaign::RestClient>,
 ) -> RunningBridge {
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
-    let bridge = configure(Bridge::rest(sandbox.rest_client().unwrap(), auth));
+    serve(configure(Bridge::rest(
+        sandbox.rest_client().unwrap(),
+        auth(sandbox),
+    )))
+}
+
+/// The sandbox's SOAP credentials, as the bridge checks them.
+fn auth(sandbox: &Sandbox) -> Authenticator {
+    Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key())
+}
+
+/// Serves `bridge` on a free loopback port.
+fn serve<R: CampaignRequester + Send + Sync + 'static>(bridge: Bridge<R>) -> RunningBridge {
     bridge.serve("127.0.0.1:0".parse().unwrap(), false).unwrap()
+}
+
+/// A bridge in front of `rest`, a REST client of `sandbox`.
+fn serve_rest(sandbox: &Sandbox, rest: marketo_campaign::RestClient) -> RunningBridge {
+    serve(Bridge::rest(rest, auth(sandbox)))
+}
+
+/// A REST client of `sandbox` whose limiter waits `budget` at the most,
+/// for `calls` calls per `window` and `concurrent` at a time.
+fn limited_rest(
+    sandbox: &Sandbox,
+    calls: u32,
+    window: Duration,
+    concurrent: usize,
+    budget: Duration,
+) -> marketo_campaign::RestClient {
+    sandbox
+        .rest_client_builder()
+        .rate_limit(Some(
+            RateLimit::new(calls, window, concurrent).max_wait(budget),
+        ))
+        .build()
+        .unwrap()
+}
+
+/// Campaign 4496 for lead@company.com.
+fn demo_request() -> CampaignRequest {
+    CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap()
+}
+
+/// Campaign 4496 for lead@company.com and an unknown lead.
+fn with_an_unknown_lead() -> CampaignRequest {
+    CampaignRequest::new(
+        CampaignTarget::id(4496),
+        [email("lead@company.com"), email("nobody@example.com")],
+    )
+    .unwrap()
 }
 
 fn client(sandbox: &Sandbox, server: &RunningBridge) -> SoapClient {
@@ -47,14 +95,15 @@ fn client(sandbox: &Sandbox, server: &RunningBridge) -> SoapClient {
 }
 
 fn client_with(sandbox: &Sandbox, server: &RunningBridge, retry: RetryPolicy) -> SoapClient {
-    SoapClient::builder(
-        server.endpoint(),
-        sandbox.soap_user_id(),
-        sandbox.soap_encryption_key(),
-    )
-    .retry(retry)
-    .build()
-    .unwrap()
+    client_builder(sandbox, server, sandbox.soap_encryption_key())
+        .retry(retry)
+        .build()
+        .unwrap()
+}
+
+/// A SOAP client of the bridge, as the sandbox's user, signing with `key`.
+fn client_builder(sandbox: &Sandbox, server: &RunningBridge, key: &str) -> SoapClientBuilder {
+    SoapClient::builder(server.endpoint(), sandbox.soap_user_id(), key)
 }
 
 fn email(value: &str) -> LeadKey {
@@ -68,8 +117,24 @@ fn soap_fault(result: Result<impl std::fmt::Debug, Error>) -> (SoapCode, String)
     }
 }
 
+/// Posts `params` in `ns1:<element>`, signed now with the sandbox's key.
+pub(crate) fn post_signed(
+    sandbox: &Sandbox,
+    server: &RunningBridge,
+    element: &str,
+    params: &str,
+) -> (u16, String) {
+    post_signed_with(
+        sandbox,
+        server,
+        sandbox.soap_encryption_key(),
+        element,
+        params,
+    )
+}
+
 /// Posts `params` in `ns1:<element>`, signed now with `key`.
-fn post_signed(
+fn post_signed_with(
     sandbox: &Sandbox,
     server: &RunningBridge,
     key: &str,
@@ -95,6 +160,70 @@ fn post_signed(
         .unwrap();
     let status = response.status().as_u16();
     (status, response.body_mut().read_to_string().unwrap())
+}
+
+/// A client of a bridge, signing with `key` (the sandbox's when `None`)
+/// and configured by `configure`, is refused with `code`; nothing runs.
+fn client_refused(
+    key: Option<&str>,
+    configure: impl FnOnce(SoapClientBuilder) -> SoapClientBuilder,
+    code: SoapCode,
+) {
+    let (sandbox, server) = setup();
+    let key = key.unwrap_or(sandbox.soap_encryption_key());
+    let client = configure(client_builder(&sandbox, &server, key))
+        .build()
+        .unwrap();
+    refused_with(&sandbox, &client, code);
+}
+
+/// Runs `request` through a bridge configured by `configure`; the sandbox
+/// behind it.
+fn run_through(
+    configure: impl FnOnce(Bridge<marketo_campaign::RestClient>) -> Bridge<marketo_campaign::RestClient>,
+    request: &CampaignRequest,
+) -> Sandbox {
+    let (sandbox, server) = setup_with(configure);
+    client(&sandbox, &server).request_campaign(request).unwrap();
+    sandbox
+}
+
+/// Requests [`demo_request`] with `client`: refused with `code`, nothing
+/// ran. The fault's message.
+fn refused_with(sandbox: &Sandbox, client: &SoapClient, code: SoapCode) -> String {
+    let (got, message) = soap_fault(client.request_campaign(&demo_request()));
+    assert_eq!(got, code, "{message}");
+    assert!(sandbox.journal().is_empty());
+    message
+}
+
+/// Every REST call to trigger campaign 4496 meets `fault`.
+fn fault_on_triggers(sandbox: &Sandbox, fault: SandboxFault) {
+    sandbox
+        .inject(
+            FaultRule::always(fault)
+                .api(Api::Rest)
+                .path_prefix("/rest/v1/campaigns/4496/trigger"),
+        )
+        .unwrap();
+}
+
+/// The body of an answer of HTTP 200.
+fn listed((status, body): (u16, String)) -> String {
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The body of a SOAP fault of `code` on HTTP 500.
+fn fault_answer((status, body): (u16, String), code: u32) -> String {
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains(&format!("<code>{code}</code>")), "{body}");
+    body
+}
+
+/// `getCampaignsForSource` with `params`, signed with the sandbox's key.
+fn campaigns_for_source(sandbox: &Sandbox, server: &RunningBridge, params: &str) -> (u16, String) {
+    post_signed(sandbox, server, "paramsGetCampaignsForSource", params)
 }
 
 fn rest_runs(journal: &[JournalEntry]) -> Vec<(u32, Vec<u32>)> {
@@ -171,44 +300,23 @@ fn by_name_with_tokens_and_every_key_type_rest_can_look_up() {
 
 #[test]
 fn a_wrong_signature_is_20014_and_runs_nothing() {
-    let (sandbox, server) = setup();
-    let client = SoapClient::builder(server.endpoint(), sandbox.soap_user_id(), "wrong-key")
-        .build()
-        .unwrap();
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
-    let (code, _) = soap_fault(client.request_campaign(&request));
-    assert_eq!(code, SoapCode::AuthenticationFailed);
-    assert!(sandbox.journal().is_empty());
+    client_refused(Some("wrong-key"), |b| b, SoapCode::AuthenticationFailed);
 }
 
 #[test]
 fn a_stale_timestamp_is_20016_and_runs_nothing() {
-    let (sandbox, server) = setup();
-    let client = SoapClient::builder(
-        server.endpoint(),
-        sandbox.soap_user_id(),
-        sandbox.soap_encryption_key(),
-    )
-    .clock(FixedClock::parse("2010-04-09T14:04:54-07:00").unwrap())
-    .build()
-    .unwrap();
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
-    let (code, _) = soap_fault(client.request_campaign(&request));
-    assert_eq!(code, SoapCode::RequestExpired);
-    assert!(sandbox.journal().is_empty());
+    client_refused(
+        None,
+        |b| b.clock(FixedClock::parse("2010-04-09T14:04:54-07:00").unwrap()),
+        SoapCode::RequestExpired,
+    );
 }
 
 #[test]
 fn an_unknown_lead_is_20103_naming_it_and_runs_nothing() {
     let (sandbox, server) = setup();
     let client = client(&sandbox, &server);
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [email("lead@company.com"), email("nobody@example.com")],
-    )
-    .unwrap();
+    let request = with_an_unknown_lead();
     let (code, message) = soap_fault(client.request_campaign(&request));
     assert_eq!(code, SoapCode::LeadNotFound);
     assert!(message.contains("EMAIL:nobody@example.com"), "{message}");
@@ -219,38 +327,22 @@ fn an_unknown_lead_is_20103_naming_it_and_runs_nothing() {
 fn any_requester_with_rest_look_ups_keeps_the_unknown_lead_rule() {
     // Bridge::new (a requester of one's own) + lookups: look up, then run.
     let sandbox = Sandbox::start().unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
     let rest = sandbox.rest_client().unwrap();
-    let server = Bridge::new(rest.clone(), auth)
-        .lookups(rest)
-        .serve("127.0.0.1:0".parse().unwrap(), false)
-        .unwrap();
+    let server = serve(Bridge::new(rest.clone(), auth(&sandbox)).lookups(rest));
     let client = client(&sandbox, &server);
-    let unknown = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [email("lead@company.com"), email("nobody@example.com")],
-    )
-    .unwrap();
+    let unknown = with_an_unknown_lead();
     let (code, message) = soap_fault(client.request_campaign(&unknown));
     assert_eq!(code, SoapCode::LeadNotFound);
     assert!(message.contains("EMAIL:nobody@example.com"), "{message}");
     assert!(sandbox.journal().is_empty());
-    let known =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+    let known = demo_request();
     client.request_campaign(&known).unwrap();
     assert_eq!(rest_runs(&sandbox.journal()), [(4496, vec![1002200])]);
 }
 
 #[test]
 fn run_matched_leads_runs_the_others() {
-    let (sandbox, server) = setup_with(|b| b.run_matched_leads(true));
-    let client = client(&sandbox, &server);
-    let request = CampaignRequest::new(
-        CampaignTarget::id(4496),
-        [email("lead@company.com"), email("nobody@example.com")],
-    )
-    .unwrap();
-    client.request_campaign(&request).unwrap();
+    let sandbox = run_through(|b| b.run_matched_leads(true), &with_an_unknown_lead());
     assert_eq!(rest_runs(&sandbox.journal()), [(4496, vec![1002200])]);
 }
 
@@ -260,20 +352,15 @@ fn more_than_100_keys_are_all_served() {
         SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 250)),
     )
     .unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
-    let server = Bridge::rest(sandbox.rest_client().unwrap(), auth)
-        .serve("127.0.0.1:0".parse().unwrap(), false)
-        .unwrap();
+    let server = serve_rest(&sandbox, sandbox.rest_client().unwrap());
     let keys: String = (1..=250)
         .map(|n| {
             format!("<leadKey><keyType>EMAIL</keyType><keyValue>lead{n}@example.com</keyValue></leadKey>")
         })
         .collect();
-    let key = sandbox.soap_encryption_key().to_owned();
     let (status, body) = post_signed(
         &sandbox,
         &server,
-        &key,
         "paramsRequestCampaign",
         &format!("<source>MKTOWS</source><campaignId>4496</campaignId><leadList>{keys}</leadList>"),
     );
@@ -305,20 +392,16 @@ fn an_unknown_campaign_is_20113() {
 #[test]
 fn an_unknown_outcome_says_may_have_run_and_is_not_retried() {
     let (sandbox, server) = setup();
-    sandbox
-        .inject(
-            FaultRule::always(SandboxFault::HttpStatus {
-                status: 502,
-                body: false,
-                runs: true,
-            })
-            .api(Api::Rest)
-            .path_prefix("/rest/v1/campaigns/4496/trigger"),
-        )
-        .unwrap();
+    fault_on_triggers(
+        &sandbox,
+        SandboxFault::HttpStatus {
+            status: 502,
+            body: false,
+            runs: true,
+        },
+    );
     let client = client(&sandbox, &server);
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+    let request = demo_request();
     let (code, message) = soap_fault(client.request_campaign(&request));
     assert_eq!(code, SoapCode::InternalError, "{message}");
     assert!(message.contains("may have run"), "{message}");
@@ -331,28 +414,14 @@ fn rate_limits_at_rest_become_20023() {
     // Without retries: the bridge's REST client would otherwise wait out
     // the limit within its retry budget.
     let sandbox = Sandbox::start().unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
     let rest = sandbox
         .rest_client_builder()
         .retry(RetryPolicy::never())
         .build()
         .unwrap();
-    let server = Bridge::rest(rest, auth)
-        .serve("127.0.0.1:0".parse().unwrap(), false)
-        .unwrap();
-    sandbox
-        .inject(
-            FaultRule::always(SandboxFault::RestError(606))
-                .api(Api::Rest)
-                .path_prefix("/rest/v1/campaigns/4496/trigger"),
-        )
-        .unwrap();
-    let client = client(&sandbox, &server);
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
-    let (code, message) = soap_fault(client.request_campaign(&request));
-    assert_eq!(code, SoapCode::RateLimited, "{message}");
-    assert!(sandbox.journal().is_empty());
+    let server = serve_rest(&sandbox, rest);
+    fault_on_triggers(&sandbox, SandboxFault::RestError(606));
+    refused_with(&sandbox, &client(&sandbox, &server), SoapCode::RateLimited);
 }
 
 /// A call that the bridge's own limiter would keep waiting past the budget
@@ -362,22 +431,12 @@ fn rate_limits_at_rest_become_20023() {
 #[test]
 fn a_call_past_the_wait_budget_gets_20023_or_20024_and_is_not_sent() {
     let budget = Duration::from_millis(300);
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+    let request = demo_request();
 
     // Rate: 2 calls a minute; one SOAP call is a look-up and a trigger.
     let sandbox = Sandbox::start().unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
-    let rest = sandbox
-        .rest_client_builder()
-        .rate_limit(Some(
-            RateLimit::new(2, Duration::from_secs(60), 10).max_wait(budget),
-        ))
-        .build()
-        .unwrap();
-    let server = Bridge::rest(rest, auth)
-        .serve("127.0.0.1:0".parse().unwrap(), false)
-        .unwrap();
+    let rest = limited_rest(&sandbox, 2, Duration::from_secs(60), 10, budget);
+    let server = serve_rest(&sandbox, rest);
     // Retries off: a SOAP client retries 20023 / 20024 by itself.
     let soap = client_with(&sandbox, &server, RetryPolicy::never());
     soap.request_campaign(&request).unwrap();
@@ -395,17 +454,8 @@ fn a_call_past_the_wait_budget_gets_20023_or_20024_and_is_not_sent() {
     // Concurrency: one call at a time, each REST call 400 ms at the sandbox.
     let sandbox =
         Sandbox::start_with(SandboxConfig::new().latency(Duration::from_millis(400))).unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
-    let rest = sandbox
-        .rest_client_builder()
-        .rate_limit(Some(
-            RateLimit::new(100, Duration::from_secs(20), 1).max_wait(budget),
-        ))
-        .build()
-        .unwrap();
-    let server = Bridge::rest(rest, auth)
-        .serve("127.0.0.1:0".parse().unwrap(), false)
-        .unwrap();
+    let rest = limited_rest(&sandbox, 100, Duration::from_secs(20), 1, budget);
+    let server = serve_rest(&sandbox, rest);
     let results: Vec<_> = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..2)
             .map(|i| {
@@ -460,10 +510,10 @@ fn public_url_sets_the_soap_address() {
 #[test]
 fn other_operations_are_refused_by_name() {
     let (sandbox, server) = setup();
-    let key = sandbox.soap_encryption_key().to_owned();
-    let (status, body) = post_signed(&sandbox, &server, &key, "paramsListMObjects", "");
-    assert_eq!(status, 500);
-    assert!(body.contains("<code>20012</code>"), "{body}");
+    let body = fault_answer(
+        post_signed(&sandbox, &server, "paramsListMObjects", ""),
+        20012,
+    );
     assert!(body.contains("listMObjects"), "{body}");
     assert!(body.contains("it serves requestCampaign, scheduleCampaign, getCampaignsForSource, syncLead, syncMultipleLeads, getLead, getMultipleLeads, describeMObject, listOperation, getLeadActivity"), "{body}");
 }
@@ -471,60 +521,48 @@ fn other_operations_are_refused_by_name() {
 #[test]
 fn get_campaigns_for_source_lists_requestable_campaigns() {
     let (sandbox, server) = setup();
-    let key = sandbox.soap_encryption_key().to_owned();
-    let (status, body) = post_signed(
+    let body = listed(campaigns_for_source(
         &sandbox,
         &server,
-        &key,
-        "paramsGetCampaignsForSource",
         "<source>MKTOWS</source>",
-    );
-    assert_eq!(status, 200, "{body}");
+    ));
     assert!(body.contains("<returnCount>2</returnCount>"), "{body}");
     assert!(
         body.contains("<id>4496</id><name>Request Campaign Demo</name>"),
         "{body}"
     );
     assert!(!body.contains("Monthly Newsletter"), "{body}");
-    let (_, body) = post_signed(
+    let (_, body) = campaigns_for_source(
         &sandbox,
         &server,
-        &key,
-        "paramsGetCampaignsForSource",
         "<source>MKTOWS</source><name>webinar</name>",
     );
     assert!(body.contains("<returnCount>1</returnCount>"), "{body}");
     assert!(body.contains("<id>1234</id>"), "{body}");
     // Sales Insight campaigns: REST cannot list them; said plainly.
-    let (status, body) = post_signed(
-        &sandbox,
-        &server,
-        &key,
-        "paramsGetCampaignsForSource",
-        "<source>SALES</source>",
+    let body = fault_answer(
+        campaigns_for_source(&sandbox, &server, "<source>SALES</source>"),
+        20012,
     );
-    assert_eq!(status, 500, "{body}");
-    assert!(body.contains("<code>20012</code>"), "{body}");
     assert!(body.contains("source SALES is not supported"), "{body}");
-    let (status, body) = post_signed(
-        &sandbox,
-        &server,
-        "wrong",
-        "paramsGetCampaignsForSource",
-        "<source>MKTOWS</source>",
+    fault_answer(
+        post_signed_with(
+            &sandbox,
+            &server,
+            "wrong",
+            "paramsGetCampaignsForSource",
+            "<source>MKTOWS</source>",
+        ),
+        20014,
     );
-    assert_eq!(status, 500);
-    assert!(body.contains("<code>20014</code>"), "{body}");
 }
 
 #[test]
 fn schedule_campaign_goes_to_schedule_json() {
     let (sandbox, server) = setup();
-    let key = sandbox.soap_encryption_key().to_owned();
     let (status, body) = post_signed(
         &sandbox,
         &server,
-        &key,
         "paramsScheduleCampaign",
         "<programName>Newsletters</programName><campaignName>Monthly Newsletter</campaignName>\
          <campaignRunAt>2030-08-01T10:00:00-07:00</campaignRunAt>",
@@ -541,11 +579,7 @@ fn schedule_campaign_goes_to_schedule_json() {
 
 #[test]
 fn dry_run_answers_success_and_runs_nothing() {
-    let (sandbox, server) = setup_with(|b| b.dry_run(true));
-    let client = client(&sandbox, &server);
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
-    client.request_campaign(&request).unwrap();
+    let sandbox = run_through(|b| b.dry_run(true), &demo_request());
     assert!(sandbox.journal().is_empty());
 }
 
@@ -553,8 +587,7 @@ fn dry_run_answers_success_and_runs_nothing() {
 fn metrics_count_calls_by_operation_and_result() {
     let (sandbox, server) = setup();
     let client = client(&sandbox, &server);
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap();
+    let request = demo_request();
     client.request_campaign(&request).unwrap();
     let bad = CampaignRequest::new(CampaignTarget::id(9999), [email("lead@company.com")]).unwrap();
     let _ = client.request_campaign(&bad);
@@ -642,9 +675,7 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_bridge() {
         .unwrap();
     // Meanwhile an honest client is served at once.
     client(&sandbox, &server)
-        .request_campaign(
-            &CampaignRequest::new(CampaignTarget::id(4496), [email("lead@company.com")]).unwrap(),
-        )
+        .request_campaign(&demo_request())
         .unwrap();
     assert!(started.elapsed() < Duration::from_millis(400));
     for stream in [&slow_head, &slow_body] {
@@ -681,16 +712,17 @@ fn slow_clients_are_cut_off_and_do_not_hold_the_bridge() {
 #[test]
 fn a_non_loopback_address_needs_consent() {
     let sandbox = Sandbox::start().unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
-    let bridge = Bridge::rest(sandbox.rest_client().unwrap(), auth);
+    let bridge = Bridge::rest(sandbox.rest_client().unwrap(), auth(&sandbox));
     let err = bridge
         .serve("0.0.0.0:0".parse().unwrap(), false)
         .unwrap_err();
     assert!(err.to_string().contains("loopback"), "{err}");
 }
 
-/// Runs an unmodified third-party SOAP client script against the bridge.
-fn external_client(tool: &str, probe: &[&str], script: &str, expected: &[&str]) {
+/// Whether `tool probe...` runs. When it does not: a notice that `test`
+/// is skipped (`skipping {test} (set ...)`), or a failure naming `what`
+/// when `MC_REQUIRE_CLIENTS=1`.
+pub(crate) fn tool_available(tool: &str, probe: &[&str], what: &str, test: &str) -> bool {
     let required = std::env::var("MC_REQUIRE_CLIENTS").is_ok_and(|v| v == "1");
     let available = Command::new(tool)
         .args(probe)
@@ -699,9 +731,21 @@ fn external_client(tool: &str, probe: &[&str], script: &str, expected: &[&str]) 
     if !available {
         assert!(
             !required,
-            "{tool} with its SOAP client is required (MC_REQUIRE_CLIENTS=1) but missing"
+            "{what} is required (MC_REQUIRE_CLIENTS=1) but missing"
         );
-        eprintln!("notice: skipping the {tool} SOAP client test: {tool} or its SOAP library is missing (set MC_REQUIRE_CLIENTS=1 to fail instead)");
+        eprintln!("notice: skipping {test} (set MC_REQUIRE_CLIENTS=1 to fail instead)");
+    }
+    available
+}
+
+/// Runs an unmodified third-party SOAP client script against the bridge.
+fn external_client(tool: &str, probe: &[&str], script: &str, expected: &[&str]) {
+    if !tool_available(
+        tool,
+        probe,
+        &format!("{tool} with its SOAP client"),
+        &format!("the {tool} SOAP client test: {tool} or its SOAP library is missing"),
+    ) {
         return;
     }
     let (sandbox, server) = setup();
@@ -758,27 +802,12 @@ fn python_zeep_unmodified_through_the_bridge() {
 #[test]
 fn a_soap_integration_is_served_by_ajo_through_the_bridge() {
     let sandbox = Sandbox::start().unwrap();
-    let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
-    let server = Bridge::new(sandbox.ajo_client().unwrap(), auth)
-        .lookups(sandbox.rest_client().unwrap())
-        .serve("127.0.0.1:0".parse().unwrap(), false)
-        .unwrap();
-    let soap = SoapClient::builder(
-        server.endpoint(),
-        sandbox.soap_user_id(),
-        sandbox.soap_encryption_key(),
-    )
-    .build()
-    .unwrap();
-    let request = CampaignRequest::new(
-        CampaignTarget::named(
-            "Send Webinar Reminder",
-            "Webinars",
-            webinar_tokens("Migrating off SOAP"),
-        ),
-        [LeadKey::email("lead@company.com").unwrap()],
-    )
-    .unwrap();
+    let server = serve(
+        Bridge::new(sandbox.ajo_client().unwrap(), auth(&sandbox))
+            .lookups(sandbox.rest_client().unwrap()),
+    );
+    let soap = client(&sandbox, &server);
+    let request = webinar_request("Migrating off SOAP", "lead@company.com");
     soap.request_campaign(&request).unwrap();
     let journal = sandbox.journal();
     assert_eq!(journal.len(), 1);
@@ -796,15 +825,7 @@ fn a_soap_integration_is_served_by_ajo_through_the_bridge() {
         "Migrating off SOAP"
     );
     // An unknown lead: SOAP's fault, nothing run.
-    let unknown = CampaignRequest::new(
-        CampaignTarget::named(
-            "Send Webinar Reminder",
-            "Webinars",
-            webinar_tokens("Migrating off SOAP"),
-        ),
-        [LeadKey::email("nobody@company.com").unwrap()],
-    )
-    .unwrap();
+    let unknown = webinar_request("Migrating off SOAP", "nobody@company.com");
     assert!(matches!(
         soap.request_campaign(&unknown),
         Err(Error::SoapFault { .. })
@@ -821,11 +842,7 @@ fn runs_through_the_bridge_call_the_webhooks_too() {
     let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
     let server = serve_for(&sandbox, |bridge| bridge);
     let title = "Q&A: \"SOAP\" → REST <live>";
-    let request = CampaignRequest::new(
-        CampaignTarget::named("Send Webinar Reminder", "Webinars", webinar_tokens(title)),
-        [email("anotherlead@company.com")],
-    )
-    .unwrap();
+    let request = webinar_request(title, "anotherlead@company.com");
     client(&sandbox, &server)
         .request_campaign(&request)
         .unwrap();
@@ -839,6 +856,16 @@ fn runs_through_the_bridge_call_the_webhooks_too() {
     let body: serde_json::Value = serde_json::from_str(&calls[0].body).unwrap();
     assert_eq!(body["title"], title);
     assert_eq!(body["email"], "anotherlead@company.com");
+}
+
+/// "Send Webinar Reminder" with the README's webinar tokens, `title`
+/// included, for the lead of email `lead`.
+fn webinar_request(title: &str, lead: &str) -> CampaignRequest {
+    CampaignRequest::new(
+        CampaignTarget::named("Send Webinar Reminder", "Webinars", webinar_tokens(title)),
+        [email(lead)],
+    )
+    .unwrap()
 }
 
 /// The README's webinar tokens, with `title`.

@@ -10,10 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use marketo_bridge::{Bridge, RunningBridge};
-use marketo_campaign::soap::{request_signature, w3c_timestamp, Authenticator, DEFAULT_TIMEZONE};
-use marketo_campaign::{Clock, SystemClock};
+use marketo_campaign::soap::Authenticator;
 use marketo_sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig};
-use test_support::http::post;
 
 fn serve(sandbox: &Sandbox) -> RunningBridge {
     let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
@@ -25,37 +23,8 @@ fn serve(sandbox: &Sandbox) -> RunningBridge {
 /// Posts `ns1:params<Operation>` holding `params`, signed now: status and
 /// body.
 fn call(sandbox: &Sandbox, server: &RunningBridge, operation: &str, params: &str) -> (u16, String) {
-    let timestamp = w3c_timestamp(SystemClock.now(), DEFAULT_TIMEZONE);
-    let signature = request_signature(
-        sandbox.soap_encryption_key(),
-        &timestamp,
-        sandbox.soap_user_id(),
-    );
     let element = format!("params{}{}", operation[..1].to_uppercase(), &operation[1..]);
-    let body = format!(
-        concat!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-            r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:ns1="http://www.marketo.com/mktows/">"#,
-            "<SOAP-ENV:Header><ns1:AuthenticationHeader><mktowsUserId>{user}</mktowsUserId>",
-            "<requestSignature>{signature}</requestSignature><requestTimestamp>{timestamp}</requestTimestamp>",
-            "</ns1:AuthenticationHeader></SOAP-ENV:Header><SOAP-ENV:Body><ns1:{element}>{params}</ns1:{element}>",
-            "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
-        ),
-        user = sandbox.soap_user_id(),
-        signature = signature,
-        timestamp = timestamp,
-        element = element,
-        params = params,
-    );
-    let action = format!("\"http://www.marketo.com/mktows/{operation}\"");
-    post(
-        &server.endpoint(),
-        &[
-            ("Content-Type", "text/xml; charset=utf-8"),
-            ("SOAPAction", &action),
-        ],
-        body,
-    )
+    crate::bridge::post_signed(sandbox, server, &element, params)
 }
 
 /// The fault code of a fault answer.

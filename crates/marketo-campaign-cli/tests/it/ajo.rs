@@ -3,12 +3,11 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 
-use common::BIN;
+use common::{cli, request_help, run, SandboxProcess};
 
 /// The sandbox's Journey Optimizer campaign for the README's webinar.
 const WEBINAR: &str = "7c1e4b2a-9d3f-4e61-a8b5-3f2d1c0b1234";
@@ -25,24 +24,12 @@ const WEBINAR_ARGS: [&str; 8] = [
     "{{my.WebinarImage}}=https://example.com/webinar.png",
 ];
 
-fn cli(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AJO_") || name.starts_with("ADOBE_") || name.starts_with("MARKETO_") {
-            command.env_remove(name);
-        }
-    }
+/// `request --backend ajo ARGS...` with the AJO configuration of
+/// `sandbox`.
+fn ajo(sandbox: &SandboxProcess, args: &[&str]) -> Command {
+    let mut command = cli(&[&["request", "--backend", "ajo"], args].concat());
+    sandbox.ajo_env(&mut command);
     command
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let output = command.output().unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
 }
 
 fn webinar_context() -> Value {
@@ -95,58 +82,6 @@ fn the_readme_webinar_example_runs_on_the_embedded_sandbox_over_ajo() {
     assert!(stdout.contains("chunk 0: execution HUMA-"), "{stdout}");
 }
 
-/// `marketo-campaign sandbox`, killed on drop.
-struct SandboxProcess {
-    child: Child,
-    line: Value,
-}
-
-impl SandboxProcess {
-    fn start() -> Self {
-        let mut child = cli(&["sandbox", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        SandboxProcess {
-            child,
-            line: serde_json::from_str(&line).unwrap(),
-        }
-    }
-
-    fn get(&self, key: &str) -> String {
-        self.line[key].as_str().unwrap().to_owned()
-    }
-
-    fn journal(&self) -> Value {
-        let mut response = ureq::get(&self.get("journal")).call().unwrap();
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-    }
-
-    /// The AJO configuration, the `ADOBE_` names for some (the `AJO_`
-    /// ones win when both are set).
-    fn env<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command
-            .env("AJO_CLIENT_ID", self.get("ajo_client_id"))
-            .env("ADOBE_CLIENT_SECRET", self.get("ajo_client_secret"))
-            .env("ADOBE_ORG_ID", self.get("ajo_org_id"))
-            .env("AJO_SANDBOX_NAME", self.get("ajo_sandbox_name"))
-            .env("ADOBE_SANDBOX_NAME", "not-this-one")
-            .env("AJO_ENDPOINT", self.get("ajo_endpoint"))
-            .env("AJO_IMS_TOKEN_URL", self.get("ims_token_url"))
-    }
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn map_file(dir: &str, json: &Value) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("ajo-map-{dir}-{}.json", std::process::id()));
     std::fs::write(&path, json.to_string()).unwrap();
@@ -155,7 +90,7 @@ fn map_file(dir: &str, json: &Value) -> std::path::PathBuf {
 
 #[test]
 fn environment_and_campaign_map_file_configure_the_ajo_backend() {
-    let sandbox = SandboxProcess::start();
+    let sandbox = SandboxProcess::start(&[]);
     let map = map_file(
         "named",
         &json!({"campaigns": [
@@ -163,28 +98,22 @@ fn environment_and_campaign_map_file_configure_the_ajo_backend() {
         ]}),
     );
     let map_arg = map.to_str().unwrap();
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "ajo",
+    let named = [
         "--campaign-map",
         map_arg,
         "--campaign-name",
         "Send Webinar Reminder",
         "--program-name",
         "Webinars",
-        "--token",
-        "{{my.WebinarTitle}}=Migrating off SOAP",
-        "--token",
-        "{{my.JoinLink}}=https://example.com/join",
-        "--token",
-        "{{my.WebinarImage}}=https://example.com/webinar.png",
+    ];
+    let leads = [
         "--lead",
         "EMAIL:lead@company.com",
         "--lead",
         "EMAIL:anotherlead@company.com",
-    ]);
-    let (code, stdout, stderr) = run(sandbox.env(&mut command));
+    ];
+    let mut command = ajo(&sandbox, &[&named[..], &WEBINAR_ARGS[2..], &leads].concat());
+    let (code, stdout, stderr) = run(&mut command);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("accepted for 2 lead(s)"), "{stdout}");
     let journal = sandbox.journal();
@@ -197,58 +126,43 @@ fn environment_and_campaign_map_file_configure_the_ajo_backend() {
     }
     // Without the map, the Marketo campaign has no AJO campaign: exit
     // 2, nothing sent.
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "ajo",
-        "--campaign-id",
-        "1234",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ]);
-    let (code, _, stderr) = run(sandbox.env(&mut command));
+    let mut command = ajo(
+        &sandbox,
+        &["--campaign-id", "1234", "--lead", "EMAIL:lead@company.com"],
+    );
+    let (code, _, stderr) = run(&mut command);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("campaign map"), "{stderr}");
     // A key type with no namespace: exit 2, naming it; --namespace maps it.
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "ajo",
-        "--ajo-campaign-id",
-        WEBINAR,
-        "--lead",
-        "IDNUM:1002200",
-    ]);
-    let (code, _, stderr) = run(sandbox.env(&mut command));
+    let mut command = ajo(
+        &sandbox,
+        &["--ajo-campaign-id", WEBINAR, "--lead", "IDNUM:1002200"],
+    );
+    let (code, _, stderr) = run(&mut command);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("IDNUM"), "{stderr}");
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "ajo",
-        "--ajo-campaign-id",
-        WEBINAR,
-        "--namespace",
-        "IDNUM=marketoId",
-        "--lead",
-        "IDNUM:1002200",
-    ]);
-    let (code, _, stderr) = run(sandbox.env(&mut command));
+    let mut command = ajo(
+        &sandbox,
+        &[
+            "--ajo-campaign-id",
+            WEBINAR,
+            "--namespace",
+            "IDNUM=marketoId",
+            "--lead",
+            "IDNUM:1002200",
+        ],
+    );
+    let (code, _, stderr) = run(&mut command);
     assert_eq!(code, 0, "{stderr}");
     let journal = sandbox.journal();
     assert_eq!(journal.as_array().unwrap().len(), 2);
     assert_eq!(journal[1]["ajo"]["recipients"][0]["namespace"], "marketoId");
     // A missing variable is a configuration error naming both names.
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "ajo",
-        "--ajo-campaign-id",
-        WEBINAR,
-        "--lead",
-        "EMAIL:a@b.c",
-    ]);
-    sandbox.env(&mut command).env_remove("AJO_CLIENT_ID");
+    let mut command = ajo(
+        &sandbox,
+        &["--ajo-campaign-id", WEBINAR, "--lead", "EMAIL:a@b.c"],
+    );
+    command.env_remove("AJO_CLIENT_ID");
     let (code, _, stderr) = run(&mut command);
     assert_eq!(code, 2, "{stderr}");
     assert!(
@@ -261,7 +175,7 @@ fn environment_and_campaign_map_file_configure_the_ajo_backend() {
 
 #[test]
 fn a_bulk_run_goes_in_chunks_of_twenty_and_resumes_what_was_refused() {
-    let sandbox = SandboxProcess::start();
+    let sandbox = SandboxProcess::start(&[]);
     let file = std::env::temp_dir().join(format!("ajo-leads-{}.txt", std::process::id()));
     let lines: Vec<String> = (1..=45)
         .map(|i| format!("EMAIL:lead{i}@example.com"))
@@ -269,15 +183,11 @@ fn a_bulk_run_goes_in_chunks_of_twenty_and_resumes_what_was_refused() {
     std::fs::write(&file, lines.join("\n")).unwrap();
     let file_arg = file.to_str().unwrap();
     // The 2nd execution is refused (403): run nothing.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let rule = json!({"fault": {"kind": "http_status", "status": 403, "body": true}, "api": "ajo", "on_call": 2});
     let faults = sandbox
         .get("journal")
         .replace("/sandbox/journal", "/sandbox/faults");
-    let status = agent
+    let status = test_support::http::agent()
         .post(&faults)
         .send(rule.to_string())
         .unwrap()
@@ -296,7 +206,7 @@ fn a_bulk_run_goes_in_chunks_of_twenty_and_resumes_what_was_refused() {
         "--leads-file",
         file_arg,
     ];
-    let (code, record, stderr) = run(sandbox.env(&mut cli(&args)));
+    let (code, record, stderr) = run(sandbox.ajo_env(&mut cli(&args)));
     assert_eq!(code, 3, "{stderr}");
     let lines: Vec<Value> = record
         .lines()
@@ -322,7 +232,7 @@ fn a_bulk_run_goes_in_chunks_of_twenty_and_resumes_what_was_refused() {
     std::fs::write(&saved, &record).unwrap();
     // Resumed: chunk 0 carried over, chunks 1 and 2 sent.
     let resume = [&args[..], &["--resume", saved.to_str().unwrap()]].concat();
-    let (code, _, stderr) = run(sandbox.env(&mut cli(&resume)));
+    let (code, _, stderr) = run(sandbox.ajo_env(&mut cli(&resume)));
     assert_eq!(code, 0, "{stderr}");
     let journal = sandbox.journal();
     let mut sent: Vec<String> = journal
@@ -343,23 +253,14 @@ fn a_bulk_run_goes_in_chunks_of_twenty_and_resumes_what_was_refused() {
 
 #[test]
 fn dry_run_json_shows_the_exact_requests_with_secrets_redacted() {
-    let sandbox = SandboxProcess::start();
+    let sandbox = SandboxProcess::start(&[]);
     let args = [
-        &[
-            "request",
-            "--backend",
-            "ajo",
-            "--dry-run",
-            "--json",
-            "--ajo-campaign-id",
-            WEBINAR,
-        ][..],
+        &["--dry-run", "--json", "--ajo-campaign-id", WEBINAR][..],
         &WEBINAR_ARGS[2..],
         &["--lead", "EMAIL:lead@company.com"],
     ]
     .concat();
-    let mut command = cli(&args);
-    let (code, stdout, stderr) = run(sandbox.env(&mut command));
+    let (code, stdout, stderr) = run(&mut ajo(&sandbox, &args));
     assert_eq!(code, 0, "{stderr}");
     let secret = sandbox.get("ajo_client_secret");
     assert!(!stdout.contains(&secret) && !stderr.contains(&secret));
@@ -400,69 +301,64 @@ fn dry_run_json_shows_the_exact_requests_with_secrets_redacted() {
 
 #[test]
 fn ajo_only_options_are_refused_with_other_backends() {
-    for args in [
-        &[
-            "request",
-            "--sandbox",
-            "--backend",
+    for (backend, args) in [
+        (
             "rest",
-            "--ajo-campaign-id",
-            WEBINAR,
-            "--lead",
-            "EMAIL:lead@company.com",
-        ][..],
-        &[
-            "request",
-            "--sandbox",
-            "--backend",
+            &[
+                "--ajo-campaign-id",
+                WEBINAR,
+                "--lead",
+                "EMAIL:lead@company.com",
+            ][..],
+        ),
+        (
             "soap",
-            "--ajo-campaign-id",
-            WEBINAR,
-            "--lead",
-            "EMAIL:lead@company.com",
-        ],
-        &[
-            "request",
-            "--sandbox",
-            "--backend",
+            &[
+                "--ajo-campaign-id",
+                WEBINAR,
+                "--lead",
+                "EMAIL:lead@company.com",
+            ],
+        ),
+        (
             "rest",
-            "--campaign-map",
-            "/nonexistent",
-            "--campaign-id",
-            "1234",
-            "--lead",
-            "EMAIL:lead@company.com",
-        ],
-        &[
-            "request",
-            "--sandbox",
-            "--backend",
+            &[
+                "--campaign-map",
+                "/nonexistent",
+                "--campaign-id",
+                "1234",
+                "--lead",
+                "EMAIL:lead@company.com",
+            ],
+        ),
+        (
             "auto",
-            "--namespace",
-            "IDNUM=x",
-            "--campaign-id",
-            "1234",
-            "--lead",
-            "EMAIL:lead@company.com",
-        ],
-        &[
-            "request",
-            "--sandbox",
-            "--backend",
+            &[
+                "--namespace",
+                "IDNUM=x",
+                "--campaign-id",
+                "1234",
+                "--lead",
+                "EMAIL:lead@company.com",
+            ],
+        ),
+        (
             "ajo",
-            "--timestamp",
-            "2010-04-09T14:04:54-07:00",
-            "--campaign-id",
-            "1234",
-            "--lead",
-            "EMAIL:lead@company.com",
-        ],
+            &[
+                "--timestamp",
+                "2010-04-09T14:04:54-07:00",
+                "--campaign-id",
+                "1234",
+                "--lead",
+                "EMAIL:lead@company.com",
+            ],
+        ),
     ] {
-        let (code, stdout, stderr) = run(&mut cli(args));
+        let args = [&["request", "--sandbox", "--backend", backend][..], args].concat();
+        let (code, stdout, stderr) = run(&mut cli(&args));
         assert_eq!(code, 2, "{args:?}: {stdout} {stderr}");
     }
-    let (code, stdout, _) = run(&mut cli(&["request", "--help"]));
-    assert_eq!(code, 0);
+    let stdout = request_help();
     for needle in [
         "ajo",
         "AJO_CLIENT_ID",

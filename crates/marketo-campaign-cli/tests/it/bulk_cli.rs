@@ -2,34 +2,11 @@
 
 use crate::common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use std::io::Write;
 
-use common::BIN;
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("mc-bulk-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::{Dir, BIN};
 
 /// Runs `request` against a sandbox process started with `config`.
 struct Run {
@@ -93,6 +70,13 @@ impl Run {
         )
     }
 
+    /// `request --backend BACKEND --campaign-id 42 --leads-file FILE
+    /// EXTRA...`.
+    fn campaign_42(&self, backend: &str, file: &str, extra: &[&str]) -> (i32, String, String) {
+        let args = [&["--campaign-id", "42", "--leads-file", file][..], extra].concat();
+        self.request(backend, &args, None)
+    }
+
     fn served(&self) -> Vec<u64> {
         let url = self.line["journal"].as_str().unwrap();
         let mut response = ureq::get(url).call().unwrap();
@@ -133,6 +117,14 @@ fn config(dir: &Dir, leads: u32) -> String {
     )
 }
 
+/// A scratch directory `mc-bulk-<name>-<pid>`, and a sandbox process of
+/// campaign 42 and `leads` leads.
+fn started(name: &str, leads: u32) -> (Dir, Run) {
+    let dir = Dir::new(&format!("bulk-{name}"));
+    let run = Run::sandbox(&config(&dir, leads));
+    (dir, run)
+}
+
 /// Each chunk's outcome line (not its write-ahead "sending" line).
 fn chunk_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
@@ -144,16 +136,11 @@ fn chunk_lines(stdout: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_bad_line_anywhere_in_a_file_sends_nothing() {
-    let dir = Dir::new("bad");
-    let run = Run::sandbox(&config(&dir, 300));
+    let (dir, run) = started("bad", 300);
     let mut text: String = (1..=300).map(|i| format!("IDNUM:{i}\n")).collect();
     text.push_str("EMAIL:\n");
     let file = dir.file("leads.txt", &text);
-    let (code, _, stderr) = run.request(
-        "soap",
-        &["--campaign-id", "42", "--leads-file", &file],
-        None,
-    );
+    let (code, _, stderr) = run.campaign_42("soap", &file, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("leads.txt:301"), "{stderr}");
     assert!(run.served().is_empty());
@@ -161,8 +148,7 @@ fn a_bad_line_anywhere_in_a_file_sends_nothing() {
 
 #[test]
 fn stdin_stopped_at_a_bad_line_says_what_was_sent() {
-    let dir = Dir::new("stdin");
-    let run = Run::sandbox(&config(&dir, 300));
+    let (_dir, run) = started("stdin", 300);
     let args = ["--campaign-id", "42", "--leads-file", "-", "--json"];
     // A bad line before any chunk is full: nothing was sent, exit 2.
     let mut text: String = (1..=50).map(|i| format!("IDNUM:{i}\n")).collect();
@@ -270,8 +256,7 @@ fn help_explains_the_record_and_resume() {
 
 #[test]
 fn csv_with_an_email_column_over_rest() {
-    let dir = Dir::new("csv");
-    let run = Run::sandbox(&config(&dir, 500));
+    let (dir, run) = started("csv", 500);
     let mut text = String::from("first_name,Email,company\n");
     for i in 1..=450 {
         text.push_str(&format!("\"Lead, {i}\",l{i}@x.example,Acme\n"));
@@ -324,8 +309,7 @@ fn summary_of(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn a_resume_of_a_resume_sends_nothing_the_first_run_accepted() {
-    let dir = Dir::new("resume");
-    let run = Run::sandbox(&config(&dir, 1000));
+    let (dir, run) = started("resume", 1000);
     let file = dir.file("leads.txt", &with_bad_chunk_5());
     let args = |record: Option<&str>| {
         let mut args = vec![
@@ -416,31 +400,15 @@ fn a_resume_of_a_resume_sends_nothing_the_first_run_accepted() {
 
 #[test]
 fn a_resume_refuses_a_leads_file_changed_in_a_chunk_that_was_sent() {
-    let dir = Dir::new("changed");
-    let run = Run::sandbox(&config(&dir, 1000));
+    let (dir, run) = started("changed", 1000);
     let file = dir.file("leads.txt", &with_bad_chunk_5());
-    let (code, stdout, stderr) = run.request(
-        "soap",
-        &["--campaign-id", "42", "--leads-file", &file, "--json"],
-        None,
-    );
+    let (code, stdout, stderr) = run.campaign_42("soap", &file, &["--json"]);
     assert_eq!(code, 3, "{stderr}");
     let record = dir.file("run1.jsonl", &stdout);
     assert_eq!(run.served().len(), 900);
     let resume = |text: &str| {
         let file = dir.file("leads.txt", text);
-        run.request(
-            "soap",
-            &[
-                "--campaign-id",
-                "42",
-                "--leads-file",
-                &file,
-                "--resume",
-                &record,
-            ],
-            None,
-        )
+        run.campaign_42("soap", &file, &["--resume", &record])
     };
     // The 50th lead of chunk 2 (accepted) names another key for the same lead.
     let edited = with_bad_chunk_5().replace("IDNUM:250\n", "EMAIL:l250@x.example\n");
@@ -493,18 +461,7 @@ fn a_resume_refuses_a_leads_file_changed_in_a_chunk_that_was_sent() {
         "{\"chunk\":0,\"first_lead\":\"IDNUM:1\",\"leads\":100,\"status\":\"accepted\"}\n",
     );
     let file = dir.file("leads.txt", &with_bad_chunk_5());
-    let (code, _, stderr) = run.request(
-        "soap",
-        &[
-            "--campaign-id",
-            "42",
-            "--leads-file",
-            &file,
-            "--resume",
-            &old,
-        ],
-        None,
-    );
+    let (code, _, stderr) = run.campaign_42("soap", &file, &["--resume", &old]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no digest"), "{stderr}");
     assert_eq!(run.served().len(), 900);
@@ -512,15 +469,10 @@ fn a_resume_refuses_a_leads_file_changed_in_a_chunk_that_was_sent() {
 
 #[test]
 fn text_output_names_failed_and_not_attempted_chunks_on_a_pipe() {
-    let dir = Dir::new("text");
-    let run = Run::sandbox(&config(&dir, 1000));
+    let (dir, run) = started("text", 1000);
     // SOAP: chunk 5 is refused for its leads, the run goes on.
     let file = dir.file("leads.txt", &with_bad_chunk_5());
-    let (code, stdout, stderr) = run.request(
-        "soap",
-        &["--campaign-id", "42", "--leads-file", &file],
-        None,
-    );
+    let (code, stdout, stderr) = run.campaign_42("soap", &file, &[]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     let named: Vec<&str> = stderr.lines().filter(|l| l.starts_with("chunk ")).collect();
@@ -541,11 +493,7 @@ fn text_output_names_failed_and_not_attempted_chunks_on_a_pipe() {
             .map(|i| format!("IDNUM:{i}\n"))
             .collect::<String>(),
     );
-    let (code, _, stderr) = run.request(
-        "rest",
-        &["--campaign-id", "42", "--leads-file", &file],
-        None,
-    );
+    let (code, _, stderr) = run.campaign_42("rest", &file, &[]);
     assert_ne!(code, 0, "{stderr}");
     let named: Vec<&str> = stderr.lines().filter(|l| l.starts_with("chunk ")).collect();
     assert_eq!(named.len(), 3, "{stderr}");
@@ -585,8 +533,7 @@ fn add_fault(run: &Run, rule: &str) {
 
 #[test]
 fn empty_input_is_refused_and_sends_nothing() {
-    let dir = Dir::new("empty");
-    let run = Run::sandbox(&config(&dir, 10));
+    let (dir, run) = started("empty", 10);
     for (name, text) in [
         ("empty", ""),
         (
@@ -634,22 +581,10 @@ fn empty_input_is_refused_and_sends_nothing() {
 
 #[test]
 fn dry_run_streams_plans_per_chunk() {
-    let dir = Dir::new("dry");
-    let run = Run::sandbox(&config(&dir, 10));
+    let (dir, run) = started("dry", 10);
     let text: String = (1..=250).map(|i| format!("IDNUM:{i}\n")).collect();
     let file = dir.file("leads.txt", &text);
-    let (code, stdout, stderr) = run.request(
-        "rest",
-        &[
-            "--campaign-id",
-            "42",
-            "--leads-file",
-            &file,
-            "--dry-run",
-            "--json",
-        ],
-        None,
-    );
+    let (code, stdout, stderr) = run.campaign_42("rest", &file, &["--dry-run", "--json"]);
     assert_eq!(code, 0, "{stderr}");
     let plans: Vec<serde_json::Value> = stdout
         .lines()

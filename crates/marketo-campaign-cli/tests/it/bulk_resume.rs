@@ -4,38 +4,29 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use marketo_sandbox::{Api, Fault, FaultRule, Sandbox, SandboxConfig, SandboxData};
 
-use common::BIN;
+use common::{Dir, BIN};
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("mc-resume-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_str().unwrap().to_owned()
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.path(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
+/// A scratch directory `mc-resume-<name>-<pid>`.
+fn resume_dir(name: &str) -> Dir {
+    Dir::new(&format!("resume-{name}"))
 }
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory, a sandbox with leads 1..=`leads` whose SOAP call
+/// `call` runs and then answers `delay` late, and the file of the leads'
+/// ids.
+fn delayed(name: &str, leads: u32, delay: Duration, call: u64) -> (Dir, Sandbox, String) {
+    let dir = resume_dir(name);
+    let sandbox = sandbox(
+        leads,
+        vec![FaultRule::on_call(Fault::Delay(delay), call).api(Api::Soap)],
+    );
+    let leads = ids_file(&dir, leads);
+    (dir, sandbox, leads)
 }
 
 /// A sandbox with leads 1..=`leads` and campaign 4496, and `faults`.
@@ -150,13 +141,8 @@ impl Drop for Killed {
 
 #[test]
 fn a_chunk_in_flight_when_the_cli_is_killed_is_not_resent() {
-    let dir = Dir::new("kill");
     // The third SOAP call runs, then its answer is held back for 20 s.
-    let sandbox = sandbox(
-        500,
-        vec![FaultRule::on_call(Fault::Delay(Duration::from_secs(20)), 3).api(Api::Soap)],
-    );
-    let leads = ids_file(&dir, 500);
+    let (dir, sandbox, leads) = delayed("kill", 500, Duration::from_secs(20), 3);
     let record = dir.path("run1.jsonl");
     let child = cli(&sandbox, &["--leads-file", &leads])
         .stdout(Stdio::from(std::fs::File::create(&record).unwrap()))
@@ -234,7 +220,7 @@ fn a_chunk_in_flight_when_the_cli_is_killed_is_not_resent() {
 
 #[test]
 fn a_resume_after_unknown_chunks_is_incomplete() {
-    let dir = Dir::new("unknown");
+    let dir = resume_dir("unknown");
     // The second SOAP call runs, and its answer is cut: unknown.
     let sandbox = sandbox(
         500,
@@ -282,7 +268,7 @@ fn a_resume_after_unknown_chunks_is_incomplete() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_record_that_cannot_be_written_sends_nothing() {
-    let dir = Dir::new("full");
+    let dir = resume_dir("full");
     let sandbox = sandbox(300, Vec::new());
     let leads = ids_file(&dir, 300);
     let full = std::fs::OpenOptions::new()
@@ -304,14 +290,9 @@ fn a_record_that_cannot_be_written_sends_nothing() {
 
 #[test]
 fn a_record_write_failure_mid_run_stops_the_run() {
-    let dir = Dir::new("pipe");
     // Chunk 1's answer comes after 5 s, while the reader goes away (long
     // enough for a loaded machine: the reader must be gone before it).
-    let sandbox = sandbox(
-        1000,
-        vec![FaultRule::on_call(Fault::Delay(Duration::from_secs(5)), 2).api(Api::Soap)],
-    );
-    let leads = ids_file(&dir, 1000);
+    let (_dir, sandbox, leads) = delayed("pipe", 1000, Duration::from_secs(5), 2);
     let mut child = cli(&sandbox, &["--leads-file", &leads])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -377,7 +358,7 @@ fn webinar<'a>(tokens: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn a_resume_for_another_request_is_refused() {
-    let dir = Dir::new("request");
+    let dir = resume_dir("request");
     let sandbox = sandbox(300, Vec::new());
     let leads = ids_file(&dir, 300);
     let title = "{{my.WebinarTitle}}=Rust";
@@ -452,7 +433,7 @@ fn a_resume_for_another_request_is_refused() {
 
 #[test]
 fn a_record_that_does_not_name_its_request_is_refused() {
-    let dir = Dir::new("norequest");
+    let dir = resume_dir("norequest");
     let sandbox = sandbox(300, Vec::new());
     let leads = ids_file(&dir, 300);
     let (code, stdout, stderr) = run(&mut cli(&sandbox, &["--leads-file", &leads]));

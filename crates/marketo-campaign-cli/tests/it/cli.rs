@@ -2,111 +2,48 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
-use common::BIN;
+use common::{cli, request_help, run, Dir, SandboxProcess};
 const USER: &str = "bigcorp1_461839624B16E06BA2D663";
 const KEY: &str = "899756834129871744AAEE88DDCC77CDEEDEC1AAAD66";
 
-fn cli(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args);
-    for var in [
-        "MARKETO_SOAP_ENDPOINT",
-        "MARKETO_SOAP_USER_ID",
-        "MARKETO_SOAP_ENCRYPTION_KEY",
-        "MARKETO_SOAP_TIMEZONE",
-        "MARKETO_REST_ENDPOINT",
-        "MARKETO_REST_IDENTITY",
-        "MARKETO_CLIENT_ID",
-        "MARKETO_CLIENT_SECRET",
-    ] {
-        command.env_remove(var);
-    }
-    command
+/// `request ARGS... --campaign-id 4496 --lead EMAIL:lead@company.com`.
+fn demo(args: &[&str]) -> Command {
+    campaign("4496", args)
 }
 
-fn run(command: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().unwrap();
-    (
-        status.code().unwrap(),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
+/// `request ARGS... --campaign-id ID --lead EMAIL:lead@company.com`.
+fn campaign(id: &str, args: &[&str]) -> Command {
+    cli(&[
+        &["request"][..],
+        args,
+        &["--campaign-id", id, "--lead", "EMAIL:lead@company.com"],
+    ]
+    .concat())
 }
 
-/// `marketo-campaign sandbox`, killed on drop.
-struct SandboxProcess {
-    child: Child,
-    line: serde_json::Value,
-}
-
-impl SandboxProcess {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = cli(&[&["sandbox", "--listen", "127.0.0.1:0"], extra].concat())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        SandboxProcess {
-            child,
-            line: serde_json::from_str(&line).unwrap(),
-        }
+/// A sandbox process, and `request --backend rest FLAGS... --campaign-id
+/// 4496 --lead LEAD...` run against it.
+fn rest_4496(flags: &[&str], leads: &[&str]) -> (SandboxProcess, (i32, String, String)) {
+    let sandbox = SandboxProcess::start(&[]);
+    let mut args = [
+        &["request", "--backend", "rest"][..],
+        flags,
+        &["--campaign-id", "4496"],
+    ]
+    .concat();
+    for lead in leads {
+        args.extend(["--lead", lead]);
     }
-
-    fn get(&self, key: &str) -> String {
-        self.line[key].as_str().unwrap().to_owned()
-    }
-
-    fn journal(&self) -> serde_json::Value {
-        let mut response = ureq::get(&self.get("journal")).call().unwrap();
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-    }
-
-    fn env<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command
-            .env("MARKETO_SOAP_ENDPOINT", self.get("soap_endpoint"))
-            .env("MARKETO_SOAP_USER_ID", self.get("soap_user_id"))
-            .env(
-                "MARKETO_SOAP_ENCRYPTION_KEY",
-                self.get("soap_encryption_key"),
-            )
-    }
-
-    fn env_rest<'c>(&self, command: &'c mut Command) -> &'c mut Command {
-        command
-            .env("MARKETO_REST_ENDPOINT", self.get("rest_endpoint"))
-            .env("MARKETO_REST_IDENTITY", self.get("identity_endpoint"))
-            .env("MARKETO_CLIENT_ID", self.get("client_id"))
-            .env("MARKETO_CLIENT_SECRET", self.get("client_secret"))
-    }
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let outcome = run(sandbox.rest_env(&mut cli(&args)));
+    (sandbox, outcome)
 }
 
 #[test]
 fn readme_request_against_the_embedded_sandbox() {
-    let (code, stdout, stderr) = run(&mut cli(&[
-        "request",
-        "--sandbox",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ]));
+    let (code, stdout, stderr) = run(&mut demo(&["--sandbox"]));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("campaign 4496 accepted for 1 lead(s)"),
@@ -117,18 +54,13 @@ fn readme_request_against_the_embedded_sandbox() {
 #[test]
 fn dry_run_reproduces_the_published_signature_and_sends_nothing() {
     let sandbox = SandboxProcess::start(&[]);
-    let (code, stdout, stderr) = run(sandbox.env(&mut cli(&[
-        "request",
+    let (code, stdout, stderr) = run(sandbox.soap_env(&mut demo(&[
         "--backend",
         "soap",
         "--dry-run",
         "--json",
         "--timestamp",
         "2010-04-09T14:04:54-07:00",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "EMAIL:lead@company.com",
     ])));
     assert_eq!(code, 0, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -207,7 +139,7 @@ fn sandbox_command_with_config_serves_a_leads_file_request() {
     )
     .unwrap();
     let sandbox = SandboxProcess::start(&["--config", config.to_str().unwrap()]);
-    let (code, stdout, stderr) = run(sandbox.env(&mut cli(&[
+    let (code, stdout, stderr) = run(sandbox.soap_env(&mut cli(&[
         "request",
         "--campaign-name",
         "C",
@@ -320,7 +252,7 @@ fn bad_input_exits_2_and_sends_nothing() {
             "/nonexistent/leads.txt",
         ],
     ] {
-        let (code, _, stderr) = run(sandbox.env(&mut cli(&[&["request"], args].concat())));
+        let (code, _, stderr) = run(sandbox.soap_env(&mut cli(&[&["request"], args].concat())));
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(!stderr.is_empty());
     }
@@ -332,11 +264,9 @@ fn bad_input_exits_2_and_sends_nothing() {
 #[test]
 fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
     let sandbox = SandboxProcess::start(&[]);
-    let dir = std::env::temp_dir().join(format!("mc-cli-ts-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let leads_file = dir.join("leads.txt");
-    std::fs::write(&leads_file, "EMAIL:lead@company.com\n").unwrap();
-    let leads_file = leads_file.to_str().unwrap();
+    let dir = Dir::new("cli-ts");
+    let leads_file = dir.file("leads.txt", "EMAIL:lead@company.com\n");
+    let leads_file = leads_file.as_str();
     let lead = ["--lead", "EMAIL:lead@company.com"];
     let file = ["--leads-file", leads_file];
     for backend in ["rest", "soap", "auto"] {
@@ -353,7 +283,8 @@ fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
                     &["--timestamp", timestamp],
                 ]
                 .concat();
-                let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+                let (code, stdout, stderr) =
+                    run(sandbox.rest_env(sandbox.soap_env(&mut cli(&args))));
                 assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
                 assert!(stderr.contains("--timestamp"), "{args:?}: {stderr}");
                 assert!(stderr.contains("W3C timestamp"), "{args:?}: {stderr}");
@@ -369,7 +300,7 @@ fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
             &pinned,
         ]
         .concat();
-        let (code, _, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+        let (code, _, stderr) = run(sandbox.rest_env(sandbox.soap_env(&mut cli(&args))));
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(
             stderr.contains("--timestamp") && stderr.contains("no SOAP request"),
@@ -382,32 +313,23 @@ fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
             &pinned,
         ]
         .concat();
-        let (code, _, stderr) = run(sandbox.env_rest(&mut cli(&args)));
+        let (code, _, stderr) = run(sandbox.rest_env(&mut cli(&args)));
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains("SOAP is not configured"), "{stderr}");
     }
     assert_eq!(sandbox.journal(), serde_json::json!([]));
     // Still usable where it means something.
-    let (code, stdout, stderr) = run(sandbox.env(&mut cli(&[
-        "request",
-        "--backend",
-        "soap",
-        "--dry-run",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "EMAIL:lead@company.com",
-        "--timestamp",
-        "2010-04-09T14:04:54-07:00",
-    ])));
+    let soap = ["--backend", "soap", "--dry-run"];
+    let timestamp = ["--timestamp", "2010-04-09T14:04:54-07:00"];
+    let (code, stdout, stderr) =
+        run(sandbox.soap_env(&mut demo(&[&soap[..], &timestamp].concat())));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("<requestTimestamp>2010-04-09T14:04:54-07:00</requestTimestamp>"),
         "{stdout}"
     );
-    let (_, help, _) = run(&mut cli(&["request", "--help"]));
+    let help = request_help();
     assert!(help.contains("SOAP requests only"), "{help}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Defect 8: lead values over Marketo's field limits are refused before
@@ -416,26 +338,21 @@ fn timestamp_is_checked_whatever_the_backend_and_refused_without_soap() {
 #[test]
 fn lead_values_over_field_limits_exit_2_and_send_nothing() {
     let sandbox = SandboxProcess::start(&[]);
-    let dir = std::env::temp_dir().join(format!("mc-cli-limits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let huge = dir.join("huge.txt");
-    std::fs::write(
-        &huge,
-        format!(
+    let dir = Dir::new("cli-limits");
+    let huge = dir.file(
+        "huge.txt",
+        &format!(
             "EMAIL:lead@company.com\nEMAIL:{}@company.com\n",
             "x".repeat(1 << 20)
         ),
-    )
-    .unwrap();
-    let huge_csv = dir.join("huge.csv");
-    std::fs::write(
-        &huge_csv,
-        format!(
+    );
+    let huge_csv = dir.file(
+        "huge.csv",
+        &format!(
             "type,value\nEMAIL,lead@company.com\nCOOKIE,{}\n",
             "c".repeat(4097)
         ),
-    )
-    .unwrap();
+    );
     let long_email = format!("EMAIL:{}@company.com", "x".repeat(244)); // 256 characters
     let long_sfdc = "SFDCLEADID:00Q5e00000AbCdEFGHI".to_owned(); // 19 characters
     for backend in ["soap", "rest"] {
@@ -448,12 +365,12 @@ fn lead_values_over_field_limits_exit_2_and_send_nothing() {
                 long_email.as_str(),
             ],
             vec!["--lead", long_sfdc.as_str()],
-            vec!["--leads-file", huge.to_str().unwrap()],
-            vec!["--leads-file", huge_csv.to_str().unwrap()],
-            vec!["--leads-file", huge.to_str().unwrap(), "--json"],
+            vec!["--leads-file", &huge],
+            vec!["--leads-file", &huge_csv],
+            vec!["--leads-file", &huge, "--json"],
         ] {
             let args = [&base[..], &extra].concat();
-            let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+            let (code, stdout, stderr) = run(sandbox.rest_env(sandbox.soap_env(&mut cli(&args))));
             assert_eq!(code, 2, "{backend} {extra:?}: {stdout}{stderr}");
             assert!(stderr.contains("more than"), "{backend}: {stderr}");
             // The value is not echoed whole.
@@ -467,7 +384,7 @@ fn lead_values_over_field_limits_exit_2_and_send_nothing() {
     assert_eq!(sandbox.journal(), serde_json::json!([]));
     // At the limits, the same leads go through.
     let at_limit = format!("EMAIL:{}@company.com", "x".repeat(243));
-    let (code, _, stderr) = run(sandbox.env(&mut cli(&[
+    let (code, _, stderr) = run(sandbox.soap_env(&mut cli(&[
         "request",
         "--dry-run",
         "--campaign-id",
@@ -478,7 +395,6 @@ fn lead_values_over_field_limits_exit_2_and_send_nothing() {
         "SFDCLEADID:00Q5e00000AbCdEFGH",
     ])));
     assert_eq!(code, 0, "{stderr}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Defect 12: `sandbox --listen 0.0.0.0:PORT` exposed the unauthenticated
@@ -531,13 +447,8 @@ fn sandbox_refuses_non_loopback_addresses_unless_allowed() {
 
 #[test]
 fn missing_configuration_exits_2() {
-    let (code, _, stderr) = run(&mut cli(&[
-        "request",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "IDNUM:1",
-    ]));
+    let args = ["request", "--campaign-id", "4496", "--lead", "IDNUM:1"];
+    let (code, _, stderr) = run(&mut cli(&args));
     assert_eq!(code, 2);
     assert!(stderr.contains("MARKETO_SOAP_ENDPOINT"), "{stderr}");
 }
@@ -545,25 +456,12 @@ fn missing_configuration_exits_2() {
 #[test]
 fn refused_exits_3_and_wrong_key_is_not_printed() {
     let sandbox = SandboxProcess::start(&[]);
-    let (code, _, stderr) = run(sandbox.env(&mut cli(&[
-        "request",
-        "--campaign-id",
-        "5000",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ])));
+    let (code, _, stderr) = run(sandbox.soap_env(&mut campaign("5000", &[])));
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("20113"), "{stderr}");
 
     let (code, stdout, stderr) = run(sandbox
-        .env(&mut cli(&[
-            "request",
-            "--json",
-            "--campaign-id",
-            "4496",
-            "--lead",
-            "EMAIL:lead@company.com",
-        ]))
+        .soap_env(&mut demo(&["--json"]))
         .env("MARKETO_SOAP_ENCRYPTION_KEY", "not-the-key-s3cr3t"));
     assert_eq!(code, 3);
     let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -571,6 +469,15 @@ fn refused_exits_3_and_wrong_key_is_not_printed() {
     assert_eq!(outcome["delivery"], "refused");
     assert!(!stdout.contains("s3cr3t") && !stderr.contains("s3cr3t"));
     assert_eq!(sandbox.journal(), serde_json::json!([]));
+}
+
+/// `request --campaign-id 4496 --lead EMAIL:lead@company.com` against a
+/// SOAP endpoint, with the published credentials.
+fn request_at(endpoint: impl AsRef<std::ffi::OsStr>) -> (i32, String, String) {
+    run(demo(&[])
+        .env("MARKETO_SOAP_ENDPOINT", endpoint)
+        .env("MARKETO_SOAP_USER_ID", USER)
+        .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY))
 }
 
 #[test]
@@ -584,19 +491,7 @@ fn unknown_delivery_exits_4() {
             .respond(tiny_http::Response::from_string("<html>maintenance</html>"))
             .unwrap();
     });
-    let (code, _, stderr) = run(cli(&[
-        "request",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ])
-    .env(
-        "MARKETO_SOAP_ENDPOINT",
-        format!("http://{addr}/soap/mktows/2_9"),
-    )
-    .env("MARKETO_SOAP_USER_ID", USER)
-    .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY));
+    let (code, _, stderr) = request_at(format!("http://{addr}/soap/mktows/2_9"));
     handle.join().unwrap();
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("may or may not have run"), "{stderr}");
@@ -611,46 +506,21 @@ fn unreachable_server_exits_5() {
         .local_addr()
         .unwrap()
         .port();
-    let (code, _, stderr) = run(cli(&[
-        "request",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ])
-    .env(
-        "MARKETO_SOAP_ENDPOINT",
-        format!("http://127.0.0.1:{port}/soap/mktows/2_9"),
-    )
-    .env("MARKETO_SOAP_USER_ID", USER)
-    .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY));
+    let (code, _, stderr) = request_at(format!("http://127.0.0.1:{port}/soap/mktows/2_9"));
     assert_eq!(code, 5, "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
 }
 
 #[test]
 fn plain_http_to_a_remote_host_is_refused() {
-    let (code, _, stderr) = run(cli(&[
-        "request",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ])
-    .env(
-        "MARKETO_SOAP_ENDPOINT",
-        "http://123-abc-456.mktoapi.com/soap/mktows/2_9",
-    )
-    .env("MARKETO_SOAP_USER_ID", USER)
-    .env("MARKETO_SOAP_ENCRYPTION_KEY", KEY));
+    let (code, _, stderr) = request_at("http://123-abc-456.mktoapi.com/soap/mktows/2_9");
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("plain http"), "{stderr}");
 }
 
 #[test]
 fn help_explains_exit_codes_and_environment() {
-    let (code, stdout, _) = run(&mut cli(&["request", "--help"]));
-    assert_eq!(code, 0);
+    let stdout = request_help();
     for needle in [
         "--campaign-id",
         "--leads-file",
@@ -698,7 +568,7 @@ fn auto_with_soap_retired_serves_through_rest_once() {
         "--lead",
         "EMAIL:nobody@company.com",
     ]);
-    let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut command)));
+    let (code, stdout, stderr) = run(sandbox.rest_env(sandbox.soap_env(&mut command)));
     // One key matched no lead: reported, exit 3.
     assert_eq!(code, 3, "{stderr}");
     let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -726,21 +596,8 @@ fn auto_with_soap_retired_serves_through_rest_once() {
 
 #[test]
 fn rest_dry_run_shows_the_look_ups_without_secrets() {
-    let sandbox = SandboxProcess::start(&[]);
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "rest",
-        "--dry-run",
-        "--json",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "IDNUM:1002200",
-        "--lead",
-        "IDNUM:1002201",
-    ]);
-    let (code, stdout, stderr) = run(sandbox.env_rest(&mut command));
+    let leads = ["IDNUM:1002200", "IDNUM:1002201"];
+    let (sandbox, (code, stdout, stderr)) = rest_4496(&["--dry-run", "--json"], &leads);
     assert_eq!(code, 0, "{stderr}");
     let plans: Vec<serde_json::Value> = stdout
         .lines()
@@ -771,20 +628,8 @@ fn rest_dry_run_shows_the_look_ups_without_secrets() {
 
 #[test]
 fn json_lists_a_key_matching_several_leads_with_their_ids() {
-    let sandbox = SandboxProcess::start(&[]);
-    let mut command = cli(&[
-        "request",
-        "--backend",
-        "rest",
-        "--json",
-        "--campaign-id",
-        "4496",
-        "--lead",
-        "SFDCACCOUNTID:0015000000XyZaAAAV",
-        "--lead",
-        "EMAIL:lead@company.com",
-    ]);
-    let (code, stdout, stderr) = run(sandbox.env_rest(&mut command));
+    let leads = ["SFDCACCOUNTID:0015000000XyZaAAAV", "EMAIL:lead@company.com"];
+    let (sandbox, (code, stdout, stderr)) = rest_4496(&["--json"], &leads);
     // Both default leads share the account: neither runs for that key.
     assert_eq!(code, 3, "{stderr}");
     let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -840,7 +685,7 @@ fn campaign_id_with_tokens_runs_over_rest_and_auto_and_soap_refuses_it() {
     for (n, backend) in ["rest", "auto"].into_iter().enumerate() {
         let args = args(backend);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+        let (code, stdout, stderr) = run(sandbox.rest_env(sandbox.soap_env(&mut cli(&args))));
         assert_eq!(code, 0, "{backend}: {stdout}{stderr}");
         let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(outcome["chunks"][0]["backend"], "rest", "{backend}");
@@ -855,7 +700,7 @@ fn campaign_id_with_tokens_runs_over_rest_and_auto_and_soap_refuses_it() {
     }
     let args = args("soap");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, stdout, stderr) = run(sandbox.env_rest(sandbox.env(&mut cli(&args))));
+    let (code, stdout, stderr) = run(sandbox.rest_env(sandbox.soap_env(&mut cli(&args))));
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stdout.contains("campaign id alone"), "{stdout}");
     assert_eq!(

@@ -11,30 +11,19 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use marketo_campaign::{
-    CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Fallback, LeadKey, RestClient,
-    RetryPolicy, SoapClient,
+    CampaignRequest, CampaignRequester, CampaignTarget, Delivery, Error, Fallback, LeadKey,
+    Outcome, RestClient, SoapClient,
 };
 use marketo_sandbox::{
     Api, CutAt, Fault, FaultBody, FaultEvent, FaultRule, Sandbox, SandboxConfig, Schedule,
 };
 use serde_json::{json, Value};
+use test_support::http::{agent, agent_with};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 const SOAP_ACTION: &str = "\"http://www.marketo.com/mktows/requestCampaign\"";
 /// The lead `EMAIL:lead@company.com` is.
 const LEAD: u32 = 1002200;
-
-fn agent_with(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
-}
-
-fn agent() -> ureq::Agent {
-    agent_with(TIMEOUT)
-}
 
 fn request() -> CampaignRequest {
     CampaignRequest::new(
@@ -74,9 +63,9 @@ fn soap_call(sandbox: &Sandbox, agent: &ureq::Agent) -> Exchange {
     )
 }
 
-/// A REST access token (an identity call).
-fn token(sandbox: &Sandbox) -> String {
-    let (status, body) = finish(
+/// One identity call for a token: status and body.
+fn identity(sandbox: &Sandbox) -> (u16, String) {
+    finish(
         agent()
             .get(format!("{}/oauth/token", sandbox.identity_endpoint()))
             .query("grant_type", "client_credentials")
@@ -84,13 +73,34 @@ fn token(sandbox: &Sandbox) -> String {
             .query("client_secret", sandbox.client_secret())
             .call(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// One `requestCampaign` over SOAP with an agent that waits `timeout`:
+/// it times out, after so long.
+fn soap_call_times_out(sandbox: &Sandbox, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    match soap_call(sandbox, &agent_with(timeout)) {
+        Err(ureq::Error::Timeout(_)) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    started.elapsed()
+}
+
+/// A REST access token (an identity call).
+fn token(sandbox: &Sandbox) -> String {
+    let (status, body) = identity(sandbox);
     assert_eq!(status, 200, "{body}");
     json_of(&body)["access_token"].as_str().unwrap().to_owned()
 }
 
 /// One `trigger.json` call for [`LEAD`].
 fn trigger(sandbox: &Sandbox, agent: &ureq::Agent, token: &str) -> Exchange {
+    trigger_lead(sandbox, agent, token, LEAD)
+}
+
+/// One `trigger.json` call for the lead of id `lead`.
+fn trigger_lead(sandbox: &Sandbox, agent: &ureq::Agent, token: &str, lead: u32) -> Exchange {
     finish(
         agent
             .post(format!(
@@ -99,7 +109,7 @@ fn trigger(sandbox: &Sandbox, agent: &ureq::Agent, token: &str) -> Exchange {
             ))
             .header("Authorization", format!("Bearer {token}"))
             .header("Content-Type", "application/json")
-            .send(json!({"input": {"leads": [{"id": LEAD}]}}).to_string()),
+            .send(json!({"input": {"leads": [{"id": lead}]}}).to_string()),
     )
 }
 
@@ -114,6 +124,11 @@ fn lookup(sandbox: &Sandbox, agent: &ureq::Agent, token: &str) -> Exchange {
             .header("Authorization", format!("Bearer {token}"))
             .call(),
     )
+}
+
+/// Adds fault rules over HTTP (`POST /sandbox/faults`).
+fn add_faults(sandbox: &Sandbox, rules: &str) -> (u16, String) {
+    admin("POST", sandbox, "/sandbox/faults", Some(rules))
 }
 
 fn admin(method: &str, sandbox: &Sandbox, path: &str, body: Option<&str>) -> (u16, String) {
@@ -136,23 +151,11 @@ fn json_of(body: &str) -> Value {
 }
 
 fn soap_client(sandbox: &Sandbox, timeout: Duration) -> SoapClient {
-    sandbox
-        .soap_client_builder()
-        .retry(RetryPolicy::never())
-        .rate_limit(None)
-        .timeout(timeout)
-        .build()
-        .unwrap()
+    test_support::quiet_client!(sandbox.soap_client_builder(), timeout)
 }
 
 fn rest_client(sandbox: &Sandbox, timeout: Duration) -> RestClient {
-    sandbox
-        .rest_client_builder()
-        .retry(RetryPolicy::never())
-        .rate_limit(None)
-        .timeout(timeout)
-        .build()
-        .unwrap()
+    test_support::quiet_client!(sandbox.rest_client_builder(), timeout)
 }
 
 /// A raw SOAP request, as bytes on the wire.
@@ -214,6 +217,51 @@ fn refused(addr: SocketAddr) -> bool {
     }
 }
 
+/// Waits (5 s at the most) until `addr` takes connections again.
+fn wait_until_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while refused(addr) {
+        assert!(Instant::now() < deadline, "the port never came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Injects `fault` for the next SOAP call.
+fn inject_soap(sandbox: &Sandbox, fault: Fault) {
+    sandbox
+        .inject(FaultRule::on_call(fault, 1).api(Api::Soap))
+        .unwrap();
+}
+
+/// Asks for the campaign with a SOAP client that does not retry, and
+/// checks the error says `delivery`.
+fn soap_delivery(sandbox: &Sandbox, timeout: Duration, delivery: Delivery) -> Error {
+    failed_with(
+        soap_client(sandbox, timeout).request_campaign(&request()),
+        delivery,
+    )
+}
+
+/// [`soap_delivery`] over REST.
+fn rest_delivery(sandbox: &Sandbox, timeout: Duration, delivery: Delivery) -> Error {
+    failed_with(
+        rest_client(sandbox, timeout).request_campaign(&request()),
+        delivery,
+    )
+}
+
+/// The error of a request that failed, saying `delivery`.
+fn failed_with(result: Result<Outcome, Error>, delivery: Delivery) -> Error {
+    let err = result.unwrap_err();
+    assert_eq!(err.delivery(), delivery, "{err}");
+    err
+}
+
+/// The fault log's entry for SOAP call `call`.
+fn soap_event(call: u64, fault: &Fault, ran: bool) -> Value {
+    event(Api::Soap, call, "/soap/mktows/2_9", fault, ran)
+}
+
 fn event(api: Api, call: u64, path: &str, fault: &Fault, ran: bool) -> Value {
     json!({"api": api, "call": call, "path": path, "fault": fault, "ran": ran})
 }
@@ -260,10 +308,7 @@ fn refuse_connections_takes_a_separate_soap_port_down_and_back() {
         Err(ureq::Error::ConnectionFailed) => {}
         other => panic!("expected a refused connection, got {other:?}"),
     }
-    let err = soap_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    soap_delivery(&sandbox, TIMEOUT, Delivery::NotSent);
     // REST still works meanwhile.
     let token = token(&sandbox);
     assert_eq!(trigger(&sandbox, &agent(), &token).unwrap().0, 200);
@@ -340,11 +385,7 @@ fn refusal_on_the_nth_call_then_for_a_while_on_a_shared_port() {
     assert!(refused(sandbox.addr()));
     assert!(lookup(&sandbox, &pooled, &token).is_err());
     // It listens again after 400 ms, on the same port.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while refused(sandbox.addr()) {
-        assert!(Instant::now() < deadline, "the port never came back");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(sandbox.addr());
     assert!(refused_at.elapsed() >= Duration::from_millis(300));
     // The rule struck once: later calls go through.
     for _ in 0..3 {
@@ -378,26 +419,13 @@ fn reset_after_request_runs_nothing_and_answers_nothing() {
     assert!(sandbox.journal().is_empty());
     assert_eq!(
         log_json(&sandbox),
-        [event(
-            Api::Soap,
-            1,
-            "/soap/mktows/2_9",
-            &Fault::ResetAfterRequest,
-            false
-        )]
+        [soap_event(1, &Fault::ResetAfterRequest, false)]
     );
     // Over ureq and the client: an error, and the client cannot know.
-    sandbox
-        .inject(FaultRule::on_call(Fault::ResetAfterRequest, 1).api(Api::Soap))
-        .unwrap();
+    inject_soap(&sandbox, Fault::ResetAfterRequest);
     assert!(soap_call(&sandbox, &agent()).is_err());
-    sandbox
-        .inject(FaultRule::on_call(Fault::ResetAfterRequest, 1).api(Api::Soap))
-        .unwrap();
-    let err = soap_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    inject_soap(&sandbox, Fault::ResetAfterRequest);
+    soap_delivery(&sandbox, TIMEOUT, Delivery::Unknown);
     assert!(sandbox.journal().is_empty());
     assert!(sandbox.fault_log().iter().all(|e| !e.ran));
     // The next call is served.
@@ -416,22 +444,11 @@ fn reset_mid_response_runs_then_cuts_the_answer() {
     assert_eq!(sandbox.journal().len(), 1);
     assert_eq!(
         log_json(&sandbox),
-        [event(
-            Api::Soap,
-            1,
-            "/soap/mktows/2_9",
-            &Fault::ResetMidResponse,
-            true
-        )]
+        [soap_event(1, &Fault::ResetMidResponse, true)]
     );
     // The client saw the campaign may have run.
-    sandbox
-        .inject(FaultRule::on_call(Fault::ResetMidResponse, 1).api(Api::Soap))
-        .unwrap();
-    let err = soap_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    inject_soap(&sandbox, Fault::ResetMidResponse);
+    soap_delivery(&sandbox, TIMEOUT, Delivery::Unknown);
     assert_eq!(sandbox.journal().len(), 2);
 }
 
@@ -443,16 +460,7 @@ fn a_call_that_fails_is_not_ran_even_when_the_fault_runs_it() {
     )
     .unwrap();
     let token = token(&sandbox);
-    let bad = finish(
-        agent()
-            .post(format!(
-                "{}/rest/v1/campaigns/4496/trigger.json",
-                sandbox.rest_endpoint()
-            ))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Content-Type", "application/json")
-            .send(json!({"input": {"leads": [{"id": 1}]}}).to_string()),
-    );
+    let bad = trigger_lead(&sandbox, &agent(), &token, 1);
     assert!(bad.is_err());
     assert!(lookup(&sandbox, &agent(), &token).is_err());
     assert!(sandbox.journal().is_empty());
@@ -475,31 +483,18 @@ fn a_call_that_fails_is_not_ran_even_when_the_fault_runs_it() {
 fn delay_past_the_client_timeout_after_the_campaign_ran() {
     let delay = Fault::Delay(Duration::from_millis(1500));
     let sandbox = one_soap_fault(delay.clone());
-    let started = Instant::now();
-    match soap_call(&sandbox, &agent_with(Duration::from_millis(300))) {
-        Err(ureq::Error::Timeout(_)) => {}
-        other => panic!("expected a timeout, got {other:?}"),
-    }
-    assert!(started.elapsed() < Duration::from_millis(1400));
+    assert!(
+        soap_call_times_out(&sandbox, Duration::from_millis(300)) < Duration::from_millis(1400)
+    );
     // The campaign ran before the wait.
     assert_eq!(sandbox.journal().len(), 1);
-    assert_eq!(
-        log_json(&sandbox),
-        [event(Api::Soap, 1, "/soap/mktows/2_9", &delay, true)]
-    );
+    assert_eq!(log_json(&sandbox), [soap_event(1, &delay, true)]);
     // The client says it may have run.
-    sandbox
-        .inject(FaultRule::on_call(delay.clone(), 1).api(Api::Soap))
-        .unwrap();
-    let err = soap_client(&sandbox, Duration::from_millis(300))
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    inject_soap(&sandbox, delay.clone());
+    soap_delivery(&sandbox, Duration::from_millis(300), Delivery::Unknown);
     assert_eq!(sandbox.journal().len(), 2);
     // A patient client gets the normal answer, late.
-    sandbox
-        .inject(FaultRule::on_call(Fault::Delay(Duration::from_millis(200)), 1).api(Api::Soap))
-        .unwrap();
+    inject_soap(&sandbox, Fault::Delay(Duration::from_millis(200)));
     let started = Instant::now();
     let (status, body) = soap_call(&sandbox, &agent()).unwrap();
     assert!(started.elapsed() >= Duration::from_millis(200));
@@ -526,10 +521,7 @@ fn http_statuses_with_and_without_a_body() {
             );
             assert_eq!(body.is_empty(), !with_body);
             assert!(sandbox.journal().is_empty());
-            assert_eq!(
-                log_json(&sandbox),
-                [event(Api::Soap, 1, "/soap/mktows/2_9", &fault, false)]
-            );
+            assert_eq!(log_json(&sandbox), [soap_event(1, &fault, false)]);
             // Raw: the answer is framed, the connection stays usable.
             let (received, _) = raw_exchange(
                 sandbox.addr(),
@@ -562,9 +554,7 @@ fn malformed_truncated_and_empty_bodies_after_the_campaign_ran() {
     let (_, rest_ok) = trigger(&sandbox, &agent(), &token).unwrap();
     sandbox.clear_journal();
 
-    sandbox
-        .inject(FaultRule::on_call(Fault::MalformedBody, 1).api(Api::Soap))
-        .unwrap();
+    inject_soap(&sandbox, Fault::MalformedBody);
     let (status, body) = soap_call(&sandbox, &agent()).unwrap();
     assert_eq!(status, 200);
     assert_eq!(body.len(), soap_ok.len() + 1);
@@ -624,9 +614,7 @@ fn malformed_truncated_and_empty_bodies_after_the_campaign_ran() {
 
     // Each one leaves the clients unsure, and they say so.
     for fault in [Fault::MalformedBody, Fault::TruncatedBody, Fault::EmptyOk] {
-        sandbox
-            .inject(FaultRule::on_call(fault.clone(), 1).api(Api::Soap))
-            .unwrap();
+        inject_soap(&sandbox, fault.clone());
         let err = soap_client(&sandbox, TIMEOUT)
             .request_campaign(&request())
             .unwrap_err();
@@ -654,18 +642,12 @@ fn soap_fault_on_the_nth_call() {
     assert!(body.contains("<code>20011</code>"), "{body}");
     assert_eq!(soap_call(&sandbox, &agent()).unwrap().0, 200);
     assert_eq!(sandbox.journal().len(), 2);
-    assert_eq!(
-        log_json(&sandbox),
-        [event(Api::Soap, 2, "/soap/mktows/2_9", &fault, false)]
-    );
+    assert_eq!(log_json(&sandbox), [soap_event(2, &fault, false)]);
     // The client reads it as a refusal with that code.
     sandbox
         .inject(FaultRule::on_call(Fault::SoapFault(20023), 1))
         .unwrap();
-    let err = soap_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Refused, "{err}");
+    let err = soap_delivery(&sandbox, TIMEOUT, Delivery::Refused);
     assert_eq!(err.soap_code().map(|c| c.code()), Some(20023));
     assert_eq!(sandbox.journal().len(), 2);
 }
@@ -703,10 +685,7 @@ fn rest_error_on_the_nth_call() {
     assert_eq!(soap_call(&sandbox, &agent()).unwrap().0, 200);
     // Over REST the lead (an email) is looked up first: 611 on that GET
     // means nothing was triggered.
-    let err = rest_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::NotSent, "{err}");
+    rest_delivery(&sandbox, TIMEOUT, Delivery::NotSent);
     assert_eq!(sandbox.journal().len(), 3);
     // 611 (system error) on the trigger itself may have run: Marketo does
     // not say an unhandled exception ran nothing.
@@ -714,20 +693,14 @@ fn rest_error_on_the_nth_call() {
     sandbox
         .inject(FaultRule::always(Fault::RestError(611)).method("POST"))
         .unwrap();
-    let err = rest_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    rest_delivery(&sandbox, TIMEOUT, Delivery::Unknown);
     assert_eq!(sandbox.journal().len(), 3);
     // 606 (rate) on the trigger is documented as refused before processing.
     sandbox.clear_faults();
     sandbox
         .inject(FaultRule::on_call(Fault::RestError(606), 1).method("POST"))
         .unwrap();
-    let err = rest_client(&sandbox, TIMEOUT)
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Refused, "{err}");
+    rest_delivery(&sandbox, TIMEOUT, Delivery::Refused);
     assert_eq!(sandbox.journal().len(), 3);
     let log = sandbox.fault_log();
     assert_eq!(
@@ -808,10 +781,7 @@ fn answers_of_any_status_and_body_after_running_or_not() {
             assert!(got.contains(holds), "{fault:?}: {got}");
             assert_eq!(got.is_empty(), holds.is_empty(), "{fault:?}: {got}");
             assert_eq!(sandbox.journal().len(), usize::from(runs), "{fault:?}");
-            assert_eq!(
-                log_json(&sandbox),
-                [event(Api::Soap, 1, "/soap/mktows/2_9", &fault, runs)]
-            );
+            assert_eq!(log_json(&sandbox), [soap_event(1, &fault, runs)]);
         }
     }
     // nginx's page, byte for byte.
@@ -882,10 +852,7 @@ fn cut_answers_look_the_same_whether_or_not_the_call_ran() {
             let sandbox = one_soap_fault(fault.clone());
             let (received, _) = raw_exchange(sandbox.addr(), &raw_soap(&sandbox, ""));
             assert_eq!(sandbox.journal().len(), usize::from(runs), "{fault:?}");
-            assert_eq!(
-                log_json(&sandbox),
-                [event(Api::Soap, 1, "/soap/mktows/2_9", &fault, runs)]
-            );
+            assert_eq!(log_json(&sandbox), [soap_event(1, &fault, runs)]);
             seen.push(received);
         }
         // The client cannot tell: the same bytes, ran or not.
@@ -949,15 +916,7 @@ fn cut_answers_look_the_same_whether_or_not_the_call_ran() {
             .api(Api::Identity),
         )
         .unwrap();
-    let (status, body) = finish(
-        agent()
-            .get(format!("{}/oauth/token", sandbox.identity_endpoint()))
-            .query("grant_type", "client_credentials")
-            .query("client_id", sandbox.client_id())
-            .query("client_secret", sandbox.client_secret())
-            .call(),
-    )
-    .unwrap();
+    let (status, body) = identity(&sandbox);
     assert_eq!(status, 200);
     assert!(body.starts_with(r#"{"access_token":"#), "{body}");
     assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
@@ -967,16 +926,9 @@ fn cut_answers_look_the_same_whether_or_not_the_call_ran() {
 fn stall_holds_the_request_then_closes_without_running_it() {
     let stall = Fault::Stall(Duration::from_millis(600));
     let sandbox = one_soap_fault(stall.clone());
-    let started = Instant::now();
-    match soap_call(&sandbox, &agent_with(Duration::from_millis(200))) {
-        Err(ureq::Error::Timeout(_)) => {}
-        other => panic!("expected a timeout, got {other:?}"),
-    }
-    assert!(started.elapsed() < Duration::from_millis(550));
+    assert!(soap_call_times_out(&sandbox, Duration::from_millis(200)) < Duration::from_millis(550));
     // A patient client gets no answer at all, after the stall.
-    sandbox
-        .inject(FaultRule::on_call(stall.clone(), 1).api(Api::Soap))
-        .unwrap();
+    inject_soap(&sandbox, stall.clone());
     let started = Instant::now();
     let (received, _) = raw_exchange(sandbox.addr(), &raw_soap(&sandbox, ""));
     assert!(received.is_empty());
@@ -984,19 +936,11 @@ fn stall_holds_the_request_then_closes_without_running_it() {
     assert!(sandbox.journal().is_empty(), "nothing ran");
     assert_eq!(
         log_json(&sandbox),
-        [
-            event(Api::Soap, 1, "/soap/mktows/2_9", &stall, false),
-            event(Api::Soap, 2, "/soap/mktows/2_9", &stall, false)
-        ]
+        [soap_event(1, &stall, false), soap_event(2, &stall, false)]
     );
     // The client says it may have run.
-    sandbox
-        .inject(FaultRule::on_call(stall, 1).api(Api::Soap))
-        .unwrap();
-    let err = soap_client(&sandbox, Duration::from_millis(200))
-        .request_campaign(&request())
-        .unwrap_err();
-    assert_eq!(err.delivery(), Delivery::Unknown, "{err}");
+    inject_soap(&sandbox, stall);
+    soap_delivery(&sandbox, Duration::from_millis(200), Delivery::Unknown);
     assert!(sandbox.journal().is_empty());
 }
 
@@ -1004,14 +948,8 @@ fn stall_holds_the_request_then_closes_without_running_it() {
 fn rules_can_keep_to_a_method_and_a_path() {
     let sandbox = Sandbox::start().unwrap();
     // Over HTTP: only GETs of leads.json are struck, every one of them.
-    let (status, body) = admin(
-        "POST",
-        &sandbox,
-        "/sandbox/faults",
-        Some(
-            r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"get","path_prefix":"/rest/v1/leads.json"}"#,
-        ),
-    );
+    let rule = r#"{"fault":{"kind":"malformed_body"},"api":"rest","method":"get","path_prefix":"/rest/v1/leads.json"}"#;
+    let (status, body) = add_faults(&sandbox, rule);
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         json_of(&body),
@@ -1068,7 +1006,7 @@ fn rules_can_keep_to_a_method_and_a_path() {
         r#"{"fault":{"kind":"refuse_connections"},"method":"GET"}"#,
         r#"{"fault":{"kind":"empty_ok"},"path_prefix":"rest"}"#,
     ] {
-        let (status, body) = admin("POST", &sandbox, "/sandbox/faults", Some(bad));
+        let (status, body) = add_faults(&sandbox, bad);
         assert_eq!(status, 400, "{bad}: {body}");
     }
     assert!(sandbox
@@ -1141,15 +1079,7 @@ fn identity_calls_are_faulted_only_when_asked() {
     sandbox
         .inject(FaultRule::on_call(Fault::TruncatedBody, 1).api(Api::Identity))
         .unwrap();
-    let (status, body) = finish(
-        agent()
-            .get(format!("{}/oauth/token", sandbox.identity_endpoint()))
-            .query("grant_type", "client_credentials")
-            .query("client_id", sandbox.client_id())
-            .query("client_secret", sandbox.client_secret())
-            .call(),
-    )
-    .unwrap();
+    let (status, body) = identity(&sandbox);
     assert_eq!(status, 200);
     assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
     let log = sandbox.fault_log();
@@ -1195,13 +1125,9 @@ fn rules_that_cannot_strike_are_refused() {
 #[test]
 fn admin_endpoints_round_trip() {
     let sandbox = Sandbox::start().unwrap();
-    let (status, body) = admin(
-        "POST",
+    let (status, body) = add_faults(
         &sandbox,
-        "/sandbox/faults",
-        Some(
-            r#"{"fault":{"kind":"http_status","status":502,"body":false},"api":"soap","on_call":2}"#,
-        ),
+        r#"{"fault":{"kind":"http_status","status":502,"body":false},"api":"soap","on_call":2}"#,
     );
     assert_eq!(status, 201, "{body}");
     assert_eq!(
@@ -1209,13 +1135,9 @@ fn admin_endpoints_round_trip() {
         json!([{"fault": {"kind": "http_status", "status": 502, "body": false, "runs": false}, "api": "soap", "on_call": 2}])
     );
     // A bare fault strikes every call; an array adds several rules.
-    let (status, body) = admin(
-        "POST",
+    let (status, body) = add_faults(
         &sandbox,
-        "/sandbox/faults",
-        Some(
-            r#"[{"kind":"rest_error","code":608},{"fault":{"kind":"delay","ms":10},"every":3,"times":1}]"#,
-        ),
+        r#"[{"kind":"rest_error","code":608},{"fault":{"kind":"delay","ms":10},"every":3,"times":1}]"#,
     );
     assert_eq!(status, 201, "{body}");
     let (status, body) = admin("GET", &sandbox, "/sandbox/faults", None);
@@ -1249,7 +1171,7 @@ fn admin_endpoints_round_trip() {
         r#"{"fault":{"kind":"empty_ok"},"on_call":0}"#,
         r#"[{"kind":"empty_ok"}, {"kind":"http_status","status":99}]"#,
     ] {
-        let (status, body) = admin("POST", &sandbox, "/sandbox/faults", Some(bad));
+        let (status, body) = add_faults(&sandbox, bad);
         assert_eq!(status, 400, "{bad}: {body}");
     }
     assert_eq!(sandbox.faults().len(), 3, "a bad request adds nothing");
@@ -1264,19 +1186,10 @@ fn admin_endpoints_round_trip() {
     assert_eq!(admin("GET", &sandbox, "/sandbox/faults", None).1, "[]");
 
     // A timed refusal over HTTP, answered before the port closes.
-    let (status, _) = admin(
-        "POST",
-        &sandbox,
-        "/sandbox/faults",
-        Some(r#"{"kind":"refuse_connections","ms":300}"#),
-    );
+    let (status, _) = add_faults(&sandbox, r#"{"kind":"refuse_connections","ms":300}"#);
     assert_eq!(status, 201);
     assert!(refused(sandbox.addr()));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while refused(sandbox.addr()) {
-        assert!(Instant::now() < deadline, "the port never came back");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_listening(sandbox.addr());
     assert_eq!(admin("GET", &sandbox, "/sandbox/journal", None).0, 200);
 }
 

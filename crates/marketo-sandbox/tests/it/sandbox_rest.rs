@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use marketo_campaign::{Clock, SystemClock};
-use marketo_sandbox::{JournalToken, Sandbox, SandboxConfig, SandboxData, SandboxLead};
+use marketo_sandbox::{
+    JournalEntry, JournalToken, Sandbox, SandboxConfig, SandboxData, SandboxLead,
+};
 use serde_json::{json, Value};
+use test_support::http::{agent, read};
 
 /// A clock the test moves by hand.
 #[derive(Debug, Clone)]
@@ -31,20 +34,6 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// Status and body of a response.
-fn read(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
-    let mut response = response.unwrap();
-    let status = response.status().as_u16();
-    (status, response.body_mut().read_to_string().unwrap())
 }
 
 fn json_of(body: &str) -> Value {
@@ -83,6 +72,25 @@ fn token_with_life(sandbox: &Sandbox) -> (String, i64) {
 
 fn token(sandbox: &Sandbox) -> String {
     token_with_life(sandbox).0
+}
+
+/// A sandbox of `config`, and a valid access token.
+fn with_token(config: SandboxConfig) -> (Sandbox, String) {
+    let sandbox = Sandbox::start_with(config).unwrap();
+    let token = token(&sandbox);
+    (sandbox, token)
+}
+
+/// `SandboxConfig` with `max_concurrent` calls per API, each taking 300 ms.
+fn slow_calls(max_concurrent: usize) -> SandboxConfig {
+    SandboxConfig::new()
+        .max_concurrent(max_concurrent)
+        .latency(Duration::from_millis(300))
+}
+
+/// The default data and `n` generated leads, from id 1.
+fn generated_leads(n: u32) -> SandboxConfig {
+    SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, n))
 }
 
 /// `GET {rest}{path}` with these query parameters and an optional bearer
@@ -128,6 +136,50 @@ fn post(sandbox: &Sandbox, path: &str, token: &str, body: &Value) -> Value {
     );
     assert_eq!(status, 200, "{body}");
     json_of(&body)
+}
+
+/// `POST /rest/v1/campaigns/{campaign}/schedule.json`; the JSON answer.
+fn schedule(sandbox: &Sandbox, token: &str, campaign: u32, body: &Value) -> Value {
+    post(
+        sandbox,
+        &format!("/rest/v1/campaigns/{campaign}/schedule.json"),
+        token,
+        body,
+    )
+}
+
+/// `GET /rest/v1/leads.json` by `filter_type` for `values`; the JSON answer.
+fn leads(sandbox: &Sandbox, token: &str, filter_type: &str, values: &str) -> Value {
+    get(
+        sandbox,
+        "/rest/v1/leads.json",
+        &[("filterType", filter_type), ("filterValues", values)],
+        Some(token),
+    )
+}
+
+/// The journal after two runs of batch campaign 5000 over `api`, the first
+/// at 2026-09-01T10:00:00-07:00 with `{{my.Subject}}` = `subject`, the
+/// second now.
+fn two_schedules(sandbox: &Sandbox, api: &str, subject: &str) -> Vec<JournalEntry> {
+    let journal = sandbox.journal();
+    assert_eq!(journal.len(), 2);
+    assert_eq!(journal[0].api, api);
+    assert_eq!(journal[0].campaign_id, 5000);
+    assert!(journal[0].lead_ids.is_empty());
+    assert_eq!(
+        journal[0].tokens,
+        [JournalToken {
+            name: "{{my.Subject}}".into(),
+            value: subject.into()
+        }]
+    );
+    assert_eq!(
+        journal[0].run_at.as_deref(),
+        Some("2026-09-01T10:00:00-07:00")
+    );
+    assert_eq!(journal[1].run_at.as_deref(), Some(""));
+    journal
 }
 
 fn trigger(sandbox: &Sandbox, token: &str, campaign: u32, leads: &[u64]) -> Value {
@@ -369,9 +421,7 @@ fn expired_tokens_are_602_until_renewed() {
 
 #[test]
 fn rate_limit_is_606_until_the_window_passes() {
-    let sandbox =
-        Sandbox::start_with(SandboxConfig::new().rate_limit(5, Duration::from_secs(2))).unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new().rate_limit(5, Duration::from_secs(2)));
     for _ in 0..5 {
         result(&trigger(&sandbox, &token, 4496, &[1002200]));
         // Identity calls do not count.
@@ -398,13 +448,7 @@ fn rate_limit_is_606_until_the_window_passes() {
 
 #[test]
 fn concurrency_limit_is_615() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new()
-            .max_concurrent(2)
-            .latency(Duration::from_millis(300)),
-    )
-    .unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(slow_calls(2));
     let barrier = Barrier::new(4);
     let answers: Vec<Value> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..4)
@@ -440,8 +484,7 @@ fn concurrency_limit_is_615() {
 
 #[test]
 fn trigger_runs_and_is_journaled_as_rest() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new());
     let answer = post(
         &sandbox,
         "/rest/v1/campaigns/1234/trigger.json",
@@ -487,8 +530,7 @@ fn trigger_runs_and_is_journaled_as_rest() {
 
 #[test]
 fn wrong_content_type_is_612_and_bad_json_is_609() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new());
     let path = "/rest/v1/campaigns/4496/trigger.json";
     let good = json!({"input": {"leads": [{"id": 1002200}]}}).to_string();
     for content_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
@@ -515,8 +557,7 @@ fn wrong_content_type_is_612_and_bad_json_is_609() {
 
 #[test]
 fn batch_and_unknown_campaigns_are_refused() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new());
     let answer = trigger(&sandbox, &token, 5000, &[1002200]);
     assert_eq!(error_code(&answer), "1003");
     assert_eq!(
@@ -542,11 +583,7 @@ fn batch_and_unknown_campaigns_are_refused() {
 
 #[test]
 fn more_than_100_leads_or_tokens_is_1003_and_nothing_runs() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 101)),
-    )
-    .unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(generated_leads(101));
     let leads: Vec<u64> = (1..=101).collect();
     let answer = trigger(&sandbox, &token, 4496, &leads);
     assert_eq!(error_code(&answer), "1003");
@@ -589,14 +626,9 @@ fn more_than_100_leads_or_tokens_is_1003_and_nothing_runs() {
 
 #[test]
 fn unknown_lead_is_1004_and_nothing_runs() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
-    let answer = trigger(
-        &sandbox,
-        &token,
-        4496,
-        &[1002200, 42, 1002201, 42, 5_000_000_000],
-    );
+    let (sandbox, token) = with_token(SandboxConfig::new());
+    let leads = [1002200, 42, 1002201, 42, 5_000_000_000];
+    let answer = trigger(&sandbox, &token, 4496, &leads);
     assert_eq!(error_code(&answer), "1004");
     assert_eq!(error_message(&answer), "Lead(s) not found: 42, 5000000000");
     assert!(sandbox.journal().is_empty());
@@ -606,12 +638,11 @@ fn unknown_lead_is_1004_and_nothing_runs() {
 
 #[test]
 fn schedule_runs_batch_campaigns_only() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
-    let answer = post(
+    let (sandbox, token) = with_token(SandboxConfig::new());
+    let answer = schedule(
         &sandbox,
-        "/rest/v1/campaigns/5000/schedule.json",
         &token,
+        5000,
         &json!({"input": {
             "runAt": "2026-09-01T10:00:00-07:00",
             "tokens": [{"name": "{{my.Subject}}", "value": "September"}],
@@ -630,48 +661,22 @@ fn schedule_runs_batch_campaigns_only() {
     assert_eq!(status, 200);
     assert_eq!(ids(&json_of(&body)), [5000]);
 
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 2);
-    assert_eq!(journal[0].api, "rest");
-    assert_eq!(journal[0].campaign_id, 5000);
-    assert!(journal[0].lead_ids.is_empty());
-    assert_eq!(
-        journal[0].tokens,
-        [JournalToken {
-            name: "{{my.Subject}}".into(),
-            value: "September".into()
-        }]
-    );
-    assert_eq!(
-        journal[0].run_at.as_deref(),
-        Some("2026-09-01T10:00:00-07:00")
-    );
-    assert_eq!(journal[1].run_at.as_deref(), Some(""));
+    let journal = two_schedules(&sandbox, "rest", "September");
     assert!(journal[1].tokens.is_empty());
 
     // A trigger campaign cannot be scheduled; unknown ones are not found.
-    let answer = post(
-        &sandbox,
-        "/rest/v1/campaigns/4496/schedule.json",
-        &token,
-        &json!({}),
-    );
+    let answer = schedule(&sandbox, &token, 4496, &json!({}));
     assert_eq!(error_code(&answer), "1003");
     assert!(
         error_message(&answer).contains("not a batch campaign"),
         "{answer}"
     );
-    let answer = post(
-        &sandbox,
-        "/rest/v1/campaigns/777/schedule.json",
-        &token,
-        &json!({}),
-    );
+    let answer = schedule(&sandbox, &token, 777, &json!({}));
     assert_eq!(error_code(&answer), "1013");
-    let answer = post(
+    let answer = schedule(
         &sandbox,
-        "/rest/v1/campaigns/5000/schedule.json",
         &token,
+        5000,
         &json!({"input": {"runAt": "next tuesday"}}),
     );
     assert_eq!(error_code(&answer), "1001");
@@ -682,8 +687,7 @@ fn schedule_runs_batch_campaigns_only() {
 
 #[test]
 fn campaigns_json_filters_by_name_and_program() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new());
     let path = "/rest/v1/campaigns.json";
     assert_eq!(
         ids(&get(&sandbox, path, &[], Some(&token))),
@@ -766,8 +770,7 @@ fn leads_json_answers_every_filter_type() {
         sfdc_account_id: Some("0015000000XyZaAAAV".into()),
         ..SandboxLead::default()
     });
-    let sandbox = Sandbox::start_with(SandboxConfig::new().data(data)).unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new().data(data));
     let lead = &SandboxData::default().leads[0];
     let cases: [(&str, &str, &[u64]); 10] = [
         ("id", "1002200", &[1002200]),
@@ -875,8 +878,7 @@ fn leads_json_answers_every_filter_type() {
 
 #[test]
 fn leads_json_checks_its_parameters() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new());
     let path = "/rest/v1/leads.json";
     for query in [
         &[("filterValues", "a@b.c")][..],
@@ -893,12 +895,7 @@ fn leads_json_checks_its_parameters() {
     // Only the filter types Marketo documents: leadOwnerEmail is a lead
     // field, but not one leads.json filters on. Marketo answers 1011.
     for filter_type in ["leadOwnerEmail", "Email", "firstName", "ID"] {
-        let answer = get(
-            &sandbox,
-            path,
-            &[("filterType", filter_type), ("filterValues", "a@b.c")],
-            Some(&token),
-        );
+        let answer = leads(&sandbox, &token, filter_type, "a@b.c");
         assert_eq!(error_code(&answer), "1011", "{filter_type}: {answer}");
         assert!(
             error_message(&answer)
@@ -908,22 +905,9 @@ fn leads_json_checks_its_parameters() {
     }
     // 300 values pass; 301 do not.
     let values: Vec<String> = (0..301).map(|i| format!("l{i}@e.co")).collect();
-    let answer = get(
-        &sandbox,
-        path,
-        &[
-            ("filterType", "email"),
-            ("filterValues", &values[..300].join(",")),
-        ],
-        Some(&token),
-    );
+    let answer = leads(&sandbox, &token, "email", &values[..300].join(","));
     assert!(ids(&answer).is_empty());
-    let answer = get(
-        &sandbox,
-        path,
-        &[("filterType", "email"), ("filterValues", &values.join(","))],
-        Some(&token),
-    );
+    let answer = leads(&sandbox, &token, "email", &values.join(","));
     assert_eq!(error_code(&answer), "1003");
     assert_eq!(
         error_message(&answer),
@@ -931,22 +915,9 @@ fn leads_json_checks_its_parameters() {
     );
     // The same limit for ids.
     let ids_list: Vec<String> = (1..=301).map(|i| i.to_string()).collect();
-    let answer = get(
-        &sandbox,
-        path,
-        &[
-            ("filterType", "id"),
-            ("filterValues", &ids_list[..300].join(",")),
-        ],
-        Some(&token),
-    );
+    let answer = leads(&sandbox, &token, "id", &ids_list[..300].join(","));
     assert!(ids(&answer).is_empty(), "{answer}");
-    let answer = get(
-        &sandbox,
-        path,
-        &[("filterType", "id"), ("filterValues", &ids_list.join(","))],
-        Some(&token),
-    );
+    let answer = leads(&sandbox, &token, "id", &ids_list.join(","));
     assert_eq!(error_code(&answer), "1003");
     // A request target longer than 8192 bytes is refused by HTTP.
     let long = format!(
@@ -966,8 +937,7 @@ fn leads_json_checks_its_parameters() {
 
 #[test]
 fn unknown_rest_paths_are_404() {
-    let sandbox = Sandbox::start().unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(SandboxConfig::new());
     for (method, path) in [
         ("GET", "/rest/v1/nothing.json"),
         ("POST", "/rest/v1/campaigns.json"),
@@ -1100,23 +1070,7 @@ fn soap_schedule_campaign() {
     );
     assert_eq!(status, 200, "{body}");
 
-    let journal = sandbox.journal();
-    assert_eq!(journal.len(), 2);
-    assert_eq!(journal[0].api, "soap");
-    assert_eq!(journal[0].campaign_id, 5000);
-    assert!(journal[0].lead_ids.is_empty());
-    assert_eq!(
-        journal[0].run_at.as_deref(),
-        Some("2026-09-01T10:00:00-07:00")
-    );
-    assert_eq!(
-        journal[0].tokens,
-        [JournalToken {
-            name: "{{my.Subject}}".into(),
-            value: "Fall & more".into()
-        }]
-    );
-    assert_eq!(journal[1].run_at.as_deref(), Some(""));
+    two_schedules(&sandbox, "soap", "Fall & more");
 
     // A trigger campaign and an unknown one: 20113. A bad date: 20110.
     // Missing names: 20109. Wrong order: 20012.
@@ -1175,12 +1129,7 @@ fn soap_rate_limit_is_fault_20023() {
 
 #[test]
 fn soap_concurrency_limit_is_fault_20024() {
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new()
-            .max_concurrent(1)
-            .latency(Duration::from_millis(300)),
-    )
-    .unwrap();
+    let sandbox = Sandbox::start_with(slow_calls(1)).unwrap();
     let barrier = Barrier::new(3);
     let answers: Vec<(u16, String)> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..3)
@@ -1207,11 +1156,7 @@ fn soap_concurrency_limit_is_fault_20024() {
 fn look_ups_and_triggers_scale_to_many_leads() {
     // The index answers from hash maps; a linear scan per value would take
     // 300 x 200,000 comparisons here.
-    let sandbox = Sandbox::start_with(
-        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 200_000)),
-    )
-    .unwrap();
-    let token = token(&sandbox);
+    let (sandbox, token) = with_token(generated_leads(200_000));
     let values: Vec<String> = (1..=300)
         .map(|i| format!("LEAD{}@example.com", i * 600))
         .collect();

@@ -85,31 +85,43 @@ fn webhook(json: serde_json::Value) -> Webhook {
     Webhook::from_json(&json.to_string()).unwrap()
 }
 
-/// The README's webinar webhook, JSON-encoded, at `url`.
-fn json_webhook(name: &str, url: &str) -> Webhook {
-    webhook(serde_json::json!({
+/// A POST webhook at `url` sending `template` with tokens encoded as
+/// `encoding` (`json` or `form`).
+fn post_webhook(name: &str, url: &str, template: &str, encoding: &str) -> serde_json::Value {
+    serde_json::json!({
         "name": name,
         "url": url,
         "request_type": "POST",
-        "template": "{\"email\": {{lead.Email Address}}, \"title\": {{my.WebinarTitle}}, \"join\": {{my.JoinLink}}, \"image\": {{my.WebinarImage}}}",
-        "request_token_encoding": "json",
-        "headers": [
-            {"name": "Content-Type", "value": "application/json"},
-            {"name": "X-Webinar", "value": "{{my.WebinarTitle}}"}
-        ],
-        "response_mappings": [{"attribute": "registrant.id", "field": "webinarRegistrantId"}]
-    }))
+        "template": template,
+        "request_token_encoding": encoding,
+    })
+}
+
+/// The README's webinar webhook, JSON-encoded, at `url`.
+fn json_webhook(name: &str, url: &str) -> Webhook {
+    let mut hook = post_webhook(
+        name,
+        url,
+        "{\"email\": {{lead.Email Address}}, \"title\": {{my.WebinarTitle}}, \"join\": {{my.JoinLink}}, \"image\": {{my.WebinarImage}}}",
+        "json",
+    );
+    hook["headers"] = serde_json::json!([
+        {"name": "Content-Type", "value": "application/json"},
+        {"name": "X-Webinar", "value": "{{my.WebinarTitle}}"}
+    ]);
+    hook["response_mappings"] =
+        serde_json::json!([{"attribute": "registrant.id", "field": "webinarRegistrantId"}]);
+    webhook(hook)
 }
 
 /// The same, form-encoded.
 fn form_webhook(name: &str, url: &str) -> Webhook {
-    webhook(serde_json::json!({
-        "name": name,
-        "url": url,
-        "request_type": "POST",
-        "template": "email={{lead.Email Address}}&title={{my.WebinarTitle}}&join={{my.JoinLink}}&image={{my.WebinarImage}}",
-        "request_token_encoding": "form",
-    }))
+    webhook(post_webhook(
+        name,
+        url,
+        "email={{lead.Email Address}}&title={{my.WebinarTitle}}&join={{my.JoinLink}}&image={{my.WebinarImage}}",
+        "form",
+    ))
 }
 
 /// The default data, with campaign 1234's flow calling `webhooks` in order.
@@ -146,38 +158,65 @@ fn calls_after_flows(sandbox: &Sandbox) -> Vec<WebhookCall> {
     sandbox.webhook_calls()
 }
 
+/// The JSON body of a GET.
+fn get_json<T: serde::de::DeserializeOwned>(
+    request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+) -> T {
+    let text = request.call().unwrap().body_mut().read_to_string().unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 /// `GET /rest/v1/leads.json?filterType=id&filterValues=ID&fields=FIELDS`, by
 /// hand, with a token from the identity service.
 fn rest_lead(sandbox: &Sandbox, id: u32, fields: &str) -> serde_json::Value {
     let agent = ureq::Agent::new_with_defaults();
-    let token: serde_json::Value = agent
-        .get(format!(
-            "{}/oauth/token?grant_type=client_credentials&client_id={}&client_secret={}",
-            sandbox.identity_endpoint(),
-            sandbox.client_id(),
-            sandbox.client_secret()
-        ))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let token: serde_json::Value = get_json(agent.get(format!(
+        "{}/oauth/token?grant_type=client_credentials&client_id={}&client_secret={}",
+        sandbox.identity_endpoint(),
+        sandbox.client_id(),
+        sandbox.client_secret()
+    )));
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
-    let answer: serde_json::Value = agent
-        .get(format!(
-            "{}/rest/v1/leads.json?filterType=id&filterValues={id}&fields={fields}",
-            sandbox.rest_endpoint()
-        ))
-        .header("Authorization", &bearer)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let answer: serde_json::Value = get_json(
+        agent
+            .get(format!(
+                "{}/rest/v1/leads.json?filterType=id&filterValues={id}&fields={fields}",
+                sandbox.rest_endpoint()
+            ))
+            .header("Authorization", &bearer),
+    );
     assert_eq!(answer["success"], true, "{answer}");
     answer["result"][0].clone()
+}
+
+/// A receiver, and a sandbox whose campaign 1234 calls one JSON webhook,
+/// "Register", at the receiver's `/ok`.
+fn register_hook() -> (Receiver, Sandbox) {
+    let receiver = Receiver::start();
+    let sandbox = sandbox(
+        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
+        Duration::from_secs(30),
+    );
+    (receiver, sandbox)
+}
+
+/// The lead of id `id`.
+fn lead(id: u32) -> LeadKey {
+    LeadKey::id(id).unwrap()
+}
+
+/// A request of `target` for one lead.
+fn request(target: CampaignTarget, lead: LeadKey) -> CampaignRequest {
+    CampaignRequest::new(target, [lead]).unwrap()
+}
+
+/// Requests `target` for `lead` over REST.
+fn over_rest(sandbox: &Sandbox, target: CampaignTarget, lead: LeadKey) {
+    sandbox
+        .rest_client()
+        .unwrap()
+        .request_campaign(&request(target, lead))
+        .unwrap();
 }
 
 #[test]
@@ -197,16 +236,11 @@ fn the_webinar_example_arrives_byte_for_byte_in_json_and_form() {
         Duration::from_secs(30),
     );
     // REST, by id with tokens.
-    let request = CampaignRequest::new(
+    over_rest(
+        &sandbox,
         CampaignTarget::id_with_tokens(1234, tokens()),
-        [LeadKey::email("lead@company.com").unwrap()],
-    )
-    .unwrap();
-    sandbox
-        .rest_client()
-        .unwrap()
-        .request_campaign(&request)
-        .unwrap();
+        LeadKey::email("lead@company.com").unwrap(),
+    );
     let calls = calls_after_flows(&sandbox);
     assert_eq!(calls.len(), 2, "{calls:#?}");
     let received = receiver.received();
@@ -268,11 +302,10 @@ fn the_webinar_example_arrives_byte_for_byte_in_json_and_form() {
 
     // SOAP, by name with tokens: the same bytes arrive.
     sandbox.clear_webhook_calls();
-    let request = CampaignRequest::new(
+    let request = request(
         CampaignTarget::named("Send Webinar Reminder", "Webinars", tokens()),
-        [LeadKey::email("lead@company.com").unwrap()],
-    )
-    .unwrap();
+        LeadKey::email("lead@company.com").unwrap(),
+    );
     sandbox
         .soap_client()
         .unwrap()
@@ -286,37 +319,25 @@ fn the_webinar_example_arrives_byte_for_byte_in_json_and_form() {
     assert_eq!(again[3].body, received[1].body);
 
     // GET /sandbox/webhooks lists the same calls.
-    let listed: Vec<WebhookCall> = ureq::get(format!("{}/sandbox/webhooks", sandbox.base_url()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .map(|text| serde_json::from_str(&text).unwrap())
-        .unwrap();
+    let listed: Vec<WebhookCall> = get_json(ureq::get(format!(
+        "{}/sandbox/webhooks",
+        sandbox.base_url()
+    )));
     assert_eq!(listed, sandbox.webhook_calls());
 }
 
 #[test]
 fn a_2xx_mapping_updates_the_lead_seen_by_a_later_leads_json() {
-    let receiver = Receiver::start();
-    let sandbox = sandbox(
-        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
-        Duration::from_secs(30),
-    );
+    let (_receiver, sandbox) = register_hook();
     assert_eq!(
         rest_lead(&sandbox, 1002201, "email,webinarRegistrantId"),
         serde_json::json!({"id": 1002201, "email": "anotherlead@company.com"})
     );
-    let request = CampaignRequest::new(
+    over_rest(
+        &sandbox,
         CampaignTarget::id_with_tokens(1234, tokens()),
-        [LeadKey::id(1002201).unwrap()],
-    )
-    .unwrap();
-    sandbox
-        .rest_client()
-        .unwrap()
-        .request_campaign(&request)
-        .unwrap();
+        lead(1002201),
+    );
     let calls = calls_after_flows(&sandbox);
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].lead_id, 1002201);
@@ -341,11 +362,10 @@ fn a_500_or_a_timeout_maps_nothing_and_is_journaled() {
         ],
         Duration::from_secs(1),
     );
-    let request = CampaignRequest::new(
+    let request = request(
         CampaignTarget::id_with_tokens(1234, tokens()),
-        [LeadKey::id(1002200).unwrap()],
-    )
-    .unwrap();
+        lead(1002200),
+    );
     let started = Instant::now();
     sandbox
         .rest_client()
@@ -410,18 +430,8 @@ fn batch_campaigns_refuse_call_webhook_at_load() {
 
 #[test]
 fn campaigns_without_flows_call_nothing() {
-    let receiver = Receiver::start();
-    let sandbox = sandbox(
-        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
-        Duration::from_secs(30),
-    );
-    let request =
-        CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(1002200).unwrap()]).unwrap();
-    sandbox
-        .rest_client()
-        .unwrap()
-        .request_campaign(&request)
-        .unwrap();
+    let (receiver, sandbox) = register_hook();
+    over_rest(&sandbox, CampaignTarget::id(4496), lead(1002200));
     assert!(sandbox.wait_for_flows(Duration::from_secs(5)));
     assert!(sandbox.webhook_calls().is_empty());
     assert!(receiver.received().is_empty());
@@ -433,11 +443,7 @@ fn campaigns_without_flows_call_nothing() {
 /// webhook arrives after that second.
 #[test]
 fn webhooks_are_called_after_the_api_call_is_answered() {
-    let receiver = Receiver::start();
-    let sandbox = sandbox(
-        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
-        Duration::from_secs(30),
-    );
+    let (receiver, sandbox) = register_hook();
     sandbox
         .inject(
             FaultRule::always(Fault::Delay(Duration::from_secs(1)))
@@ -445,11 +451,10 @@ fn webhooks_are_called_after_the_api_call_is_answered() {
                 .path_prefix("/rest/v1/campaigns/1234/trigger.json"),
         )
         .unwrap();
-    let request = CampaignRequest::new(
+    let request = request(
         CampaignTarget::id_with_tokens(1234, tokens()),
-        [LeadKey::id(1002200).unwrap()],
-    )
-    .unwrap();
+        lead(1002200),
+    );
     let client = sandbox.rest_client().unwrap();
     let started = Instant::now();
     client.request_campaign(&request).unwrap();
@@ -470,18 +475,8 @@ fn webhooks_are_called_after_the_api_call_is_answered() {
 /// and the journal says so.
 #[test]
 fn missing_tokens_are_sent_as_written_and_journaled_as_warnings() {
-    let receiver = Receiver::start();
-    let sandbox = sandbox(
-        vec![json_webhook("Register", &format!("{}/ok", receiver.base))],
-        Duration::from_secs(30),
-    );
-    let request =
-        CampaignRequest::new(CampaignTarget::id(1234), [LeadKey::id(1002200).unwrap()]).unwrap();
-    sandbox
-        .rest_client()
-        .unwrap()
-        .request_campaign(&request)
-        .unwrap();
+    let (receiver, sandbox) = register_hook();
+    over_rest(&sandbox, CampaignTarget::id(1234), lead(1002200));
     let calls = calls_after_flows(&sandbox);
     assert_eq!(
         String::from_utf8(receiver.received()[0].body.clone()).unwrap(),
