@@ -123,12 +123,22 @@ struct SyncRecord {
     reasons: Vec<ReasonRecord>,
 }
 
+/// A skipped record's reason, as REST writes it.
 #[derive(Deserialize)]
-struct ReasonRecord {
+pub(super) struct ReasonRecord {
     #[serde(default)]
     code: String,
     #[serde(default)]
     message: String,
+}
+
+/// The first reason's code and message; without one, no code and
+/// `status` as the message.
+pub(super) fn first_reason(reasons: Vec<ReasonRecord>, status: String) -> (String, String) {
+    match reasons.into_iter().next() {
+        Some(reason) => (reason.code, reason.message),
+        None => (String::new(), status),
+    }
 }
 
 impl crate::rest::wire::Record for DescribeRecord {}
@@ -317,11 +327,8 @@ impl RestClient {
                 ("created", Some(id)) => LeadSync::Created(id),
                 ("updated", Some(id)) => LeadSync::Updated(id),
                 _ => {
-                    let reason = r.reasons.into_iter().next();
-                    LeadSync::Skipped {
-                        code: reason.as_ref().map(|r| r.code.clone()).unwrap_or_default(),
-                        message: reason.map(|r| r.message).unwrap_or(r.status),
-                    }
+                    let (code, message) = first_reason(r.reasons, r.status);
+                    LeadSync::Skipped { code, message }
                 }
             })
             .collect())

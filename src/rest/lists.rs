@@ -10,6 +10,7 @@
 use serde::Deserialize;
 
 use super::client::RestClient;
+use super::leads::{first_reason, ReasonRecord};
 use super::lookup::encode;
 use crate::error::Error;
 
@@ -63,14 +64,6 @@ struct MemberRecord {
     reasons: Vec<ReasonRecord>,
 }
 
-#[derive(Deserialize)]
-struct ReasonRecord {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 impl crate::rest::wire::Record for ListRecord {}
 impl crate::rest::wire::Record for MemberRecord {}
 
@@ -106,11 +99,8 @@ fn statuses(records: Vec<MemberRecord>, sent: usize) -> Result<Vec<ListMemberSta
             "memberof" => ListMemberStatus::MemberOf,
             "notmemberof" => ListMemberStatus::NotMemberOf,
             _ => {
-                let reason = r.reasons.into_iter().next();
-                ListMemberStatus::Skipped {
-                    code: reason.as_ref().map(|r| r.code.clone()).unwrap_or_default(),
-                    message: reason.map(|r| r.message).unwrap_or(r.status),
-                }
+                let (code, message) = first_reason(r.reasons, r.status);
+                ListMemberStatus::Skipped { code, message }
             }
         })
         .collect())

@@ -160,25 +160,7 @@ fn a_cookie_is_associated_and_finds_the_lead() {
 /// gateway's 502/503/504): unknown, never resent, applied exactly once.
 #[test]
 fn a_write_whose_answer_was_lost_is_unknown_and_applied_once() {
-    let faults = [
-        Fault::ResetMidResponse,
-        Fault::Delay(Duration::from_secs(4)),
-        Fault::HttpStatus {
-            status: 502,
-            body: true,
-            runs: true,
-        },
-        Fault::HttpStatus {
-            status: 503,
-            body: false,
-            runs: true,
-        },
-        Fault::HttpStatus {
-            status: 504,
-            body: true,
-            runs: true,
-        },
-    ];
+    let faults = Fault::ran_then_lost(Duration::from_secs(4));
     for fault in faults {
         let rule = FaultRule::always(fault.clone())
             .api(Api::Rest)

@@ -378,18 +378,7 @@ fn read_lead(
         .filter(|f| f.soap_name.is_some())
         .filter_map(|f| f.rest_name.as_deref())
         .collect();
-    let mut groups: Vec<Vec<&str>> = vec![Vec::new()];
-    let mut bytes = 0;
-    for name in names {
-        if bytes + name.len() + 1 > MAX_FIELDS_BYTES {
-            groups.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += name.len() + 1;
-        if let Some(group) = groups.last_mut() {
-            group.push(name);
-        }
-    }
+    let groups = field_groups(&names);
     let mut by_id: BTreeMap<u64, Lead> = BTreeMap::new();
     for group in &groups {
         let leads = rest
@@ -603,6 +592,26 @@ fn resolve_keys(rest: &RestClient, keys: &[ReceivedLeadKey<'_>]) -> Result<Vec<V
     Ok(found)
 }
 
+/// The id of the one static list named `name`: none is 20111, several
+/// 20110 (nothing is done either way).
+fn list_named(rest: &RestClient, name: &str) -> Result<u32, Fault> {
+    let name = name.trim();
+    let lists = rest.lists_by_name(name).map_err(|e| match e {
+        Error::InvalidInput { .. } => bad(e.to_string()),
+        other => crate::faults::fault_for(&other),
+    })?;
+    match lists.as_slice() {
+        [list] => Ok(list.id),
+        [] => Err(Fault::new(
+            SoapCode::ListNotFound,
+            format!("List not found: {name}; nothing was done"),
+        )),
+        _ => Err(bad(format!(
+            "several lists are named {name}; nothing was done"
+        ))),
+    }
+}
+
 /// `listOperation`: the list found by name (`MKTOLISTNAME`; none is
 /// 20111), each lead key looked up (with `strict`, a key that names no
 /// single lead fails the call with 20103 and nothing is done), then
@@ -614,25 +623,7 @@ pub(crate) fn list_operation(rest: &RestClient, call: &ListOperation<'_>) -> Res
             call.list_key_type()
         )));
     }
-    let name = call.list_key_value().trim();
-    let lists = rest.lists_by_name(name).map_err(|e| match e {
-        Error::InvalidInput { .. } => bad(e.to_string()),
-        other => crate::faults::fault_for(&other),
-    })?;
-    let list_id = match lists.as_slice() {
-        [list] => list.id,
-        [] => {
-            return Err(Fault::new(
-                SoapCode::ListNotFound,
-                format!("List not found: {name}; nothing was done"),
-            ))
-        }
-        _ => {
-            return Err(bad(format!(
-                "several lists are named {name}; nothing was done"
-            )))
-        }
-    };
+    let list_id = list_named(rest, call.list_key_value())?;
     let keys = call.members();
     let found = resolve_keys(rest, keys)?;
     if call.strict() {
@@ -994,21 +985,7 @@ pub(crate) fn get_multiple_leads(
         LeadSelector::StaticList { name, id } => {
             let list_id = match (id, name) {
                 (Some(id), _) => *id,
-                (None, Some(name)) => {
-                    let lists = rest
-                        .lists_by_name(name.trim())
-                        .map_err(|e| crate::faults::fault_for(&e))?;
-                    match lists.as_slice() {
-                        [list] => list.id,
-                        [] => {
-                            return Err(Fault::new(
-                                SoapCode::ListNotFound,
-                                format!("List not found: {}", name.trim()),
-                            ))
-                        }
-                        _ => return Err(bad(format!("several lists are named {}", name.trim()))),
-                    }
-                }
+                (None, Some(name)) => list_named(rest, name)?,
                 (None, None) => return Err(bad("staticListName or staticListId is required")),
             };
             let mut token = match call.stream_position() {

@@ -257,6 +257,34 @@ pub enum CutAt {
 }
 
 impl Fault {
+    /// The faults where the call runs and then its answer is lost: cut
+    /// mid-body, delayed by `delay` (give the client a shorter timeout),
+    /// or replaced by a gateway's 502, 503 (without a body) or 504. The
+    /// cells where a client that resends would run a call twice: a test
+    /// matrix of writes holds them all.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use marketo_sandbox::Fault;
+    /// let cells = Fault::ran_then_lost(Duration::from_secs(3));
+    /// assert_eq!(cells.len(), 5);
+    /// assert!(cells.iter().all(Fault::runs));
+    /// ```
+    pub fn ran_then_lost(delay: Duration) -> Vec<Fault> {
+        let gateway = |status, body| Fault::HttpStatus {
+            status,
+            body,
+            runs: true,
+        };
+        vec![
+            Fault::ResetMidResponse,
+            Fault::Delay(delay),
+            gateway(502, true),
+            gateway(503, false),
+            gateway(504, true),
+        ]
+    }
+
     /// Whether the call runs (and, if the sandbox accepts it, is journaled)
     /// when this fault strikes.
     ///

@@ -504,14 +504,7 @@ fn list_members(state: &State, id: &str, params: &Params) -> Result<Reply, Failu
             .and_then(|n| n.parse::<usize>().ok())
             .ok_or_else(|| fail(1003, format!("Invalid nextPageToken '{token}'")))?,
     };
-    let batch = match params.get("batchSize") {
-        None => 300,
-        Some(n) => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=300).contains(n))
-            .ok_or_else(|| invalid("batchSize must be 1 to 300"))?,
-    };
+    let batch = batch_size(params)?;
     let fields = params.list("fields").unwrap_or_else(|| vec!["email"]);
     let members = state
         .lead_db()
@@ -640,6 +633,18 @@ fn paging_token(state: &State, params: &Params) -> Result<String, Failure> {
     Ok(format!("{TOKEN_PREFIX}{position:012}"))
 }
 
+/// `batchSize`: 1 to 300, default 300.
+fn batch_size(params: &Params) -> Result<usize, Failure> {
+    match params.get("batchSize") {
+        None => Ok(300),
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=300).contains(n))
+            .ok_or_else(|| invalid("batchSize must be 1 to 300")),
+    }
+}
+
 /// Most activity types one `activities.json` call takes, and most leads.
 const MAX_ACTIVITY_TYPES: usize = 10;
 const MAX_ACTIVITY_LEADS: usize = 30;
@@ -675,14 +680,7 @@ fn activities(state: &State, params: &Params) -> Result<Reply, Failure> {
             "leadIds exceeds the limit of {MAX_ACTIVITY_LEADS}"
         )));
     }
-    let batch = match params.get("batchSize") {
-        None => 300,
-        Some(n) => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=300).contains(n))
-            .ok_or_else(|| invalid("batchSize must be 1 to 300"))?,
-    };
+    let batch = batch_size(params)?;
     let db = state.lead_db();
     let all = db.activities();
     let mut result = Vec::new();

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use marketo_bridge::{Bridge, RunningBridge};
 use marketo_campaign::soap::Authenticator;
@@ -168,42 +169,49 @@ fn failures_write_nothing() {
     assert!(sandbox.lead_changes().is_empty());
 }
 
-/// The sync ran, then its answer was lost (cut, or replaced by a gateway's
-/// 502/503/504): a fault that says it may have been applied, the write
-/// applied exactly once, never resent by the bridge.
-#[test]
-fn a_sync_whose_answer_was_lost_may_have_been_applied_and_ran_once() {
-    for fault in [
-        Fault::ResetMidResponse,
-        Fault::HttpStatus {
-            status: 502,
-            body: true,
-            runs: true,
-        },
-        Fault::HttpStatus {
-            status: 503,
-            body: false,
-            runs: true,
-        },
-        Fault::HttpStatus {
-            status: 504,
-            body: true,
-            runs: true,
-        },
-    ] {
+/// For each of [`Fault::ran_then_lost`] (the delay past the bridge's
+/// REST timeout) on REST POSTs under `path_prefix`: the
+/// SOAP call `operation` with `params` is fault 20011 saying it may have
+/// been applied, and the sandbox shows `writes` changes: applied once,
+/// never resent.
+fn assert_ran_once_when_lost(path_prefix: &str, operation: &str, params: &str, writes: usize) {
+    for fault in Fault::ran_then_lost(Duration::from_secs(3)) {
         let rule = FaultRule::always(fault.clone())
             .api(Api::Rest)
             .method("POST")
-            .path_prefix("/rest/v1/leads.json");
+            .path_prefix(path_prefix);
         let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
-        let server = serve(&sandbox);
-        let params = format!("{NEW_LEAD}<returnLead>true</returnLead>");
-        let answer = call(&sandbox, &server, "syncLead", &params);
+        let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+        let rest = sandbox
+            .rest_client_builder()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let server = Bridge::rest(rest, auth)
+            .serve("127.0.0.1:0".parse().unwrap(), false)
+            .unwrap();
+        let answer = call(&sandbox, &server, operation, params);
         assert_eq!(fault_code(&answer), 20011, "{fault:?}");
         assert!(answer.1.contains("may have been applied"), "{}", answer.1);
-        assert!(answer.1.contains("getLead"), "{}", answer.1);
-        assert_eq!(sandbox.lead_changes().len(), 1, "{fault:?}");
+        assert_eq!(sandbox.lead_changes().len(), writes, "{fault:?}");
     }
+}
+
+/// The sync ran, then its answer was lost: a fault that says it may have
+/// been applied (and to read the lead first), applied exactly once.
+#[test]
+fn a_sync_whose_answer_was_lost_may_have_been_applied_and_ran_once() {
+    let params = format!("{NEW_LEAD}<returnLead>true</returnLead>");
+    assert_ran_once_when_lost("/rest/v1/leads.json", "syncLead", &params, 1);
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new().faults([FaultRule::always(Fault::ResetMidResponse)
+            .api(Api::Rest)
+            .method("POST")
+            .path_prefix("/rest/v1/leads.json")]),
+    )
+    .unwrap();
+    let answer = call(&sandbox, &serve(&sandbox), "syncLead", &params);
+    assert!(answer.1.contains("getLead"), "{}", answer.1);
 }
 
 #[test]
@@ -432,31 +440,13 @@ fn list_operation_faults_do_nothing() {
 /// applied once.
 #[test]
 fn a_list_add_whose_answer_was_lost_may_have_been_applied_and_ran_once() {
-    for fault in [
-        Fault::ResetMidResponse,
-        Fault::HttpStatus {
-            status: 502,
-            body: true,
-            runs: true,
-        },
-    ] {
-        let rule = FaultRule::always(fault.clone())
-            .api(Api::Rest)
-            .method("POST")
-            .path_prefix("/rest/v1/lists/");
-        let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
-        let server = serve(&sandbox);
-        let add = list_params(
-            "ADDTOLIST",
-            "Webinar Registrants",
-            &[("IDNUM", "1002201")],
-            true,
-        );
-        let answer = call(&sandbox, &server, "listOperation", &add);
-        assert_eq!(fault_code(&answer), 20011, "{fault:?}");
-        assert!(answer.1.contains("may have been applied"), "{}", answer.1);
-        assert_eq!(sandbox.lead_changes().len(), 1, "{fault:?}");
-    }
+    let add = list_params(
+        "ADDTOLIST",
+        "Webinar Registrants",
+        &[("IDNUM", "1002201")],
+        true,
+    );
+    assert_ran_once_when_lost("/rest/v1/lists/", "listOperation", &add, 1);
 }
 
 #[test]
@@ -582,25 +572,12 @@ fn sync_multiple_leads_reports_every_record() {
 /// applied, applied once.
 #[test]
 fn a_multiple_sync_whose_answer_was_lost_ran_once() {
-    let rule = FaultRule::always(Fault::HttpStatus {
-        status: 504,
-        body: true,
-        runs: true,
-    })
-    .api(Api::Rest)
-    .method("POST")
-    .path_prefix("/rest/v1/leads.json");
-    let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
-    let server = serve(&sandbox);
     let params = format!(
         "<leadRecordList>{}{}</leadRecordList>",
         record("a@new.example", "FirstName", "A"),
         record("b@new.example", "FirstName", "B")
     );
-    let answer = call(&sandbox, &server, "syncMultipleLeads", &params);
-    assert_eq!(fault_code(&answer), 20011);
-    assert!(answer.1.contains("may have been applied"), "{}", answer.1);
-    assert_eq!(sandbox.lead_changes().len(), 2);
+    assert_ran_once_when_lost("/rest/v1/leads.json", "syncMultipleLeads", &params, 2);
 }
 
 #[test]

@@ -224,17 +224,19 @@ impl GetMultipleLeads<'_> {
     }
 }
 
-fn read_strings<'a>(
+/// The texts of a list's `item` children (`stringItem`, `activityType`).
+fn read_items<'a>(
     x: &mut Lexer<'a>,
     list: &Start<'a>,
     parent: &str,
+    item_name: &str,
 ) -> Result<Vec<Cow<'a, str>>, Stop> {
     let mut out = Vec::new();
     if list.empty {
         return Ok(out);
     }
     while let Some(item) = x.next_child(parent)? {
-        if !item.is(Ns::None, "stringItem") {
+        if !item.is(Ns::None, item_name) {
             return Err(Stop::Shape(format!(
                 "unexpected element {} in {parent}",
                 item.local
@@ -261,7 +263,7 @@ fn read_selector<'a>(x: &mut Lexer<'a>, element: &Start<'a>) -> Result<LeadSelec
         while let Some(child) = x.next_child("leadSelector")? {
             let index = order.place(&child)?;
             if kind == "LeadKeySelector" && index == 1 {
-                values = read_strings(x, &child, "keyValues")?;
+                values = read_items(x, &child, "keyValues", "stringItem")?;
             } else {
                 text[index] = present(x.text(&child)?);
             }
@@ -317,7 +319,7 @@ pub(super) fn read_get_multiple_leads<'a>(
                 1 => last_updated = present(x.text(&child)?),
                 2 => position = present(x.text(&child)?),
                 3 => batch = present(x.text(&child)?),
-                _ => include = read_strings(x, &child, "includeAttributes")?,
+                _ => include = read_items(x, &child, "includeAttributes", "stringItem")?,
             }
         }
     }
@@ -545,27 +547,6 @@ impl GetLeadActivity<'_> {
     }
 }
 
-fn read_types<'a>(
-    x: &mut Lexer<'a>,
-    list: &Start<'a>,
-    parent: &str,
-) -> Result<Vec<Cow<'a, str>>, Stop> {
-    let mut out = Vec::new();
-    if list.empty {
-        return Ok(out);
-    }
-    while let Some(item) = x.next_child(parent)? {
-        if !item.is(Ns::None, "activityType") {
-            return Err(Stop::Shape(format!(
-                "unexpected element {} in {parent}",
-                item.local
-            )));
-        }
-        out.push(trimmed(x.text(&item)?));
-    }
-    Ok(out)
-}
-
 pub(super) fn read_get_lead_activity<'a>(
     x: &mut Lexer<'a>,
     params: &Start<'a>,
@@ -578,33 +559,19 @@ pub(super) fn read_get_lead_activity<'a>(
     if !params.empty {
         while let Some(child) = x.next_child("paramsGetLeadActivity")? {
             match order.place(&child)? {
-                0 => {
-                    let mut key_order = Order::new("leadKey", &["keyType", "keyValue"]);
-                    let (mut key_type, mut value) = (None, None);
-                    if !child.empty {
-                        while let Some(field) = x.next_child("leadKey")? {
-                            match key_order.place(&field)? {
-                                0 => key_type = Some(x.text(&field)?),
-                                _ => value = Some(x.text(&field)?),
-                            }
-                        }
-                    }
-                    let (Some(key_type), Some(value)) = (key_type, value) else {
-                        return Err(required("leadKey/keyType and leadKey/keyValue"));
-                    };
-                    let key_type = trimmed(key_type)
-                        .parse::<LeadKeyType>()
-                        .map_err(|_| bad("unknown keyType".into()))?;
-                    key = Some(ReceivedLeadKey { key_type, value });
-                }
+                0 => key = Some(read_one_lead_key(x, &child)?),
                 1 => {
                     let mut filter =
                         Order::new("activityFilter", &["includeTypes", "excludeTypes"]);
                     if !child.empty {
                         while let Some(list) = x.next_child("activityFilter")? {
                             match filter.place(&list)? {
-                                0 => include = read_types(x, &list, "includeTypes")?,
-                                _ => exclude = read_types(x, &list, "excludeTypes")?,
+                                0 => {
+                                    include = read_items(x, &list, "includeTypes", "activityType")?
+                                }
+                                _ => {
+                                    exclude = read_items(x, &list, "excludeTypes", "activityType")?
+                                }
                             }
                         }
                     }
@@ -795,6 +762,31 @@ fn read_attributes<'a>(
     Ok(())
 }
 
+/// One `leadKey` (`keyType`, `keyValue`): a missing part is 20109, an
+/// unknown type 20110.
+fn read_one_lead_key<'a>(
+    x: &mut Lexer<'a>,
+    element: &Start<'a>,
+) -> Result<ReceivedLeadKey<'a>, Failure> {
+    let mut order = Order::new("leadKey", &["keyType", "keyValue"]);
+    let (mut key_type, mut value) = (None, None);
+    if !element.empty {
+        while let Some(field) = x.next_child("leadKey")? {
+            match order.place(&field)? {
+                0 => key_type = Some(x.text(&field)?),
+                _ => value = Some(x.text(&field)?),
+            }
+        }
+    }
+    let (Some(key_type), Some(value)) = (key_type, value) else {
+        return Err(required("leadKey/keyType and leadKey/keyValue"));
+    };
+    let key_type = trimmed(key_type)
+        .parse::<LeadKeyType>()
+        .map_err(|_| bad("unknown keyType".into()))?;
+    Ok(ReceivedLeadKey { key_type, value })
+}
+
 pub(super) fn read_get_lead<'a>(
     x: &mut Lexer<'a>,
     params: &Start<'a>,
@@ -809,23 +801,7 @@ pub(super) fn read_get_lead<'a>(
                 ))
                 .into());
             }
-            let mut order = Order::new("leadKey", &["keyType", "keyValue"]);
-            let (mut key_type, mut value) = (None, None);
-            if !child.empty {
-                while let Some(field) = x.next_child("leadKey")? {
-                    match order.place(&field)? {
-                        0 => key_type = Some(x.text(&field)?),
-                        _ => value = Some(x.text(&field)?),
-                    }
-                }
-            }
-            let (Some(key_type), Some(value)) = (key_type, value) else {
-                return Err(required("leadKey/keyType and leadKey/keyValue"));
-            };
-            let key_type = trimmed(key_type)
-                .parse::<LeadKeyType>()
-                .map_err(|_| bad("unknown keyType".into()))?;
-            key = Some(ReceivedLeadKey { key_type, value });
+            key = Some(read_one_lead_key(x, &child)?);
         }
     }
     let key = key.ok_or_else(|| required("leadKey"))?;
