@@ -905,6 +905,69 @@ fn field_groups<'n>(names: &[&'n str]) -> Vec<Vec<&'n str>> {
     groups
 }
 
+/// The most activity pages `updated_lead_ids` reads (300 activities each).
+const MAX_UPDATE_PAGES: usize = 100;
+
+/// The leads created or changed from `oldest` (to `latest`), in the order
+/// of their first such activity: REST has no lead query by update time, so
+/// this reads the `New Lead` and `Change Data Value` activities from a
+/// paging token at `oldest` (at most [`MAX_UPDATE_PAGES`] pages).
+fn updated_lead_ids(
+    rest: &RestClient,
+    oldest: &str,
+    latest: Option<&str>,
+) -> Result<Vec<u32>, Fault> {
+    let time = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.to_utc())
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|t| t.and_utc())
+            })
+            .map_err(|_| bad(format!("{text:?} is not an xs:dateTime")))
+    };
+    let since = time(oldest.trim())?;
+    let until = latest.map(|l| time(l.trim())).transpose()?;
+    let types = rest
+        .activity_types()
+        .map_err(|e| crate::faults::fault_for(&e))?;
+    let type_ids: Vec<u32> = types
+        .iter()
+        .filter(|t| t.name == "New Lead" || t.name == "Change Data Value")
+        .map(|t| t.id)
+        .collect();
+    if type_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut token = rest
+        .activity_paging_token(since)
+        .map_err(|e| crate::faults::fault_for(&e))?;
+    let mut ids = Vec::new();
+    for _ in 0..MAX_UPDATE_PAGES {
+        let page = rest
+            .lead_activities(&token, &type_ids, &[], 300)
+            .map_err(|e| crate::faults::fault_for(&e))?;
+        for activity in &page.activities {
+            let when = DateTime::parse_from_rfc3339(&activity.date)
+                .map(|t| t.to_utc())
+                .ok();
+            if let (Some(until), Some(when)) = (until, when) {
+                if when > until {
+                    continue;
+                }
+            }
+            if !ids.contains(&activity.lead_id) {
+                ids.push(activity.lead_id);
+            }
+        }
+        if !page.more {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(ids)
+}
+
 /// The most leads one `getMultipleLeads` answers by default.
 const DEFAULT_LEAD_BATCH: usize = 100;
 
@@ -953,9 +1016,16 @@ pub(crate) fn get_multiple_leads(
                     key_type.as_str()
                 )));
             };
-            let values: Vec<&str> = values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()).collect();
+            let values: Vec<&str> = values
+                .iter()
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+                .collect();
             if values.iter().any(|v| v.contains(',')) {
-                return Err(Fault::new(SoapCode::LeadKeyBad, "Bad lead key: a keyValue holds a comma"));
+                return Err(Fault::new(
+                    SoapCode::LeadKeyBad,
+                    "Bad lead key: a keyValue holds a comma",
+                ));
             }
             let mut by_id: BTreeMap<u64, Lead> = BTreeMap::new();
             for chunk in values.chunks(MAX_FILTER_VALUES) {
@@ -975,7 +1045,9 @@ pub(crate) fn get_multiple_leads(
                 Some(p) => p
                     .strip_prefix("k:")
                     .and_then(|n| n.parse::<usize>().ok())
-                    .ok_or_else(|| bad(format!("streamPosition {p:?} is not one the bridge gave")))?,
+                    .ok_or_else(|| {
+                        bad(format!("streamPosition {p:?} is not one the bridge gave"))
+                    })?,
             };
             let all: Vec<Lead> = by_id.into_values().collect();
             let end = (offset + batch).min(all.len());
@@ -990,11 +1062,9 @@ pub(crate) fn get_multiple_leads(
             };
             let mut token = match call.stream_position() {
                 None => None,
-                Some(p) => Some(
-                    p.strip_prefix("l:")
-                        .map(str::to_owned)
-                        .ok_or_else(|| bad(format!("streamPosition {p:?} is not one the bridge gave")))?,
-                ),
+                Some(p) => Some(p.strip_prefix("l:").map(str::to_owned).ok_or_else(|| {
+                    bad(format!("streamPosition {p:?} is not one the bridge gave"))
+                })?),
             };
             let mut out = Vec::new();
             let mut more = true;
@@ -1031,11 +1101,43 @@ pub(crate) fn get_multiple_leads(
             let position = token.map_or_else(String::new, |t| format!("l:{t}"));
             (out, usize::from(more), position)
         }
-        LeadSelector::LastUpdateAt { .. } | _ => {
-            return Err(bad(
-                "LastUpdateAtSelector: Marketo's REST API has no lead query by update time; the bridge serves LeadKeySelector and StaticListSelector (use Marketo's bulk lead export for updates)",
-            ))
+        LeadSelector::LastUpdateAt { oldest, latest } => {
+            let ids = updated_lead_ids(rest, oldest, latest.as_deref())?;
+            let offset = match call.stream_position() {
+                None => 0,
+                Some(p) => p
+                    .strip_prefix("u:")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(|| {
+                        bad(format!("streamPosition {p:?} is not one the bridge gave"))
+                    })?,
+            };
+            let end = (offset + batch).min(ids.len());
+            let wanted: Vec<String> = ids[offset.min(end)..end]
+                .iter()
+                .map(u32::to_string)
+                .collect();
+            let mut by_id: BTreeMap<u64, Lead> = BTreeMap::new();
+            for chunk in wanted.chunks(MAX_FILTER_VALUES) {
+                let values: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for group in &groups {
+                    let found = rest
+                        .get_leads("id", &values, group)
+                        .map_err(|e| crate::faults::fault_for(&e))?;
+                    for lead in found {
+                        if let Some(id) = lead.get("id").and_then(Value::as_u64) {
+                            by_id.entry(id).or_default().extend(lead);
+                        }
+                    }
+                }
+            }
+            let page = ids[offset.min(end)..end]
+                .iter()
+                .filter_map(|id| by_id.remove(&u64::from(*id)))
+                .collect();
+            (page, ids.len() - end, format!("u:{end}"))
         }
+        _ => return Err(bad("this leadSelector is not served by the bridge")),
     };
     let mut out = String::with_capacity(512 + 256 * leads.len());
     out.push_str(HEAD);

@@ -628,14 +628,40 @@ fn get_multiple_leads_by_keys_and_by_list_in_batches() {
         fault_code(&call(&sandbox, &server, "getMultipleLeads", &unknown_field)),
         20105
     );
+    // By update time: the leads created or changed since then, from
+    // REST's New Lead and Change Data Value activities.
     let by_time = selector(
         "LastUpdateAtSelector",
         "<oldestUpdatedAt>2024-01-01T00:00:00Z</oldestUpdatedAt>",
     );
-    assert_eq!(
-        fault_code(&call(&sandbox, &server, "getMultipleLeads", &by_time)),
-        20110
+    let (_, body) = call(&sandbox, &server, "getMultipleLeads", &by_time);
+    assert!(body.contains("<returnCount>0</returnCount>"), "{body}");
+    let params = format!("{NEW_LEAD}<returnLead>false</returnLead>");
+    assert_eq!(call(&sandbox, &server, "syncLead", &params).0, 200);
+    let update = "<leadRecord><Id>1002201</Id><leadAttributeList><attribute><attrName>City</attrName><attrValue>Lyon</attrValue></attribute></leadAttributeList></leadRecord><returnLead>false</returnLead>";
+    assert_eq!(call(&sandbox, &server, "syncLead", update).0, 200);
+    let (status, body) = call(&sandbox, &server, "getMultipleLeads", &by_time);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<returnCount>2</returnCount><remainingCount>0</remainingCount>"),
+        "{body}"
     );
+    assert!(
+        body.contains("<Email>new.lead@example.com</Email>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<attrName>City</attrName><attrType>string</attrType><attrValue>Lyon</attrValue>"
+        ),
+        "{body}"
+    );
+    let before = selector(
+        "LastUpdateAtSelector",
+        "<latestUpdatedAt>2024-01-02T00:00:00Z</latestUpdatedAt><oldestUpdatedAt>2024-01-01T00:00:00Z</oldestUpdatedAt>",
+    );
+    let (_, body) = call(&sandbox, &server, "getMultipleLeads", &before);
+    assert!(body.contains("<returnCount>0</returnCount>"), "{body}");
 }
 
 /// A key that names several leads (both default leads share an SFDC
