@@ -23,8 +23,8 @@ use marketo_campaign::rest::{
     MAX_LIST_LEADS, MAX_SYNC_RECORDS,
 };
 use marketo_campaign::soap::{
-    escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, GetMultipleLeads, LeadSelector,
-    ListOperation, ListOperationType, ReceivedLeadKey, ReceivedLeadRecord, SyncLead,
+    escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, GetLeadChanges,
+    GetMultipleLeads, LeadSelector, ListOperation, ListOperationType, ReceivedLeadRecord, SyncLead,
     SyncMultipleLeads,
 };
 use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
@@ -538,12 +538,10 @@ pub(crate) fn describe(
 /// The lead ids each key names: the ids of the leads whose field holds the
 /// key's value (emails without regard to case, cookies by any one of the
 /// lead's cookies), looked up by key type in calls of up to 300 values.
-fn resolve_keys(rest: &RestClient, keys: &[ReceivedLeadKey<'_>]) -> Result<Vec<Vec<u32>>, Fault> {
+fn resolve_keys(rest: &RestClient, keys: &[(LeadKeyType, &str)]) -> Result<Vec<Vec<u32>>, Fault> {
     let mut found: Vec<Vec<u32>> = vec![Vec::new(); keys.len()];
     for key_type in LeadKeyType::ALL {
-        let positions: Vec<usize> = (0..keys.len())
-            .filter(|&i| keys[i].key_type() == key_type)
-            .collect();
+        let positions: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].0 == key_type).collect();
         if positions.is_empty() {
             continue;
         }
@@ -555,7 +553,7 @@ fn resolve_keys(rest: &RestClient, keys: &[ReceivedLeadKey<'_>]) -> Result<Vec<V
         };
         let field = key_type.rest_field();
         for chunk in positions.chunks(MAX_FILTER_VALUES) {
-            let values: Vec<&str> = chunk.iter().map(|&i| keys[i].value().trim()).collect();
+            let values: Vec<&str> = chunk.iter().map(|&i| keys[i].1.trim()).collect();
             if values.iter().any(|v| v.is_empty() || v.contains(',')) {
                 return Err(Fault::new(
                     SoapCode::LeadKeyBad,
@@ -566,7 +564,7 @@ fn resolve_keys(rest: &RestClient, keys: &[ReceivedLeadKey<'_>]) -> Result<Vec<V
                 .get_leads(filter_type, &values, &[field])
                 .map_err(|e| crate::faults::fault_for(&e))?;
             for &i in chunk {
-                let wanted = keys[i].value().trim();
+                let wanted = keys[i].1.trim();
                 found[i] = leads
                     .iter()
                     .filter(|lead| {
@@ -625,7 +623,8 @@ pub(crate) fn list_operation(rest: &RestClient, call: &ListOperation<'_>) -> Res
     }
     let list_id = list_named(rest, call.list_key_value())?;
     let keys = call.members();
-    let found = resolve_keys(rest, keys)?;
+    let pairs: Vec<(LeadKeyType, &str)> = keys.iter().map(|k| (k.key_type(), k.value())).collect();
+    let found = resolve_keys(rest, &pairs)?;
     if call.strict() {
         if let Some(i) = found.iter().position(|ids| ids.len() != 1) {
             let key = &keys[i];
@@ -728,7 +727,7 @@ pub(crate) fn get_lead_activity(
     call: &GetLeadActivity<'_>,
 ) -> Result<String, Fault> {
     let key = call.key();
-    let found = resolve_keys(rest, std::slice::from_ref(key))?;
+    let found = resolve_keys(rest, &[(key.key_type(), key.value())])?;
     let lead_id = match found[0].as_slice() {
         [id] => *id,
         [] => {
@@ -750,6 +749,58 @@ pub(crate) fn get_lead_activity(
             )))
         }
     };
+    let query = ActivityQuery {
+        include: call.include_types(),
+        exclude: call.exclude_types(),
+        lead_ids: &[lead_id],
+        offset: call.offset(),
+        since: call.since(),
+        batch: call
+            .batch_size()
+            .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize),
+    };
+    let read = read_activities(rest, &query)?;
+    let mut out = String::with_capacity(512 + 400 * read.records.len());
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successGetLeadActivity><leadActivityList><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><activityRecordList>",
+        read.records.len(),
+        u8::from(read.more),
+        escape_text(&read.offset)
+    );
+    for a in &read.records {
+        write_activity(&mut out, "activityRecord", a, &read.names);
+    }
+    out.push_str("</activityRecordList></leadActivityList></ns1:successGetLeadActivity>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// What activities to read: types by SOAP name (include, else all but
+/// exclude), for which leads (none: every lead), from where, how many.
+struct ActivityQuery<'q> {
+    include: &'q [std::borrow::Cow<'q, str>],
+    exclude: &'q [std::borrow::Cow<'q, str>],
+    lead_ids: &'q [u32],
+    offset: Option<&'q str>,
+    since: Option<&'q str>,
+    batch: usize,
+}
+
+/// Activities read, whether more follow, the offset to go on from, and
+/// the SOAP name of each type id.
+struct ActivityRead {
+    records: Vec<marketo_campaign::rest::Activity>,
+    more: bool,
+    offset: String,
+    names: Vec<(u32, String)>,
+}
+
+/// REST's activities for `query`: the types from `activities/types.json`,
+/// calls in groups of 10 types from a paging token (the earliest time
+/// asked, or the offset `<group>:<token>` a previous answer gave).
+fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<ActivityRead, Fault> {
     let types = rest
         .activity_types()
         .map_err(|e| crate::faults::fault_for(&e))?;
@@ -757,30 +808,26 @@ pub(crate) fn get_lead_activity(
         let soap = soap_activity_name(name);
         let listed =
             |list: &[std::borrow::Cow<'_, str>]| list.iter().any(|t| t.eq_ignore_ascii_case(&soap));
-        if call.include_types().is_empty() {
-            !listed(call.exclude_types())
+        if query.include.is_empty() {
+            !listed(query.exclude)
         } else {
-            listed(call.include_types())
+            listed(query.include)
         }
     };
-    let chosen: Vec<(u32, String)> = types
+    let names: Vec<(u32, String)> = types
         .iter()
         .filter(|t| wanted(&t.name))
         .map(|t| (t.id, soap_activity_name(&t.name)))
         .collect();
-    let batch = call
-        .batch_size()
-        .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize);
-    let groups: Vec<Vec<u32>> = chosen
+    let batch = query.batch;
+    let groups: Vec<Vec<u32>> = names
         .iter()
         .map(|(id, _)| *id)
         .collect::<Vec<_>>()
         .chunks(MAX_ACTIVITY_TYPES)
         .map(<[u32]>::to_vec)
         .collect();
-    // Where to start: `<group>:<token>` from a previous answer, else the
-    // first group from the earliest time asked.
-    let (mut group, mut token) = match call.offset() {
+    let (mut group, mut token) = match query.offset {
         Some(offset) => {
             let (g, t) = offset
                 .split_once(':')
@@ -790,11 +837,11 @@ pub(crate) fn get_lead_activity(
                         "startPosition offset {offset:?} is not one the bridge gave"
                     ))
                 })?;
-            (g, Some(t))
+            (g, Some(t).filter(|t| !t.is_empty()))
         }
         None => (0, None),
     };
-    let since = match call.since() {
+    let since = match query.since {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.to_utc())
             .map_err(|_| {
@@ -817,7 +864,7 @@ pub(crate) fn get_lead_activity(
             .lead_activities(
                 &start,
                 &groups[group],
-                &[lead_id],
+                query.lead_ids,
                 (batch - records.len()).min(300),
             )
             .map_err(|e| crate::faults::fault_for(&e))?;
@@ -835,54 +882,124 @@ pub(crate) fn get_lead_activity(
     }
     let offset = match (&token, more) {
         (Some(token), true) => format!("{group}:{token}"),
+        (None, true) => format!("{group}:"),
         _ => format!("{}:", groups.len()),
     };
-    let name_of = |type_id: u32| {
-        chosen
-            .iter()
-            .find(|(id, _)| *id == type_id)
-            .map_or_else(|| type_id.to_string(), |(_, name)| name.clone())
+    Ok(ActivityRead {
+        records,
+        more,
+        offset,
+        names,
+    })
+}
+
+/// One activity as SOAP writes it, in `element` (`activityRecord`,
+/// `leadChangeRecord`).
+fn write_activity(
+    out: &mut String,
+    element: &str,
+    a: &marketo_campaign::rest::Activity,
+    names: &[(u32, String)],
+) {
+    let name = names
+        .iter()
+        .find(|(id, _)| *id == a.type_id)
+        .map_or_else(|| a.type_id.to_string(), |(_, name)| name.clone());
+    let _ = write!(
+        out,
+        "<{element}><id>{}</id><activityDateTime>{}</activityDateTime><activityType>{}</activityType>",
+        a.id,
+        escape_text(&a.date),
+        escape_text(&name)
+    );
+    if let Some(value) = &a.primary_value {
+        let _ = write!(out, "<mktgAssetName>{}</mktgAssetName>", escape_text(value));
+    }
+    out.push_str("<activityAttributes>");
+    for (name, value) in &a.attributes {
+        let _ = write!(
+            out,
+            "<attribute><attrName>{}</attrName><attrValue>{}</attrValue></attribute>",
+            escape_text(name),
+            escape_text(value)
+        );
+    }
+    out.push_str("</activityAttributes>");
+    if let Some(campaign) = a.campaign_id {
+        let _ = write!(out, "<campaign>{campaign}</campaign>");
+    }
+    let _ = write!(out, "<mktPersonId>{}</mktPersonId></{element}>", a.lead_id);
+}
+
+/// `getLeadChanges`: activities of every lead (or of the leads a
+/// `LeadKeySelector` names, at most 30) from `startPosition`, by type,
+/// `batchSize`; `newStartPosition/offset` to go on.
+pub(crate) fn get_lead_changes(
+    rest: &RestClient,
+    call: &GetLeadChanges<'_>,
+) -> Result<String, Fault> {
+    let lead_ids: Vec<u32> = match call.selector() {
+        None => Vec::new(),
+        Some(LeadSelector::Keys { key_type, values }) => {
+            let keys: Vec<(LeadKeyType, &str)> = values
+                .iter()
+                .map(|v| (*key_type, v.as_ref()))
+                .filter(|(_, v)| !v.trim().is_empty())
+                .collect();
+            let mut ids: Vec<u32> = resolve_keys(rest, &keys)?.into_iter().flatten().collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                return Err(Fault::new(
+                    SoapCode::LeadNotFound,
+                    "Lead not found: the leadSelector names no lead",
+                ));
+            }
+            if ids.len() > marketo_campaign::rest::MAX_ACTIVITY_LEADS {
+                return Err(bad(format!(
+                    "the leadSelector names {} leads; REST reads the activities of at most {} at a time",
+                    ids.len(),
+                    marketo_campaign::rest::MAX_ACTIVITY_LEADS
+                )));
+            }
+            ids
+        }
+        Some(_) => {
+            return Err(bad(
+                "getLeadChanges takes a LeadKeySelector or no leadSelector (every lead)",
+            ))
+        }
     };
-    let mut out = String::with_capacity(512 + 400 * records.len());
+    if call.offset().is_none() && call.since().is_none() {
+        return Err(Fault::new(
+            SoapCode::ParameterRequired,
+            "Parameter required: startPosition needs oldestCreatedAt, activityCreatedAt or offset",
+        ));
+    }
+    let query = ActivityQuery {
+        include: call.include_types(),
+        exclude: call.exclude_types(),
+        lead_ids: &lead_ids,
+        offset: call.offset(),
+        since: call.since(),
+        batch: call
+            .batch_size()
+            .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize),
+    };
+    let read = read_activities(rest, &query)?;
+    let mut out = String::with_capacity(512 + 400 * read.records.len());
     out.push_str(HEAD);
     let _ = write!(
         out,
-        "<ns1:successGetLeadActivity><leadActivityList><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><activityRecordList>",
-        records.len(),
-        u8::from(more),
-        escape_text(&offset)
+        "<ns1:successGetLeadChanges><result><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><leadChangeRecordList>",
+        read.records.len(),
+        u8::from(read.more),
+        escape_text(&read.offset)
     );
-    for a in &records {
-        let _ = write!(
-            out,
-            "<activityRecord><id>{}</id><activityDateTime>{}</activityDateTime><activityType>{}</activityType>",
-            a.id,
-            escape_text(&a.date),
-            escape_text(&name_of(a.type_id))
-        );
-        if let Some(value) = &a.primary_value {
-            let _ = write!(out, "<mktgAssetName>{}</mktgAssetName>", escape_text(value));
-        }
-        out.push_str("<activityAttributes>");
-        for (name, value) in &a.attributes {
-            let _ = write!(
-                out,
-                "<attribute><attrName>{}</attrName><attrValue>{}</attrValue></attribute>",
-                escape_text(name),
-                escape_text(value)
-            );
-        }
-        out.push_str("</activityAttributes>");
-        if let Some(campaign) = a.campaign_id {
-            let _ = write!(out, "<campaign>{campaign}</campaign>");
-        }
-        let _ = write!(
-            out,
-            "<mktPersonId>{}</mktPersonId></activityRecord>",
-            a.lead_id
-        );
+    for a in &read.records {
+        write_activity(&mut out, "leadChangeRecord", a, &read.names);
     }
-    out.push_str("</activityRecordList></leadActivityList></ns1:successGetLeadActivity>");
+    out.push_str("</leadChangeRecordList></result></ns1:successGetLeadChanges>");
     out.push_str(TAIL);
     Ok(out)
 }

@@ -77,7 +77,7 @@ use marketo_campaign::{Error, SoapCode};
 /// ```
 /// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
 /// ```
-pub const SERVED: [&str; 10] = [
+pub const SERVED: [&str; 11] = [
     "requestCampaign",
     "scheduleCampaign",
     "getCampaignsForSource",
@@ -88,6 +88,7 @@ pub const SERVED: [&str; 10] = [
     "describeMObject",
     "listOperation",
     "getLeadActivity",
+    "getLeadChanges",
 ];
 
 /// Largest SOAP request the bridge reads by default: 1 MiB (a
@@ -520,6 +521,9 @@ impl<R: CampaignRequester> Bridge<R> {
             }
             Operation::GetMultipleLeads(call) => {
                 leads::get_multiple_leads(self.lead_rest("getMultipleLeads")?, &self.fields, &call)
+            }
+            Operation::GetLeadChanges(call) => {
+                leads::get_lead_changes(self.lead_rest("getLeadChanges")?, &call)
             }
             Operation::GetLeadActivity(call) => {
                 log.leads = 1;

@@ -9,8 +9,9 @@ use chrono::{DateTime, NaiveDateTime};
 mod leads;
 
 pub use leads::{
-    DescribeMObject, GetLead, GetLeadActivity, GetMultipleLeads, LeadSelector, ListOperation,
-    ListOperationType, ReceivedAttribute, ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
+    DescribeMObject, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads, LeadSelector,
+    ListOperation, ListOperationType, ReceivedAttribute, ReceivedLeadRecord, SyncLead,
+    SyncMultipleLeads,
 };
 
 use super::xml::{Lexer, Ns, Start, Stop};
@@ -199,6 +200,8 @@ pub enum Operation<'a> {
     SyncMultipleLeads(SyncMultipleLeads<'a>),
     /// `getMultipleLeads`.
     GetMultipleLeads(GetMultipleLeads<'a>),
+    /// `getLeadChanges`.
+    GetLeadChanges(GetLeadChanges<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -757,6 +760,10 @@ fn read_body<'a>(
         "paramsGetMultipleLeads" => (
             Cow::Borrowed("getMultipleLeads"),
             leads::read_get_multiple_leads(x, &params).map(Operation::GetMultipleLeads),
+        ),
+        "paramsGetLeadChanges" => (
+            Cow::Borrowed("getLeadChanges"),
+            leads::read_get_lead_changes(x, &params).map(Operation::GetLeadChanges),
         ),
         "paramsGetLeadActivity" => (
             Cow::Borrowed("getLeadActivity"),

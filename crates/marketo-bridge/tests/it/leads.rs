@@ -695,3 +695,47 @@ fn a_key_naming_several_leads() {
     );
     assert!(sandbox.lead_changes().is_empty());
 }
+
+#[test]
+fn get_lead_changes_lists_every_leads_changes_from_a_position() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let params = format!("{NEW_LEAD}<returnLead>false</returnLead>");
+    assert_eq!(call(&sandbox, &server, "syncLead", &params).0, 200);
+    let update = "<leadRecord><Id>1002201</Id><leadAttributeList><attribute><attrName>City</attrName><attrValue>Lyon</attrValue></attribute></leadAttributeList></leadRecord><returnLead>false</returnLead>";
+    assert_eq!(call(&sandbox, &server, "syncLead", update).0, 200);
+    let start =
+        "<startPosition><oldestCreatedAt>2024-01-01T00:00:00Z</oldestCreatedAt></startPosition>";
+    let (status, body) = call(&sandbox, &server, "getLeadChanges", start);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<returnCount>2</returnCount>"), "{body}");
+    assert!(
+        body.contains("<activityType>NewLead</activityType>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<activityType>ChangeDataValue</activityType><mktgAssetName>City</mktgAssetName>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("<mktPersonId>1002201</mktPersonId></leadChangeRecord>"),
+        "{body}"
+    );
+    // One lead's, by a key selector; one type.
+    let one = format!(
+        "{start}<activityFilter><includeTypes><activityType>ChangeDataValue</activityType></includeTypes></activityFilter><leadSelector xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"ns1:LeadKeySelector\"><keyType>IDNUM</keyType><keyValues><stringItem>1002201</stringItem></keyValues></leadSelector>"
+    );
+    let (_, body) = call(&sandbox, &server, "getLeadChanges", &one);
+    assert!(body.contains("<returnCount>1</returnCount>"), "{body}");
+    assert_eq!(
+        fault_code(&call(
+            &sandbox,
+            &server,
+            "getLeadChanges",
+            "<batchSize>5</batchSize>"
+        )),
+        20109
+    );
+}

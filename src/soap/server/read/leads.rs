@@ -547,6 +547,68 @@ impl GetLeadActivity<'_> {
     }
 }
 
+/// `activityFilter`: the include and exclude type lists.
+type TypeFilter<'a> = (Vec<Cow<'a, str>>, Vec<Cow<'a, str>>);
+
+fn read_activity_filter<'a>(
+    x: &mut Lexer<'a>,
+    element: &Start<'a>,
+) -> Result<TypeFilter<'a>, Stop> {
+    let mut filter = Order::new("activityFilter", &["includeTypes", "excludeTypes"]);
+    let (mut include, mut exclude) = (Vec::new(), Vec::new());
+    if !element.empty {
+        while let Some(list) = x.next_child("activityFilter")? {
+            match filter.place(&list)? {
+                0 => include = read_items(x, &list, "includeTypes", "activityType")?,
+                _ => exclude = read_items(x, &list, "excludeTypes", "activityType")?,
+            }
+        }
+    }
+    Ok((include, exclude))
+}
+
+/// `startPosition`: the offset a previous answer gave, and the earliest
+/// time asked (`activityCreatedAt`, else `oldestCreatedAt`).
+type Position<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
+fn read_start_position<'a>(x: &mut Lexer<'a>, element: &Start<'a>) -> Result<Position<'a>, Stop> {
+    let mut position = Order::new(
+        "startPosition",
+        &[
+            "latestCreatedAt",
+            "oldestCreatedAt",
+            "activityCreatedAt",
+            "offset",
+        ],
+    );
+    let (mut offset, mut since) = (None, None);
+    if !element.empty {
+        while let Some(field) = x.next_child("startPosition")? {
+            let index = position.place(&field)?;
+            let text = present(x.text(&field)?);
+            match index {
+                1 | 2 if text.is_some() => since = text,
+                3 => offset = text,
+                _ => {}
+            }
+        }
+    }
+    Ok((offset, since))
+}
+
+/// `batchSize`: 1 to 1000, or none.
+fn read_batch_size<'a>(x: &mut Lexer<'a>, element: &Start<'a>) -> Result<Option<u32>, Failure> {
+    match present(x.text(element)?) {
+        None => Ok(None),
+        Some(n) => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .map(Some)
+            .ok_or_else(|| bad(format!("batchSize {n:?} is not 1 to 1000"))),
+    }
+}
+
 pub(super) fn read_get_lead_activity<'a>(
     x: &mut Lexer<'a>,
     params: &Start<'a>,
@@ -560,55 +622,9 @@ pub(super) fn read_get_lead_activity<'a>(
         while let Some(child) = x.next_child("paramsGetLeadActivity")? {
             match order.place(&child)? {
                 0 => key = Some(read_one_lead_key(x, &child)?),
-                1 => {
-                    let mut filter =
-                        Order::new("activityFilter", &["includeTypes", "excludeTypes"]);
-                    if !child.empty {
-                        while let Some(list) = x.next_child("activityFilter")? {
-                            match filter.place(&list)? {
-                                0 => {
-                                    include = read_items(x, &list, "includeTypes", "activityType")?
-                                }
-                                _ => {
-                                    exclude = read_items(x, &list, "excludeTypes", "activityType")?
-                                }
-                            }
-                        }
-                    }
-                }
-                2 => {
-                    let mut position = Order::new(
-                        "startPosition",
-                        &[
-                            "latestCreatedAt",
-                            "oldestCreatedAt",
-                            "activityCreatedAt",
-                            "offset",
-                        ],
-                    );
-                    if !child.empty {
-                        while let Some(field) = x.next_child("startPosition")? {
-                            let index = position.place(&field)?;
-                            let text = present(x.text(&field)?);
-                            match index {
-                                1 | 2 if text.is_some() => since = text,
-                                3 => offset = text,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    batch = match present(x.text(&child)?) {
-                        None => None,
-                        Some(n) => Some(
-                            n.parse::<u32>()
-                                .ok()
-                                .filter(|n| (1..=1000).contains(n))
-                                .ok_or_else(|| bad(format!("batchSize {n:?} is not 1 to 1000")))?,
-                        ),
-                    };
-                }
+                1 => (include, exclude) = read_activity_filter(x, &child)?,
+                2 => (offset, since) = read_start_position(x, &child)?,
+                _ => batch = read_batch_size(x, &child)?,
             }
         }
     }
@@ -620,6 +636,86 @@ pub(super) fn read_get_lead_activity<'a>(
         offset,
         since,
         batch_size: batch,
+    })
+}
+
+/// The parameters of `getLeadChanges`: where to start (`startPosition`,
+/// required), the activity types (SOAP names), `batchSize`, and the leads
+/// (`leadSelector`; none: every lead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetLeadChanges<'a> {
+    include: Vec<Cow<'a, str>>,
+    exclude: Vec<Cow<'a, str>>,
+    offset: Option<Cow<'a, str>>,
+    since: Option<Cow<'a, str>>,
+    batch_size: Option<u32>,
+    selector: Option<LeadSelector<'a>>,
+}
+
+impl GetLeadChanges<'_> {
+    /// `activityFilter/includeTypes`: empty when not given.
+    pub fn include_types(&self) -> &[Cow<'_, str>] {
+        &self.include
+    }
+
+    /// `activityFilter/excludeTypes`: empty when not given.
+    pub fn exclude_types(&self) -> &[Cow<'_, str>] {
+        &self.exclude
+    }
+
+    /// `startPosition/offset`.
+    pub fn offset(&self) -> Option<&str> {
+        self.offset.as_deref()
+    }
+
+    /// `startPosition`'s `activityCreatedAt`, else `oldestCreatedAt`.
+    pub fn since(&self) -> Option<&str> {
+        self.since.as_deref()
+    }
+
+    /// `batchSize`.
+    pub fn batch_size(&self) -> Option<u32> {
+        self.batch_size
+    }
+
+    /// `leadSelector`, if given.
+    pub fn selector(&self) -> Option<&LeadSelector<'_>> {
+        self.selector.as_ref()
+    }
+}
+
+pub(super) fn read_get_lead_changes<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<GetLeadChanges<'a>, Failure> {
+    const FIELDS: &[&str] = &[
+        "startPosition",
+        "activityFilter",
+        "batchSize",
+        "leadSelector",
+    ];
+    let mut order = Order::new("paramsGetLeadChanges", FIELDS);
+    let mut position = None;
+    let (mut include, mut exclude) = (Vec::new(), Vec::new());
+    let (mut batch, mut selector) = (None, None);
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsGetLeadChanges")? {
+            match order.place(&child)? {
+                0 => position = Some(read_start_position(x, &child)?),
+                1 => (include, exclude) = read_activity_filter(x, &child)?,
+                2 => batch = read_batch_size(x, &child)?,
+                _ => selector = Some(read_selector(x, &child)?),
+            }
+        }
+    }
+    let (offset, since) = position.ok_or_else(|| required("startPosition"))?;
+    Ok(GetLeadChanges {
+        include,
+        exclude,
+        offset,
+        since,
+        batch_size: batch,
+        selector,
     })
 }
 
