@@ -22,6 +22,9 @@ use crate::error::Error;
 /// Most records one `POST /rest/v1/leads.json` takes (Marketo's limit).
 pub const MAX_SYNC_RECORDS: usize = 300;
 
+/// Most losing leads one merge takes (Marketo's limit).
+pub const MAX_MERGE_LOSERS: usize = 3;
+
 /// Most values one `GET /rest/v1/leads.json` filters on (Marketo's limit).
 pub const MAX_FILTER_VALUES: usize = 300;
 
@@ -332,6 +335,38 @@ impl RestClient {
                 }
             })
             .collect())
+    }
+
+    /// Merges the leads `losers` (1 to 3) into lead `winner`
+    /// (`POST leads/{id}/merge.json?leadIds=…`): the winner keeps its
+    /// values and takes the losers' where it has none; the losers are
+    /// deleted. A write: a lost answer is *unknown* (read the losers: a
+    /// merged lead is gone), never repeated by this client.
+    ///
+    /// ```
+    /// # let sandbox = marketo_sandbox::Sandbox::start()?;
+    /// # let client = sandbox.rest_client()?;
+    /// client.merge_leads(1002200, &[1002201])?;
+    /// assert!(sandbox.lead(1002201).is_none());
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn merge_leads(&self, winner: u32, losers: &[u32]) -> Result<(), Error> {
+        if losers.is_empty() || losers.len() > MAX_MERGE_LOSERS || losers.contains(&winner) {
+            return Err(Error::invalid(
+                "losing leads",
+                format!(
+                    "{} losing leads{}; a merge takes 1 to {MAX_MERGE_LOSERS}, none of them the winner",
+                    losers.len(),
+                    if losers.contains(&winner) { ", the winner among them" } else { "" }
+                ),
+            ));
+        }
+        let ids: Vec<String> = losers.iter().map(u32::to_string).collect();
+        let path = format!(
+            "/rest/v1/leads/{winner}/merge.json?leadIds={}",
+            ids.join(",")
+        );
+        self.call::<Value>("POST", &path, Some(b"")).map(|_| ())
     }
 
     /// Associates the Munchkin `cookie` with lead `lead_id`

@@ -26,7 +26,9 @@ pub use activities::{
     Activity, ActivityPage, ActivityType, MAX_ACTIVITY_LEADS, MAX_ACTIVITY_TYPES,
 };
 pub use client::{RestClient, RestClientBuilder, MAX_TOKENS_PER_CALL};
-pub use leads::{Lead, LeadField, LeadSync, SyncAction, MAX_FILTER_VALUES, MAX_SYNC_RECORDS};
+pub use leads::{
+    Lead, LeadField, LeadSync, SyncAction, MAX_FILTER_VALUES, MAX_MERGE_LOSERS, MAX_SYNC_RECORDS,
+};
 pub use lists::{ListMemberStatus, StaticList, MAX_LIST_LEADS};
 
 /// The body of `POST /rest/v1/campaigns/{id}/trigger.json` for these lead

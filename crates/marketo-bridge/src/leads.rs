@@ -24,8 +24,8 @@ use marketo_campaign::rest::{
 };
 use marketo_campaign::soap::{
     escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, GetLeadChanges,
-    GetMultipleLeads, LeadSelector, ListOperation, ListOperationType, ReceivedLeadRecord, SyncLead,
-    SyncMultipleLeads,
+    GetMultipleLeads, LeadSelector, ListOperation, ListOperationType, MergeLeads,
+    ReceivedAttribute, ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
 };
 use marketo_campaign::{Delivery, Error, LeadKeyType, RestClient, SoapCode};
 use serde_json::Value;
@@ -1268,6 +1268,102 @@ pub(crate) fn get_multiple_leads(
         write_lead_record(&mut out, lead, &table);
     }
     out.push_str("</leadRecordList></result></ns1:successGetMultipleLeads>");
+    out.push_str(TAIL);
+    Ok(out)
+}
+
+/// The one lead a `mergeLeads` key list names: every key (`attrName` a key
+/// type, `attrValue` its value) must name the same single lead; else 20103
+/// (none, or keys naming other leads) or 20110 (several for one key).
+fn merge_key_lead(
+    rest: &RestClient,
+    keys: &[ReceivedAttribute<'_>],
+    role: &str,
+) -> Result<u32, Fault> {
+    let mut pairs = Vec::with_capacity(keys.len());
+    for key in keys {
+        let key_type = key
+            .name()
+            .parse::<LeadKeyType>()
+            .map_err(|_| bad(format!("{role}: {:?} is not a lead key type", key.name())))?;
+        pairs.push((key_type, key.value()));
+    }
+    let found = resolve_keys(rest, &pairs)?;
+    let mut lead = None;
+    for ((key_type, value), ids) in pairs.iter().zip(&found) {
+        let id = match ids.as_slice() {
+            [id] => *id,
+            [] => {
+                return Err(Fault::new(
+                    SoapCode::LeadNotFound,
+                    format!(
+                        "Lead not found: {role} {}:{value}; nothing was merged",
+                        key_type.as_str()
+                    ),
+                ))
+            }
+            more => {
+                return Err(bad(format!(
+                    "{role} {}:{value} names {} leads; nothing was merged",
+                    key_type.as_str(),
+                    more.len()
+                )))
+            }
+        };
+        if lead.is_some_and(|l| l != id) {
+            return Err(Fault::new(
+                SoapCode::LeadNotFound,
+                format!(
+                    "Lead not found: the {role}'s keys name different leads; nothing was merged"
+                ),
+            ));
+        }
+        lead = Some(id);
+    }
+    lead.ok_or_else(|| bad(format!("{role}: no key given")))
+}
+
+/// `mergeLeads`: the winning lead and each losing lead found by their keys
+/// (nothing is merged unless each names one lead), then one REST merge.
+/// A lost answer is 20011: the merge may have been applied (read the
+/// losing leads: a merged lead is gone).
+pub(crate) fn merge_leads(rest: &RestClient, call: &MergeLeads<'_>) -> Result<String, Fault> {
+    let winner = merge_key_lead(rest, call.winner(), "winning lead")?;
+    let mut losers = Vec::with_capacity(call.losers().len());
+    for keys in call.losers() {
+        let loser = merge_key_lead(rest, keys, "losing lead")?;
+        if loser == winner || losers.contains(&loser) {
+            return Err(bad(format!(
+                "lead {loser} is named twice; nothing was merged"
+            )));
+        }
+        losers.push(loser);
+    }
+    if losers.len() > marketo_campaign::rest::MAX_MERGE_LOSERS {
+        return Err(bad(format!(
+            "{} losing leads; a merge takes at most {}",
+            losers.len(),
+            marketo_campaign::rest::MAX_MERGE_LOSERS
+        )));
+    }
+    rest.merge_leads(winner, &losers).map_err(|e| {
+        write_failed(
+            "the merge (read the losing leads: a merged lead is gone)",
+            &e,
+        )
+    })?;
+    let mut out = String::with_capacity(512);
+    out.push_str(HEAD);
+    let _ = write!(
+        out,
+        "<ns1:successMergeLeads><result><mergeStatus><winningLeadId>{winner}</winningLeadId><losingLeadIdList>"
+    );
+    for loser in &losers {
+        let _ = write!(out, "<integerItem>{loser}</integerItem>");
+    }
+    out.push_str(
+        "</losingLeadIdList><status>MERGED</status></mergeStatus></result></ns1:successMergeLeads>",
+    );
     out.push_str(TAIL);
     Ok(out)
 }

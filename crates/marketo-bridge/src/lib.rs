@@ -77,7 +77,7 @@ use marketo_campaign::{Error, SoapCode};
 /// ```
 /// assert!(marketo_bridge::SERVED.contains(&"syncLead"));
 /// ```
-pub const SERVED: [&str; 11] = [
+pub const SERVED: [&str; 12] = [
     "requestCampaign",
     "scheduleCampaign",
     "getCampaignsForSource",
@@ -89,6 +89,7 @@ pub const SERVED: [&str; 11] = [
     "listOperation",
     "getLeadActivity",
     "getLeadChanges",
+    "mergeLeads",
 ];
 
 /// Largest SOAP request the bridge reads by default: 1 MiB (a
@@ -521,6 +522,16 @@ impl<R: CampaignRequester> Bridge<R> {
             }
             Operation::GetMultipleLeads(call) => {
                 leads::get_multiple_leads(self.lead_rest("getMultipleLeads")?, &self.fields, &call)
+            }
+            Operation::MergeLeads(call) => {
+                let rest = self.lead_rest("mergeLeads")?;
+                if self.dry_run {
+                    return Err(Fault::new(
+                        SoapCode::RequestNotUnderstood,
+                        "mergeLeads is not served in dry-run mode; nothing was merged",
+                    ));
+                }
+                leads::merge_leads(rest, &call)
             }
             Operation::GetLeadChanges(call) => {
                 leads::get_lead_changes(self.lead_rest("getLeadChanges")?, &call)

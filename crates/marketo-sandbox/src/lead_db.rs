@@ -287,7 +287,14 @@ pub(crate) const ACTIVITY_TYPES: &[ActivityType] = &[
         name: "Request Campaign",
         primary: "Campaign Name",
     },
+    ActivityType {
+        id: 32,
+        name: "Merge Leads",
+        primary: "Lead Name",
+    },
 ];
+
+const MERGE_LEADS: u32 = 32;
 
 const NEW_LEAD: u32 = 12;
 const CHANGE_DATA_VALUE: u32 = 13;
@@ -566,6 +573,89 @@ impl LeadDb {
                 SyncOutcome::Updated(id)
             }
         }
+    }
+
+    /// Merges the `losers` into `winner`: each field the winner has no
+    /// value for takes the loser's, cookies and list memberships join the
+    /// winner's, and the losers are deleted. `Err` names the first id that
+    /// is no lead (nothing is changed then).
+    pub(crate) fn merge(&mut self, winner: u32, losers: &[u32]) -> Result<(), u32> {
+        for &id in std::iter::once(&winner).chain(losers) {
+            if self.index.position(id).is_none()
+                || (id != winner && losers.iter().filter(|&&l| l == id).count() > 1)
+            {
+                return Err(id);
+            }
+        }
+        if losers.contains(&winner) {
+            return Err(winner);
+        }
+        let mut merged = BTreeMap::new();
+        for &loser in losers {
+            let Some(from) = self.get(loser).cloned() else {
+                return Err(loser);
+            };
+            let theirs = lead_fields(&from);
+            let ours = self.get(winner).map(lead_fields).unwrap_or_default();
+            let taken: BTreeMap<String, String> = theirs
+                .into_iter()
+                .filter(|(name, value)| {
+                    name != "cookies"
+                        && !value.is_empty()
+                        && ours.get(name).is_none_or(String::is_empty)
+                })
+                .collect();
+            self.update(winner, |lead| apply(lead, &taken));
+            if let Some(cookies) = &from.cookie {
+                for cookie in leads::cookies(cookies)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+                {
+                    self.update(winner, |lead| {
+                        let mut all: Vec<String> = lead
+                            .cookie
+                            .as_deref()
+                            .map(|c| leads::cookies(c).map(str::to_owned).collect())
+                            .unwrap_or_default();
+                        if !all.contains(&cookie) {
+                            all.push(cookie.clone());
+                        }
+                        lead.cookie = Some(all.join(", "));
+                    });
+                }
+            }
+            for list in &mut self.lists {
+                if list.members.contains(&loser) {
+                    list.members.retain(|&m| m != loser);
+                    if !list.members.contains(&winner) {
+                        list.members.push(winner);
+                    }
+                }
+            }
+            self.index.remove(&from);
+            self.index.forget(loser);
+            self.changes.push(LeadChange {
+                lead_id: loser,
+                what: format!("merged into {winner}"),
+                fields: BTreeMap::new(),
+            });
+            merged.extend(taken);
+        }
+        let name = self.get(winner).map(lead_name).unwrap_or_default();
+        let ids: Vec<String> = losers.iter().map(u32::to_string).collect();
+        self.log_activity(
+            winner,
+            MERGE_LEADS,
+            name,
+            None,
+            vec![("Merged Lead Ids".to_owned(), ids.join(","))],
+        );
+        self.changes.push(LeadChange {
+            lead_id: winner,
+            what: format!("merged {}", ids.join(",")),
+            fields: merged,
+        });
+        Ok(())
     }
 
     /// Adds `cookie` to lead `id`'s cookies; `false` when there is no such

@@ -54,6 +54,12 @@ impl LeadIndex {
         }
     }
 
+    /// Forgets lead `id` itself (after [`remove`](LeadIndex::remove)): a
+    /// deleted lead.
+    pub(crate) fn forget(&mut self, id: u32) {
+        self.by_id.remove(&id);
+    }
+
     /// Forgets `lead`'s key values (not its id): before its keys change.
     pub(crate) fn remove(&mut self, lead: &SandboxLead) {
         for (key, id) in keys(lead) {

@@ -58,6 +58,7 @@ enum Route<'a> {
     PagingToken,
     Activities,
     ListMembers(&'a str),
+    Merge(&'a str),
     Trigger(&'a str),
     Schedule(&'a str),
 }
@@ -101,6 +102,12 @@ fn route<'a>(method: &str, path: &'a str) -> Option<Route<'a>> {
         .and_then(|r| r.strip_suffix("/associate.json"))
     {
         return numeric(id).map(Route::Associate);
+    }
+    if let Some(id) = rest
+        .strip_prefix("leads/")
+        .and_then(|r| r.strip_suffix("/merge.json"))
+    {
+        return numeric(id).map(Route::Merge);
     }
     let (id, action) = rest.strip_prefix("campaigns/")?.split_once('/')?;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -214,6 +221,7 @@ fn run(state: &State, request: &RestRequest<'_>, route: Route<'_>) -> Result<Rep
         Route::SyncLeads => sync_leads(state, request),
         Route::LeadById(id) => lead_by_id(state, id, &params),
         Route::Associate(id) => associate(state, id, &params),
+        Route::Merge(id) => merge(state, id, &params),
         Route::Lists => Ok(lists(state, &params)),
         Route::ListLeads(id, op) => list_leads(state, request, id, op, &params),
         Route::Trigger(id) => trigger(state, request, id),
@@ -710,6 +718,28 @@ fn activities(state: &State, params: &Params) -> Result<Reply, Failure> {
         next: format!("{TOKEN_PREFIX}{position:012}"),
         more: position < all.len(),
     })
+}
+
+/// `POST /rest/v1/leads/{id}/merge.json?leadIds=…` (or `leadId=`): merges
+/// those leads into lead `id` and deletes them. 1004 names a lead that is
+/// not there; nothing is merged then.
+fn merge(state: &State, id: &str, params: &Params) -> Result<Vec<Value>, Failure> {
+    let winner = leads::parse_id(id).ok_or_else(|| fail(1001, format!("Invalid id '{id}'")))?;
+    let losers: Vec<u32> = params
+        .list("leadIds")
+        .or_else(|| params.list("leadId"))
+        .ok_or_else(|| invalid("leadId or leadIds is required"))?
+        .iter()
+        .map(|v| leads::parse_id(v).ok_or_else(|| fail(1001, format!("Invalid id '{v}'"))))
+        .collect::<Result<_, _>>()?;
+    if losers.is_empty() || losers.len() > 3 {
+        return Err(invalid("between 1 and 3 losing lead ids are required"));
+    }
+    state
+        .lead_db_mut()
+        .merge(winner, &losers)
+        .map_err(|id| fail(1004, format!("Lead '{id}' not found")))?;
+    Ok(Vec::new())
 }
 
 /// `POST /rest/v1/leads/{id}/associate.json?cookie=…`: 1004 for an

@@ -60,9 +60,9 @@ pub use auth::{Authenticator, DEFAULT_MAX_CLOCK_SKEW};
 pub use read::{
     read_envelope, read_envelope_with, AuthenticationHeader, DescribeMObject, Envelope,
     GetCampaignsForSource, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads,
-    LeadSelector, ListOperation, ListOperationType, Operation, ReadLimits, ReceivedAttribute,
-    ReceivedLeadKey, ReceivedLeadRecord, ReceivedToken, RequestCampaign, ScheduleCampaign,
-    SyncLead, SyncMultipleLeads,
+    LeadSelector, ListOperation, ListOperationType, MergeLeads, Operation, ReadLimits,
+    ReceivedAttribute, ReceivedLeadKey, ReceivedLeadRecord, ReceivedToken, RequestCampaign,
+    ScheduleCampaign, SyncLead, SyncMultipleLeads,
 };
 
 use super::envelope::escape_text;

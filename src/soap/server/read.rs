@@ -10,7 +10,7 @@ mod leads;
 
 pub use leads::{
     DescribeMObject, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads, LeadSelector,
-    ListOperation, ListOperationType, ReceivedAttribute, ReceivedLeadRecord, SyncLead,
+    ListOperation, ListOperationType, MergeLeads, ReceivedAttribute, ReceivedLeadRecord, SyncLead,
     SyncMultipleLeads,
 };
 
@@ -202,6 +202,8 @@ pub enum Operation<'a> {
     GetMultipleLeads(GetMultipleLeads<'a>),
     /// `getLeadChanges`.
     GetLeadChanges(GetLeadChanges<'a>),
+    /// `mergeLeads`.
+    MergeLeads(MergeLeads<'a>),
 }
 
 /// A lead key as received (`leadList/leadKey`): a known type, and the value
@@ -760,6 +762,10 @@ fn read_body<'a>(
         "paramsGetMultipleLeads" => (
             Cow::Borrowed("getMultipleLeads"),
             leads::read_get_multiple_leads(x, &params).map(Operation::GetMultipleLeads),
+        ),
+        "paramsMergeLeads" => (
+            Cow::Borrowed("mergeLeads"),
+            leads::read_merge_leads(x, &params).map(Operation::MergeLeads),
         ),
         "paramsGetLeadChanges" => (
             Cow::Borrowed("getLeadChanges"),

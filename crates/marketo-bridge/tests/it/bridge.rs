@@ -515,7 +515,7 @@ fn other_operations_are_refused_by_name() {
         20012,
     );
     assert!(body.contains("listMObjects"), "{body}");
-    assert!(body.contains("it serves requestCampaign, scheduleCampaign, getCampaignsForSource, syncLead, syncMultipleLeads, getLead, getMultipleLeads, describeMObject, listOperation, getLeadActivity, getLeadChanges"), "{body}");
+    assert!(body.contains("it serves requestCampaign, scheduleCampaign, getCampaignsForSource, syncLead, syncMultipleLeads, getLead, getMultipleLeads, describeMObject, listOperation, getLeadActivity, getLeadChanges, mergeLeads"), "{body}");
 }
 
 #[test]

@@ -739,3 +739,75 @@ fn get_lead_changes_lists_every_leads_changes_from_a_position() {
         20109
     );
 }
+
+/// A `mergeLeads` key list: `attribute`s of key type and value.
+fn key_list(element: &str, keys: &[(&str, &str)]) -> String {
+    let attributes: String = keys
+        .iter()
+        .map(|(t, v)| {
+            format!("<attribute><attrName>{t}</attrName><attrValue>{v}</attrValue></attribute>")
+        })
+        .collect();
+    format!("<{element}>{attributes}</{element}>")
+}
+
+#[test]
+fn merge_leads_merges_once_and_faults_merge_nothing() {
+    let sandbox = Sandbox::start().unwrap();
+    let server = serve(&sandbox);
+    let params = format!("{NEW_LEAD}<returnLead>false</returnLead>");
+    assert_eq!(call(&sandbox, &server, "syncLead", &params).0, 200);
+    let new_id = sandbox.lead_changes()[0].lead_id;
+    let winner = key_list(
+        "winningLeadKeyList",
+        &[("IDNUM", "1002200"), ("EMAIL", "lead@company.com")],
+    );
+    // A loser no key finds: nothing merged.
+    let unknown = format!(
+        "{winner}<losingLeadKeyLists>{}</losingLeadKeyLists>",
+        key_list("keyList", &[("EMAIL", "nobody@nowhere.example")])
+    );
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "mergeLeads", &unknown)),
+        20103
+    );
+    let mismatched = format!(
+        "{}<losingLeadKeyLists>{}</losingLeadKeyLists>",
+        key_list(
+            "winningLeadKeyList",
+            &[("IDNUM", "1002200"), ("EMAIL", "anotherlead@company.com")]
+        ),
+        key_list("keyList", &[("IDNUM", &new_id.to_string())])
+    );
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "mergeLeads", &mismatched)),
+        20103
+    );
+    assert_eq!(sandbox.lead_changes().len(), 1);
+    let merge = format!(
+        "{winner}<losingLeadKeyLists>{}</losingLeadKeyLists>",
+        key_list("keyList", &[("EMAIL", "new.lead@example.com")])
+    );
+    let (status, body) = call(&sandbox, &server, "mergeLeads", &merge);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("<winningLeadId>1002200</winningLeadId><losingLeadIdList><integerItem>{new_id}</integerItem></losingLeadIdList><status>MERGED</status>")), "{body}");
+    assert!(sandbox.lead(new_id).is_none());
+    assert_eq!(sandbox.lead(1002200).unwrap().fields["firstName"], "Ann");
+    // The merged lead is gone: merging again finds no loser.
+    assert_eq!(
+        fault_code(&call(&sandbox, &server, "mergeLeads", &merge)),
+        20103
+    );
+}
+
+/// A merge that ran, then lost its answer: may have been applied, once.
+#[test]
+fn a_merge_whose_answer_was_lost_ran_once() {
+    let merge = format!(
+        "{}<losingLeadKeyLists>{}</losingLeadKeyLists>",
+        key_list("winningLeadKeyList", &[("IDNUM", "1002200")]),
+        key_list("keyList", &[("IDNUM", "1002201")])
+    );
+    // Two changes: the loser merged into the winner, the winner's merge.
+    assert_ran_once_when_lost("/rest/v1/leads/1002200/merge.json", "mergeLeads", &merge, 2);
+}

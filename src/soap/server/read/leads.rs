@@ -348,6 +348,67 @@ pub(super) fn read_get_multiple_leads<'a>(
     })
 }
 
+/// The parameters of `mergeLeads`: the winning lead's keys and each
+/// losing lead's, as SOAP sends them (`attribute`s whose `attrName` is a
+/// key type, `IDNUM`, `EMAIL`, …, and `attrValue` its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeLeads<'a> {
+    winner: Vec<ReceivedAttribute<'a>>,
+    losers: Vec<Vec<ReceivedAttribute<'a>>>,
+}
+
+impl MergeLeads<'_> {
+    /// `winningLeadKeyList`.
+    pub fn winner(&self) -> &[ReceivedAttribute<'_>] {
+        &self.winner
+    }
+
+    /// `losingLeadKeyLists`: one key list per losing lead.
+    pub fn losers(&self) -> &[Vec<ReceivedAttribute<'_>>] {
+        &self.losers
+    }
+}
+
+pub(super) fn read_merge_leads<'a>(
+    x: &mut Lexer<'a>,
+    params: &Start<'a>,
+) -> Result<MergeLeads<'a>, Failure> {
+    let mut order = Order::new(
+        "paramsMergeLeads",
+        &["winningLeadKeyList", "losingLeadKeyLists"],
+    );
+    let (mut winner, mut losers, mut seen) = (Vec::new(), Vec::new(), [false; 2]);
+    if !params.empty {
+        while let Some(child) = x.next_child("paramsMergeLeads")? {
+            let index = order.place(&child)?;
+            seen[index] = true;
+            if index == 0 {
+                read_attributes(x, &child, &mut winner)?;
+            } else if !child.empty {
+                while let Some(list) = x.next_child("losingLeadKeyLists")? {
+                    if !list.is(Ns::None, "keyList") {
+                        return Err(Stop::Shape(format!(
+                            "unexpected element {} in losingLeadKeyLists",
+                            list.local
+                        ))
+                        .into());
+                    }
+                    let mut keys = Vec::new();
+                    read_attributes(x, &list, &mut keys)?;
+                    losers.push(keys);
+                }
+            }
+        }
+    }
+    if !seen[0] || winner.is_empty() {
+        return Err(required("winningLeadKeyList"));
+    }
+    if !seen[1] || losers.is_empty() {
+        return Err(required("losingLeadKeyLists"));
+    }
+    Ok(MergeLeads { winner, losers })
+}
+
 /// The parameters of `getLead`: one lead key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetLead<'a> {
@@ -831,10 +892,11 @@ fn read_attributes<'a>(
     if list.empty {
         return Ok(());
     }
-    while let Some(attribute) = x.next_child("leadAttributeList")? {
+    let parent = list.local;
+    while let Some(attribute) = x.next_child(parent)? {
         if !attribute.is(Ns::None, "attribute") {
             return Err(Stop::Shape(format!(
-                "unexpected element {} in leadAttributeList",
+                "unexpected element {} in {parent}",
                 attribute.local
             )));
         }
