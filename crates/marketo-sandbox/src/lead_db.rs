@@ -311,9 +311,15 @@ pub(crate) struct Activity {
     pub(crate) date: DateTime<Utc>,
     pub(crate) type_id: u32,
     pub(crate) campaign_id: Option<u32>,
-    pub(crate) primary_value: String,
-    pub(crate) attributes: Vec<(String, String)>,
+    /// Shared by the activities of one event (a run's leads).
+    pub(crate) primary_value: Arc<str>,
+    pub(crate) attributes: Arc<[(String, String)]>,
 }
+
+/// The most activities the log keeps: past it, the oldest half is dropped
+/// (paging tokens and ids stay absolute), so a long run does not grow the
+/// sandbox without bound (Marketo itself keeps activities for 90 days).
+pub(crate) const MAX_ACTIVITIES: usize = 1 << 20;
 
 /// The leads, their index, the static lists, the change log and the
 /// activity log.
@@ -324,6 +330,8 @@ pub(crate) struct LeadDb {
     lists: Vec<SandboxList>,
     changes: Vec<LeadChange>,
     activities: Vec<Activity>,
+    /// Activities dropped from the front of the log so far.
+    dropped: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -340,13 +348,15 @@ impl LeadDb {
             lists,
             changes: Vec::new(),
             activities: Vec::new(),
+            dropped: 0,
             clock,
         }
     }
 
-    /// Every activity so far, oldest first.
-    pub(crate) fn activities(&self) -> &[Activity] {
-        &self.activities
+    /// The activities kept, oldest first, and the absolute position of the
+    /// first (how many were dropped before it).
+    pub(crate) fn activities(&self) -> (&[Activity], usize) {
+        (&self.activities, self.dropped)
     }
 
     /// Records an activity of `type_id` for `lead_id` now.
@@ -358,16 +368,43 @@ impl LeadDb {
         campaign_id: Option<u32>,
         attributes: Vec<(String, String)>,
     ) {
-        let id = self.activities.len() as u64 + 1;
-        self.activities.push(Activity {
-            id,
-            lead_id,
-            date: self.clock.now(),
+        self.log_activities(
+            &[lead_id],
             type_id,
+            primary_value.into(),
             campaign_id,
-            primary_value,
-            attributes,
-        });
+            attributes.into(),
+        );
+    }
+
+    /// Records one activity of `type_id` for each of `lead_ids`, at one
+    /// time, sharing the values.
+    pub(crate) fn log_activities(
+        &mut self,
+        lead_ids: &[u32],
+        type_id: u32,
+        primary_value: Arc<str>,
+        campaign_id: Option<u32>,
+        attributes: Arc<[(String, String)]>,
+    ) {
+        if self.activities.len() + lead_ids.len() > MAX_ACTIVITIES {
+            let drop = self.activities.len() / 2;
+            self.activities.drain(..drop);
+            self.dropped += drop;
+        }
+        let date = self.clock.now();
+        for &lead_id in lead_ids {
+            let id = (self.dropped + self.activities.len()) as u64 + 1;
+            self.activities.push(Activity {
+                id,
+                lead_id,
+                date,
+                type_id,
+                campaign_id,
+                primary_value: Arc::clone(&primary_value),
+                attributes: Arc::clone(&attributes),
+            });
+        }
     }
 
     /// The static lists.
@@ -885,6 +922,22 @@ mod tests {
         ));
         assert!(db.changes().is_empty());
         assert_eq!(db.get(5).map(|l| l.fields.len()), Some(0));
+    }
+
+    #[test]
+    fn the_activity_log_keeps_a_bounded_tail_with_absolute_ids() {
+        let mut db = db();
+        let ids: Vec<u32> = (1..=1000).collect();
+        let batches = MAX_ACTIVITIES / 1000 + 5;
+        for _ in 0..batches {
+            db.log_activities(&ids, REQUEST_CAMPAIGN, "C".into(), Some(1), Vec::new().into());
+        }
+        let (kept, dropped) = db.activities();
+        assert!(dropped > 0);
+        assert!(kept.len() <= MAX_ACTIVITIES);
+        assert_eq!(dropped + kept.len(), batches * 1000);
+        assert_eq!(kept[0].id, dropped as u64 + 1);
+        assert_eq!(kept.last().map(|a| a.id), Some((batches * 1000) as u64));
     }
 
     #[test]

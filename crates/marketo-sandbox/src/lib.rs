@@ -591,16 +591,13 @@ impl State {
                     || format!("campaign {}", entry.campaign_id),
                     |c| c.name.clone(),
                 );
-            let mut db = self.lead_db_mut();
-            for &lead_id in &entry.lead_ids {
-                db.log_activity(
-                    lead_id,
-                    lead_db::REQUEST_CAMPAIGN,
-                    name.clone(),
-                    Some(entry.campaign_id),
-                    vec![("Source".to_owned(), entry.api.to_uppercase())],
-                );
-            }
+            self.lead_db_mut().log_activities(
+                &entry.lead_ids,
+                lead_db::REQUEST_CAMPAIGN,
+                name.into(),
+                Some(entry.campaign_id),
+                vec![("Source".to_owned(), entry.api.to_uppercase())].into(),
+            );
         }
         self.journal.record(entry);
     }

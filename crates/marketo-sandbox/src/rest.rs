@@ -633,11 +633,12 @@ fn paging_token(state: &State, params: &Params) -> Result<String, Failure> {
         })
         .map_err(|_| invalid(format!("Invalid sinceDatetime '{since}'")))?;
     let db = state.lead_db();
-    let position = db
-        .activities()
-        .iter()
-        .position(|a| a.date >= since)
-        .unwrap_or(db.activities().len());
+    let (kept, dropped) = db.activities();
+    let position = dropped
+        + kept
+            .iter()
+            .position(|a| a.date >= since)
+            .unwrap_or(kept.len());
     Ok(format!("{TOKEN_PREFIX}{position:012}"))
 }
 
@@ -690,9 +691,10 @@ fn activities(state: &State, params: &Params) -> Result<Reply, Failure> {
     }
     let batch = batch_size(params)?;
     let db = state.lead_db();
-    let all = db.activities();
+    let (all, dropped) = db.activities();
     let mut result = Vec::new();
-    let mut position = start.min(all.len());
+    // A token older than what the log keeps starts at the oldest kept.
+    let mut position = start.saturating_sub(dropped).min(all.len());
     while position < all.len() && result.len() < batch {
         let a = &all[position];
         position += 1;
@@ -705,7 +707,7 @@ fn activities(state: &State, params: &Params) -> Result<Reply, Failure> {
             "leadId": a.lead_id,
             "activityDate": a.date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "activityTypeId": a.type_id,
-            "primaryAttributeValue": a.primary_value,
+            "primaryAttributeValue": &*a.primary_value,
             "attributes": a.attributes.iter().map(|(n, v)| json!({"name": n, "value": v})).collect::<Vec<_>>(),
         });
         if let Some(campaign) = a.campaign_id {
@@ -715,7 +717,7 @@ fn activities(state: &State, params: &Params) -> Result<Reply, Failure> {
     }
     Ok(Reply::Page {
         result,
-        next: format!("{TOKEN_PREFIX}{position:012}"),
+        next: format!("{TOKEN_PREFIX}{:012}", dropped + position),
         more: position < all.len(),
     })
 }
