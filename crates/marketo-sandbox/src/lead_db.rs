@@ -930,7 +930,13 @@ mod tests {
         let ids: Vec<u32> = (1..=1000).collect();
         let batches = MAX_ACTIVITIES / 1000 + 5;
         for _ in 0..batches {
-            db.log_activities(&ids, REQUEST_CAMPAIGN, "C".into(), Some(1), Vec::new().into());
+            db.log_activities(
+                &ids,
+                REQUEST_CAMPAIGN,
+                "C".into(),
+                Some(1),
+                Vec::new().into(),
+            );
         }
         let (kept, dropped) = db.activities();
         assert!(dropped > 0);

@@ -276,6 +276,9 @@ fn legacy_flow(tool: &str, probe: &[&str], script: &str) {
 }
 
 fn legacy_flow_with(tool: &str, script: &str, official: Option<&Path>) {
+    // Marketo's official WSDL declares getTags; so does the bridge's (both
+    // answered 20012 by the bridge), but the suds script does not call it.
+    let not_served = script != "lead_flow_suds.py";
     let sandbox = Sandbox::start().unwrap();
     let server = serve(&sandbox);
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -311,6 +314,9 @@ fn legacy_flow_with(tool: &str, script: &str, official: Option<&Path>) {
         "activity: RequestCampaign Send Webinar Reminder",
     ] {
         assert!(stdout.contains(line), "{line}: {stdout}\n{stderr}");
+    }
+    if not_served {
+        assert!(stdout.contains("not served: 20012"), "{stdout}\n{stderr}");
     }
     // What the database and the journal hold: created, then added to list
     // 1001 "Webinar Registrants", once.
