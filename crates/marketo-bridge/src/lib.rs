@@ -46,6 +46,7 @@
 
 #![deny(missing_docs)]
 
+mod dedupe;
 mod faults;
 mod leads;
 mod server;
@@ -287,6 +288,8 @@ pub struct Bridge<R> {
     metrics: Metrics,
     /// The lead describe, for SOAP's attribute names.
     fields: leads::Fields,
+    /// Resend protection, when a window is set.
+    dedupe: Option<dedupe::Dedupe>,
 }
 
 impl Bridge<RestClient> {
@@ -318,6 +321,7 @@ impl<R: CampaignRequester> Bridge<R> {
             read_timeout: DEFAULT_READ_TIMEOUT,
             metrics: Metrics::default(),
             fields: leads::Fields::default(),
+            dedupe: None,
         }
     }
 
@@ -367,6 +371,31 @@ impl<R: CampaignRequester> Bridge<R> {
     /// too slow gets 408). Default: [`DEFAULT_READ_TIMEOUT`].
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
+        self
+    }
+
+    /// Resend protection, off by default: a `requestCampaign` or
+    /// `scheduleCampaign` equal to one this bridge answered within
+    /// `window` (same SOAP user, campaign, leads in order, tokens, source
+    /// and run time) is not run again: it gets the first call's answer, and
+    /// one arriving while the first is still served waits for it (at most
+    /// the [`read_timeout`](Bridge::read_timeout), then fault 20011 saying
+    /// it was not run). Calls that provably ran nothing are not remembered,
+    /// so their retries run. Turn it on when legacy clients resend calls
+    /// that timed out on their side; it also suppresses a deliberate
+    /// repeat within the window. The claims live in this process.
+    ///
+    /// ```
+    /// # let sandbox = marketo_sandbox::Sandbox::start()?;
+    /// use std::time::Duration;
+    /// use marketo_bridge::Bridge;
+    /// use marketo_campaign::soap::Authenticator;
+    /// let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    /// let bridge = Bridge::rest(sandbox.rest_client()?, auth).dedupe_window(Duration::from_secs(300));
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn dedupe_window(mut self, window: Duration) -> Self {
+        self.dedupe = (!window.is_zero()).then(|| dedupe::Dedupe::new(window));
         self
     }
 
@@ -456,6 +485,7 @@ impl<R: CampaignRequester> Bridge<R> {
         log.operation.push_str(envelope.operation_name());
         envelope.check_soap_action(request.soap_action)?;
         self.auth.verify(envelope.auth())?;
+        let user = envelope.auth().user_id().to_owned();
         let operation = envelope.into_operation().map_err(|fault| {
             if fault.code() == SoapCode::RequestNotUnderstood
                 && !SERVED.contains(&log.operation.as_str())
@@ -476,11 +506,13 @@ impl<R: CampaignRequester> Bridge<R> {
             Operation::RequestCampaign(call) => {
                 log.campaign = describe_campaign(&call);
                 log.leads = call.lead_keys().len();
-                self.request_campaign(&call, log)
+                let key = request_key(&user, &call);
+                self.once(key, log, |log| self.request_campaign(&call, log))
             }
             Operation::ScheduleCampaign(call) => {
                 log.campaign = format!("{:?} in {:?}", call.campaign_name(), call.program_name());
-                self.schedule_campaign(&call, log)
+                let key = schedule_key(&user, &call);
+                self.once(key, log, |log| self.schedule_campaign(&call, log))
             }
             Operation::GetCampaignsForSource(call) => self.campaigns_for_source(&call, log),
             Operation::SyncLead(call) => {
@@ -545,6 +577,34 @@ impl<R: CampaignRequester> Bridge<R> {
             }
             // An operation the codec reads that this bridge does not serve.
             _ => Err(Fault::unsupported_operation(&log.operation)),
+        }
+    }
+
+    /// Runs a campaign call through the resend protection, when it is on.
+    fn once(
+        &self,
+        key: String,
+        log: &mut CallLog,
+        run: impl FnOnce(&mut CallLog) -> Result<String, Fault>,
+    ) -> Result<String, Fault> {
+        let Some(dedupe) = &self.dedupe else {
+            return run(log);
+        };
+        match dedupe.claim(key, self.read_timeout) {
+            dedupe::Claim::Answered(reply) => {
+                log.backend = "deduplicated";
+                reply
+            }
+            dedupe::Claim::Run(running) => {
+                let reply = run(log);
+                // Forgotten only when it provably ran nothing (never
+                // called, not sent, refused): a retry of it must run.
+                // Unknown, partly run and successful calls stay.
+                let ran_nothing =
+                    reply.is_err() && matches!(log.backend, "none" | "not_sent" | "refused");
+                running.finish(&reply, !ran_nothing);
+                reply
+            }
         }
     }
 
@@ -780,7 +840,12 @@ struct CallLog {
 impl CallLog {
     /// The fault for a backend error, noting its delivery.
     fn failed(&mut self, err: &Error) -> Fault {
-        self.backend = err.delivery().as_str();
+        self.backend = match err {
+            // Chunks before the failed one ran, whatever the failed one's
+            // delivery.
+            Error::Incomplete(outcome) if outcome.accepted_chunks() > 0 => "partial",
+            other => other.delivery().as_str(),
+        };
         faults::fault_for(err)
     }
 }
@@ -795,6 +860,39 @@ fn lead_not_found(first: &LeadKey, count: usize) -> Fault {
         SoapCode::LeadNotFound,
         format!("Lead not found: {first}{more}; the campaign did not run"),
     )
+}
+
+/// What makes two `requestCampaign` calls the same one: the SOAP user,
+/// source, campaign, lead keys in order and tokens.
+fn request_key(user: &str, call: &RequestCampaign<'_>) -> String {
+    let mut key = format!(
+        "requestCampaign\u{0}{user}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+        call.source().as_str(),
+        call.campaign_id(),
+        call.campaign_name(),
+        call.program_name()
+    );
+    for lead in call.lead_keys() {
+        let _ = write!(key, "\u{1}{}:{}", lead.key_type().as_str(), lead.value());
+    }
+    for token in call.tokens() {
+        let _ = write!(key, "\u{2}{}={}", token.name(), token.value());
+    }
+    key
+}
+
+/// What makes two `scheduleCampaign` calls the same one.
+fn schedule_key(user: &str, call: &ScheduleCampaign<'_>) -> String {
+    let mut key = format!(
+        "scheduleCampaign\u{0}{user}\u{0}{}\u{0}{}\u{0}{:?}",
+        call.program_name(),
+        call.campaign_name(),
+        call.run_at()
+    );
+    for token in call.tokens() {
+        let _ = write!(key, "\u{2}{}={}", token.name(), token.value());
+    }
+    key
 }
 
 fn describe_campaign(call: &RequestCampaign<'_>) -> String {

@@ -162,6 +162,14 @@ struct BridgeArgs {
     /// and nothing is sent.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     wait_budget: u64,
+    /// Resend protection (off by default): a requestCampaign or
+    /// scheduleCampaign equal to one answered within SECS (same SOAP user,
+    /// campaign, leads, tokens, source) gets that answer instead of running
+    /// again; one still in flight is waited for. Turn it on when legacy
+    /// clients resend calls that timed out on their side; it also
+    /// suppresses a deliberate repeat within the window.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    dedupe_window: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -460,7 +468,8 @@ fn serve_bridge<R: CampaignRequester + Send + Sync + 'static>(
 ) -> u8 {
     let mut bridge = bridge
         .dry_run(args.dry_run)
-        .run_matched_leads(args.run_matched_leads);
+        .run_matched_leads(args.run_matched_leads)
+        .dedupe_window(std::time::Duration::from_secs(args.dedupe_window));
     if let Some(url) = &args.public_url {
         bridge = bridge.public_url(url);
     }

@@ -2,5 +2,6 @@
 
 mod bridge;
 mod bridge_tls;
+mod dedupe;
 mod defects;
 mod leads;
