@@ -173,6 +173,7 @@ const RULES: &[Rule] = &[
     rule("Journey Optimizer: HTTP 429 (rate limited), with or without Retry-After", Delivery::Refused, Action::Retry, "refused before running; the limit passes: wait at least its Retry-After"),
     rule("this client's own rate limiter: the wait budget passed (`RateLimit::max_wait`)", Delivery::NotSent, Action::Stop, "never sent; the caller chooses when to try again"),
     rule("a chunk served in parts: some parts accepted, the others failed or not attempted", Delivery::Unknown, Action::Stop, "the campaign ran for the accepted parts' leads: the chunk must not be sent again whole"),
+    rule("this client's own daily quota is spent (`RateLimit::daily_quota`)", Delivery::NotSent, Action::Stop, "never sent; it can be sent when the quota day resets"),
 ];
 
 /// A Marketo SOAP service exception code (`detail/serviceException/code`).
@@ -468,6 +469,16 @@ pub enum Error {
         /// The budget that passed.
         budget: std::time::Duration,
     },
+    /// This client's daily quota ([`RateLimit::daily_quota`](crate::RateLimit::daily_quota))
+    /// is spent: the call was not sent and nothing ran; it can be sent
+    /// after `resets_at` (RFC 3339, UTC). The bridge answers 20015.
+    #[error("not sent: this client's daily quota of {quota} calls is spent until {resets_at} (nothing was triggered)")]
+    QuotaSpent {
+        /// The daily quota.
+        quota: u32,
+        /// When the next quota day starts (RFC 3339, UTC).
+        resets_at: String,
+    },
     /// A backend of your own (a [`CampaignRequester`](crate::CampaignRequester)
     /// you wrote) failed: its error is kept as the [`source`](std::error::Error::source),
     /// with the delivery the backend states. Build it with
@@ -725,6 +736,7 @@ impl Error {
             Error::RateLimited { .. } => c(23),
             Error::Throttled { .. } => c(24),
             Error::PartlyServed { .. } => c(25),
+            Error::QuotaSpent { .. } => c(26),
         }
     }
 
@@ -989,6 +1001,15 @@ mod tests {
                 },
                 25,
                 Unknown,
+                Stop,
+            ),
+            (
+                Error::QuotaSpent {
+                    quota: 50_000,
+                    resets_at: "2026-12-06T06:00:00Z".into(),
+                },
+                26,
+                NotSent,
                 Stop,
             ),
         ];

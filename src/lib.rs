@@ -93,7 +93,7 @@ pub use error::{
     Action, Classification, Delivery, Error, RestCode, Rule, SoapCode, CLASSIFICATION,
 };
 pub use fallback::Fallback;
-pub use limiter::{Limit, RateLimit};
+pub use limiter::{Limit, QuotaDay, RateLimit};
 pub use plan::PlannedRequest;
 pub use report::exit;
 pub use request::{

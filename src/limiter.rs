@@ -4,6 +4,10 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::clock::Clock;
+
 /// How fast a client may call Marketo: at most `calls` per `window` and at
 /// most `in_flight` at once. Marketo's limits are 100 calls per 20 s and 10
 /// concurrent calls per instance (for each API); a client paced at them
@@ -25,6 +29,28 @@ pub struct RateLimit {
     window: Duration,
     in_flight: usize,
     max_wait: Option<Duration>,
+    daily_quota: Option<u32>,
+    quota_day: QuotaDay,
+}
+
+/// When Marketo's daily quota resets. Marketo documents "12:00 AM CST";
+/// read literally that is UTC−6 all year ([`QuotaDay::FixedCst`], the
+/// default), but an instance may follow US Central time with daylight
+/// saving ([`QuotaDay::Central`], UTC−5 in summer): choose what your
+/// instance's quota shows.
+///
+/// ```
+/// use marketo_campaign::{QuotaDay, RateLimit};
+/// let limit = RateLimit::default().daily_quota(50_000).quota_day(QuotaDay::Central);
+/// assert_eq!(limit.quota(), Some((50_000, QuotaDay::Central)));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum QuotaDay {
+    /// Days start at midnight UTC−6, all year.
+    #[default]
+    FixedCst,
+    /// Days start at midnight in `America/Chicago` (CST, or CDT in summer).
+    Central,
 }
 
 /// Which of a [`RateLimit`]'s limits kept a call waiting (see
@@ -64,7 +90,39 @@ impl RateLimit {
             window,
             in_flight: in_flight.max(1),
             max_wait: None,
+            daily_quota: None,
+            quota_day: QuotaDay::FixedCst,
         }
+    }
+
+    /// At most `calls` a day (Marketo's daily quota: most subscriptions
+    /// 50,000), counted by this client's limiter in Marketo's quota day
+    /// ([`quota_day`](RateLimit::quota_day)). When it is spent, calls are
+    /// not sent: they fail at once with
+    /// [`Error::QuotaSpent`](crate::Error::QuotaSpent), naming when the
+    /// quota resets, instead of burning 607s. Default: none. The count
+    /// belongs to this client (and its clones): other processes' calls to
+    /// the same instance are not counted.
+    ///
+    /// ```
+    /// use marketo_campaign::RateLimit;
+    /// let limit = RateLimit::default().daily_quota(50_000);
+    /// assert!(limit.quota().is_some());
+    /// ```
+    pub fn daily_quota(mut self, calls: u32) -> Self {
+        self.daily_quota = Some(calls);
+        self
+    }
+
+    /// When the daily quota's day starts. Default: [`QuotaDay::FixedCst`].
+    pub fn quota_day(mut self, day: QuotaDay) -> Self {
+        self.quota_day = day;
+        self
+    }
+
+    /// The daily quota and its day, if one is set.
+    pub fn quota(&self) -> Option<(u32, QuotaDay)> {
+        self.daily_quota.map(|calls| (calls, self.quota_day))
     }
 
     /// Longest a call may wait for its place; a call that would wait longer
@@ -117,6 +175,47 @@ struct Counts {
     /// When recent calls ended, oldest first.
     ended: VecDeque<Instant>,
     in_flight: usize,
+    /// The quota day being counted, and the calls sent in it.
+    day: Option<NaiveDate>,
+    spent: u32,
+}
+
+/// Why a call could not have its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// The wait budget passed while this limit held it.
+    Limit(Limit),
+    /// The daily quota is spent until this time.
+    Quota {
+        quota: u32,
+        resets_at: DateTime<Utc>,
+    },
+}
+
+/// The quota day `now` falls in.
+pub(crate) fn quota_date(now: DateTime<Utc>, day: QuotaDay) -> NaiveDate {
+    match day {
+        QuotaDay::FixedCst => (now - chrono::Duration::hours(6)).date_naive(),
+        QuotaDay::Central => now.with_timezone(&chrono_tz::America::Chicago).date_naive(),
+    }
+}
+
+/// When the quota day after `now`'s starts.
+pub(crate) fn quota_reset(now: DateTime<Utc>, day: QuotaDay) -> DateTime<Utc> {
+    let next = quota_date(now, day)
+        .succ_opt()
+        .unwrap_or(NaiveDate::MAX)
+        .and_time(chrono::NaiveTime::MIN);
+    match day {
+        QuotaDay::FixedCst => next.and_utc() + chrono::Duration::hours(6),
+        QuotaDay::Central => next
+            .and_local_timezone(chrono_tz::America::Chicago)
+            .earliest()
+            .map_or_else(
+                || next.and_utc() + chrono::Duration::hours(6),
+                |t| t.to_utc(),
+            ),
+    }
 }
 
 /// The shared pacing state of one client and its clones.
@@ -163,7 +262,7 @@ impl Limiter {
     /// Waits for a place, then takes it; gives up when the limit's
     /// [`max_wait`](RateLimit::max_wait) passes first, saying which limit
     /// held the call.
-    pub(crate) fn acquire(&self) -> Result<Permit<'_>, Limit> {
+    pub(crate) fn acquire(&self) -> Result<Permit<'_>, Held> {
         // A budget too long to add to now is no budget.
         let deadline = self
             .limit
@@ -171,6 +270,20 @@ impl Limiter {
             .and_then(|budget| Instant::now().checked_add(budget));
         let mut counts = self.lock();
         loop {
+            if let Some(quota) = self.limit.daily_quota {
+                let wall = crate::clock::SystemClock.now();
+                let today = quota_date(wall, self.limit.quota_day);
+                if counts.day != Some(today) {
+                    counts.day = Some(today);
+                    counts.spent = 0;
+                }
+                if counts.spent >= quota {
+                    return Err(Held::Quota {
+                        quota,
+                        resets_at: quota_reset(wall, self.limit.quota_day),
+                    });
+                }
+            }
             let now = Instant::now();
             while counts
                 .ended
@@ -183,15 +296,16 @@ impl Limiter {
             let concurrency_full = counts.in_flight >= self.limit.in_flight;
             if !concurrency_full && in_window < self.limit.calls as usize {
                 counts.in_flight += 1;
+                counts.spent = counts.spent.saturating_add(1);
                 return Ok(Permit { limiter: self });
             }
             let left = match deadline {
                 Some(deadline) if deadline <= now => {
-                    return Err(if concurrency_full {
+                    return Err(Held::Limit(if concurrency_full {
                         Limit::Concurrency
                     } else {
                         Limit::Rate
-                    })
+                    }))
                 }
                 Some(deadline) => deadline.saturating_duration_since(now),
                 None => MAX_WAIT,
@@ -219,6 +333,62 @@ impl Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
+    #[test]
+    fn the_quota_day_starts_at_midnight_cst_or_central_time() {
+        // 05:59 UTC is still the day before at UTC-6; 06:00 starts it.
+        let before = utc("2026-07-15T05:59:00Z");
+        let after = utc("2026-07-15T06:00:00Z");
+        assert_eq!(
+            quota_date(before, QuotaDay::FixedCst).to_string(),
+            "2026-07-14"
+        );
+        assert_eq!(
+            quota_date(after, QuotaDay::FixedCst).to_string(),
+            "2026-07-15"
+        );
+        assert_eq!(
+            quota_reset(before, QuotaDay::FixedCst),
+            utc("2026-07-15T06:00:00Z")
+        );
+        // In July, Central time is CDT (UTC-5): the day started at 05:00.
+        assert_eq!(
+            quota_date(before, QuotaDay::Central).to_string(),
+            "2026-07-15"
+        );
+        assert_eq!(
+            quota_reset(before, QuotaDay::Central),
+            utc("2026-07-16T05:00:00Z")
+        );
+        // In January both agree (CST).
+        let winter = utc("2026-01-15T12:00:00Z");
+        assert_eq!(
+            quota_reset(winter, QuotaDay::Central),
+            utc("2026-01-16T06:00:00Z")
+        );
+        assert_eq!(
+            quota_reset(winter, QuotaDay::FixedCst),
+            utc("2026-01-16T06:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_spent_daily_quota_refuses_at_once_and_names_the_reset() {
+        let limiter = Limiter::new(RateLimit::default().daily_quota(2));
+        drop(limiter.acquire());
+        drop(limiter.acquire());
+        let started = Instant::now();
+        let Err(Held::Quota { quota, resets_at }) = limiter.acquire().map(drop) else {
+            panic!("the third call got a place")
+        };
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert_eq!(quota, 2);
+        assert!(resets_at > crate::clock::SystemClock.now());
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -314,14 +484,14 @@ mod tests {
         assert!(a.is_ok() && b.is_ok());
         drop((a, b));
         let start = Instant::now();
-        assert_eq!(rate.acquire().err(), Some(Limit::Rate));
+        assert_eq!(rate.acquire().err(), Some(Held::Limit(Limit::Rate)));
         let waited = start.elapsed();
         assert!(waited >= budget && waited < budget * 5, "{waited:?}");
         // Every place in flight is taken.
         let busy = Limiter::new(RateLimit::new(1000, Duration::from_secs(1), 1).max_wait(budget));
         let held = busy.acquire();
         assert!(held.is_ok());
-        assert_eq!(busy.acquire().err(), Some(Limit::Concurrency));
+        assert_eq!(busy.acquire().err(), Some(Held::Limit(Limit::Concurrency)));
         // A place freed within the budget is taken.
         std::thread::scope(|scope| {
             scope.spawn(move || {

@@ -229,13 +229,16 @@ impl Caller {
         let Some(limiter) = self.limiter.as_deref() else {
             return Ok(None);
         };
-        limiter
-            .acquire()
-            .map(Some)
-            .map_err(|limit| Error::Throttled {
+        limiter.acquire().map(Some).map_err(|held| match held {
+            crate::limiter::Held::Limit(limit) => Error::Throttled {
                 limit,
                 budget: limiter.budget().unwrap_or_default(),
-            })
+            },
+            crate::limiter::Held::Quota { quota, resets_at } => Error::QuotaSpent {
+                quota,
+                resets_at: resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            },
+        })
     }
 
     /// A paced POST.

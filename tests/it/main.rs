@@ -10,6 +10,7 @@ mod hostile_answers;
 mod leads;
 mod pacing;
 mod properties;
+mod quota;
 mod redaction;
 mod rest;
 mod rest_schema;

@@ -63,6 +63,10 @@ pub(crate) fn fault_for(err: &Error) -> Fault {
                 "the bridge's calls to Marketo are at the {limit} limit and this call would wait over {budget:?}; it was not sent: try again later"
             ),
         ),
+        Error::QuotaSpent { resets_at, .. } => Fault::new(
+            SoapCode::RequestLimitExceeded,
+            format!("the bridge's daily quota of calls to Marketo is spent; this call was not sent: try again after {resets_at}"),
+        ),
         Error::SoapFault { code, message } => Fault::new(*code, message.clone()),
         Error::Lookup(message) => Fault::new(SoapCode::CampaignNotFound, message.clone()),
         Error::InvalidInput { .. } => Fault::new(SoapCode::BadParameter, err.to_string()),

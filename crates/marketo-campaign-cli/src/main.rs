@@ -170,6 +170,15 @@ struct BridgeArgs {
     /// suppresses a deliberate repeat within the window.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     dedupe_window: u64,
+    /// Daily quota of the bridge's calls to Marketo's REST API: past N in
+    /// Marketo's quota day, SOAP callers get fault 20015 and nothing is
+    /// sent (counted by this bridge only). Default: none.
+    #[arg(long, value_name = "N")]
+    daily_quota: Option<u32>,
+    /// When the quota day starts: fixed-cst (UTC-6 all year) or central
+    /// (America/Chicago, with daylight saving).
+    #[arg(long, value_enum, default_value_t = QuotaDayArg::FixedCst, requires = "daily_quota")]
+    quota_day: QuotaDayArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -322,6 +331,16 @@ struct RequestArgs {
     /// if your subscription does.
     #[arg(long, value_name = "CALLS/SECS[/INFLIGHT]", default_value = "100/20/10", value_parser = parse_rate)]
     rate_limit: RateLimit,
+    /// Client-side daily quota: past N calls in Marketo's quota day, calls
+    /// are not sent (exit 5, saying when the quota resets) instead of
+    /// burning 607s. Counted by this process only. Default: none.
+    #[arg(long, value_name = "N")]
+    daily_quota: Option<u32>,
+    /// When the quota day starts: fixed-cst (midnight UTC-6 all year, as
+    /// Marketo documents "12:00 AM CST") or central (midnight in
+    /// America/Chicago, with daylight saving).
+    #[arg(long, value_enum, default_value_t = QuotaDayArg::FixedCst, requires = "daily_quota")]
+    quota_day: QuotaDayArg,
     /// The request's source.
     #[arg(long, default_value = "MKTOWS", value_name = "MKTOWS|SALES")]
     source: String,
@@ -405,7 +424,11 @@ fn bridge(args: &BridgeArgs) -> u8 {
     // limiter (past it: not sent, 20023 / 20024) and retries of 606 / 615.
     let budget = std::time::Duration::from_secs(args.wait_budget);
     let retry = marketo_campaign::RetryPolicy::default().budget(budget);
-    let limit = Some(marketo_campaign::RateLimit::default().max_wait(budget));
+    let mut limit = marketo_campaign::RateLimit::default().max_wait(budget);
+    if let Some(quota) = args.daily_quota {
+        limit = limit.daily_quota(quota).quota_day(args.quota_day.into());
+    }
+    let limit = Some(limit);
     let rest = match &sandbox {
         Some(sandbox) => sandbox
             .rest_client_builder()
@@ -703,7 +726,7 @@ fn soap_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapCli
     if let Some(clock) = args.timestamp {
         builder = builder.clock(clock);
     }
-    Ok(builder.rate_limit(Some(args.rate_limit)))
+    Ok(builder.rate_limit(Some(pacing(args))))
 }
 
 fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestClientBuilder, Error> {
@@ -711,7 +734,7 @@ fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestCli
         Some(sandbox) => sandbox.rest_client_builder(),
         None => RestClientBuilder::from_env()?,
     };
-    Ok(builder.rate_limit(Some(args.rate_limit)))
+    Ok(builder.rate_limit(Some(pacing(args))))
 }
 
 fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClientBuilder, Error> {
@@ -725,7 +748,36 @@ fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClien
     for (key_type, namespace) in &args.namespace {
         builder = builder.namespace(*key_type, namespace.as_str());
     }
-    Ok(builder.rate_limit(Some(args.rate_limit)))
+    Ok(builder.rate_limit(Some(pacing(args))))
+}
+
+/// `--quota-day`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QuotaDayArg {
+    /// Midnight UTC-6 all year.
+    FixedCst,
+    /// Midnight in America/Chicago (CST or CDT).
+    Central,
+}
+
+impl From<QuotaDayArg> for marketo_campaign::QuotaDay {
+    fn from(day: QuotaDayArg) -> Self {
+        match day {
+            QuotaDayArg::FixedCst => marketo_campaign::QuotaDay::FixedCst,
+            QuotaDayArg::Central => marketo_campaign::QuotaDay::Central,
+        }
+    }
+}
+
+/// The request's pacing: `--rate-limit`, with `--daily-quota` when given.
+fn pacing(args: &RequestArgs) -> RateLimit {
+    match args.daily_quota {
+        None => args.rate_limit,
+        Some(quota) => args
+            .rate_limit
+            .daily_quota(quota)
+            .quota_day(args.quota_day.into()),
+    }
 }
 
 /// `--namespace TYPE=NAMESPACE`, e.g. `IDNUM=marketoId`.

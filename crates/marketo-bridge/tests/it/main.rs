@@ -5,3 +5,4 @@ mod bridge_tls;
 mod dedupe;
 mod defects;
 mod leads;
+mod quota;

@@ -11,4 +11,5 @@ mod bulk_cli;
 mod bulk_resume;
 mod cli;
 mod defects;
+mod quota;
 mod webhook_cli;
