@@ -48,10 +48,10 @@ pub use client::{
 };
 pub use envelope::{escape_text, MKTOWS_NS, SOAP_ENV_NS};
 pub use server::{
-    read_envelope, read_envelope_with, wsdl, AuthenticationHeader, Authenticator, DescribeMObject,
-    Envelope, Fault, GetCampaignsForSource, GetLead, GetLeadActivity, GetLeadChanges,
-    GetMultipleLeads, LeadSelector, ListOperation, ListOperationType, MergeLeads, Operation,
-    ReadLimits, ReceivedAttribute, ReceivedLeadKey, ReceivedLeadRecord, ReceivedToken,
+    read_envelope, read_envelope_with, wsdl, ActivityQuery, AuthenticationHeader, Authenticator,
+    DescribeMObject, Envelope, Fault, GetCampaignsForSource, GetLead, GetLeadActivity,
+    GetLeadChanges, GetMultipleLeads, LeadSelector, ListOperation, ListOperationType, MergeLeads,
+    Operation, ReadLimits, ReceivedAttribute, ReceivedLeadKey, ReceivedLeadRecord, ReceivedToken,
     RequestCampaign, ScheduleCampaign, SyncLead, SyncMultipleLeads, CONTENT_TYPE,
     DEFAULT_MAX_CLOCK_SKEW, SUCCESS_REQUEST_CAMPAIGN, SUCCESS_SCHEDULE_CAMPAIGN, WSDL,
 };

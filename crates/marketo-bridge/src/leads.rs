@@ -23,7 +23,7 @@ use marketo_campaign::rest::{
     MAX_LIST_LEADS, MAX_SYNC_RECORDS,
 };
 use marketo_campaign::soap::{
-    escape_text, DescribeMObject, Fault, GetLead, GetLeadActivity, GetLeadChanges,
+    escape_text, ActivityQuery, DescribeMObject, Fault, GetLead, GetLeadActivity, GetLeadChanges,
     GetMultipleLeads, LeadSelector, ListOperation, ListOperationType, MergeLeads,
     ReceivedAttribute, ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
 };
@@ -749,43 +749,40 @@ pub(crate) fn get_lead_activity(
             )))
         }
     };
-    let query = ActivityQuery {
-        include: call.include_types(),
-        exclude: call.exclude_types(),
-        lead_ids: &[lead_id],
-        offset: call.offset(),
-        since: call.since(),
-        batch: call
-            .batch_size()
-            .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize),
-    };
-    let read = read_activities(rest, &query)?;
+    let read = read_activities(rest, call.query(), &[lead_id])?;
+    Ok(activity_answer(
+        "successGetLeadActivity",
+        "leadActivityList",
+        "activityRecordList",
+        "activityRecord",
+        &read,
+    ))
+}
+
+/// A SOAP answer listing activities: `<ns1:{success}><{list}>` with the
+/// counts, `newStartPosition/offset` and each activity in `{record}`s.
+fn activity_answer(
+    success: &str,
+    list: &str,
+    records: &str,
+    record: &str,
+    read: &ActivityRead,
+) -> String {
     let mut out = String::with_capacity(512 + 400 * read.records.len());
     out.push_str(HEAD);
     let _ = write!(
         out,
-        "<ns1:successGetLeadActivity><leadActivityList><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><activityRecordList>",
+        "<ns1:{success}><{list}><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><{records}>",
         read.records.len(),
         u8::from(read.more),
         escape_text(&read.offset)
     );
     for a in &read.records {
-        write_activity(&mut out, "activityRecord", a, &read.names);
+        write_activity(&mut out, record, a, &read.names);
     }
-    out.push_str("</activityRecordList></leadActivityList></ns1:successGetLeadActivity>");
+    let _ = write!(out, "</{records}></{list}></ns1:{success}>");
     out.push_str(TAIL);
-    Ok(out)
-}
-
-/// What activities to read: types by SOAP name (include, else all but
-/// exclude), for which leads (none: every lead), from where, how many.
-struct ActivityQuery<'q> {
-    include: &'q [std::borrow::Cow<'q, str>],
-    exclude: &'q [std::borrow::Cow<'q, str>],
-    lead_ids: &'q [u32],
-    offset: Option<&'q str>,
-    since: Option<&'q str>,
-    batch: usize,
+    out
 }
 
 /// Activities read, whether more follow, the offset to go on from, and
@@ -800,7 +797,11 @@ struct ActivityRead {
 /// REST's activities for `query`: the types from `activities/types.json`,
 /// calls in groups of 10 types from a paging token (the earliest time
 /// asked, or the offset `<group>:<token>` a previous answer gave).
-fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<ActivityRead, Fault> {
+fn read_activities(
+    rest: &RestClient,
+    query: &ActivityQuery<'_>,
+    lead_ids: &[u32],
+) -> Result<ActivityRead, Fault> {
     let types = rest
         .activity_types()
         .map_err(|e| crate::faults::fault_for(&e))?;
@@ -808,10 +809,10 @@ fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<Activ
         let soap = soap_activity_name(name);
         let listed =
             |list: &[std::borrow::Cow<'_, str>]| list.iter().any(|t| t.eq_ignore_ascii_case(&soap));
-        if query.include.is_empty() {
-            !listed(query.exclude)
+        if query.include_types().is_empty() {
+            !listed(query.exclude_types())
         } else {
-            listed(query.include)
+            listed(query.include_types())
         }
     };
     let names: Vec<(u32, String)> = types
@@ -819,7 +820,9 @@ fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<Activ
         .filter(|t| wanted(&t.name))
         .map(|t| (t.id, soap_activity_name(&t.name)))
         .collect();
-    let batch = query.batch;
+    let batch = query
+        .batch_size()
+        .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize);
     let groups: Vec<Vec<u32>> = names
         .iter()
         .map(|(id, _)| *id)
@@ -827,7 +830,7 @@ fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<Activ
         .chunks(MAX_ACTIVITY_TYPES)
         .map(<[u32]>::to_vec)
         .collect();
-    let (mut group, mut token) = match query.offset {
+    let (mut group, mut token) = match query.offset() {
         Some(offset) => {
             let (g, t) = offset
                 .split_once(':')
@@ -841,7 +844,7 @@ fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<Activ
         }
         None => (0, None),
     };
-    let since = match query.since {
+    let since = match query.since() {
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.to_utc())
             .map_err(|_| {
@@ -864,7 +867,7 @@ fn read_activities(rest: &RestClient, query: &ActivityQuery<'_>) -> Result<Activ
             .lead_activities(
                 &start,
                 &groups[group],
-                query.lead_ids,
+                lead_ids,
                 (batch - records.len()).min(300),
             )
             .map_err(|e| crate::faults::fault_for(&e))?;
@@ -970,38 +973,20 @@ pub(crate) fn get_lead_changes(
             ))
         }
     };
-    if call.offset().is_none() && call.since().is_none() {
+    if call.query().offset().is_none() && call.query().since().is_none() {
         return Err(Fault::new(
             SoapCode::ParameterRequired,
             "Parameter required: startPosition needs oldestCreatedAt, activityCreatedAt or offset",
         ));
     }
-    let query = ActivityQuery {
-        include: call.include_types(),
-        exclude: call.exclude_types(),
-        lead_ids: &lead_ids,
-        offset: call.offset(),
-        since: call.since(),
-        batch: call
-            .batch_size()
-            .map_or(DEFAULT_ACTIVITY_BATCH, |n| n as usize),
-    };
-    let read = read_activities(rest, &query)?;
-    let mut out = String::with_capacity(512 + 400 * read.records.len());
-    out.push_str(HEAD);
-    let _ = write!(
-        out,
-        "<ns1:successGetLeadChanges><result><returnCount>{}</returnCount><remainingCount>{}</remainingCount><newStartPosition><offset>{}</offset></newStartPosition><leadChangeRecordList>",
-        read.records.len(),
-        u8::from(read.more),
-        escape_text(&read.offset)
-    );
-    for a in &read.records {
-        write_activity(&mut out, "leadChangeRecord", a, &read.names);
-    }
-    out.push_str("</leadChangeRecordList></result></ns1:successGetLeadChanges>");
-    out.push_str(TAIL);
-    Ok(out)
+    let read = read_activities(rest, call.query(), &lead_ids)?;
+    Ok(activity_answer(
+        "successGetLeadChanges",
+        "result",
+        "leadChangeRecordList",
+        "leadChangeRecord",
+        &read,
+    ))
 }
 
 /// `names` split into groups whose comma-joined length stays under the

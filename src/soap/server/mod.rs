@@ -58,8 +58,8 @@ use std::fmt;
 
 pub use auth::{Authenticator, DEFAULT_MAX_CLOCK_SKEW};
 pub use read::{
-    read_envelope, read_envelope_with, AuthenticationHeader, DescribeMObject, Envelope,
-    GetCampaignsForSource, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads,
+    read_envelope, read_envelope_with, ActivityQuery, AuthenticationHeader, DescribeMObject,
+    Envelope, GetCampaignsForSource, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads,
     LeadSelector, ListOperation, ListOperationType, MergeLeads, Operation, ReadLimits,
     ReceivedAttribute, ReceivedLeadKey, ReceivedLeadRecord, ReceivedToken, RequestCampaign,
     ScheduleCampaign, SyncLead, SyncMultipleLeads,

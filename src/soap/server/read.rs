@@ -9,9 +9,9 @@ use chrono::{DateTime, NaiveDateTime};
 mod leads;
 
 pub use leads::{
-    DescribeMObject, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads, LeadSelector,
-    ListOperation, ListOperationType, MergeLeads, ReceivedAttribute, ReceivedLeadRecord, SyncLead,
-    SyncMultipleLeads,
+    ActivityQuery, DescribeMObject, GetLead, GetLeadActivity, GetLeadChanges, GetMultipleLeads,
+    LeadSelector, ListOperation, ListOperationType, MergeLeads, ReceivedAttribute,
+    ReceivedLeadRecord, SyncLead, SyncMultipleLeads,
 };
 
 use super::xml::{Lexer, Ns, Start, Stop};

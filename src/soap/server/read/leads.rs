@@ -561,12 +561,11 @@ pub(super) fn read_list_operation<'a>(
     })
 }
 
-/// The parameters of `getLeadActivity`: one lead key, the activity types
-/// to include or exclude (SOAP's names, `AddToList`), where to start
+/// What activities to read (`getLeadActivity`, `getLeadChanges`): the
+/// types to include or exclude (SOAP's names, `AddToList`), where to start
 /// (`startPosition`), how many (`batchSize`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GetLeadActivity<'a> {
-    key: ReceivedLeadKey<'a>,
+pub struct ActivityQuery<'a> {
     include: Vec<Cow<'a, str>>,
     exclude: Vec<Cow<'a, str>>,
     offset: Option<Cow<'a, str>>,
@@ -574,12 +573,7 @@ pub struct GetLeadActivity<'a> {
     batch_size: Option<u32>,
 }
 
-impl GetLeadActivity<'_> {
-    /// `leadKey`.
-    pub fn key(&self) -> &ReceivedLeadKey<'_> {
-        &self.key
-    }
-
+impl ActivityQuery<'_> {
     /// `activityFilter/includeTypes`: empty when not given.
     pub fn include_types(&self) -> &[Cow<'_, str>] {
         &self.include
@@ -605,6 +599,25 @@ impl GetLeadActivity<'_> {
     /// `batchSize`.
     pub fn batch_size(&self) -> Option<u32> {
         self.batch_size
+    }
+}
+
+/// The parameters of `getLeadActivity`: one lead key and what activities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetLeadActivity<'a> {
+    key: ReceivedLeadKey<'a>,
+    query: ActivityQuery<'a>,
+}
+
+impl GetLeadActivity<'_> {
+    /// `leadKey`.
+    pub fn key(&self) -> &ReceivedLeadKey<'_> {
+        &self.key
+    }
+
+    /// What activities.
+    pub fn query(&self) -> &ActivityQuery<'_> {
+        &self.query
     }
 }
 
@@ -692,51 +705,28 @@ pub(super) fn read_get_lead_activity<'a>(
     let key = key.ok_or_else(|| required("leadKey"))?;
     Ok(GetLeadActivity {
         key,
-        include,
-        exclude,
-        offset,
-        since,
-        batch_size: batch,
+        query: ActivityQuery {
+            include,
+            exclude,
+            offset,
+            since,
+            batch_size: batch,
+        },
     })
 }
 
-/// The parameters of `getLeadChanges`: where to start (`startPosition`,
-/// required), the activity types (SOAP names), `batchSize`, and the leads
-/// (`leadSelector`; none: every lead).
+/// The parameters of `getLeadChanges`: what activities (`startPosition`
+/// required) and the leads (`leadSelector`; none: every lead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetLeadChanges<'a> {
-    include: Vec<Cow<'a, str>>,
-    exclude: Vec<Cow<'a, str>>,
-    offset: Option<Cow<'a, str>>,
-    since: Option<Cow<'a, str>>,
-    batch_size: Option<u32>,
+    query: ActivityQuery<'a>,
     selector: Option<LeadSelector<'a>>,
 }
 
 impl GetLeadChanges<'_> {
-    /// `activityFilter/includeTypes`: empty when not given.
-    pub fn include_types(&self) -> &[Cow<'_, str>] {
-        &self.include
-    }
-
-    /// `activityFilter/excludeTypes`: empty when not given.
-    pub fn exclude_types(&self) -> &[Cow<'_, str>] {
-        &self.exclude
-    }
-
-    /// `startPosition/offset`.
-    pub fn offset(&self) -> Option<&str> {
-        self.offset.as_deref()
-    }
-
-    /// `startPosition`'s `activityCreatedAt`, else `oldestCreatedAt`.
-    pub fn since(&self) -> Option<&str> {
-        self.since.as_deref()
-    }
-
-    /// `batchSize`.
-    pub fn batch_size(&self) -> Option<u32> {
-        self.batch_size
+    /// What activities.
+    pub fn query(&self) -> &ActivityQuery<'_> {
+        &self.query
     }
 
     /// `leadSelector`, if given.
@@ -771,11 +761,13 @@ pub(super) fn read_get_lead_changes<'a>(
     }
     let (offset, since) = position.ok_or_else(|| required("startPosition"))?;
     Ok(GetLeadChanges {
-        include,
-        exclude,
-        offset,
-        since,
-        batch_size: batch,
+        query: ActivityQuery {
+            include,
+            exclude,
+            offset,
+            since,
+            batch_size: batch,
+        },
         selector,
     })
 }
