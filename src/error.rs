@@ -174,6 +174,7 @@ const RULES: &[Rule] = &[
     rule("this client's own rate limiter: the wait budget passed (`RateLimit::max_wait`)", Delivery::NotSent, Action::Stop, "never sent; the caller chooses when to try again"),
     rule("a chunk served in parts: some parts accepted, the others failed or not attempted", Delivery::Unknown, Action::Stop, "the campaign ran for the accepted parts' leads: the chunk must not be sent again whole"),
     rule("this client's own daily quota is spent (`RateLimit::daily_quota`)", Delivery::NotSent, Action::Stop, "never sent; it can be sent when the quota day resets"),
+    rule("the shared limiter (Redis) cannot answer", Delivery::NotSent, Action::Stop, "never sent on a guess: the instance's limits could not be checked"),
 ];
 
 /// A Marketo SOAP service exception code (`detail/serviceException/code`).
@@ -479,6 +480,14 @@ pub enum Error {
         /// When the next quota day starts (RFC 3339, UTC).
         resets_at: String,
     },
+    /// The shared limiter (Redis, `SharedLimiter`) could not answer: the
+    /// call was not sent on a guess and nothing ran. The bridge answers
+    /// 20023 ("not sent"); the command line exits 5.
+    #[error("not sent: {message} (nothing was triggered)")]
+    LimiterUnavailable {
+        /// What failed.
+        message: String,
+    },
     /// A backend of your own (a [`CampaignRequester`](crate::CampaignRequester)
     /// you wrote) failed: its error is kept as the [`source`](std::error::Error::source),
     /// with the delivery the backend states. Build it with
@@ -737,6 +746,7 @@ impl Error {
             Error::Throttled { .. } => c(24),
             Error::PartlyServed { .. } => c(25),
             Error::QuotaSpent { .. } => c(26),
+            Error::LimiterUnavailable { .. } => c(27),
         }
     }
 
@@ -1009,6 +1019,14 @@ mod tests {
                     resets_at: "2026-12-06T06:00:00Z".into(),
                 },
                 26,
+                NotSent,
+                Stop,
+            ),
+            (
+                Error::LimiterUnavailable {
+                    message: "connection refused".into(),
+                },
+                27,
                 NotSent,
                 Stop,
             ),

@@ -82,6 +82,8 @@ pub mod rest;
 mod retry;
 mod schedule;
 mod secret;
+#[cfg(feature = "redis")]
+mod shared_limiter;
 pub mod soap;
 mod transport;
 pub mod webhook;
@@ -107,6 +109,8 @@ pub use rest::{RestClient, RestClientBuilder};
 pub use retry::RetryPolicy;
 pub use schedule::{CampaignScheduler, ScheduleRequest, Scheduled};
 pub use secret::Secret;
+#[cfg(feature = "redis")]
+pub use shared_limiter::SharedLimiter;
 pub use soap::{SoapClient, SoapClientBuilder};
 pub use transport::HttpConfig;
 

@@ -46,6 +46,8 @@ pub struct HttpConfig {
     pub(crate) retry: RetryPolicy,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) agent: Option<Agent>,
+    #[cfg(feature = "redis")]
+    pub(crate) shared: Option<crate::shared_limiter::SharedLimiter>,
 }
 
 impl Default for HttpConfig {
@@ -62,6 +64,8 @@ impl Default for HttpConfig {
             retry: RetryPolicy::default(),
             rate_limit: Some(RateLimit::default()),
             agent: None,
+            #[cfg(feature = "redis")]
+            shared: None,
         }
     }
 }
@@ -107,6 +111,15 @@ impl HttpConfig {
     /// network in clear text.
     pub fn danger_allow_plain_http(mut self, allow: bool) -> Self {
         self.allow_plain_http = allow;
+        self
+    }
+
+    /// Keeps the [`rate_limit`](HttpConfig::rate_limit) in Redis, shared by
+    /// every process pointed at the same Redis and instance (feature
+    /// `redis`). Default: none, this process paces itself.
+    #[cfg(feature = "redis")]
+    pub fn shared_limiter(mut self, shared: crate::SharedLimiter) -> Self {
+        self.shared = Some(shared);
         self
     }
 
@@ -177,6 +190,15 @@ macro_rules! http_setters {
             self.http = self.http.danger_allow_plain_http(allow);
             self
         }
+
+        /// Keeps the rate limit in Redis, shared by every process pointed
+        /// at the same Redis and instance (feature `redis`; see
+        /// [`SharedLimiter`](crate::SharedLimiter)). Default: none.
+        #[cfg(feature = "redis")]
+        pub fn shared_limiter(mut self, shared: crate::SharedLimiter) -> Self {
+            self.http = self.http.shared_limiter(shared);
+            self
+        }
     };
 }
 pub(crate) use http_setters;
@@ -196,6 +218,18 @@ pub(crate) struct Caller {
     http: Http,
     retry: RetryPolicy,
     limiter: Option<Arc<Limiter>>,
+    /// The limit kept in Redis, with the call timeout its leases outlive.
+    #[cfg(feature = "redis")]
+    shared: Option<(crate::shared_limiter::SharedLimiter, RateLimit, Duration)>,
+}
+
+/// A call's place: in this process's limiter, or in the shared one.
+enum Slot<'a> {
+    #[allow(dead_code)] // held for its Drop
+    Local(Permit<'a>),
+    #[cfg(feature = "redis")]
+    #[allow(dead_code)] // held for its Drop
+    Shared(crate::shared_limiter::SharedPermit),
 }
 
 impl Caller {
@@ -206,6 +240,14 @@ impl Caller {
             limiter: settings
                 .rate_limit
                 .map(|limit| Arc::new(Limiter::new(limit))),
+            #[cfg(feature = "redis")]
+            shared: settings.shared.clone().map(|shared| {
+                (
+                    shared,
+                    settings.rate_limit.unwrap_or_default(),
+                    settings.timeout,
+                )
+            }),
         }
     }
 
@@ -225,20 +267,32 @@ impl Caller {
 
     /// A place from the limiter, if there is one; `Throttled` (not sent)
     /// when its wait budget passes first.
-    fn permit(&self) -> Result<Option<Permit<'_>>, Error> {
+    fn permit(&self) -> Result<Option<Slot<'_>>, Error> {
+        #[cfg(feature = "redis")]
+        if let Some((shared, limit, timeout)) = &self.shared {
+            match shared.acquire(limit, *timeout)? {
+                crate::shared_limiter::Shared::Permit(permit) => {
+                    return Ok(Some(Slot::Shared(permit)))
+                }
+                crate::shared_limiter::Shared::Local => {}
+            }
+        }
         let Some(limiter) = self.limiter.as_deref() else {
             return Ok(None);
         };
-        limiter.acquire().map(Some).map_err(|held| match held {
-            crate::limiter::Held::Limit(limit) => Error::Throttled {
-                limit,
-                budget: limiter.budget().unwrap_or_default(),
-            },
-            crate::limiter::Held::Quota { quota, resets_at } => Error::QuotaSpent {
-                quota,
-                resets_at: resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            },
-        })
+        limiter
+            .acquire()
+            .map(|p| Some(Slot::Local(p)))
+            .map_err(|held| match held {
+                crate::limiter::Held::Limit(limit) => Error::Throttled {
+                    limit,
+                    budget: limiter.budget().unwrap_or_default(),
+                },
+                crate::limiter::Held::Quota { quota, resets_at } => Error::QuotaSpent {
+                    quota,
+                    resets_at: resets_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                },
+            })
     }
 
     /// A paced POST.

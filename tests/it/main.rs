@@ -15,6 +15,7 @@ mod redaction;
 mod rest;
 mod rest_schema;
 mod schema;
+mod shared_limiter;
 mod soap_sandbox;
 mod soap_server;
 mod webhook_properties;

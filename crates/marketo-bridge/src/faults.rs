@@ -63,6 +63,10 @@ pub(crate) fn fault_for(err: &Error) -> Fault {
                 "the bridge's calls to Marketo are at the {limit} limit and this call would wait over {budget:?}; it was not sent: try again later"
             ),
         ),
+        Error::LimiterUnavailable { .. } => Fault::new(
+            SoapCode::RateLimited,
+            "the bridge's shared limiter cannot be reached; this call was not sent: try again later",
+        ),
         Error::QuotaSpent { resets_at, .. } => Fault::new(
             SoapCode::RequestLimitExceeded,
             format!("the bridge's daily quota of calls to Marketo is spent; this call was not sent: try again after {resets_at}"),

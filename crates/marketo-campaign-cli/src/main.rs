@@ -179,6 +179,17 @@ struct BridgeArgs {
     /// (America/Chicago, with daylight saving).
     #[arg(long, value_enum, default_value_t = QuotaDayArg::FixedCst, requires = "daily_quota")]
     quota_day: QuotaDayArg,
+    /// Share Marketo's limits (the rolling window, the calls in flight, the
+    /// daily quota) with every process pointed at the same Redis and
+    /// instance: redis://HOST:PORT/DB. Without it, this process paces
+    /// itself.
+    #[arg(long, value_name = "URL", env = "MARKETO_LIMITER_URL")]
+    limiter: Option<String>,
+    /// When the limiter's Redis cannot answer: refuse (nothing is sent,
+    /// exit 5; the bridge answers 20023) or local (pace this process alone:
+    /// the instance's limits may then be exceeded).
+    #[arg(long, value_enum, default_value_t = LimiterFallback::Refuse, requires = "limiter")]
+    limiter_fallback: LimiterFallback,
 }
 
 #[derive(Debug, clap::Args)]
@@ -341,6 +352,17 @@ struct RequestArgs {
     /// America/Chicago, with daylight saving).
     #[arg(long, value_enum, default_value_t = QuotaDayArg::FixedCst, requires = "daily_quota")]
     quota_day: QuotaDayArg,
+    /// Share Marketo's limits (the rolling window, the calls in flight, the
+    /// daily quota) with every process pointed at the same Redis and
+    /// instance: redis://HOST:PORT/DB. Without it, this process paces
+    /// itself.
+    #[arg(long, value_name = "URL", env = "MARKETO_LIMITER_URL")]
+    limiter: Option<String>,
+    /// When the limiter's Redis cannot answer: refuse (nothing is sent,
+    /// exit 5; the bridge answers 20023) or local (pace this process alone:
+    /// the instance's limits may then be exceeded).
+    #[arg(long, value_enum, default_value_t = LimiterFallback::Refuse, requires = "limiter")]
+    limiter_fallback: LimiterFallback,
     /// The request's source.
     #[arg(long, default_value = "MKTOWS", value_name = "MKTOWS|SALES")]
     source: String,
@@ -429,14 +451,28 @@ fn bridge(args: &BridgeArgs) -> u8 {
         limit = limit.daily_quota(quota).quota_day(args.quota_day.into());
     }
     let limit = Some(limit);
+    let shared = match shared_limiter(
+        args.limiter.as_deref(),
+        args.limiter_fallback,
+        &instance(sandbox.as_ref(), "MARKETO_REST_ENDPOINT"),
+    ) {
+        Ok(shared) => shared,
+        Err(e) => return fail(&e),
+    };
+    let with_shared = |builder: RestClientBuilder| match &shared {
+        Some(shared) => builder.shared_limiter(shared.clone()),
+        None => builder,
+    };
     let rest = match &sandbox {
-        Some(sandbox) => sandbox
-            .rest_client_builder()
-            .retry(retry.clone())
-            .rate_limit(limit)
-            .build(),
+        Some(sandbox) => with_shared(
+            sandbox
+                .rest_client_builder()
+                .retry(retry.clone())
+                .rate_limit(limit),
+        )
+        .build(),
         None => RestClientBuilder::from_env()
-            .and_then(|b| b.retry(retry.clone()).rate_limit(limit).build()),
+            .and_then(|b| with_shared(b.retry(retry.clone()).rate_limit(limit)).build()),
     };
     let auth = match auth {
         Ok(auth) => auth,
@@ -726,15 +762,31 @@ fn soap_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapCli
     if let Some(clock) = args.timestamp {
         builder = builder.clock(clock);
     }
-    Ok(builder.rate_limit(Some(pacing(args))))
+    builder = builder.rate_limit(Some(pacing(args)));
+    if let Some(shared) = shared_limiter(
+        args.limiter.as_deref(),
+        args.limiter_fallback,
+        &instance(sandbox, "MARKETO_SOAP_ENDPOINT"),
+    )? {
+        builder = builder.shared_limiter(shared);
+    }
+    Ok(builder)
 }
 
 fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestClientBuilder, Error> {
-    let builder = match sandbox {
+    let mut builder = match sandbox {
         Some(sandbox) => sandbox.rest_client_builder(),
         None => RestClientBuilder::from_env()?,
-    };
-    Ok(builder.rate_limit(Some(pacing(args))))
+    }
+    .rate_limit(Some(pacing(args)));
+    if let Some(shared) = shared_limiter(
+        args.limiter.as_deref(),
+        args.limiter_fallback,
+        &instance(sandbox, "MARKETO_REST_ENDPOINT"),
+    )? {
+        builder = builder.shared_limiter(shared);
+    }
+    Ok(builder)
 }
 
 fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClientBuilder, Error> {
@@ -748,7 +800,46 @@ fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClien
     for (key_type, namespace) in &args.namespace {
         builder = builder.namespace(*key_type, namespace.as_str());
     }
-    Ok(builder.rate_limit(Some(pacing(args))))
+    builder = builder.rate_limit(Some(pacing(args)));
+    if let Some(shared) = shared_limiter(
+        args.limiter.as_deref(),
+        args.limiter_fallback,
+        &instance(sandbox, "AJO_ENDPOINT"),
+    )? {
+        builder = builder.shared_limiter(shared);
+    }
+    Ok(builder)
+}
+
+/// `--limiter-fallback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LimiterFallback {
+    /// Send nothing when Redis cannot answer.
+    Refuse,
+    /// Pace this process alone.
+    Local,
+}
+
+/// The shared limiter `--limiter` names, for the instance at `endpoint`.
+fn shared_limiter(
+    url: Option<&str>,
+    fallback: LimiterFallback,
+    endpoint: &str,
+) -> Result<Option<marketo_campaign::SharedLimiter>, Error> {
+    url.map(|url| {
+        marketo_campaign::SharedLimiter::new(url, endpoint)
+            .map(|shared| shared.fallback_local(fallback == LimiterFallback::Local))
+    })
+    .transpose()
+}
+
+/// The instance a client talks to, for the shared limiter's key: the
+/// sandbox's, else the environment's endpoint.
+fn instance(sandbox: Option<&Sandbox>, variable: &str) -> String {
+    match sandbox {
+        Some(sandbox) => sandbox.rest_endpoint(),
+        None => std::env::var(variable).unwrap_or_default(),
+    }
 }
 
 /// `--quota-day`.
