@@ -4,8 +4,7 @@
 //! Without `redis-server` the tests fail when `MC_REQUIRE_CLIENTS=1` (CI)
 //! and are skipped with a notice otherwise.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use marketo_campaign::{
@@ -13,66 +12,10 @@ use marketo_campaign::{
     RestClient, RetryPolicy, SharedLimiter,
 };
 use marketo_sandbox::{Sandbox, SandboxConfig};
+use test_support::redis_server::{free_port, RedisServer};
 
-/// A `redis-server` of the test's own, stopped when dropped.
-struct Redis {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn redis() -> Option<Redis> {
-    let required = std::env::var("MC_REQUIRE_CLIENTS").is_ok_and(|v| v == "1");
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(child) => child,
-        Err(err) => {
-            assert!(
-                !required,
-                "redis-server is required (MC_REQUIRE_CLIENTS=1): {err}"
-            );
-            eprintln!("notice: skipping: redis-server is missing ({err})");
-            return None;
-        }
-    };
-    let redis = Redis {
-        child,
-        url: format!("redis://127.0.0.1:{port}/0"),
-    };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(redis)
+fn redis() -> Option<RedisServer> {
+    RedisServer::start()
 }
 
 fn request() -> CampaignRequest {
@@ -105,7 +48,7 @@ fn two_processes_share_one_window() {
         let clients: Vec<RestClient> = (0..2)
             .map(|_| {
                 let shared = shared
-                    .then(|| SharedLimiter::new(&redis.url, &sandbox.rest_endpoint()).unwrap());
+                    .then(|| SharedLimiter::new(&redis.url(), &sandbox.rest_endpoint()).unwrap());
                 client(&sandbox, limit, shared)
             })
             .collect();
@@ -151,10 +94,8 @@ fn two_processes_share_one_window() {
 fn a_leaked_slot_expires() {
     let Some(redis) = redis() else { return };
     let sandbox = Sandbox::start().unwrap();
-    let port = redis
-        .url
-        .trim_start_matches("redis://127.0.0.1:")
-        .trim_end_matches("/0");
+    let port = redis.port().to_string();
+    let port = port.as_str();
     let cli = |args: &[&str]| {
         let output = Command::new("redis-cli")
             .args(["-p", port])
@@ -174,7 +115,7 @@ fn a_leaked_slot_expires() {
         "1"
     );
     let one_at_a_time = RateLimit::new(100, Duration::from_secs(20), 1);
-    let shared = SharedLimiter::new(&redis.url, "https://leak.example").unwrap();
+    let shared = SharedLimiter::new(&redis.url(), "https://leak.example").unwrap();
     let started = Instant::now();
     client(&sandbox, one_at_a_time, Some(shared))
         .request_campaign(&request())
@@ -222,12 +163,12 @@ fn the_daily_quota_is_shared() {
     let a = client(
         &sandbox,
         limit,
-        Some(SharedLimiter::new(&redis.url, "https://quota.example").unwrap()),
+        Some(SharedLimiter::new(&redis.url(), "https://quota.example").unwrap()),
     );
     let b = client(
         &sandbox,
         limit,
-        Some(SharedLimiter::new(&redis.url, "https://quota.example").unwrap()),
+        Some(SharedLimiter::new(&redis.url(), "https://quota.example").unwrap()),
     );
     a.request_campaign(&request()).unwrap();
     b.request_campaign(&request()).unwrap();

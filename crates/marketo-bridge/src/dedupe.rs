@@ -6,7 +6,9 @@
 //! time) gets that call's answer instead of running again; one still in
 //! flight is waited for. Calls that provably ran nothing (refused, not
 //! sent) are not remembered, so their retries run. The claims live in this
-//! process's memory.
+//! process's memory, or in Redis ([`Dedupe::in_redis`]) so that they hold
+//! across bridges: there a claim is one `SET NX` of a pending marker that
+//! expires, replaced by the answer for the window.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -30,6 +32,68 @@ pub(crate) struct Dedupe {
     window: Duration,
     calls: Mutex<HashMap<String, Entry>>,
     changed: Condvar,
+    /// The claims' home when they are shared across bridges.
+    redis: Option<Redis>,
+}
+
+/// Claims in Redis: the client and one connection.
+struct Redis {
+    client: redis::Client,
+    connection: Mutex<Option<redis::Connection>>,
+}
+
+/// A pending claim's marker in Redis.
+const PENDING: &str = "pending";
+
+/// A reply as stored in Redis: `ok:` and the answer, or `fault:CODE:` and
+/// the message.
+fn encode(reply: &Reply) -> String {
+    match reply {
+        Ok(body) => format!("ok:{body}"),
+        Err(fault) => format!("fault:{}:{}", fault.code().code(), fault.message()),
+    }
+}
+
+fn decode(text: &str) -> Option<Reply> {
+    if let Some(body) = text.strip_prefix("ok:") {
+        return Some(Ok(body.to_owned()));
+    }
+    let (code, message) = text.strip_prefix("fault:")?.split_once(':')?;
+    Some(Err(Fault::new(
+        SoapCode::from_code(code.parse().ok()?),
+        message,
+    )))
+}
+
+impl Redis {
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> redis::RedisResult<T> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            let con = self
+                .client
+                .get_connection_with_timeout(Duration::from_secs(2))?;
+            con.set_read_timeout(Some(Duration::from_secs(2)))?;
+            con.set_write_timeout(Some(Duration::from_secs(2)))?;
+            *slot = Some(con);
+        }
+        let Some(con) = slot.as_mut() else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no connection",
+            )));
+        };
+        let result = f(con);
+        if result.is_err() {
+            *slot = None;
+        }
+        result
+    }
 }
 
 impl std::fmt::Debug for Dedupe {
@@ -61,6 +125,80 @@ impl Dedupe {
             window,
             calls: Mutex::default(),
             changed: Condvar::new(),
+            redis: None,
+        }
+    }
+
+    /// Claims kept in the Redis at `url`, shared by every bridge pointed at
+    /// it. Fails on a URL that is not a Redis URL.
+    pub(crate) fn in_redis(window: Duration, url: &str) -> Result<Self, marketo_campaign::Error> {
+        let client = redis::Client::open(url).map_err(|e| {
+            marketo_campaign::Error::Config(format!(
+                "the dedupe store URL is not a Redis URL ({:?})",
+                e.kind()
+            ))
+        })?;
+        Ok(Dedupe {
+            redis: Some(Redis {
+                client,
+                connection: Mutex::new(None),
+            }),
+            ..Dedupe::new(window)
+        })
+    }
+
+    /// [`claim`](Dedupe::claim) in Redis: `SET key pending NX` (expiring
+    /// after the wait plus the window); a taken key is read until it holds
+    /// an answer. Redis failing: fault 20011 saying this call was not run.
+    fn claim_in_redis<'d>(&'d self, redis: &Redis, key: String, wait: Duration) -> Claim<'d> {
+        let not_run = |why: &str| {
+            Claim::Answered(Err(Fault::new(
+                SoapCode::InternalError,
+                format!("the resend protection's store cannot answer ({why}); this call was not run: try again later"),
+            )))
+        };
+        let key = format!("marketo-bridge:dedupe:{key}");
+        let ttl = millis(wait.saturating_add(self.window));
+        let deadline = Instant::now() + wait;
+        loop {
+            let taken: redis::RedisResult<Option<String>> = redis.run(|con| {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(PENDING)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query(con)
+            });
+            match taken {
+                Err(err) => return not_run(&err.to_string()),
+                Ok(Some(_)) => {
+                    return Claim::Run(Running {
+                        dedupe: self,
+                        key: Some(key),
+                    })
+                }
+                Ok(None) => {}
+            }
+            let value: redis::RedisResult<Option<String>> =
+                redis.run(|con| redis::cmd("GET").arg(&key).query(con));
+            match value {
+                Err(err) => return not_run(&err.to_string()),
+                Ok(Some(text)) if text != PENDING => {
+                    if let Some(reply) = decode(&text) {
+                        return Claim::Answered(reply);
+                    }
+                }
+                // Pending, or gone meanwhile: look again.
+                Ok(_) => {}
+            }
+            if Instant::now() >= deadline {
+                return Claim::Answered(Err(Fault::new(
+                    SoapCode::InternalError,
+                    "an identical call is still being served; this one was not run: read the outcome before sending it again",
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
     }
 
@@ -69,6 +207,9 @@ impl Dedupe {
     /// (waiting at most `wait` for one in flight: past it, fault 20011
     /// saying this call was not run).
     pub(crate) fn claim(&self, key: String, wait: Duration) -> Claim<'_> {
+        if let Some(redis) = &self.redis {
+            return self.claim_in_redis(redis, key, wait);
+        }
         let deadline = Instant::now() + wait;
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let window = self.window;
@@ -116,6 +257,24 @@ impl Running<'_> {
     /// wakes its waiters.
     pub(crate) fn finish(mut self, reply: &Reply, may_have_run: bool) {
         let Some(key) = self.key.take() else { return };
+        if let Some(redis) = &self.dedupe.redis {
+            let stored = redis.run(|con| {
+                if may_have_run {
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(encode(reply))
+                        .arg("PX")
+                        .arg(millis(self.dedupe.window))
+                        .query::<()>(con)
+                } else {
+                    redis::cmd("DEL").arg(&key).query::<()>(con)
+                }
+            });
+            if let Err(err) = stored {
+                log::warn!("resend protection: storing an answer failed ({err}); its pending marker expires on its own");
+            }
+            return;
+        }
         let mut calls = self
             .dedupe
             .calls
@@ -138,6 +297,11 @@ impl Running<'_> {
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
+        if let (Some(key), Some(redis)) = (self.key.as_ref(), &self.dedupe.redis) {
+            let _ = redis.run(|con| redis::cmd("DEL").arg(key).query::<()>(con));
+            self.key = None;
+            return;
+        }
         if let Some(key) = self.key.take() {
             self.dedupe
                 .calls
@@ -147,6 +311,10 @@ impl Drop for Running<'_> {
             self.dedupe.changed.notify_all();
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
 #[cfg(test)]

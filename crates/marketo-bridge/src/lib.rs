@@ -399,6 +399,31 @@ impl<R: CampaignRequester> Bridge<R> {
         self
     }
 
+    /// [`dedupe_window`](Bridge::dedupe_window) with the claims kept in the
+    /// Redis at `url` (`redis://HOST:PORT/DB`), so that they hold across
+    /// every bridge pointed at it: a resend reaching another bridge still
+    /// gets the first call's answer. A claim is one `SET … NX` (atomic);
+    /// if Redis cannot answer, the call is not run (fault 20011 saying so).
+    ///
+    /// ```no_run
+    /// # let sandbox = marketo_sandbox::Sandbox::start()?;
+    /// use std::time::Duration;
+    /// use marketo_bridge::Bridge;
+    /// use marketo_campaign::soap::Authenticator;
+    /// let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+    /// let bridge = Bridge::rest(sandbox.rest_client()?, auth)
+    ///     .dedupe_window_in_redis(Duration::from_secs(300), "redis://127.0.0.1:6379/0")?;
+    /// # Ok::<(), marketo_campaign::Error>(())
+    /// ```
+    pub fn dedupe_window_in_redis(mut self, window: Duration, url: &str) -> Result<Self, Error> {
+        self.dedupe = if window.is_zero() {
+            None
+        } else {
+            Some(dedupe::Dedupe::in_redis(window, url)?)
+        };
+        Ok(self)
+    }
+
     /// The answer to one HTTP request.
     pub fn answer(&self, request: &HttpRequest<'_>) -> Answer {
         let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));

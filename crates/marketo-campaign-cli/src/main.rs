@@ -527,8 +527,17 @@ fn serve_bridge<R: CampaignRequester + Send + Sync + 'static>(
 ) -> u8 {
     let mut bridge = bridge
         .dry_run(args.dry_run)
-        .run_matched_leads(args.run_matched_leads)
-        .dedupe_window(std::time::Duration::from_secs(args.dedupe_window));
+        .run_matched_leads(args.run_matched_leads);
+    let window = std::time::Duration::from_secs(args.dedupe_window);
+    // With a shared limiter, the resend protection's claims live in the
+    // same Redis, so that they hold across bridges.
+    bridge = match &args.limiter {
+        Some(url) if !window.is_zero() => match bridge.dedupe_window_in_redis(window, url) {
+            Ok(bridge) => bridge,
+            Err(e) => return fail(&e),
+        },
+        _ => bridge.dedupe_window(window),
+    };
     if let Some(url) = &args.public_url {
         bridge = bridge.public_url(url);
     }

@@ -11,6 +11,7 @@
 pub mod http;
 #[cfg(feature = "bench")]
 pub mod paired;
+pub mod redis_server;
 pub mod secrets;
 
 /// A `marketo_campaign` client of `$builder` that neither paces nor

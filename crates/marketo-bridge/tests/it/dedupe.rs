@@ -125,3 +125,49 @@ fn a_call_that_ran_nothing_is_not_remembered() {
         .unwrap();
     assert_eq!(sandbox.journal().len(), 1);
 }
+
+/// Two bridges sharing Redis for their claims: a SOAP client's resend,
+/// after its own timeout, reaches the other bridge while the first still
+/// serves the call: one campaign run, two identical answers.
+#[test]
+fn a_resend_to_another_bridge_sharing_redis_runs_once() {
+    let Some(redis) = test_support::redis_server::RedisServer::start() else {
+        return;
+    };
+    let rule = FaultRule::always(Fault::Delay(Duration::from_millis(1500)))
+        .api(Api::Rest)
+        .method("POST")
+        .path_prefix("/rest/v1/campaigns/4496/trigger");
+    let sandbox = Sandbox::start_with(SandboxConfig::new().faults([rule])).unwrap();
+    let bridge = || {
+        let auth = Authenticator::new(sandbox.soap_user_id(), sandbox.soap_encryption_key());
+        Bridge::rest(sandbox.rest_client().unwrap(), auth)
+            .dedupe_window_in_redis(Duration::from_secs(60), &redis.url())
+            .unwrap()
+            .serve("127.0.0.1:0".parse().unwrap(), false)
+            .unwrap()
+    };
+    let (a, b) = (bridge(), bridge());
+    // The client gives up on bridge a after 500 ms, as legacy code does.
+    let impatient = SoapClient::builder(
+        a.endpoint(),
+        sandbox.soap_user_id(),
+        sandbox.soap_encryption_key(),
+    )
+    .retry(RetryPolicy::never())
+    .rate_limit(None)
+    .timeout(Duration::from_millis(500))
+    .build()
+    .unwrap();
+    assert!(impatient
+        .request_campaign(&request("lead@company.com"))
+        .is_err());
+    let resend = client(&sandbox, &b).request_campaign(&request("lead@company.com"));
+    assert!(resend.is_ok(), "{resend:?}");
+    // And once more, answered: the same answer, still one run.
+    assert!(client(&sandbox, &a)
+        .request_campaign(&request("lead@company.com"))
+        .is_ok());
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(sandbox.journal().len(), 1);
+}
