@@ -170,6 +170,11 @@ struct BridgeArgs {
     /// suppresses a deliberate repeat within the window.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     dedupe_window: u64,
+    /// The bridge's pacing of its calls to Marketo: calls per window and
+    /// calls at once (Marketo's: 100 per 20 s, 10 at once; with --limiter,
+    /// every process sharing the Redis must give the same).
+    #[arg(long, value_name = "CALLS/SECS[/INFLIGHT]", default_value = "100/20/10", value_parser = parse_rate)]
+    rate_limit: RateLimit,
     /// Daily quota of the bridge's calls to Marketo's REST API: past N in
     /// Marketo's quota day, SOAP callers get fault 20015 and nothing is
     /// sent (counted by this bridge only). Default: none.
@@ -446,7 +451,7 @@ fn bridge(args: &BridgeArgs) -> u8 {
     // limiter (past it: not sent, 20023 / 20024) and retries of 606 / 615.
     let budget = std::time::Duration::from_secs(args.wait_budget);
     let retry = marketo_campaign::RetryPolicy::default().budget(budget);
-    let mut limit = marketo_campaign::RateLimit::default().max_wait(budget);
+    let mut limit = args.rate_limit.max_wait(budget);
     if let Some(quota) = args.daily_quota {
         limit = limit.daily_quota(quota).quota_day(args.quota_day.into());
     }

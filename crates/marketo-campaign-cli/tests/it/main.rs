@@ -12,4 +12,5 @@ mod bulk_resume;
 mod cli;
 mod defects;
 mod quota;
+mod shared_run;
 mod webhook_cli;
