@@ -176,3 +176,91 @@ fn the_daily_quota_is_shared() {
     assert!(matches!(err, Error::QuotaSpent { quota: 4, .. }), "{err:?}");
     assert_eq!(sandbox.journal().len(), 2);
 }
+
+/// Redis stopped mid-run: four "processes" send 15 one-lead requests each
+/// while the test stops Redis after the first ten have run. Every request
+/// either ran (its lead is in the journal once) or failed *not sent*
+/// naming the limiter (its lead is not in the journal); none ran twice,
+/// and after the stop nothing more is sent.
+#[test]
+fn redis_stopped_mid_run_leaves_calls_not_sent() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use marketo_sandbox::SandboxData;
+
+    let Some(redis) = redis() else { return };
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new().data(SandboxData::default().with_generated_leads(1, 60)),
+    )
+    .unwrap();
+    let url = redis.url();
+    let stopped = AtomicBool::new(false);
+    let outcomes: Vec<(u32, Result<(), Error>, bool)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|process| {
+                let client = client(
+                    &sandbox,
+                    RateLimit::default(),
+                    Some(SharedLimiter::new(&url, "mid-run").unwrap()),
+                );
+                let stopped = &stopped;
+                scope.spawn(move || {
+                    (1..=15u32)
+                        .map(|i| {
+                            let id = process * 15 + i;
+                            let after_stop = stopped.load(Ordering::SeqCst);
+                            let request = CampaignRequest::new(
+                                CampaignTarget::id(4496),
+                                [LeadKey::id(id).unwrap()],
+                            )
+                            .unwrap();
+                            let result = client.request_campaign(&request).map(|_| ());
+                            std::thread::sleep(Duration::from_millis(20));
+                            (id, result, after_stop)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        while sandbox.journal().len() < 10 {
+            assert!(started.elapsed() < Duration::from_secs(20), "no progress");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(redis);
+        stopped.store(true, Ordering::SeqCst);
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut runs = BTreeMap::<u32, usize>::new();
+    for entry in sandbox.journal() {
+        for id in entry.lead_ids {
+            *runs.entry(id).or_default() += 1;
+        }
+    }
+    assert!(runs.values().all(|n| *n == 1), "a lead ran twice: {runs:?}");
+    let mut not_sent = 0;
+    for (id, result, after_stop) in &outcomes {
+        match result {
+            Ok(()) => {
+                assert!(!after_stop, "lead {id} was sent after Redis stopped");
+                assert_eq!(runs.get(id), Some(&1), "lead {id}: Ok but not run");
+            }
+            Err(err) => {
+                assert!(matches!(err, Error::LimiterUnavailable { .. }), "{err:?}");
+                assert_eq!(err.delivery(), Delivery::NotSent);
+                assert_eq!(runs.get(id), None, "lead {id}: not sent but ran");
+                not_sent += 1;
+            }
+        }
+    }
+    assert!(runs.len() >= 10, "{} ran before the stop", runs.len());
+    assert!(
+        not_sent >= 4,
+        "each process saw the stop: {not_sent} not sent"
+    );
+    assert_eq!(runs.len() + not_sent, 60);
+}
