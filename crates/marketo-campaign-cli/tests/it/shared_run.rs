@@ -198,3 +198,74 @@ fn three_bridges_and_two_bulk_runs_share_one_quota() {
         wall.as_secs_f64()
     );
 }
+
+/// A `request` process killed (SIGKILL) mid-call leaves its place in
+/// flight as a lease in Redis that ends with the call's timeout (60 s)
+/// plus the 10 s margin, by Redis's clock; the library test
+/// `a_leaked_slot_expires` shows an ended lease no longer holds the slot.
+#[test]
+fn a_process_killed_mid_call_leaks_its_slot_only_for_its_lease() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .data(SandboxData::default().with_generated_leads(1, 10))
+            // Every REST call hangs: the process is killed during one.
+            .faults([FaultRule::always(Fault::Delay(Duration::from_secs(30))).api(Api::Rest)]),
+    )
+    .unwrap();
+    let port = redis.port().to_string();
+    let redis_cli = |args: &[&str]| -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", port.as_str()])
+            .args(args)
+            .output()
+            .expect("redis-cli (Debian's redis-tools) runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let key = format!("marketo-campaign:{}:inflight", sandbox.rest_endpoint());
+    let url = redis.url();
+    let child = command(
+        &sandbox,
+        &[
+            "request",
+            "--backend",
+            "rest",
+            "--campaign-id",
+            "4496",
+            "--lead",
+            "IDNUM:5",
+            "--limiter",
+            url.as_str(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut child = Killed(child);
+    let started = Instant::now();
+    while redis_cli(&["ZCARD", &key]).trim() != "1" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no lease in {key}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.0.kill().unwrap(); // SIGKILL: no release on answer.
+    child.0.wait().unwrap();
+    let lease = redis_cli(&["ZRANGE", &key, "0", "-1", "WITHSCORES"]);
+    let expires: u64 = lease.lines().nth(1).unwrap().trim().parse().unwrap();
+    let time = redis_cli(&["TIME"]);
+    let mut parts = time.lines();
+    let secs: u64 = parts.next().unwrap().trim().parse().unwrap();
+    let micros: u64 = parts.next().unwrap().trim().parse().unwrap();
+    let now = secs * 1000 + micros / 1000;
+    let left = expires.saturating_sub(now);
+    assert!(
+        (60_000..=70_000).contains(&left),
+        "the killed process's slot is held {left} ms more; its lease is 70 s"
+    );
+    assert!(sandbox.journal().is_empty());
+}
