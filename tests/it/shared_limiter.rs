@@ -154,11 +154,19 @@ fn an_unreachable_redis_fails_closed_or_falls_back_when_asked() {
     assert!(SharedLimiter::new("not a url", "x").is_err());
 }
 
-/// The daily quota is shared too: 4 calls between two processes.
+/// The daily quota is shared too: 4 calls between two processes, and
+/// exactly 4 reach the sandbox.
 #[test]
 fn the_daily_quota_is_shared() {
+    use marketo_sandbox::{Api, Fault, FaultRule};
+
     let Some(redis) = redis() else { return };
-    let sandbox = Sandbox::start().unwrap();
+    // The fault log records every REST call, changing nothing.
+    let sandbox = Sandbox::start_with(
+        SandboxConfig::new()
+            .faults([FaultRule::always(Fault::Delay(Duration::ZERO)).api(Api::Rest)]),
+    )
+    .unwrap();
     let limit = RateLimit::default().daily_quota(4);
     let a = client(
         &sandbox,
@@ -175,6 +183,8 @@ fn the_daily_quota_is_shared() {
     let err = a.request_campaign(&request()).unwrap_err();
     assert!(matches!(err, Error::QuotaSpent { quota: 4, .. }), "{err:?}");
     assert_eq!(sandbox.journal().len(), 2);
+    // A quota of 4 sends exactly 4 calls: two look-ups and two triggers.
+    assert_eq!(sandbox.fault_log().len(), 4);
 }
 
 /// Redis stopped mid-run: four "processes" send 15 one-lead requests each
