@@ -170,18 +170,28 @@ struct BridgeArgs {
     /// suppresses a deliberate repeat within the window.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     dedupe_window: u64,
-    /// The bridge's pacing of its calls to Marketo: calls per window and
-    /// calls at once (Marketo's: 100 per 20 s, 10 at once; with --limiter,
-    /// every process sharing the Redis must give the same).
+    #[command(flatten)]
+    pacing: PacingArgs,
+}
+
+/// Pacing of the calls to Marketo, shared by `request` and `bridge`.
+#[derive(Debug, clap::Args)]
+struct PacingArgs {
+    /// Client-side pacing: calls per window and, optionally, calls in flight.
+    /// Marketo allows 100 calls per 20 s and 10 at once per API; raise it only
+    /// if your subscription does. With --limiter, every process sharing the
+    /// Redis must give the same.
     #[arg(long, value_name = "CALLS/SECS[/INFLIGHT]", default_value = "100/20/10", value_parser = parse_rate)]
     rate_limit: RateLimit,
-    /// Daily quota of the bridge's calls to Marketo's REST API: past N in
-    /// Marketo's quota day, SOAP callers get fault 20015 and nothing is
-    /// sent (counted by this bridge only). Default: none.
+    /// Client-side daily quota: past N calls in Marketo's quota day, calls
+    /// are not sent (exit 5, saying when the quota resets; the bridge
+    /// answers 20015) instead of burning 607s. Counted by this process, or
+    /// by every process sharing --limiter. Default: none.
     #[arg(long, value_name = "N")]
     daily_quota: Option<u32>,
-    /// When the quota day starts: fixed-cst (UTC-6 all year) or central
-    /// (America/Chicago, with daylight saving).
+    /// When the quota day starts: fixed-cst (midnight UTC-6 all year, as
+    /// Marketo documents "12:00 AM CST") or central (midnight in
+    /// America/Chicago, with daylight saving).
     #[arg(long, value_enum, default_value_t = QuotaDayArg::FixedCst, requires = "daily_quota")]
     quota_day: QuotaDayArg,
     /// Share Marketo's limits (the rolling window, the calls in flight, the
@@ -195,6 +205,31 @@ struct BridgeArgs {
     /// the instance's limits may then be exceeded).
     #[arg(long, value_enum, default_value_t = LimiterFallback::Refuse, requires = "limiter")]
     limiter_fallback: LimiterFallback,
+}
+
+impl PacingArgs {
+    /// `--rate-limit`, with `--daily-quota` when given.
+    fn limit(&self) -> RateLimit {
+        match self.daily_quota {
+            None => self.rate_limit,
+            Some(quota) => self
+                .rate_limit
+                .daily_quota(quota)
+                .quota_day(self.quota_day.into()),
+        }
+    }
+
+    /// The shared limiter `--limiter` names, for the instance at `endpoint`.
+    fn shared(&self, endpoint: &str) -> Result<Option<marketo_campaign::SharedLimiter>, Error> {
+        self.limiter
+            .as_deref()
+            .map(|url| {
+                marketo_campaign::SharedLimiter::new(url, endpoint).map(|shared| {
+                    shared.fallback_local(self.limiter_fallback == LimiterFallback::Local)
+                })
+            })
+            .transpose()
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -342,32 +377,8 @@ struct RequestArgs {
     /// Requests in flight at once in a bulk run (the rate limit still applies).
     #[arg(long, default_value_t = 10, value_name = "N")]
     workers: usize,
-    /// Client-side pacing: calls per window and, optionally, calls in flight.
-    /// Marketo allows 100 calls per 20 s and 10 at once per API; raise it only
-    /// if your subscription does.
-    #[arg(long, value_name = "CALLS/SECS[/INFLIGHT]", default_value = "100/20/10", value_parser = parse_rate)]
-    rate_limit: RateLimit,
-    /// Client-side daily quota: past N calls in Marketo's quota day, calls
-    /// are not sent (exit 5, saying when the quota resets) instead of
-    /// burning 607s. Counted by this process only. Default: none.
-    #[arg(long, value_name = "N")]
-    daily_quota: Option<u32>,
-    /// When the quota day starts: fixed-cst (midnight UTC-6 all year, as
-    /// Marketo documents "12:00 AM CST") or central (midnight in
-    /// America/Chicago, with daylight saving).
-    #[arg(long, value_enum, default_value_t = QuotaDayArg::FixedCst, requires = "daily_quota")]
-    quota_day: QuotaDayArg,
-    /// Share Marketo's limits (the rolling window, the calls in flight, the
-    /// daily quota) with every process pointed at the same Redis and
-    /// instance: redis://HOST:PORT/DB. Without it, this process paces
-    /// itself.
-    #[arg(long, value_name = "URL", env = "MARKETO_LIMITER_URL")]
-    limiter: Option<String>,
-    /// When the limiter's Redis cannot answer: refuse (nothing is sent,
-    /// exit 5; the bridge answers 20023) or local (pace this process alone:
-    /// the instance's limits may then be exceeded).
-    #[arg(long, value_enum, default_value_t = LimiterFallback::Refuse, requires = "limiter")]
-    limiter_fallback: LimiterFallback,
+    #[command(flatten)]
+    pacing: PacingArgs,
     /// The request's source.
     #[arg(long, default_value = "MKTOWS", value_name = "MKTOWS|SALES")]
     source: String,
@@ -451,16 +462,11 @@ fn bridge(args: &BridgeArgs) -> u8 {
     // limiter (past it: not sent, 20023 / 20024) and retries of 606 / 615.
     let budget = std::time::Duration::from_secs(args.wait_budget);
     let retry = marketo_campaign::RetryPolicy::default().budget(budget);
-    let mut limit = args.rate_limit.max_wait(budget);
-    if let Some(quota) = args.daily_quota {
-        limit = limit.daily_quota(quota).quota_day(args.quota_day.into());
-    }
-    let limit = Some(limit);
-    let shared = match shared_limiter(
-        args.limiter.as_deref(),
-        args.limiter_fallback,
-        &instance(sandbox.as_ref(), "MARKETO_REST_ENDPOINT"),
-    ) {
+    let limit = Some(args.pacing.limit().max_wait(budget));
+    let shared = match args
+        .pacing
+        .shared(&instance(sandbox.as_ref(), "MARKETO_REST_ENDPOINT"))
+    {
         Ok(shared) => shared,
         Err(e) => return fail(&e),
     };
@@ -536,7 +542,7 @@ fn serve_bridge<R: CampaignRequester + Send + Sync + 'static>(
     let window = std::time::Duration::from_secs(args.dedupe_window);
     // With a shared limiter, the resend protection's claims live in the
     // same Redis, so that they hold across bridges.
-    bridge = match &args.limiter {
+    bridge = match &args.pacing.limiter {
         Some(url) if !window.is_zero() => match bridge.dedupe_window_in_redis(window, url) {
             Ok(bridge) => bridge,
             Err(e) => return fail(&e),
@@ -776,12 +782,11 @@ fn soap_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<SoapCli
     if let Some(clock) = args.timestamp {
         builder = builder.clock(clock);
     }
-    builder = builder.rate_limit(Some(pacing(args)));
-    if let Some(shared) = shared_limiter(
-        args.limiter.as_deref(),
-        args.limiter_fallback,
-        &instance(sandbox, "MARKETO_SOAP_ENDPOINT"),
-    )? {
+    builder = builder.rate_limit(Some(args.pacing.limit()));
+    if let Some(shared) = args
+        .pacing
+        .shared(&instance(sandbox, "MARKETO_SOAP_ENDPOINT"))?
+    {
         builder = builder.shared_limiter(shared);
     }
     Ok(builder)
@@ -792,12 +797,11 @@ fn rest_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<RestCli
         Some(sandbox) => sandbox.rest_client_builder(),
         None => RestClientBuilder::from_env()?,
     }
-    .rate_limit(Some(pacing(args)));
-    if let Some(shared) = shared_limiter(
-        args.limiter.as_deref(),
-        args.limiter_fallback,
-        &instance(sandbox, "MARKETO_REST_ENDPOINT"),
-    )? {
+    .rate_limit(Some(args.pacing.limit()));
+    if let Some(shared) = args
+        .pacing
+        .shared(&instance(sandbox, "MARKETO_REST_ENDPOINT"))?
+    {
         builder = builder.shared_limiter(shared);
     }
     Ok(builder)
@@ -814,12 +818,8 @@ fn ajo_builder(args: &RequestArgs, sandbox: Option<&Sandbox>) -> Result<AjoClien
     for (key_type, namespace) in &args.namespace {
         builder = builder.namespace(*key_type, namespace.as_str());
     }
-    builder = builder.rate_limit(Some(pacing(args)));
-    if let Some(shared) = shared_limiter(
-        args.limiter.as_deref(),
-        args.limiter_fallback,
-        &instance(sandbox, "AJO_ENDPOINT"),
-    )? {
+    builder = builder.rate_limit(Some(args.pacing.limit()));
+    if let Some(shared) = args.pacing.shared(&instance(sandbox, "AJO_ENDPOINT"))? {
         builder = builder.shared_limiter(shared);
     }
     Ok(builder)
@@ -832,19 +832,6 @@ enum LimiterFallback {
     Refuse,
     /// Pace this process alone.
     Local,
-}
-
-/// The shared limiter `--limiter` names, for the instance at `endpoint`.
-fn shared_limiter(
-    url: Option<&str>,
-    fallback: LimiterFallback,
-    endpoint: &str,
-) -> Result<Option<marketo_campaign::SharedLimiter>, Error> {
-    url.map(|url| {
-        marketo_campaign::SharedLimiter::new(url, endpoint)
-            .map(|shared| shared.fallback_local(fallback == LimiterFallback::Local))
-    })
-    .transpose()
 }
 
 /// The instance a client talks to, for the shared limiter's key: the
@@ -871,17 +858,6 @@ impl From<QuotaDayArg> for marketo_campaign::QuotaDay {
             QuotaDayArg::FixedCst => marketo_campaign::QuotaDay::FixedCst,
             QuotaDayArg::Central => marketo_campaign::QuotaDay::Central,
         }
-    }
-}
-
-/// The request's pacing: `--rate-limit`, with `--daily-quota` when given.
-fn pacing(args: &RequestArgs) -> RateLimit {
-    match args.daily_quota {
-        None => args.rate_limit,
-        Some(quota) => args
-            .rate_limit
-            .daily_quota(quota)
-            .quota_day(args.quota_day.into()),
     }
 }
 
