@@ -112,10 +112,28 @@ impl HttpMetrics {
 pub(crate) struct Recorder(Mutex<HttpMetrics>);
 
 impl Recorder {
+    /// Counts one call. A call counted before under the same labels (every
+    /// call but a client's first few) is counted without allocating.
     pub(crate) fn record(&self, url: &str, status: Option<u16>, elapsed: Duration) {
-        let result = status.map_or_else(|| "transport_error".to_owned(), |s| s.to_string());
+        let mut digits = [0u8; 5];
+        let result = match status {
+            Some(status) => status_digits(status, &mut digits),
+            None => "transport_error",
+        };
+        let path = url_path(url);
         let mut metrics = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *metrics.calls.entry((path_label(url), result)).or_default() += 1;
+        let known = metrics
+            .calls
+            .iter_mut()
+            .find(|((label, r), _)| r == result && labels(path, label));
+        match known {
+            Some((_, n)) => *n += 1,
+            None => {
+                metrics
+                    .calls
+                    .insert((path_label(url), result.to_owned()), 1);
+            }
+        }
         metrics.latency.observe(elapsed);
     }
 
@@ -128,21 +146,58 @@ impl Recorder {
 }
 
 /// The path of `url`, without scheme, host or query (the identity call
-/// carries credentials there), each all-digit segment as `{id}`.
-fn path_label(url: &str) -> String {
+/// carries credentials there).
+fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    path.split('/')
-        .map(|segment| {
-            if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-                "{id}"
-            } else {
-                segment
-            }
-        })
+    path.split(['?', '#']).next().unwrap_or("/")
+}
+
+/// A path's segment as labelled: all digits → `{id}`.
+fn segment_label(segment: &str) -> &str {
+    if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+        "{id}"
+    } else {
+        segment
+    }
+}
+
+/// The label of `url`: its [path](url_path), each all-digit segment as
+/// `{id}`.
+fn path_label(url: &str) -> String {
+    url_path(url)
+        .split('/')
+        .map(segment_label)
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Whether `label` is the label of `path`, compared segment by segment.
+fn labels(path: &str, label: &str) -> bool {
+    let mut segments = path.split('/').map(segment_label);
+    let mut wanted = label.split('/');
+    loop {
+        match (segments.next(), wanted.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// An HTTP status's digits, written into `buf`.
+fn status_digits(status: u16, buf: &mut [u8; 5]) -> &str {
+    let mut n = status;
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or("unknown")
 }
 
 #[cfg(test)]
@@ -160,6 +215,56 @@ mod tests {
             "/rest/v1/campaigns/{id}/trigger.json"
         );
         assert_eq!(path_label("http://h"), "/");
+    }
+
+    #[test]
+    fn a_path_matches_its_label_only() {
+        let url = "http://127.0.0.1:8080/rest/v1/campaigns/4496/trigger.json?x=1";
+        assert!(labels(url_path(url), &path_label(url)));
+        assert!(labels(
+            url_path(url),
+            "/rest/v1/campaigns/{id}/trigger.json"
+        ));
+        assert!(!labels(url_path(url), "/rest/v1/campaigns/{id}"));
+        assert!(!labels(
+            url_path(url),
+            "/rest/v1/campaigns/4496/trigger.json"
+        ));
+        assert!(!labels(
+            url_path(url),
+            "/rest/v1/campaigns/{id}/trigger.json/x"
+        ));
+        assert!(labels(url_path("http://h"), "/"));
+        let mut buf = [0; 5];
+        assert_eq!(status_digits(200, &mut buf), "200");
+        assert_eq!(status_digits(0, &mut buf), "0");
+        assert_eq!(status_digits(65535, &mut buf), "65535");
+    }
+
+    #[test]
+    fn calls_are_counted_by_label_and_result() {
+        let recorder = Recorder::default();
+        for (url, status) in [
+            ("http://h/rest/v1/campaigns/1/trigger.json", Some(200)),
+            ("http://h/rest/v1/campaigns/2/trigger.json", Some(200)),
+            ("http://h/rest/v1/campaigns/2/trigger.json", Some(606)),
+            ("http://h/rest/v1/campaigns/2/trigger.json", None),
+            ("http://h/soap/mktows/2_9", Some(200)),
+        ] {
+            recorder.record(url, status, Duration::from_millis(1));
+        }
+        let metrics = recorder.snapshot();
+        let calls: Vec<_> = metrics.calls().collect();
+        assert_eq!(
+            calls,
+            [
+                ("/rest/v1/campaigns/{id}/trigger.json", "200", 2),
+                ("/rest/v1/campaigns/{id}/trigger.json", "606", 1),
+                ("/rest/v1/campaigns/{id}/trigger.json", "transport_error", 1),
+                ("/soap/mktows/2_9", "200", 1),
+            ]
+        );
+        assert_eq!(metrics.latency().count(), 5);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::Error;
 
@@ -702,7 +703,9 @@ impl fmt::Display for CampaignTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRequest {
     target: CampaignTarget,
-    leads: Vec<LeadKey>,
+    /// Shared with the reports of the request's chunks, which name their
+    /// leads as ranges of it instead of copies.
+    leads: Arc<[LeadKey]>,
     source: Source,
 }
 
@@ -715,7 +718,7 @@ impl CampaignRequest {
         leads: impl IntoIterator<Item = LeadKey>,
     ) -> Result<Self, Error> {
         target.validate()?;
-        let leads: Vec<LeadKey> = leads.into_iter().collect();
+        let leads: Arc<[LeadKey]> = leads.into_iter().collect();
         if leads.is_empty() {
             return Err(Error::invalid("lead list", "it is empty"));
         }
@@ -766,6 +769,11 @@ impl CampaignRequest {
     /// ```
     pub fn chunks_of(&self, max_leads_per_call: usize) -> std::slice::Chunks<'_, LeadKey> {
         self.leads.chunks(max_leads_per_call.max(1))
+    }
+
+    /// The leads, shared.
+    pub(crate) fn shared_leads(&self) -> &Arc<[LeadKey]> {
+        &self.leads
     }
 
     /// The same target and source for a subset of the leads (used to send

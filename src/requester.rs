@@ -171,6 +171,26 @@ impl fmt::Display for AmbiguousKey {
     }
 }
 
+/// A chunk's leads: a list of its own, or a range of its request's (no
+/// copy of the keys).
+#[derive(Debug, Clone)]
+pub(crate) enum ChunkLeads {
+    Own(Vec<LeadKey>),
+    Shared {
+        all: Arc<[LeadKey]>,
+        range: std::ops::Range<usize>,
+    },
+}
+
+impl ChunkLeads {
+    fn as_slice(&self) -> &[LeadKey] {
+        match self {
+            ChunkLeads::Own(leads) => leads,
+            ChunkLeads::Shared { all, range } => all.get(range.clone()).unwrap_or_default(),
+        }
+    }
+}
+
 /// One chunk of a request: its leads, the backend that handled it, and what
 /// happened.
 ///
@@ -182,7 +202,7 @@ impl fmt::Display for AmbiguousKey {
 #[derive(Debug, Clone)]
 pub struct ChunkReport {
     pub(crate) index: usize,
-    pub(crate) leads: Vec<LeadKey>,
+    pub(crate) leads: ChunkLeads,
     pub(crate) backend: String,
     pub(crate) status: ChunkStatus,
     pub(crate) unmatched: Vec<LeadKey>,
@@ -234,7 +254,7 @@ impl ChunkReport {
     pub fn not_attempted(leads: impl Into<Vec<LeadKey>>) -> Self {
         ChunkReport {
             index: 0,
-            leads: leads.into(),
+            leads: ChunkLeads::Own(leads.into()),
             backend: String::new(),
             status: ChunkStatus::NotAttempted,
             unmatched: Vec::new(),
@@ -291,7 +311,7 @@ impl ChunkReport {
 
     /// The chunk's leads, in request order.
     pub fn leads(&self) -> &[LeadKey] {
-        &self.leads
+        self.leads.as_slice()
     }
 
     /// The backend that handled the chunk, e.g. `soap` or `rest` (empty when
@@ -479,7 +499,7 @@ impl Outcome {
         self.chunks
             .iter()
             .filter(|c| matches!(c.status, ChunkStatus::NotAttempted))
-            .flat_map(|c| c.leads.iter())
+            .flat_map(|c| c.leads().iter())
     }
 
     /// Appends `report`, numbered by its position.
@@ -583,28 +603,38 @@ pub fn send_in_chunks(
     let mut outcome = Outcome::default();
     let mut failed = false;
     let total = request.chunks_of(max_leads_per_call).len();
+    let mut start = 0;
     for (index, leads) in request.chunks_of(max_leads_per_call).enumerate() {
-        let report = if failed {
-            ChunkReport::not_attempted(leads)
+        let shared = ChunkLeads::Shared {
+            all: Arc::clone(request.shared_leads()),
+            range: start..start + leads.len(),
+        };
+        start += leads.len();
+        let (backend, status, accepted) = if failed {
+            (String::new(), ChunkStatus::NotAttempted, None)
         } else {
             match send(index, leads) {
-                Ok(accepted) => ChunkReport {
-                    unmatched: accepted.unmatched,
-                    ambiguous: accepted.ambiguous,
-                    execution_id: accepted.execution_id,
-                    ..ChunkReport::accepted(leads, backend)
-                },
+                Ok(accepted) => (backend.to_owned(), ChunkStatus::Accepted, Some(accepted)),
                 Err(err) => {
                     if total == 1 {
                         return Err(err);
                     }
                     log::warn!("{backend}: chunk {index} of {total} failed: {err}");
                     failed = true;
-                    ChunkReport::failed(leads, backend, err)
+                    (backend.to_owned(), ChunkStatus::Failed(err), None)
                 }
             }
         };
-        outcome.push(report);
+        let accepted = accepted.unwrap_or_default();
+        outcome.push(ChunkReport {
+            index,
+            leads: shared,
+            backend,
+            status,
+            unmatched: accepted.unmatched,
+            ambiguous: accepted.ambiguous,
+            execution_id: accepted.execution_id,
+        });
     }
     outcome.into_result()
 }

@@ -351,7 +351,10 @@ impl Http {
                     .build();
                 let agent = Agent::with_parts(
                     config,
-                    ureq::unversioned::transport::DefaultConnector::new(),
+                    ureq::unversioned::transport::Connector::chain(
+                        ureq::unversioned::transport::DefaultConnector::new(),
+                        SteadyTimeouts::for_timeout(settings.timeout),
+                    ),
                     LiteralFirstResolver::default(),
                 );
                 (agent, false)
@@ -488,6 +491,107 @@ impl ureq::unversioned::resolver::Resolver for LiteralFirstResolver {
     }
 }
 
+/// Holds a connection's socket timeouts steady from call to call.
+///
+/// With a whole-call timeout, ureq hands each read and write the time left
+/// until the deadline, which differs on every call, and sets it on the
+/// socket when it changed: three `setsockopt` system calls per call on a
+/// kept-alive connection. This connector, last in the chain, rounds the
+/// time left up to a multiple of a quantum (1/64 of the whole-call
+/// timeout, 1 ms to 1 s), so consecutive calls hand the socket the same
+/// value and ureq skips the system call. A blocked read or write may so
+/// outlast the deadline by less than one quantum; an expired deadline
+/// (zero left) is passed on unchanged and fails as before.
+#[derive(Debug)]
+struct SteadyTimeouts {
+    quantum: Duration,
+}
+
+impl SteadyTimeouts {
+    fn for_timeout(timeout: Duration) -> Self {
+        SteadyTimeouts {
+            quantum: (timeout / 64).clamp(Duration::from_millis(1), Duration::from_secs(1)),
+        }
+    }
+}
+
+impl<In: ureq::unversioned::transport::Transport> ureq::unversioned::transport::Connector<In>
+    for SteadyTimeouts
+{
+    type Out = Steady<In>;
+
+    fn connect(
+        &self,
+        _details: &ureq::unversioned::transport::ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(|inner| Steady {
+            inner,
+            quantum: self.quantum,
+        }))
+    }
+}
+
+/// A transport whose timeouts [`SteadyTimeouts`] rounds.
+#[derive(Debug)]
+struct Steady<T> {
+    inner: T,
+    quantum: Duration,
+}
+
+impl<T> Steady<T> {
+    fn rounded(
+        &self,
+        mut timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> ureq::unversioned::transport::NextTimeout {
+        use ureq::unversioned::transport::time::Duration as Left;
+        if let Left::Exact(left) = timeout.after {
+            timeout.after = Left::Exact(round_up(left, self.quantum));
+        }
+        timeout
+    }
+}
+
+/// `left` rounded up to a multiple of `quantum`; zero stays zero.
+fn round_up(left: Duration, quantum: Duration) -> Duration {
+    let q = quantum.as_nanos().max(1);
+    let steps = left.as_nanos().div_ceil(q);
+    u64::try_from(steps * q).map_or(left, Duration::from_nanos)
+}
+
+impl<T: ureq::unversioned::transport::Transport> ureq::unversioned::transport::Transport
+    for Steady<T>
+{
+    fn buffers(&mut self) -> &mut dyn ureq::unversioned::transport::Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<(), ureq::Error> {
+        let timeout = self.rounded(timeout);
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(
+        &mut self,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<bool, ureq::Error> {
+        let timeout = self.rounded(timeout);
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
 /// What a ureq failure says about delivery. Before the request left (DNS,
 /// connect, TLS set-up) nothing was sent; after, anything may have happened.
 fn classify(err: ureq::Error, reading_body: bool) -> Error {
@@ -561,6 +665,31 @@ fn is_loopback(authority: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_left_is_rounded_up_to_the_quantum() {
+        let q = SteadyTimeouts::for_timeout(Duration::from_secs(60)).quantum;
+        assert_eq!(q, Duration::from_micros(937_500));
+        let ms = Duration::from_millis;
+        assert_eq!(round_up(Duration::ZERO, q), Duration::ZERO);
+        assert_eq!(round_up(Duration::from_nanos(1), q), q);
+        assert_eq!(round_up(ms(59_999), q), Duration::from_secs(60));
+        assert_eq!(round_up(ms(59_100), q), Duration::from_secs(60));
+        assert_eq!(
+            round_up(ms(59_000), q),
+            ms(59_062) + Duration::from_micros(500)
+        );
+        // Short timeouts keep a fine quantum; long ones at most a second.
+        let short = SteadyTimeouts::for_timeout(ms(500)).quantum;
+        assert_eq!(
+            short,
+            Duration::from_micros(7_812) + Duration::from_nanos(500)
+        );
+        assert_eq!(SteadyTimeouts::for_timeout(ms(10)).quantum, ms(1));
+        let long = SteadyTimeouts::for_timeout(Duration::from_secs(3600)).quantum;
+        assert_eq!(long, Duration::from_secs(1));
+        assert_eq!(round_up(ms(3_599_001), long), Duration::from_secs(3600));
+    }
 
     #[test]
     fn endpoints() {

@@ -225,7 +225,8 @@ impl SoapClient {
                 ),
             ));
         }
-        self.signed(1024 + 96 * leads.len(), |out, auth| {
+        // The writer reserves what the envelope needs.
+        self.signed(0, |out, auth| {
             write_request_campaign(out, auth, request, leads)
         })
     }

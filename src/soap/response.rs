@@ -125,48 +125,87 @@ fn parenthesised_code(s: &str) -> Option<u32> {
     s[start + 1..end].trim().parse().ok()
 }
 
+/// The elements the reader tells apart, by local name; the rest are
+/// `Other`. Paths are kept as these tags, so reading allocates only for
+/// the texts it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Envelope,
+    Body,
+    /// The operation's success element, e.g. `successRequestCampaign`.
+    SuccessElement,
+    Result,
+    Success,
+    Fault,
+    FaultString,
+    Detail,
+    Code,
+    Message,
+    Other,
+}
+
+impl Tag {
+    fn of(name: &[u8], success_element: &str) -> Tag {
+        match name {
+            b"Envelope" => Tag::Envelope,
+            b"Body" => Tag::Body,
+            b"result" => Tag::Result,
+            b"success" => Tag::Success,
+            b"Fault" => Tag::Fault,
+            b"faultstring" => Tag::FaultString,
+            b"detail" => Tag::Detail,
+            b"code" => Tag::Code,
+            b"message" => Tag::Message,
+            n if n == success_element.as_bytes() => Tag::SuccessElement,
+            _ => Tag::Other,
+        }
+    }
+}
+
 fn parse(body: &[u8], success_element: &str) -> Result<Parsed, String> {
     let mut reader = Reader::from_reader(body);
     reader.config_mut().trim_text(true);
-    let mut buf = Vec::new();
-    let mut path: Vec<Vec<u8>> = Vec::new();
+    let mut path = [Tag::Other; MAX_DEPTH];
+    let mut depth = 0;
     let mut parsed = Parsed::default();
     loop {
         let event = reader
-            .read_event_into(&mut buf)
+            .read_event()
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::DocType(_) => return Err("a DOCTYPE is not allowed in a SOAP message".into()),
             Event::Start(e) => {
-                if path.len() >= MAX_DEPTH {
+                if depth >= MAX_DEPTH {
                     return Err("the XML nests too deeply".into());
                 }
-                let name = e.local_name().as_ref().to_vec();
-                on_open(&path, &name, success_element, &mut parsed)?;
-                path.push(name);
+                let tag = Tag::of(e.local_name().as_ref(), success_element);
+                on_open(&path[..depth], tag, &mut parsed)?;
+                path[depth] = tag;
+                depth += 1;
             }
             Event::Empty(e) => {
-                let name = e.local_name().as_ref().to_vec();
-                on_open(&path, &name, success_element, &mut parsed)?;
+                let tag = Tag::of(e.local_name().as_ref(), success_element);
+                on_open(&path[..depth], tag, &mut parsed)?;
             }
             Event::End(_) => {
-                path.pop();
+                depth = depth.saturating_sub(1);
             }
             Event::Text(t) => {
                 let text = t
                     .unescape()
-                    .map_err(|e| format!("bad text in the XML: {e}"))?
-                    .into_owned();
-                on_text(&path, text, success_element, &mut parsed);
+                    .map_err(|e| format!("bad text in the XML: {e}"))?;
+                on_text(&path[..depth], || text.into_owned(), &mut parsed);
             }
             Event::CData(c) => {
-                let text = String::from_utf8_lossy(&c).into_owned();
-                on_text(&path, text, success_element, &mut parsed);
+                on_text(
+                    &path[..depth],
+                    || String::from_utf8_lossy(&c).into_owned(),
+                    &mut parsed,
+                );
             }
             Event::Eof => break,
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
-        buf.clear();
     }
     if !parsed.saw_envelope {
         return Err("not a SOAP envelope".into());
@@ -174,37 +213,28 @@ fn parse(body: &[u8], success_element: &str) -> Result<Parsed, String> {
     Ok(parsed)
 }
 
-fn on_open(
-    path: &[Vec<u8>],
-    name: &[u8],
-    success_element: &str,
-    parsed: &mut Parsed,
-) -> Result<(), String> {
-    match (path.len(), name) {
-        (0, b"Envelope") => parsed.saw_envelope = true,
-        (0, _) => return Err("the root element is not a SOAP Envelope".into()),
-        (2, b"Fault") if path[1] == b"Body" => parsed.fault = true,
-        (2, n) if path[1] == b"Body" && n == success_element.as_bytes() => {
-            parsed.success_element = true
-        }
+fn on_open(path: &[Tag], tag: Tag, parsed: &mut Parsed) -> Result<(), String> {
+    match (path, tag) {
+        ([], Tag::Envelope) => parsed.saw_envelope = true,
+        ([], _) => return Err("the root element is not a SOAP Envelope".into()),
+        ([_, Tag::Body], Tag::Fault) => parsed.fault = true,
+        ([_, Tag::Body], Tag::SuccessElement) => parsed.success_element = true,
         _ => {}
     }
     Ok(())
 }
 
-fn on_text(path: &[Vec<u8>], text: String, success_element: &str, parsed: &mut Parsed) {
-    let names: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
-    match names.as_slice() {
-        [b"Envelope", b"Body", s, b"result", b"success"] if *s == success_element.as_bytes() => {
-            parsed.success = Some(text)
-        }
-        [b"Envelope", b"Body", b"Fault", b"faultstring"] => parsed.fault_string = Some(text),
-        [b"Envelope", b"Body", b"Fault", b"detail", _, b"code"] => parsed.detail_code = Some(text),
-        [b"Envelope", b"Body", b"Fault", b"detail", _, b"message"] => {
-            parsed.detail_message = Some(text)
-        }
-        _ => {}
-    }
+/// Keeps the text (made by `text`) of the elements the answer is read from.
+fn on_text(path: &[Tag], text: impl FnOnce() -> String, parsed: &mut Parsed) {
+    use Tag::*;
+    let slot = match path {
+        [Envelope, Body, SuccessElement, Result, Success] => &mut parsed.success,
+        [Envelope, Body, Fault, FaultString] => &mut parsed.fault_string,
+        [Envelope, Body, Fault, Detail, _, Code] => &mut parsed.detail_code,
+        [Envelope, Body, Fault, Detail, _, Message] => &mut parsed.detail_message,
+        _ => return,
+    };
+    *slot = Some(text());
 }
 
 #[cfg(test)]
