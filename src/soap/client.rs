@@ -18,7 +18,7 @@ use crate::soap::envelope::{
     write_request_campaign, write_schedule_campaign, AuthHeader, ScheduleParams,
 };
 use crate::soap::response::read_response;
-use crate::soap::signature::{request_signature, w3c_timestamp};
+use crate::soap::signature::{w3c_timestamp, SignatureCache};
 use crate::transport::{check_endpoint, env_var, http_setters, Caller, HttpConfig};
 
 /// The `SOAPAction` header of `requestCampaign`.
@@ -58,6 +58,8 @@ pub struct SoapClient {
     timezone: Tz,
     clock: Arc<dyn Clock>,
     caller: Caller,
+    /// This second's header, shared by clones.
+    signatures: Arc<SignatureCache>,
 }
 
 /// Builds a [`SoapClient`]. Every setter documents its default.
@@ -120,6 +122,7 @@ impl SoapClientBuilder {
             timezone: self.timezone,
             clock: self.clock,
             caller: Caller::new(&self.http),
+            signatures: Arc::default(),
         })
     }
 }
@@ -184,12 +187,16 @@ impl SoapClient {
         capacity: usize,
         write: impl FnOnce(&mut Vec<u8>, &AuthHeader<'_>) -> std::io::Result<()>,
     ) -> Result<Vec<u8>, Error> {
-        let timestamp = w3c_timestamp(self.clock.now(), self.timezone);
-        let signature = request_signature(self.encryption_key.expose(), &timestamp, &self.user_id);
+        let signed = self.signatures.at(
+            self.clock.now(),
+            self.timezone,
+            self.encryption_key.expose(),
+            &self.user_id,
+        );
         let auth = AuthHeader {
             user_id: &self.user_id,
-            signature: &signature,
-            timestamp: &timestamp,
+            signature: &signed.signature,
+            timestamp: &signed.timestamp,
         };
         let mut body = Vec::with_capacity(capacity);
         write(&mut body, &auth)

@@ -94,6 +94,11 @@ pub fn push_escaped(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&bytes[done..]);
 }
 
+/// An `IDNUM` key up to its value.
+const IDNUM_START: &str = "<leadKey><keyType>IDNUM</keyType><keyValue>";
+/// A key after its value.
+const LEAD_END: &[u8] = b"</keyValue></leadKey>";
+
 /// A `leadKey` element up to its value, in one piece per key type.
 fn lead_key_start(key_type: LeadKeyType) -> &'static str {
     macro_rules! start {
@@ -102,7 +107,7 @@ fn lead_key_start(key_type: LeadKeyType) -> &'static str {
         };
     }
     let start = match key_type {
-        LeadKeyType::Idnum => start!("IDNUM"),
+        LeadKeyType::Idnum => IDNUM_START,
         LeadKeyType::Cookie => start!("COOKIE"),
         LeadKeyType::Email => start!("EMAIL"),
         LeadKeyType::LeadOwnerEmail => start!("LEADOWNEREMAIL"),
@@ -195,9 +200,19 @@ pub fn write_request_campaign(
     }
     out.extend_from_slice(b"<leadList>");
     for key in leads {
-        out.extend_from_slice(lead_key_start(key.key_type()).as_bytes());
-        push_escaped(out, key.value());
-        out.extend_from_slice(b"</keyValue></leadKey>");
+        match key.key_type() {
+            // Digits only (LeadKey checks an IDNUM): nothing to escape, and
+            // the markup's length is known here, so it is copied inline.
+            LeadKeyType::Idnum => {
+                out.extend_from_slice(IDNUM_START.as_bytes());
+                out.extend_from_slice(key.value().as_bytes());
+            }
+            key_type => {
+                out.extend_from_slice(lead_key_start(key_type).as_bytes());
+                push_escaped(out, key.value());
+            }
+        }
+        out.extend_from_slice(LEAD_END);
     }
     out.extend_from_slice(b"</leadList>");
     if let CampaignTarget::Named {
