@@ -1,8 +1,10 @@
 //! Whole calls against the in-process sandbox over loopback: the clients'
 //! `request_campaign` next to a bare ureq POST of the same bytes to the same
-//! sandbox, and the effect of connection reuse.
+//! sandbox, the SOAP call next to libcurl posting the same bytes, and the
+//! effect of connection reuse.
 //!
-//! The issue's target: a round trip within 10% of the bare POST.
+//! Targets: a round trip within 10% of the bare ureq POST (issue 9), the
+//! SOAP round trip within 5% of curl over keep-alive (issue 18).
 //!
 //! Run with `cargo bench --bench round_trip`; on a small machine, pinned to
 //! one CPU: `taskset -c 0 cargo bench --bench round_trip` (see below).

@@ -79,7 +79,9 @@ impl HttpConfig {
 
     /// Time allowed for one whole call, from connect to the last byte of
     /// the answer. Default: 60 s. A call that times out after sending has
-    /// an unknown outcome.
+    /// an unknown outcome. Kept to within 1/64 of it (at most 1 s): a
+    /// blocked read or write may end that much after the deadline, so
+    /// that kept-alive calls need not re-arm the socket's timeouts.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
