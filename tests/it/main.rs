@@ -13,6 +13,7 @@ mod properties;
 mod quota;
 mod redaction;
 mod rest;
+mod rest_answers;
 mod rest_schema;
 mod schema;
 mod shared_limiter;

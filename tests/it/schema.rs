@@ -1,19 +1,53 @@
-//! A strict JSON-schema validator of the tests' own, for the subsets the
-//! crate's copies of Marketo's Swagger 2.0 file (`spec/rest-campaigns.json`)
-//! and of Journey Optimizer's OpenAPI 3.0 file
+//! A JSON-schema validator of the tests' own, for the subsets the crate's
+//! copies of Marketo's Swagger 2.0 files (`spec/rest-campaigns.json`,
+//! `spec/rest-answers.json`) and of Journey Optimizer's OpenAPI 3.0 file
 //! (`spec/ajo-messaging.json`) use: `$ref`, `type`, `required`,
-//! `properties` (nothing else unless `additionalProperties`), `items`,
-//! `oneOf` (with a discriminator: the mapping decides), `minItems`,
-//! `maxItems`, `enum`, `format: int32 | date-time`.
+//! `properties`, `additionalProperties`, `items`, `oneOf` (with a
+//! discriminator: the mapping decides), `minItems`, `maxItems`, `enum`,
+//! `format: int32 | int64 | date-time`.
+//!
+//! Two readings:
+//! - [`validate`], for what this crate sends: strict, an object holds
+//!   nothing its schema does not list (unless `additionalProperties`).
+//! - [`validate_answer`], for what a server answers, as Swagger 2.0 reads a
+//!   schema: an object may hold properties its schema does not list (a
+//!   Marketo `Lead` carries any lead field), and an object schema with no
+//!   properties at all (`{"type": "object"}`) is how Marketo's generator
+//!   wrote Java's `Object`, any JSON value (`Attribute.value`, which
+//!   Marketo's own examples fill with strings and numbers).
 
 use serde_json::{json, Value};
 
+/// Strict: for what this crate sends.
 pub(crate) fn validate(
     spec: &Value,
     schema: &Value,
     value: &Value,
     path: &str,
 ) -> Result<(), String> {
+    check(spec, schema, value, path, true)
+}
+
+/// As Swagger 2.0 reads a schema: for what a server answers.
+pub(crate) fn validate_answer(
+    spec: &Value,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+) -> Result<(), String> {
+    check(spec, schema, value, path, false)
+}
+
+fn check(
+    spec: &Value,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    strict: bool,
+) -> Result<(), String> {
+    let validate = |spec: &Value, schema: &Value, value: &Value, path: &str| {
+        check(spec, schema, value, path, strict)
+    };
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         // `#/definitions/X` (Swagger 2.0) or `#/components/schemas/X`
         // (OpenAPI 3.0): a JSON pointer into the spec.
@@ -50,6 +84,10 @@ pub(crate) fn validate(
         || schema.get("additionalProperties").is_some())
     .then_some("object");
     match schema["type"].as_str().or(implied) {
+        Some("object") if !strict && schema.as_object().is_some_and(|s| s.len() == 1) => {
+            // `{"type": "object"}` alone: Java's `Object`, any value.
+            Ok(())
+        }
         Some("object") => {
             let object = value.as_object().ok_or(format!("{path}: not an object"))?;
             for name in schema["required"].as_array().into_iter().flatten() {
@@ -64,7 +102,7 @@ pub(crate) fn validate(
                     validate(spec, property, item, &sub)?;
                 } else if schema["additionalProperties"].is_object() {
                     validate(spec, &schema["additionalProperties"], item, &sub)?;
-                } else {
+                } else if strict || schema["additionalProperties"] == false {
                     return Err(format!("{path}: {name} is not in the schema"));
                 }
             }
@@ -105,6 +143,14 @@ pub(crate) fn validate(
             }
             Ok(())
         }
+        Some("boolean") => value
+            .as_bool()
+            .map(|_| ())
+            .ok_or(format!("{path}: not a boolean")),
+        Some("number") => value
+            .as_f64()
+            .map(|_| ())
+            .ok_or(format!("{path}: not a number")),
         other => Err(format!("{path}: unsupported type {other:?}")),
     }
 }

@@ -736,11 +736,11 @@ impl Net {
 
     /// Marketo's `success:false` body with `code`.
     fn rest_error(&self, code: u32) -> String {
-        json!({
-            "requestId": self.state.next_request_id(),
-            "success": false,
-            "errors": [{"code": code.to_string(), "message": faults::rest_error_text(code)}],
-        })
+        rest::error(
+            self.state.next_request_id(),
+            code,
+            faults::rest_error_text(code),
+        )
         .to_string()
     }
 
@@ -779,29 +779,33 @@ impl Net {
             _ => Answer::new(
                 200,
                 rest::JSON,
-                json!({
-                    "requestId": self.state.next_request_id(),
-                    "result": campaign_result(head.path()),
-                    "success": true,
-                })
+                rest::success(
+                    self.state.next_request_id(),
+                    campaign_result(&self.state, head.path()),
+                )
                 .to_string(),
             ),
         }
     }
 }
 
-/// The `result` of a trigger or schedule success for `path`
-/// (`[{"id":4496}]` for `/rest/v1/campaigns/4496/trigger.json`), empty for
-/// other paths.
-fn campaign_result(path: &str) -> serde_json::Value {
+/// The `result` of a trigger or schedule success for `path`: the campaign
+/// (as the sandbox's own answer would give it) for
+/// `/rest/v1/campaigns/4496/trigger.json`, `{"id":N}` for a campaign the
+/// sandbox does not know, empty for other paths.
+fn campaign_result(state: &State, path: &str) -> Vec<serde_json::Value> {
     let id = path
         .strip_prefix("/rest/v1/campaigns/")
         .and_then(|rest| rest.split_once('/'))
         .and_then(|(id, _)| id.parse::<u64>().ok());
-    match id {
-        Some(id) => json!([{ "id": id }]),
-        None => json!([]),
-    }
+    let Some(id) = id else {
+        return Vec::new();
+    };
+    let known = state.data.campaigns.iter().find(|c| u64::from(c.id) == id);
+    vec![match known {
+        Some(campaign) => rest::campaign_json(state, campaign),
+        None => json!({ "id": id }),
+    }]
 }
 
 /// Sends `answer` cut as `at` says; the connection then closes (except

@@ -1,9 +1,11 @@
 //! The sandbox's REST API (`/rest/v1/...`): checks what Marketo checks
 //! (bearer token, rate, concurrency, parameter rules), runs, journals.
 //!
-//! Every API call is answered with HTTP 200 and Marketo's envelope:
-//! `{"requestId","success":true,"result":[...]}` or
-//! `{"requestId","success":false,"errors":[{"code","message"}]}`.
+//! Every API call is answered with HTTP 200 and Marketo's envelope, in the
+//! shape the official Swagger requires (a superset of the answers
+//! Marketo's documentation shows, which leave out the empty lists):
+//! `{"errors":[],"requestId","result":[...],"success":true,"warnings":[]}`
+//! or `{"errors":[{"code","message"}],"requestId","result":[],"success":false,"warnings":[]}`.
 
 use std::collections::BTreeSet;
 
@@ -158,29 +160,53 @@ pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static
     };
     let request_id = state.next_request_id();
     let body = match run(state, request, route) {
-        Ok(Reply::Records(result)) => {
-            json!({"requestId": request_id, "success": true, "result": result})
+        Ok(Reply::Records(result)) => success(request_id, result),
+        Ok(Reply::Page { result, next, more }) => {
+            let mut body = success(request_id, result);
+            body["nextPageToken"] = next.into();
+            body["moreResult"] = more.into();
+            body
         }
-        Ok(Reply::Page { result, next, more }) => json!({
-            "requestId": request_id,
-            "success": true,
-            "result": result,
-            "nextPageToken": next,
-            "moreResult": more,
-        }),
         Ok(Reply::Token(token)) => {
-            json!({"requestId": request_id, "success": true, "nextPageToken": token})
+            // ResponseOfVoid: no `result`.
+            let mut body = success(request_id, Vec::new());
+            body["nextPageToken"] = token.into();
+            if let Some(body) = body.as_object_mut() {
+                body.remove("result");
+            }
+            body
         }
         Err(failure) => {
             log::debug!("sandbox REST error {}: {}", failure.code, failure.message);
-            json!({
-                "requestId": request_id,
-                "success": false,
-                "errors": [{"code": failure.code.to_string(), "message": failure.message}],
-            })
+            error(request_id, failure.code, &failure.message)
         }
     };
     (200, JSON, body.to_string())
+}
+
+/// A `success:true` answer with `result`, and the empty `errors` and
+/// `warnings` the Swagger requires.
+pub(crate) fn success(request_id: String, result: Vec<Value>) -> Value {
+    json!({
+        "errors": [],
+        "requestId": request_id,
+        "result": result,
+        "success": true,
+        "warnings": [],
+    })
+}
+
+/// A `success:false` answer: Marketo's error `code` (as a string, as
+/// Marketo writes it) and `message`, and the empty `result` and `warnings`
+/// the Swagger requires.
+pub(crate) fn error(request_id: String, code: u32, message: &str) -> Value {
+    json!({
+        "errors": [{"code": code.to_string(), "message": message}],
+        "requestId": request_id,
+        "result": [],
+        "success": false,
+        "warnings": [],
+    })
 }
 
 /// A successful answer: records, a page of records with its paging token,
@@ -241,7 +267,9 @@ fn authorize(state: &State, authorization: Option<&str>) -> Result<(), Failure> 
     }
 }
 
-fn campaign_json(state: &State, campaign: &SandboxCampaign) -> Value {
+/// A campaign as the Swagger's `Campaign` (what `campaigns.json` lists and
+/// a trigger or schedule answers).
+pub(crate) fn campaign_json(state: &State, campaign: &SandboxCampaign) -> Value {
     json!({
         "id": campaign.id,
         "name": campaign.name,
@@ -886,7 +914,8 @@ fn trigger(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Val
         run_at: None,
         ajo: None,
     });
-    Ok(vec![json!({"id": campaign.id})])
+    // Marketo documents `{"id":N}`; the Swagger requires a whole Campaign.
+    Ok(vec![campaign_json(state, campaign)])
 }
 
 /// A `runAt` the sandbox accepts: RFC 3339, or ISO 8601 with a `+hhmm`
@@ -940,7 +969,8 @@ fn schedule(state: &State, request: &RestRequest<'_>, id: &str) -> Result<Vec<Va
         run_at: Some(run_at),
         ajo: None,
     });
-    Ok(vec![json!({"id": campaign.id})])
+    // Marketo documents `{"id":N}`; the Swagger requires a whole Campaign.
+    Ok(vec![campaign_json(state, campaign)])
 }
 
 #[cfg(test)]
