@@ -172,14 +172,20 @@ impl fmt::Display for AmbiguousKey {
 }
 
 /// A chunk's leads: a list of its own, or a range of its request's (no
-/// copy of the keys).
-#[derive(Debug, Clone)]
+/// copy of the keys). Shown (`Debug`) as the chunk's keys only.
+#[derive(Clone)]
 pub(crate) enum ChunkLeads {
     Own(Vec<LeadKey>),
     Shared {
         all: Arc<[LeadKey]>,
         range: std::ops::Range<usize>,
     },
+}
+
+impl fmt::Debug for ChunkLeads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
 }
 
 impl ChunkLeads {
@@ -830,6 +836,22 @@ fn add_ambiguous(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_report_shows_its_own_leads_only() {
+        let request = CampaignRequest::new(
+            crate::CampaignTarget::id(1),
+            (1..=250).map(|i| LeadKey::id(i).unwrap()),
+        )
+        .unwrap();
+        let outcome =
+            send_in_chunks(&request, 100, "stub", |_, _| Ok(ChunkAccepted::default())).unwrap();
+        let third = &outcome.chunks()[2];
+        assert_eq!(third.leads(), &request.leads()[200..]);
+        let shown = format!("{third:?}");
+        assert_eq!(shown.matches("LeadKey").count(), 50, "{shown}");
+        assert!(shown.contains("\"250\""), "{shown}");
+    }
     use crate::error::Delivery;
     use crate::request::CampaignTarget;
 

@@ -79,9 +79,12 @@ impl HttpConfig {
 
     /// Time allowed for one whole call, from connect to the last byte of
     /// the answer. Default: 60 s. A call that times out after sending has
-    /// an unknown outcome. Kept to within 1/64 of it (at most 1 s): a
-    /// blocked read or write may end that much after the deadline, so
-    /// that kept-alive calls need not re-arm the socket's timeouts.
+    /// an unknown outcome. With the agent the client builds, kept to
+    /// within 1/64 of it (at most 1 s): a blocked read or write may end
+    /// that much after the deadline, so that kept-alive calls need not
+    /// re-arm the socket's timeouts (through an HTTP proxy, its CONNECT
+    /// exchange too). Your own [`agent`](HttpConfig::agent) keeps ureq's
+    /// exact deadline.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -103,11 +103,13 @@ impl SignatureCache {
     ) -> std::sync::Arc<Signed> {
         use std::sync::PoisonError;
         let second = (now.timestamp(), now.nanosecond() >= 1_000_000_000);
-        let cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Held while signing (once a second, about a microsecond), so that
+        // concurrent callers sign a second once and never put back an
+        // older one.
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(signed) = cached.as_ref().filter(|s| s.second == second) {
             return std::sync::Arc::clone(signed);
         }
-        drop(cached);
         let timestamp = w3c_timestamp(now, zone);
         let signature = request_signature(encryption_key, &timestamp, user_id);
         let signed = std::sync::Arc::new(Signed {
@@ -115,8 +117,7 @@ impl SignatureCache {
             timestamp,
             signature,
         });
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(std::sync::Arc::clone(&signed));
+        *cached = Some(std::sync::Arc::clone(&signed));
         signed
     }
 }
