@@ -295,6 +295,17 @@ impl LeadKey {
         }
     }
 
+    /// The key's value as bytes (its UTF-8), without checking them again
+    /// as [`value`](LeadKey::value) must to give a `str`: for writers that
+    /// copy it.
+    #[inline]
+    pub(crate) fn value_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes, .. } => bytes.0.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Shared { value, .. } => value.as_bytes(),
+        }
+    }
+
     /// The key's value, as given.
     #[inline]
     pub fn value(&self) -> &str {

@@ -60,6 +60,8 @@ pub struct SoapClient {
     caller: Caller,
     /// This second's header, shared by clones.
     signatures: Arc<SignatureCache>,
+    /// The last envelope's buffer, for the next call.
+    spare: Arc<SpareBuffer>,
 }
 
 /// Builds a [`SoapClient`]. Every setter documents its default.
@@ -123,6 +125,7 @@ impl SoapClientBuilder {
             clock: self.clock,
             caller: Caller::new(&self.http),
             signatures: Arc::default(),
+            spare: Arc::default(),
         })
     }
 }
@@ -198,7 +201,8 @@ impl SoapClient {
             signature: &signed.signature,
             timestamp: &signed.timestamp,
         };
-        let mut body = Vec::with_capacity(capacity);
+        let mut body = self.spare.take();
+        body.reserve(capacity);
         write(&mut body, &auth)
             .map_err(|e| Error::Config(format!("writing the envelope failed: {e}")))?;
         Ok(body)
@@ -252,7 +256,9 @@ impl SoapClient {
                 &self.endpoint,
                 &[("Content-Type", CONTENT_TYPE), ("SOAPAction", action)],
                 &body,
-            )?;
+            );
+            self.spare.put(body);
+            let response = response?;
             read_response(response.status, &response.body, success_element)
         })
     }
@@ -279,6 +285,44 @@ impl SoapClient {
 impl fmt::Display for SoapClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Soap({})", self.endpoint)
+    }
+}
+
+/// One envelope buffer kept between calls (a 100-lead envelope is about
+/// 11 KB; allocating and freeing it on every call cost more than writing
+/// it). Shared by clones: a caller that finds it taken, or finds none,
+/// allocates; a buffer grown past 64 KiB is not kept.
+#[derive(Default)]
+struct SpareBuffer(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl SpareBuffer {
+    const MAX_KEPT: usize = 64 * 1024;
+
+    /// The spare buffer, emptied, or a new one.
+    fn take(&self) -> Vec<u8> {
+        let spare = self.0.try_lock().ok().and_then(|mut slot| slot.take());
+        let mut buffer = spare.unwrap_or_default();
+        buffer.clear();
+        buffer
+    }
+
+    /// Keeps `buffer` for the next call, if there is room.
+    fn put(&self, buffer: Vec<u8>) {
+        if buffer.capacity() > Self::MAX_KEPT {
+            return;
+        }
+        if let Ok(mut slot) = self.0.try_lock() {
+            if slot.is_none() {
+                *slot = Some(buffer);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SpareBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // An envelope holds the signature: its bytes are not shown.
+        f.write_str("SpareBuffer")
     }
 }
 
@@ -351,5 +395,71 @@ impl CampaignScheduler for SoapClient {
             id: None,
             backend: "soap".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::RetryPolicy;
+
+    #[test]
+    fn the_spare_buffer_is_reused_emptied_and_bounded() {
+        let spare = SpareBuffer::default();
+        assert!(spare.take().is_empty());
+        let mut buffer = spare.take();
+        buffer.extend_from_slice(b"an earlier envelope");
+        let capacity = buffer.capacity();
+        spare.put(buffer);
+        let reused = spare.take();
+        assert!(reused.is_empty());
+        assert_eq!(reused.capacity(), capacity);
+        // Taken: the next caller allocates; too big: not kept.
+        assert_eq!(spare.take().capacity(), 0);
+        spare.put(Vec::with_capacity(SpareBuffer::MAX_KEPT + 1));
+        assert_eq!(spare.take().capacity(), 0);
+        assert_eq!(format!("{spare:?}"), "SpareBuffer");
+    }
+
+    /// Every call's body is exactly its own envelope, whatever the call
+    /// before wrote into the buffer it reuses.
+    #[test]
+    fn a_reused_buffer_sends_exactly_the_envelope() {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let addr = server.server_addr().to_ip().unwrap();
+        let handle = std::thread::spawn(move || {
+            let mut bodies = Vec::new();
+            for _ in 0..3 {
+                let mut request = server.recv().unwrap();
+                let mut body = Vec::new();
+                request.as_reader().read_to_end(&mut body).unwrap();
+                bodies.push(body);
+                let answer =
+                    tiny_http::Response::from_string(crate::soap::server::SUCCESS_REQUEST_CAMPAIGN);
+                request.respond(answer).unwrap();
+            }
+            bodies
+        });
+        let client = SoapClient::builder(format!("http://{addr}/soap/mktows/2_9"), "user", "key")
+            .clock(FixedClock::parse("2010-04-09T14:04:54-07:00").unwrap())
+            .retry(RetryPolicy::never())
+            .rate_limit(None)
+            .build()
+            .unwrap();
+        let long = CampaignRequest::new(
+            CampaignTarget::id(4496),
+            (1..=100).map(|i| LeadKey::email(format!("lead{i}@company.com")).unwrap()),
+        )
+        .unwrap();
+        let short =
+            CampaignRequest::new(CampaignTarget::id(4496), [LeadKey::id(7).unwrap()]).unwrap();
+        for request in [&long, &short, &long] {
+            client.request_campaign(request).unwrap();
+        }
+        let bodies = handle.join().unwrap();
+        for (body, request) in bodies.iter().zip([&long, &short, &long]) {
+            assert_eq!(body, &client.envelope(request, request.leads()).unwrap());
+        }
     }
 }

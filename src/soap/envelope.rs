@@ -16,6 +16,13 @@ use std::borrow::Cow;
 // the bench can include it with the crate's public types instead.
 use crate::request::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken};
 
+/// A key's value as the writer copies it: its bytes, not checked again as
+/// a `str` (`benches/wire.rs`, which has only the public API, gives
+/// `value().as_bytes()`).
+fn key_value_bytes(key: &LeadKey) -> &[u8] {
+    key.value_bytes()
+}
+
 #[cfg(test)]
 #[path = "../../benches/baseline/quick_xml_writer.rs"]
 mod quick_xml_writer;

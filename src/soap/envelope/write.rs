@@ -5,13 +5,14 @@
 //! two on hostile values), at a fraction of the cost.
 //!
 //! It takes the domain types from its parent module (`CampaignRequest`,
-//! `CampaignTarget`, `LeadKey`, `LeadKeyType`, `ProgramToken`, all public)
-//! and uses no `crate::` paths, so `benches/wire.rs` includes this same
+//! `CampaignTarget`, `LeadKey`, `LeadKeyType`, `ProgramToken`, all public,
+//! and `key_value_bytes`, a key's value as bytes) and uses no `crate::`
+//! paths, so `benches/wire.rs` includes this same
 //! file with `#[path]` to time the writer alone.
 
 use std::io;
 
-use super::{CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken};
+use super::{key_value_bytes, CampaignRequest, CampaignTarget, LeadKey, LeadKeyType, ProgramToken};
 
 /// The values of `ns1:AuthenticationHeader`.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +74,11 @@ fn needs_escaping(bytes: &[u8]) -> bool {
 /// it into `\n`). These four are ASCII, so they never occur inside a
 /// multi-byte UTF-8 sequence and the scan can go byte by byte.
 pub fn push_escaped(out: &mut Vec<u8>, text: &str) {
-    let bytes = text.as_bytes();
+    push_escaped_bytes(out, text.as_bytes());
+}
+
+/// [`push_escaped`] of the bytes of a `str`.
+fn push_escaped_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     if !needs_escaping(bytes) {
         out.extend_from_slice(bytes);
         return;
@@ -205,11 +210,11 @@ pub fn write_request_campaign(
             // the markup's length is known here, so it is copied inline.
             LeadKeyType::Idnum => {
                 out.extend_from_slice(IDNUM_START.as_bytes());
-                out.extend_from_slice(key.value().as_bytes());
+                out.extend_from_slice(key_value_bytes(key));
             }
             key_type => {
                 out.extend_from_slice(lead_key_start(key_type).as_bytes());
-                push_escaped(out, key.value());
+                push_escaped_bytes(out, key_value_bytes(key));
             }
         }
         out.extend_from_slice(LEAD_END);
