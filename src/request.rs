@@ -306,6 +306,16 @@ impl LeadKey {
         }
     }
 
+    /// An `IDNUM` key's id (its digits, checked when the key was made),
+    /// read from the bytes it holds; `None` for a key of another type.
+    #[inline]
+    pub(crate) fn id_number(&self) -> Option<u32> {
+        if self.key_type() != LeadKeyType::Idnum {
+            return None;
+        }
+        parse_positive_id_bytes(self.value_bytes())
+    }
+
     /// The key's value, as given.
     #[inline]
     pub fn value(&self) -> &str {
@@ -799,12 +809,17 @@ impl CampaignRequest {
 /// refused: SOAP compares them as text, REST as numbers, so `+7` or `007`
 /// would name different leads on the two APIs.
 pub(crate) fn parse_positive_id(s: &str) -> Option<u32> {
+    parse_positive_id_bytes(s.as_bytes())
+}
+
+/// [`parse_positive_id`] of the bytes of a `str`.
+fn parse_positive_id_bytes(s: &[u8]) -> Option<u32> {
     // At most 10 digits (i32::MAX has 10), so the sum cannot overflow.
-    if s.is_empty() || s.len() > 10 || s.starts_with('0') {
+    if s.is_empty() || s.len() > 10 || s[0] == b'0' {
         return None;
     }
     let mut id: u64 = 0;
-    for b in s.bytes() {
+    for &b in s {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -1019,6 +1034,21 @@ mod tests {
             CampaignRequest::new(CampaignTarget::named("C", "P", [t.clone(), t]), lead()).is_err()
         );
         assert!(CampaignRequest::new(CampaignTarget::named("C", "P", []), lead()).is_ok());
+    }
+
+    #[test]
+    fn an_idnum_key_reads_its_id_from_its_bytes() {
+        for id in [1, 7, 1002200, i32::MAX as u32] {
+            assert_eq!(LeadKey::id(id).unwrap().id_number(), Some(id));
+            let parsed: LeadKey = format!("IDNUM:{id}").parse().unwrap();
+            assert_eq!(parsed.id_number(), Some(id));
+            assert_eq!(parsed.value_bytes(), id.to_string().as_bytes());
+        }
+        let email = LeadKey::email("1002200@company.com").unwrap();
+        assert_eq!(email.id_number(), None);
+        assert_eq!(email.value_bytes(), b"1002200@company.com");
+        let long = LeadKey::email(format!("{}@company.com", "x".repeat(40))).unwrap();
+        assert_eq!(long.value_bytes(), long.value().as_bytes());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::request::{parse_positive_id, LeadKey, LeadKeyType};
+use crate::request::{LeadKey, LeadKeyType};
 use crate::rest::client::RestClient;
 use crate::rest::wire::LeadRecord;
 
@@ -284,7 +284,7 @@ pub(crate) fn plan_lead_queries<'k>(
         };
         let value = key.value();
         let id = match key_type {
-            LeadKeyType::Idnum => match parse_positive_id(value) {
+            LeadKeyType::Idnum => match key.id_number() {
                 Some(id) => Some(id),
                 // Cannot happen: `LeadKey` only holds canonical ids.
                 None => {
@@ -555,7 +555,7 @@ pub(crate) fn resolve_next<'a>(
     if key.key_type() != LeadKeyType::Idnum {
         return resolve(ids, key);
     }
-    let Some(id) = parse_positive_id(key.value()) else {
+    let Some(id) = key.id_number() else {
         return Resolved::None;
     };
     let found = if ids.ids.get(*cursor) == Some(&id) {
@@ -576,7 +576,7 @@ pub(crate) fn resolve_next<'a>(
 pub(crate) fn resolve<'a>(ids: &'a LeadIds, key: &LeadKey) -> Resolved<'a> {
     let key_type = key.key_type();
     if key_type == LeadKeyType::Idnum {
-        return match parse_positive_id(key.value()) {
+        return match key.id_number() {
             Some(id) if ids.ids.binary_search(&id).is_ok() => Resolved::One(id),
             _ => Resolved::None,
         };
