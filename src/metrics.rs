@@ -115,9 +115,9 @@ impl Recorder {
     /// Counts one call. A call counted before under the same labels (every
     /// call but a client's first few) is counted without allocating.
     pub(crate) fn record(&self, url: &str, status: Option<u16>, elapsed: Duration) {
-        let mut digits = [0u8; 5];
+        let mut digits = [0u8; 10];
         let result = match status {
-            Some(status) => status_digits(status, &mut digits),
+            Some(status) => crate::request::decimal(u32::from(status), &mut digits),
             None => "transport_error",
         };
         let path = url_path(url);
@@ -185,21 +185,6 @@ fn labels(path: &str, label: &str) -> bool {
     }
 }
 
-/// An HTTP status's digits, written into `buf`.
-fn status_digits(status: u16, buf: &mut [u8; 5]) -> &str {
-    let mut n = status;
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or("unknown")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,10 +220,11 @@ mod tests {
             "/rest/v1/campaigns/{id}/trigger.json/x"
         ));
         assert!(labels(url_path("http://h"), "/"));
-        let mut buf = [0; 5];
-        assert_eq!(status_digits(200, &mut buf), "200");
-        assert_eq!(status_digits(0, &mut buf), "0");
-        assert_eq!(status_digits(65535, &mut buf), "65535");
+        // Results are labelled with the status's digits.
+        let mut buf = [0; 10];
+        assert_eq!(crate::request::decimal(200, &mut buf), "200");
+        assert_eq!(crate::request::decimal(0, &mut buf), "0");
+        assert_eq!(crate::request::decimal(65535, &mut buf), "65535");
     }
 
     #[test]

@@ -874,7 +874,7 @@ fn any_byte(bytes: &[u8], hit: impl Fn(u8) -> bool) -> bool {
 }
 
 /// `n` in decimal, written into `digits`.
-fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &str {
+pub(crate) fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &str {
     let mut at = digits.len();
     loop {
         at -= 1;

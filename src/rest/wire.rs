@@ -178,7 +178,7 @@ fn filter_field(name: &str) -> Option<&'static str> {
 
 impl<'de> Deserialize<'de> for LeadRecord {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RecordVisitor)
+        deserializer.deserialize_any(RecordVisitor(std::marker::PhantomData))
     }
 }
 
@@ -342,50 +342,63 @@ impl<'de> Deserialize<'de> for TextValue {
     }
 }
 
-struct RecordVisitor;
+/// A record read from a JSON object's fields; any other JSON value is a
+/// record without fields (the default), read through and dropped.
+trait FromMap: Default {
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
 
-impl<'de> serde::de::Visitor<'de> for RecordVisitor {
-    type Value = LeadRecord;
+/// Reads a [`FromMap`] record from any JSON value.
+struct RecordVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: FromMap> serde::de::Visitor<'de> for RecordVisitor<T> {
+    type Value = T;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
     // Anything but an object is a record without fields.
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_unit<E: serde::de::Error>(self) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_none<E: serde::de::Error>(self) -> Result<LeadRecord, E> {
-        Ok(LeadRecord::default())
+    fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<LeadRecord, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
         while seq.next_element::<Skip>()?.is_some() {}
-        Ok(LeadRecord::default())
+        Ok(T::default())
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<LeadRecord, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_map(map)
+    }
+}
+
+impl FromMap for LeadRecord {
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
         let mut record = LeadRecord::default();
         while let Some(key) = map.next_key::<RecordKey>()? {
             match key {
@@ -438,141 +451,67 @@ impl Record for LeadRecord {
 /// A record of a trigger or schedule answer, as [`check_skipped`] reads
 /// it: the record, or `None` for a record that is only `{"id":N}` (read
 /// without serde: such a record was not skipped).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct ActionRecord(pub(crate) Option<serde_json::Value>);
-
-/// A JSON value read as `serde_json::Value` reads it (numbers in range,
-/// strings checked), and dropped as it is read: unlike serde's
-/// `IgnoredAny`, which skips numbers and strings unchecked, it refuses
-/// what `Value` refuses.
-struct Checked;
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{MapAccess, SeqAccess, Visitor};
-
-        struct CheckedVisitor;
-        impl<'de> Visitor<'de> for CheckedVisitor {
-            type Value = Checked;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-                while map.next_entry::<Checked, Checked>()?.is_some() {}
-                Ok(Checked)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-                while seq.next_element::<Checked>()?.is_some() {}
-                Ok(Checked)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-            fn visit_unit<E>(self) -> Result<Checked, E> {
-                Ok(Checked)
-            }
-        }
-        deserializer.deserialize_any(CheckedVisitor)
-    }
-}
 
 /// Keeps of a record only what [`check_skipped`] reads, `status` and
 /// `reasons` (the last of each, as `serde_json::Value` keeps them), and
-/// reads the rest as [`Checked`], without building it: a trigger answered with whole
-/// `Campaign` records (the Swagger's shape) reads as fast as with ids.
-/// Any JSON value is a record, as with `serde_json::Value`.
+/// reads the rest as [`Skip`], without building it: a trigger answered
+/// with whole `Campaign` records (the Swagger's shape) reads as fast as
+/// with ids. Any JSON value is a record, as with `serde_json::Value`.
+impl FromMap for ActionRecord {
+    fn from_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut kept = serde_json::Map::new();
+        while let Some(key) = map.next_key::<ActionKey>()? {
+            match key {
+                ActionKey::Status => {
+                    kept.insert("status".into(), map.next_value()?);
+                }
+                ActionKey::Reasons => {
+                    kept.insert("reasons".into(), map.next_value()?);
+                }
+                ActionKey::Other => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(ActionRecord(
+            (!kept.is_empty()).then_some(serde_json::Value::Object(kept)),
+        ))
+    }
+}
+
 impl<'de> Deserialize<'de> for ActionRecord {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{MapAccess, SeqAccess, Visitor};
+        deserializer.deserialize_any(RecordVisitor(std::marker::PhantomData))
+    }
+}
 
-        /// A record's key: one of the two kept, or another.
-        enum Key {
-            Status,
-            Reasons,
-            Other,
-        }
+/// What a trigger record's key is to [`check_skipped`].
+enum ActionKey {
+    Status,
+    Reasons,
+    Other,
+}
 
-        impl<'de> Deserialize<'de> for Key {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct KeyVisitor;
-                impl Visitor<'_> for KeyVisitor {
-                    type Value = Key;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a key")
-                    }
-                    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
-                        Ok(match key {
-                            "status" => Key::Status,
-                            "reasons" => Key::Reasons,
-                            _ => Key::Other,
-                        })
-                    }
-                }
-                d.deserialize_identifier(KeyVisitor)
-            }
-        }
-
-        struct RecordVisitor;
-        impl<'de> Visitor<'de> for RecordVisitor {
-            type Value = ActionRecord;
+impl<'de> Deserialize<'de> for ActionKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ActionKeyVisitor;
+        impl serde::de::Visitor<'_> for ActionKeyVisitor {
+            type Value = ActionKey;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
+                f.write_str("a field name")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ActionRecord, A::Error> {
-                let mut kept = serde_json::Map::new();
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Status => {
-                            kept.insert("status".into(), map.next_value()?);
-                        }
-                        Key::Reasons => {
-                            kept.insert("reasons".into(), map.next_value()?);
-                        }
-                        Key::Other => {
-                            map.next_value::<Checked>()?;
-                        }
-                    }
-                }
-                Ok(ActionRecord(
-                    (!kept.is_empty()).then_some(serde_json::Value::Object(kept)),
-                ))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ActionRecord, A::Error> {
-                while seq.next_element::<Checked>()?.is_some() {}
-                Ok(ActionRecord(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<ActionRecord, E> {
-                Ok(ActionRecord(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<ActionRecord, E> {
-                Ok(ActionRecord(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<ActionRecord, E> {
-                Ok(ActionRecord(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<ActionRecord, E> {
-                Ok(ActionRecord(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<ActionRecord, E> {
-                Ok(ActionRecord(None))
-            }
-            fn visit_unit<E>(self) -> Result<ActionRecord, E> {
-                Ok(ActionRecord(None))
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<ActionKey, E> {
+                Ok(match key {
+                    "status" => ActionKey::Status,
+                    "reasons" => ActionKey::Reasons,
+                    _ => ActionKey::Other,
+                })
             }
         }
-        deserializer.deserialize_any(RecordVisitor)
+        // serde_json reads a map key as a string whatever is asked.
+        deserializer.deserialize_str(ActionKeyVisitor)
     }
 }
 
