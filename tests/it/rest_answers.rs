@@ -65,12 +65,17 @@ impl Fixture {
         fx
     }
 
-    /// One call: its status and its body, parsed.
+    /// One call with the fixture's token: its status and its body, parsed.
     fn call(&self, method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_as(&self.bearer, method, url, body)
+    }
+
+    /// One call with `bearer` as its `Authorization`.
+    fn call_as(&self, bearer: &str, method: &str, url: &str, body: Option<&Value>) -> (u16, Value) {
         let request = ureq::http::Request::builder()
             .method(method)
             .uri(url)
-            .header("Authorization", &self.bearer)
+            .header("Authorization", bearer)
             .header("Content-Type", "application/json");
         let response = match body {
             Some(body) => self
@@ -342,19 +347,8 @@ fn every_answer_validates_against_the_official_swagger() {
     }
 
     // The token's refusals: an unknown one, none at all.
-    let (status, invalid) = {
-        let url = format!("{}/rest/v1/campaigns.json", fx.sandbox.rest_endpoint());
-        let request = ureq::http::Request::builder()
-            .uri(url)
-            .header("Authorization", "Bearer not-a-token")
-            .body(())
-            .unwrap();
-        let response = fx.agent.run(request).unwrap();
-        let status = response.status().as_u16();
-        let body: Value =
-            serde_json::from_str(&response.into_body().read_to_string().unwrap()).unwrap();
-        (status, body)
-    };
+    let url = format!("{}/rest/v1/campaigns.json", fx.sandbox.rest_endpoint());
+    let (status, invalid) = fx.call_as("Bearer not-a-token", "GET", &url, None);
     assert_eq!(status, 200);
     fx.check("GET /rest/v1/campaigns.json", &invalid);
     refused(&invalid, "601");

@@ -797,14 +797,13 @@ fn campaign_result(state: &State, path: &str) -> Vec<serde_json::Value> {
     let id = path
         .strip_prefix("/rest/v1/campaigns/")
         .and_then(|rest| rest.split_once('/'))
-        .and_then(|(id, _)| id.parse::<u64>().ok());
-    let Some(id) = id else {
+        .map(|(id, _)| id);
+    let Some(number) = id.and_then(|id| id.parse::<u64>().ok()) else {
         return Vec::new();
     };
-    let known = state.data.campaigns.iter().find(|c| u64::from(c.id) == id);
-    vec![match known {
+    vec![match id.and_then(|id| rest::campaign(state, id)) {
         Some(campaign) => rest::campaign_json(state, campaign),
-        None => json!({ "id": id }),
+        None => json!({ "id": number }),
     }]
 }
 

@@ -169,11 +169,8 @@ pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static
         }
         Ok(Reply::Token(token)) => {
             // ResponseOfVoid: no `result`.
-            let mut body = success(request_id, Vec::new());
+            let mut body = envelope(request_id, true, json!([]));
             body["nextPageToken"] = token.into();
-            if let Some(body) = body.as_object_mut() {
-                body.remove("result");
-            }
             body
         }
         Err(failure) => {
@@ -184,29 +181,33 @@ pub(crate) fn handle(state: &State, request: &RestRequest<'_>) -> (u16, &'static
     (200, JSON, body.to_string())
 }
 
+/// Marketo's envelope with the fields every answer's schema requires:
+/// `requestId`, `success`, `errors` and `warnings` (empty).
+fn envelope(request_id: String, success: bool, errors: Value) -> Value {
+    json!({
+        "errors": errors,
+        "requestId": request_id,
+        "success": success,
+        "warnings": [],
+    })
+}
+
 /// A `success:true` answer with `result`, and the empty `errors` and
 /// `warnings` the Swagger requires.
 pub(crate) fn success(request_id: String, result: Vec<Value>) -> Value {
-    json!({
-        "errors": [],
-        "requestId": request_id,
-        "result": result,
-        "success": true,
-        "warnings": [],
-    })
+    let mut body = envelope(request_id, true, json!([]));
+    body["result"] = result.into();
+    body
 }
 
 /// A `success:false` answer: Marketo's error `code` (as a string, as
 /// Marketo writes it) and `message`, and the empty `result` and `warnings`
 /// the Swagger requires.
 pub(crate) fn error(request_id: String, code: u32, message: &str) -> Value {
-    json!({
-        "errors": [{"code": code.to_string(), "message": message}],
-        "requestId": request_id,
-        "result": [],
-        "success": false,
-        "warnings": [],
-    })
+    let errors = json!([{"code": code.to_string(), "message": message}]);
+    let mut body = envelope(request_id, false, errors);
+    body["result"] = json!([]);
+    body
 }
 
 /// A successful answer: records, a page of records with its paging token,
@@ -843,11 +844,15 @@ fn tokens(input: Option<&Map<String, Value>>) -> Result<Vec<JournalToken>, Failu
         .collect()
 }
 
+/// The campaign of a path id (all digits), if there is one.
+pub(crate) fn campaign<'s>(state: &'s State, id: &str) -> Option<&'s SandboxCampaign> {
+    let id: u32 = id.parse().ok()?;
+    state.data.campaigns.iter().find(|c| c.id == id)
+}
+
 /// The campaign of a path id (all digits); 1013 when there is none.
 fn find_campaign<'s>(state: &'s State, id: &str) -> Result<&'s SandboxCampaign, Failure> {
-    let id: Option<u32> = id.parse().ok();
-    id.and_then(|id| state.data.campaigns.iter().find(|c| c.id == id))
-        .ok_or_else(|| fail(1013, "Campaign not found"))
+    campaign(state, id).ok_or_else(|| fail(1013, "Campaign not found"))
 }
 
 /// `POST /rest/v1/campaigns/{id}/trigger.json`.
